@@ -1,0 +1,106 @@
+"""Command line: ``python -m kustomer_simulator serve --port 8099 --seed 7 --scale 50000``."""
+
+import argparse
+import json
+import ssl
+import sys
+import time
+from typing import Dict, FrozenSet, List, Optional
+
+from kustomer_simulator.faults import Fault
+from kustomer_simulator.org import Org, OrgSettings
+from kustomer_simulator.search import SearchLimits
+from kustomer_simulator.server import ServerSettings, Simulator
+from kustomer_simulator.timefmt import parse_iso_ms
+
+
+def _int_list(text: str) -> List[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_tokens(specs: List[str]) -> Dict[str, FrozenSet[str]]:
+    """``TOKEN`` or ``TOKEN:role,role`` (roles the token lacks)."""
+    tokens: Dict[str, FrozenSet[str]] = {}
+    for spec in specs:
+        token, _, denied = spec.partition(":")
+        tokens[token] = frozenset(r for r in denied.split(",") if r)
+    return tokens
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m kustomer_simulator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve a simulated Kustomer org over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8099)
+    serve.add_argument("--seed", type=int, default=7)
+    serve.add_argument("--scale", type=int, default=50_000, help="records across the searchable resources")
+    serve.add_argument("--anchor", help="ISO date the data ends at (default: today, UTC midnight)")
+    serve.add_argument("--ties", type=_int_list, default=[], help="tie cluster sizes, e.g. 1000,5000")
+    serve.add_argument("--deleted-fraction", type=float, default=0.01)
+    serve.add_argument("--klasses", default="order,subscription")
+    serve.add_argument("--token", action="append", default=[], help="TOKEN or TOKEN:denied.role,... (repeatable)")
+    serve.add_argument("--org-per-minute", type=int, default=1000, help="0 disables")
+    serve.add_argument("--search-per-minute", type=int, default=100, help="0 disables")
+    serve.add_argument("--minute-seconds", type=float, default=60.0, help="length of a rate-limit 'minute'")
+    serve.add_argument("--reset-mode", choices=["epoch", "seconds"], default="epoch")
+    serve.add_argument("--no-retry-after", action="store_true")
+    serve.add_argument("--past-window", choices=["error", "empty"], default="error")
+    serve.add_argument("--list-over-max", choices=["clamp", "error"], default="clamp")
+    serve.add_argument("--fault", action="append", default=[], help='JSON, e.g. {"kind":"status","count":3}')
+    serve.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the CLI."""
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    org = Org(
+        OrgSettings(
+            seed=args.seed,
+            scale=args.scale,
+            anchor_ms=parse_iso_ms(args.anchor) if args.anchor else None,
+            tie_clusters=args.ties,
+            deleted_fraction=args.deleted_fraction,
+            klasses=tuple(k for k in args.klasses.split(",") if k),
+        )
+    )
+    built = time.perf_counter() - started
+    settings = ServerSettings(
+        tokens=parse_tokens(args.token or ["sim-token"]),
+        org_per_minute=args.org_per_minute,
+        search_per_minute=args.search_per_minute,
+        minute_seconds=args.minute_seconds,
+        reset_mode=args.reset_mode,
+        retry_after=not args.no_retry_after,
+        list_over_max=args.list_over_max,
+        search=SearchLimits(past_window=args.past_window),
+    )
+    sim = Simulator(org, settings, host=args.host, port=args.port)
+    for spec in args.fault:
+        sim.faults.add(Fault(**json.loads(spec)))
+    scheme = "http"
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        sim._server.socket = context.wrap_socket(sim._server.socket, server_side=True)
+        scheme = "https"
+    total = sum(c.count for c in org.collections.values())
+    print(
+        f"kustomer-simulator: {total:,} records generated in {built:.2f}s; "
+        f"serving {scheme}://{args.host}:{sim._server.server_address[1]}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        sim.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""One Kustomer resource's records: timestamps held in arrays, bodies rendered on demand.
+
+Records are identified by their index. Only what search and ground truth need is kept in
+memory (created/updated milliseconds, deleted flags, a tie-break key and two sorted
+indexes), so a million records cost a few tens of megabytes and a second or two to build.
+"""
+
+import bisect
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+
+RecordRenderer = Callable[["Collection", int], dict]
+
+
+def mix32(*parts: int) -> int:
+    """A cheap, deterministic 32-bit hash of integers (multiply-xorshift)."""
+    h = 0x811C9DC5
+    for part in parts:
+        h = ((h ^ (part & 0xFFFFFFFFFFFF)) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 29
+    return h & 0xFFFFFFFF
+
+
+@dataclass
+class Collection:
+    """The records of one resource (or of one klass, for custom objects)."""
+
+    name: str
+    type: str
+    code: int
+    count: int
+    seed: int
+    renderer: RecordRenderer
+    created_ms: List[int] = field(default_factory=list)
+    updated_ms: List[int] = field(default_factory=list)
+    deleted: Set[int] = field(default_factory=set)
+    revisions: Dict[int, int] = field(default_factory=dict)
+    _order_all: List[Tuple[int, int, int]] = field(default_factory=list)
+    _order_live: List[Tuple[int, int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._id_infix = f"{self.code:02x}{mix32(self.seed, self.code):08x}"
+
+    def build_timeline(
+        self,
+        start_ms: int,
+        end_ms: int,
+        tie_clusters: Iterable[int] = (),
+        deleted_fraction: float = 0.0,
+    ) -> None:
+        """Draw creation/update times (creation roughly follows the index), ties and deletions."""
+        rng = random.Random(mix32(self.seed, self.code))
+        n = self.count
+        span = max(1, end_ms - start_ms)
+        step = span / max(1, n)
+        created = [0] * n
+        updated = [0] * n
+        for i in range(n):
+            c = start_ms + int(i * step + rng.random() * step)
+            created[i] = c
+            updated[i] = c + int((end_ms - c) * rng.random() ** 3)
+        self.created_ms, self.updated_ms = created, updated
+        for size in tie_clusters:
+            if 0 < size <= n:
+                first = rng.randrange(0, n - size + 1)
+                shared = max(updated[first : first + size])
+                for i in range(first, first + size):
+                    updated[i] = shared
+        if deleted_fraction > 0:
+            threshold = int(deleted_fraction * 0xFFFFFFFF)
+            self.deleted = {i for i in range(n) if mix32(self.seed, self.code, i, 7) < threshold}
+        self._reindex()
+
+    def _key(self, i: int) -> Tuple[int, int, int]:
+        # Ties are ordered by a hash of the index: stable between queries, but not id order.
+        return (self.updated_ms[i], mix32(self.seed, self.code, i), i)
+
+    def _reindex(self) -> None:
+        self._order_all = sorted(self._key(i) for i in range(self.count))
+        self._order_live = [k for k in self._order_all if k[2] not in self.deleted]
+
+    def record_id(self, i: int) -> str:
+        """A Mongo-ObjectId-shaped id: creation seconds, a per-collection salt, the index."""
+        return f"{self.created_ms[i] // 1000:08x}{self._id_infix}{i:06x}"
+
+    def index_of(self, record_id: str) -> Optional[int]:
+        """The index behind an id this collection issued, or None."""
+        if len(record_id) != 24 or record_id[8:10] != f"{self.code:02x}":
+            return None
+        try:
+            i = int(record_id[18:], 16)
+        except ValueError:
+            return None
+        return i if i < self.count and self.record_id(i) == record_id else None
+
+    def render(self, i: int) -> dict:
+        """The JSON:API resource object for record i."""
+        return self.renderer(self, i)
+
+    def updated_slice(
+        self, low: Optional[Tuple[int, bool]], high: Optional[Tuple[int, bool]], include_deleted: bool
+    ) -> Tuple[List[Tuple[int, int, int]], int, int]:
+        """The sorted order and the [lo, hi) slice bounds matching the updatedAt bounds."""
+        order = self._order_all if include_deleted else self._order_live
+        lo, hi = 0, len(order)
+        if low is not None:
+            ms, inclusive = low
+            lo = bisect.bisect_left(order, (ms if inclusive else ms + 1,))
+        if high is not None:
+            ms, inclusive = high
+            hi = bisect.bisect_left(order, (ms + 1 if inclusive else ms,))
+        return order, lo, max(lo, hi)
+
+    def live_indexes(self) -> Iterable[int]:
+        """Indexes of records that are not soft-deleted, in creation order."""
+        return (i for i in range(self.count) if i not in self.deleted)
+
+    def touch(self, i: int, at_ms: int) -> None:
+        """Move record i's updatedAt forward (an update made in Kustomer)."""
+        if at_ms <= self.updated_ms[i]:
+            return
+        old = self._key(i)
+        for order in (self._order_all, self._order_live):
+            pos = bisect.bisect_left(order, old)
+            if pos < len(order) and order[pos] == old:
+                del order[pos]
+        self.updated_ms[i] = at_ms
+        self.revisions[i] = self.revisions.get(i, 0) + 1
+        new = self._key(i)
+        bisect.insort(self._order_all, new)
+        if i not in self.deleted:
+            bisect.insort(self._order_live, new)

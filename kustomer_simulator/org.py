@@ -1,0 +1,420 @@
+"""A whole simulated Kustomer org: every resource, its custom fields, ground truth, mutations."""
+
+import gc
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from kustomer_simulator.collection import Collection, mix32
+from kustomer_simulator.timefmt import iso_ms, now_ms
+
+DAY_MS = 86_400_000
+
+# Share of --scale given to each searchable resource (kobjects are split between klasses).
+SEARCH_SHARES = {
+    "customer": 0.20,
+    "conversation": 0.22,
+    "message": 0.40,
+    "note": 0.06,
+    "company": 0.02,
+    "kobject": 0.10,
+}
+
+# Custom attribute definitions, named with Kustomer's type suffixes.
+CUSTOM_FIELDS: Dict[str, List[str]] = {
+    "customer": ["tierStr", "lifetimeValueNum", "vipBool", "lastOrderAt", "bioTxt", "profileUrl"],
+    "conversation": ["orderNumberStr", "refundAmountNum", "escalatedBool", "promisedAt"],
+    "message": ["sentimentNum", "languageStr"],
+    "note": ["categoryStr"],
+    "company": ["industryStr", "employeesNum", "websiteUrl"],
+}
+KLASS_FIELDS: Dict[str, List[str]] = {
+    "order": ["orderIdStr", "totalNum", "shippedAt", "giftBool"],
+    "subscription": ["planStr", "mrrNum", "activeBool", "renewsAt"],
+    "return_request": ["reasonTxt", "approvedBool"],
+}
+
+FIRST_NAMES = ["Ada", "Grace", "Alan", "Linus", "Maya", "Omar", "Priya", "Chen", "Lucia", "Kofi", "Ines", "Noah"]
+LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Okafor", "Garcia", "Nakamura", "Silva", "Novak", "Haddad", "Berg"]
+CHANNELS = ["email", "chat", "sms", "voice", "facebook", "instagram", "whatsapp"]
+STATUSES = ["open", "snoozed", "done"]
+PRIORITIES = [1, 2, 3, 4, 5]
+DOMAINS = ["example.com", "example.org", "example.net", "mail.test"]
+TIERS = ["bronze", "silver", "gold", "platinum"]
+INDUSTRIES = ["retail", "travel", "fintech", "health", "gaming"]
+
+
+@dataclass
+class OrgSettings:
+    """Everything that decides the generated data."""
+
+    seed: int = 7
+    scale: int = 50_000
+    anchor_ms: Optional[int] = None
+    history_days: int = 330
+    tie_clusters: Sequence[int] = ()
+    deleted_fraction: float = 0.01
+    klasses: Sequence[str] = ("order", "subscription")
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+def list_counts(scale: int) -> Dict[str, int]:
+    """Sizes of the configuration lists, growing gently with the org."""
+    return {
+        "users": max(20, min(2000, scale // 1000)),
+        "teams": 12,
+        "tags": 60,
+        "shortcuts": 80,
+        "brands": 3,
+        "queues": 10,
+        "satisfaction": 4,
+        "slas": 5,
+        "schedules": 3,
+    }
+
+
+class Org:
+    """The org's data. Thread-safe: the server holds ``lock`` around every read and mutation."""
+
+    def __init__(self, settings: OrgSettings) -> None:
+        self.settings = settings
+        self.lock = threading.RLock()
+        anchor = settings.anchor_ms if settings.anchor_ms is not None else (now_ms() // DAY_MS) * DAY_MS
+        self.anchor_ms = anchor
+        self.start_ms = anchor - settings.history_days * DAY_MS
+        self.end_ms = anchor - 3_600_000
+        self.org_id = f"{mix32(settings.seed, 99):08x}{'0' * 8}{mix32(settings.seed, 98) & 0xFFFFFF:06x}"[:24]
+        self.collections: Dict[str, Collection] = {}
+        self._mutation_rng = random.Random(mix32(settings.seed, 4242))
+        self._build()
+        # The index arrays never die; keep the cyclic GC from re-scanning them on every render.
+        gc.collect()
+        gc.freeze()
+
+    # ---- construction -------------------------------------------------------------------
+    def _count(self, name: str, default: int) -> int:
+        return int(self.settings.counts.get(name, default))
+
+    def _add(self, name: str, type_: str, count: int, renderer, searchable: bool) -> Collection:
+        coll = Collection(
+            name=name,
+            type=type_,
+            code=len(self.collections) + 1,
+            count=count,
+            seed=self.settings.seed,
+            renderer=renderer,
+        )
+        coll.build_timeline(
+            self.start_ms,
+            self.end_ms,
+            tie_clusters=self.settings.tie_clusters if searchable else (),
+            deleted_fraction=self.settings.deleted_fraction if searchable else 0.0,
+        )
+        self.collections[name] = coll
+        return coll
+
+    def _build(self) -> None:
+        scale = self.settings.scale
+        for name, count in list_counts(scale).items():
+            self._add(name, LIST_TYPES[name], self._count(name, count), _render_config_item, False)
+        self._add("klasses", "klass", len(self.settings.klasses), self._render_klass, False)
+        shares = {ctx: max(1, int(scale * share)) for ctx, share in SEARCH_SHARES.items()}
+        self._add("companies", "company", self._count("companies", shares["company"]), self._render_company, True)
+        self._add("customers", "customer", self._count("customers", shares["customer"]), self._render_customer, True)
+        self._add(
+            "conversations",
+            "conversation",
+            self._count("conversations", shares["conversation"]),
+            self._render_conversation,
+            True,
+        )
+        self._add("messages", "message", self._count("messages", shares["message"]), self._render_message, True)
+        self._add("notes", "note", self._count("notes", shares["note"]), self._render_note, True)
+        per_klass = max(1, shares["kobject"] // max(1, len(self.settings.klasses)))
+        for klass in self.settings.klasses:
+            name = f"kobjects_{klass}"
+            self._add(name, "kobject", self._count(name, per_klass), self._render_kobject, True)
+
+    # ---- lookups ------------------------------------------------------------------------
+    @property
+    def search_streams(self) -> List[str]:
+        """Names of collections served by search (and thus incremental)."""
+        return ["customers", "conversations", "messages", "notes", "companies"] + [
+            f"kobjects_{k}" for k in self.settings.klasses
+        ]
+
+    def klass_of(self, coll: Collection) -> Optional[str]:
+        """The klass name of a kobject collection."""
+        return coll.name[len("kobjects_") :] if coll.name.startswith("kobjects_") else None
+
+    def _ref(self, name: str, h: int) -> Tuple[str, int]:
+        coll = self.collections[name]
+        i = h % coll.count
+        return coll.record_id(i), i
+
+    def _base(self, coll: Collection, i: int, attributes: dict, relationships: dict) -> dict:
+        attributes["createdAt"] = iso_ms(coll.created_ms[i])
+        attributes["updatedAt"] = iso_ms(coll.updated_ms[i])
+        attributes["modifiedAt"] = attributes["updatedAt"]
+        if i in coll.deleted:
+            attributes["deleted"] = True
+            attributes["deletedAt"] = attributes["updatedAt"]
+        relationships["org"] = {"data": {"type": "org", "id": self.org_id}}
+        rid = coll.record_id(i)
+        return {
+            "type": coll.type,
+            "id": rid,
+            "attributes": attributes,
+            "relationships": relationships,
+            "links": {"self": f"/v1/{coll.type}s/{rid}" if coll.type != "kobject" else f"/v1/klasses/{self.klass_of(coll)}/kobjects/{rid}"},
+        }
+
+    def _custom(self, fields: List[str], coll: Collection, i: int) -> dict:
+        out = {}
+        rev = coll.revisions.get(i, 0)
+        for n, name in enumerate(fields):
+            h = mix32(coll.seed, coll.code, i, n, rev)
+            if h % 7 == 0:
+                continue  # sparse, as real custom fields are
+            if name.endswith("Num"):
+                out[name] = round((h % 100_000) / 100, 2)
+            elif name.endswith("Bool"):
+                out[name] = bool(h & 1)
+            elif name.endswith("At"):
+                out[name] = iso_ms(coll.created_ms[i] + (h % (30 * DAY_MS)))
+            elif name.endswith("Url"):
+                out[name] = f"https://{DOMAINS[h % len(DOMAINS)]}/p/{h % 10000}"
+            elif name == "tierStr":
+                out[name] = TIERS[h % len(TIERS)]
+            elif name == "industryStr":
+                out[name] = INDUSTRIES[h % len(INDUSTRIES)]
+            else:
+                out[name] = f"{name[:-3].lower()}-{h % 100000}"
+        return out
+
+    def _user_ref(self, h: int) -> dict:
+        return {"data": {"type": "user", "id": self._ref("users", h)[0]}}
+
+    # ---- renderers ----------------------------------------------------------------------
+    def _render_customer(self, coll: Collection, i: int) -> dict:
+        h = mix32(coll.seed, coll.code, i, 1)
+        first, last = FIRST_NAMES[h % len(FIRST_NAMES)], LAST_NAMES[(h >> 8) % len(LAST_NAMES)]
+        email = f"{first.lower()}.{last.lower()}{i}@{DOMAINS[(h >> 16) % len(DOMAINS)]}"
+        attributes = {
+            "name": f"{first} {last}",
+            "displayName": f"{first} {last}",
+            "displayColor": ["red", "blue", "green", "purple"][h % 4],
+            "emails": [{"type": "home", "email": email, "verified": bool(h & 2)}],
+            "phones": [{"type": "mobile", "phone": f"+1555{h % 10_000_000:07d}"}] if h & 4 else [],
+            "locale": ["en_US", "en_GB", "es_ES", "fr_FR"][(h >> 3) % 4],
+            "timeZone": ["America/New_York", "Europe/London", "Asia/Tokyo"][(h >> 5) % 3],
+            "tags": [self._ref("tags", h + t)[0] for t in range(h % 3)],
+            "conversationCounts": {"all": h % 20, "open": h % 3, "done": (h % 20) - (h % 3)},
+            "lastActivityAt": iso_ms(coll.updated_ms[i]),
+            "custom": self._custom(CUSTOM_FIELDS["customer"], coll, i),
+        }
+        relationships = {"createdBy": self._user_ref(h)}
+        if h % 3 == 0:
+            relationships["company"] = {"data": {"type": "company", "id": self._ref("companies", h)[0]}}
+        return self._base(coll, i, attributes, relationships)
+
+    def _render_conversation(self, coll: Collection, i: int) -> dict:
+        h = mix32(coll.seed, coll.code, i, 2)
+        status = STATUSES[h % len(STATUSES)]
+        attributes = {
+            "name": f"Conversation {i}",
+            "channels": [CHANNELS[h % len(CHANNELS)]],
+            "status": status,
+            "priority": PRIORITIES[(h >> 4) % 5],
+            "direction": "in" if h & 1 else "out",
+            "messageCount": 1 + h % 12,
+            "noteCount": h % 3,
+            "tags": [self._ref("tags", h + t)[0] for t in range(h % 2)],
+            "satisfactionLevel": {"score": 1 + h % 5, "channel": "email"} if h % 5 == 0 else None,
+            "firstResponse": {"time": h % 90_000, "businessTime": h % 60_000},
+            "endedAt": iso_ms(coll.updated_ms[i]) if status == "done" else None,
+            "custom": self._custom(CUSTOM_FIELDS["conversation"], coll, i),
+        }
+        relationships = {
+            "customer": {"data": {"type": "customer", "id": self._ref("customers", h)[0]}},
+            "assignedUsers": {"data": [self._user_ref(h >> 3)["data"]]},
+            "queue": {"data": {"type": "queue", "id": self._ref("queues", h)[0]}},
+        }
+        return self._base(coll, i, attributes, relationships)
+
+    def _render_message(self, coll: Collection, i: int) -> dict:
+        h = mix32(coll.seed, coll.code, i, 3)
+        conv_id, conv_i = self._ref("conversations", h)
+        conv = self.collections["conversations"]
+        customer_id = self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]
+        # Kustomer's message meta.to may be a list, an object or a string.
+        to_shapes = [["support@example.com"], {"email": "support@example.com"}, "support@example.com"]
+        attributes = {
+            "channel": CHANNELS[h % len(CHANNELS)],
+            "direction": "in" if h & 1 else "out",
+            "preview": f"Message {i} preview text",
+            "size": 100 + h % 4000,
+            "subject": f"Re: order {h % 100000}" if h & 2 else None,
+            "sentAt": iso_ms(coll.created_ms[i]),
+            "meta": {"to": to_shapes[h % 3]},
+            "custom": self._custom(CUSTOM_FIELDS["message"], coll, i),
+        }
+        relationships = {
+            "conversation": {"data": {"type": "conversation", "id": conv_id}},
+            "customer": {"data": {"type": "customer", "id": customer_id}},
+        }
+        return self._base(coll, i, attributes, relationships)
+
+    def _render_note(self, coll: Collection, i: int) -> dict:
+        h = mix32(coll.seed, coll.code, i, 4)
+        conv_id, conv_i = self._ref("conversations", h)
+        conv = self.collections["conversations"]
+        attributes = {
+            "body": f"Internal note {i}",
+            "custom": self._custom(CUSTOM_FIELDS["note"], coll, i),
+        }
+        relationships = {
+            "conversation": {"data": {"type": "conversation", "id": conv_id}},
+            "customer": {"data": {"type": "customer", "id": self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]}},
+            "createdBy": self._user_ref(h),
+        }
+        return self._base(coll, i, attributes, relationships)
+
+    def _render_company(self, coll: Collection, i: int) -> dict:
+        h = mix32(coll.seed, coll.code, i, 5)
+        attributes = {
+            "name": f"{LAST_NAMES[h % len(LAST_NAMES)]} {['Inc', 'LLC', 'GmbH', 'Ltd'][(h >> 4) % 4]} {i}",
+            "domains": [f"c{i}.{DOMAINS[h % len(DOMAINS)]}"],
+            "custom": self._custom(CUSTOM_FIELDS["company"], coll, i),
+        }
+        return self._base(coll, i, attributes, {})
+
+    def _render_kobject(self, coll: Collection, i: int) -> dict:
+        h = mix32(coll.seed, coll.code, i, 6)
+        klass = self.klass_of(coll)
+        attributes = {
+            "title": f"{klass} #{i}",
+            "description": f"A {klass} record",
+            "externalId": f"{klass}-{h % 1_000_000}",
+            "icon": "box",
+            "custom": self._custom(KLASS_FIELDS.get(klass, ["valueStr"]), coll, i),
+        }
+        relationships = {
+            "customer": {"data": {"type": "customer", "id": self._ref("customers", h)[0]}},
+            "klass": {"data": {"type": "klass", "id": self.collections["klasses"].record_id(self.settings.klasses.index(klass))}},
+        }
+        return self._base(coll, i, attributes, relationships)
+
+    def _render_klass(self, coll: Collection, i: int) -> dict:
+        name = self.settings.klasses[i]
+        fields = KLASS_FIELDS.get(name, ["valueStr"])
+        attributes = {
+            "name": name,
+            "displayName": name.replace("_", " ").title(),
+            "icon": "box",
+            "attributes": {f: {"type": custom_type(f), "displayName": f} for f in fields},
+        }
+        return self._base(coll, i, attributes, {})
+
+    # ---- metadata -----------------------------------------------------------------------
+    def metadata(self, resource: str) -> Optional[dict]:
+        """Custom attribute definitions for a resource, as GET /v1/metadata/{resource} gives them."""
+        fields = CUSTOM_FIELDS.get(resource)
+        if fields is None and resource in self.settings.klasses:
+            fields = KLASS_FIELDS.get(resource, ["valueStr"])
+        if fields is None:
+            return None
+        properties = {f: {"type": custom_type(f), "displayName": f} for f in fields}
+        return {"type": "metadata", "id": resource, "attributes": {"properties": properties}}
+
+    # ---- ground truth and mutation ------------------------------------------------------
+    def truth(
+        self,
+        stream: str,
+        since_ms: Optional[int] = None,
+        until_ms: Optional[int] = None,
+        include_deleted: bool = False,
+    ) -> List[Tuple[str, str]]:
+        """The (id, updatedAt) pairs a correct sync of ``stream`` must emit."""
+        with self.lock:
+            coll = self.collections[stream]
+            if stream not in self.search_streams:
+                return [(coll.record_id(i), iso_ms(coll.updated_ms[i])) for i in coll.live_indexes()]
+            low = (since_ms, True) if since_ms is not None else None
+            high = (until_ms, True) if until_ms is not None else None
+            order, lo, hi = coll.updated_slice(low, high, include_deleted)
+            return [(coll.record_id(k[2]), iso_ms(k[0])) for k in order[lo:hi]]
+
+    def mutate(self, stream: str, count: int, at_ms: Optional[int] = None) -> List[str]:
+        """Update ``count`` live records of ``stream`` now; returns their ids."""
+        with self.lock:
+            coll = self.collections[stream]
+            at = at_ms if at_ms is not None else now_ms()
+            picked: List[str] = []
+            for _ in range(min(count, coll.count)):
+                i = self._mutation_rng.randrange(coll.count)
+                if i in coll.deleted:
+                    continue
+                coll.touch(i, at)
+                picked.append(coll.record_id(i))
+            return picked
+
+
+LIST_TYPES = {
+    "users": "user",
+    "teams": "team",
+    "tags": "tag",
+    "shortcuts": "shortcut",
+    "brands": "brand",
+    "queues": "queue",
+    "satisfaction": "satisfaction",
+    "slas": "sla",
+    "schedules": "schedule",
+}
+
+
+def custom_type(name: str) -> str:
+    """The Kustomer attribute type a custom field name's suffix announces."""
+    for suffix, kind in (("Num", "number"), ("Bool", "boolean"), ("At", "date"), ("Url", "url"), ("Txt", "text")):
+        if name.endswith(suffix):
+            return kind
+    return "string"
+
+
+def _render_config_item(coll: Collection, i: int) -> dict:
+    h = mix32(coll.seed, coll.code, i)
+    attributes: dict = {
+        "name": f"{coll.type.title()} {i}",
+        "createdAt": iso_ms(coll.created_ms[i]),
+        "updatedAt": iso_ms(coll.updated_ms[i]),
+    }
+    if coll.type == "user":
+        first, last = FIRST_NAMES[h % len(FIRST_NAMES)], LAST_NAMES[(h >> 8) % len(LAST_NAMES)]
+        attributes.update(
+            name=f"{first} {last}",
+            displayName=f"{first} {last}",
+            email=f"{first.lower()}.{last.lower()}.{i}@agents.example.com",
+            userType="user",
+            roles=["org.user"],
+        )
+    elif coll.type == "team":
+        attributes.update(displayName=f"Team {i}", icon="users")
+    elif coll.type == "tag":
+        attributes.update(color=["red", "blue", "green"][h % 3])
+    elif coll.type == "shortcut":
+        attributes.update(text=f"Thanks for reaching out ({i})", draft=False)
+    elif coll.type == "queue":
+        attributes.update(displayName=f"Queue {i}", priority=1 + h % 5)
+    elif coll.type == "sla":
+        attributes.update(version=1 + h % 3, enabled=bool(h & 1))
+    elif coll.type == "satisfaction":
+        attributes.update(enabled=bool(h & 1), channels=["email"])
+    rid = coll.record_id(i)
+    return {
+        "type": coll.type,
+        "id": rid,
+        "attributes": attributes,
+        "relationships": {},
+        "links": {"self": f"/v1/{coll.type}s/{rid}"},
+    }

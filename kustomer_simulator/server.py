@@ -1,0 +1,487 @@
+"""The HTTP face of the simulator: Kustomer's routes, auth, budgets, faults and admin endpoints."""
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from kustomer_simulator.faults import Fault, FaultPlan
+from kustomer_simulator.org import Org
+from kustomer_simulator.ratelimit import Budgets
+from kustomer_simulator.search import CONTEXTS, SearchError, SearchLimits, past_window, run_search
+from kustomer_simulator.timefmt import parse_iso_ms
+
+# Plain lists: GET /v1/{path} -> collection, and the largest pageSize each accepts.
+LISTS: Dict[str, Tuple[str, int]] = {
+    "/v1/users": ("users", 500),
+    "/v1/teams": ("teams", 500),
+    "/v1/tags": ("tags", 100),
+    "/v1/shortcuts": ("shortcuts", 100),
+    "/v1/brands": ("brands", 100),
+    "/v1/routing/queues": ("queues", 100),
+    "/v1/klasses": ("klasses", 100),
+    "/v1/companies": ("companies", 100),
+    "/v1/customers": ("customers", 100),
+    "/v1/conversations": ("conversations", 100),
+    "/v1/satisfaction": ("satisfaction", 100),
+    "/v1/slas": ("slas", 100),
+    "/v1/schedules": ("schedules", 100),
+}
+
+# The read role each resource needs; a token configured without it gets 403.
+ROLES = {
+    "users": "org.user.read",
+    "teams": "org.permission.team.read",
+    "tags": "org.permission.tag.read",
+    "shortcuts": "org.permission.shortcut.read",
+    "brands": "org.permission.brand.read",
+    "queues": "org.permission.queue.read",
+    "klasses": "org.admin.klass.read",
+    "companies": "org.permission.company.read",
+    "customers": "org.permission.customer.read",
+    "conversations": "org.permission.conversation.read",
+    "messages": "org.permission.message.read",
+    "notes": "org.permission.note.read",
+    "satisfaction": "org.permission.satisfaction.read",
+    "slas": "org.permission.sla.read",
+    "schedules": "org.permission.schedule.read",
+    "metadata": "org.admin.metadata.read",
+    "kobjects": "org.user.kobject.read",
+}
+
+
+@dataclass
+class ServerSettings:
+    """Behaviour of the simulated API around the data."""
+
+    tokens: Mapping[str, FrozenSet[str]] = field(default_factory=lambda: {"sim-token": frozenset()})
+    org_per_minute: int = 1000
+    search_per_minute: int = 100
+    minute_seconds: float = 60.0
+    reset_mode: str = "epoch"  # epoch | seconds
+    retry_after: bool = True
+    list_over_max: str = "clamp"  # clamp | error
+    search: SearchLimits = field(default_factory=SearchLimits)
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.by_status: Dict[int, int] = {}
+        self.search_requests = 0
+        self.records_served = 0
+
+    def count(self, status: int, is_search: bool, records: int) -> None:
+        with self.lock:
+            self.requests += 1
+            self.by_status[status] = self.by_status.get(status, 0) + 1
+            self.search_requests += int(is_search)
+            self.records_served += records
+
+    def snapshot(self) -> Dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": self.requests,
+                "search_requests": self.search_requests,
+                "records_served": self.records_served,
+                "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            }
+
+
+class Simulator:
+    """An org plus the server that serves it. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, org: Org, settings: Optional[ServerSettings] = None, host: str = "127.0.0.1", port: int = 0):
+        self.org = org
+        self.settings = settings or ServerSettings()
+        self.budgets = Budgets(self.settings.org_per_minute, self.settings.search_per_minute, self.settings.minute_seconds)
+        self.faults = FaultPlan()
+        self.stats = _Stats()
+        self.expired_tokens: set = set()
+        self.mutate_during: Optional[Dict[str, Any]] = None
+        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:8099."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "Simulator":
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="kustomer-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted."""
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "Simulator":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def set_rate_limits(self, org_per_minute: int, search_per_minute: int, minute_seconds: float) -> None:
+        """Replace the budgets (counts start afresh)."""
+        self.budgets = Budgets(org_per_minute, search_per_minute, minute_seconds)
+
+    def after_request(self) -> None:
+        """Apply background mutation ("records updated while a sync runs")."""
+        plan = self.mutate_during
+        if not plan:
+            return
+        plan["seen"] = plan.get("seen", 0) + 1
+        if plan["seen"] % max(1, int(plan.get("every", 1))) == 0:
+            for stream in plan.get("streams", self.org.search_streams):
+                self.org.mutate(stream, int(plan.get("count", 1)))
+
+
+def _error_body(status: int, code: str, title: str, detail: str) -> bytes:
+    return orjson.dumps({"errors": [{"status": status, "code": code, "title": title, "detail": detail}]})
+
+
+def _make_handler(sim: Simulator) -> type:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+        server_version = "kustomer-simulator"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            return
+
+        # ---- plumbing ---------------------------------------------------------------
+        def _send(self, status: int, body: bytes, headers: Optional[Mapping[str, str]] = None,
+                  is_search: bool = False, records: int = 0, content_type: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+            sim.stats.count(status, is_search, records)
+
+        def _read_body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._dispatch("POST")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._dispatch("DELETE")
+
+        def _dispatch(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            path = parts.path.rstrip("/") or "/"
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            body = self._read_body()
+            if path.startswith("/__admin/"):
+                self._admin(method, path, query, body)
+                return
+            is_search = method == "POST" and path == "/v1/customers/search"
+            token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+            if token not in sim.settings.tokens or token in sim.expired_tokens:
+                self._send(401, _error_body(401, "unauthorized", "Unauthorized", "invalid or expired API key"))
+                return
+            fault = sim.faults.take(path, is_search)
+            if fault and self._fault(fault, is_search):
+                return
+            verdict = sim.budgets.spend(is_search)
+            rl_headers = verdict.headers(sim.settings.reset_mode, sim.settings.retry_after)
+            if not verdict.allowed:
+                self._send(429, _error_body(429, "too_many_requests", "Too Many Requests", "rate limit exceeded"),
+                           rl_headers, is_search)
+                return
+            try:
+                status, payload, records = self._route(method, path, query, body, sim.settings.tokens[token])
+            except SearchError as exc:
+                status, payload, records = 400, _error_body(400, "bad_request", "Bad Request", str(exc)), 0
+            if fault and fault.kind == "empty_next" and status == 200:
+                payload, records = self._emptied(payload, path, query), 0
+            self._send(status, payload, rl_headers, is_search, records)
+            sim.after_request()
+
+        # ---- faults -----------------------------------------------------------------
+        def _fault(self, fault: Fault, is_search: bool) -> bool:
+            """Act out a fault; True when the response has been dealt with."""
+            if fault.kind == "status":
+                self._send(fault.status, _error_body(fault.status, "server_error", "Server Error", "injected"),
+                           is_search=is_search)
+            elif fault.kind == "reset":
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sim.stats.count(0, is_search, 0)
+            elif fault.kind == "slow":
+                time.sleep(fault.seconds)
+                return False
+            elif fault.kind == "truncated":
+                body = b'{"data": [{"type": "customer", "id": "5c6f'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) + 500))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = True
+                sim.stats.count(200, is_search, 0)
+            elif fault.kind == "invalid_json":
+                self._send(200, b"<html><body>502 Bad Gateway</body></html>", is_search=is_search,
+                           content_type="text/html")
+            elif fault.kind == "rate_limit":
+                now = time.time()
+                reset = {
+                    "normal": str(int(now) + 1),
+                    "past": str(int(now) - 3600),
+                    "future": str(int(now) + 86_400 * 365),
+                    "garbage": "soon-ish",
+                }.get(fault.reset)
+                headers = {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "0"}
+                if reset is not None:
+                    headers["x-ratelimit-reset"] = reset
+                if fault.retry_after:
+                    headers["Retry-After"] = "1"
+                self._send(429, _error_body(429, "too_many_requests", "Too Many Requests", "injected"),
+                           headers, is_search)
+            elif fault.kind == "unauthorized":
+                sim.expired_tokens.update(sim.settings.tokens)
+                self._send(401, _error_body(401, "unauthorized", "Unauthorized", "invalid or expired API key"),
+                           is_search=is_search)
+            else:
+                return False
+            return True
+
+        @staticmethod
+        def _emptied(payload: bytes, path: str, query: Mapping[str, str]) -> bytes:
+            doc = orjson.loads(payload)
+            doc["data"] = []
+            page = int(query.get("page", 1))
+            if not doc.get("links", {}).get("next"):
+                doc.setdefault("links", {})["next"] = f"{path}?page={page + 1}&pageSize={query.get('pageSize', 100)}"
+            return orjson.dumps(doc)
+
+        # ---- routes -----------------------------------------------------------------
+        def _denied(self, resource: str, denied: FrozenSet[str]) -> Optional[Tuple[int, bytes, int]]:
+            role = ROLES[resource]
+            if role in denied:
+                detail = f"this API key lacks the role {role}"
+                return 403, _error_body(403, "forbidden", "Forbidden", detail), 0
+            return None
+
+        def _route(self, method: str, path: str, query: Mapping[str, str], body: bytes,
+                   denied: FrozenSet[str]) -> Tuple[int, bytes, int]:
+            org = sim.org
+            if method == "POST" and path == "/v1/customers/search":
+                return self._search(query, body, denied)
+            if method != "GET":
+                return 405, _error_body(405, "method_not_allowed", "Method Not Allowed", path), 0
+            if path == "/v1/users/current":
+                with org.lock:
+                    doc = {"data": org.collections["users"].render(0)}
+                return 200, orjson.dumps(doc), 1
+            if path.startswith("/v1/metadata/"):
+                refusal = self._denied("metadata", denied)
+                if refusal:
+                    return refusal
+                meta = org.metadata(path.rsplit("/", 1)[1])
+                if meta is None:
+                    return 404, _error_body(404, "not_found", "Not Found", path), 0
+                return 200, orjson.dumps({"data": meta}), 0
+            if path in LISTS:
+                name, max_size = LISTS[path]
+                return self._list(path, name, max_size, query, denied, lambda: org.collections[name].live_indexes())
+            child = self._child_list(path)
+            if child:
+                name, indexes = child
+                return self._list(path, name, 100, query, denied, indexes)
+            return 404, _error_body(404, "not_found", "Not Found", path), 0
+
+        def _child_list(self, path: str) -> Optional[Tuple[str, Any]]:
+            org = sim.org
+            bits = path.strip("/").split("/")
+            if len(bits) != 4 or bits[0] != "v1":
+                return None
+            _, parent, parent_id, child = bits
+            if parent == "klasses" and child == "kobjects" and f"kobjects_{parent_id}" in org.collections:
+                name = f"kobjects_{parent_id}"
+                return name, lambda: org.collections[name].live_indexes()
+            relation = {("conversations", "messages"): "conversation", ("customers", "notes"): "customer"}.get(
+                (parent, child)
+            )
+            if not relation:
+                return None
+            coll = org.collections[child]
+            owner_exists = org.collections[parent].index_of(parent_id) is not None
+
+            def indexes() -> Any:
+                if not owner_exists:
+                    return iter(())
+                return (
+                    i for i in coll.live_indexes()
+                    if coll.render(i)["relationships"][relation]["data"]["id"] == parent_id
+                )
+
+            return child, indexes
+
+        def _list(self, path: str, name: str, max_size: int, query: Mapping[str, str], denied: FrozenSet[str],
+                  indexes: Any) -> Tuple[int, bytes, int]:
+            resource = "kobjects" if name.startswith("kobjects_") else name
+            refusal = self._denied(resource, denied)
+            if refusal:
+                return refusal
+            page, size = _paging(query, default_size=100)
+            if size > max_size:
+                if sim.settings.list_over_max == "error":
+                    return 400, _error_body(400, "bad_request", "Bad Request", f"pageSize must be <= {max_size}"), 0
+                size = max_size
+            org = sim.org
+            with org.lock:
+                coll = org.collections[name]
+                start = (page - 1) * size
+                chosen = []
+                more = False
+                for n, i in enumerate(indexes()):
+                    if n >= start + size:
+                        more = True
+                        break
+                    if n >= start:
+                        chosen.append(i)
+                data = [coll.render(i) for i in chosen]
+            doc = {
+                "data": data,
+                "links": {
+                    "self": f"{path}?page={page}&pageSize={size}",
+                    "first": f"{path}?page=1&pageSize={size}",
+                    "prev": f"{path}?page={page - 1}&pageSize={size}" if page > 1 else None,
+                    "next": f"{path}?page={page + 1}&pageSize={size}" if more else None,
+                },
+                "meta": {"page": page, "pageSize": size},
+            }
+            return 200, orjson.dumps(doc), len(data)
+
+        def _search(self, query: Mapping[str, str], body: bytes, denied: FrozenSet[str]) -> Tuple[int, bytes, int]:
+            try:
+                request = json.loads(body or b"{}")
+            except ValueError:
+                raise SearchError("the body is not JSON")
+            context = request.get("queryContext") if isinstance(request, dict) else None
+            resource = CONTEXTS.get(context, "kobjects") if isinstance(context, str) else "customers"
+            refusal = self._denied(resource, denied)
+            if refusal:
+                return refusal
+            page, size = _paging(query, default_size=100)
+            limits = sim.settings.search
+            if past_window(page, size, limits) and limits.past_window == "error":
+                detail = f"page {page} is past the search result window ({limits.window} results, {limits.max_pages} pages)"
+                return 400, _error_body(400, "search_window_exceeded", "Bad Request", detail), 0
+            org = sim.org
+            with org.lock:
+                indexes, meta, coll = run_search(org, request, page, size, limits)
+                if past_window(page, size, limits):
+                    indexes = []
+                data = [coll.render(i) for i in indexes]
+            size = meta["pageSize"]
+            base = "/v1/customers/search"
+            has_next = page < meta["totalPages"] and not past_window(page, size, limits)
+            # Like Kustomer, the last page inside the window still links to the page past it.
+            links = {
+                "self": f"{base}?page={page}&pageSize={size}",
+                "first": f"{base}?page=1&pageSize={size}",
+                "prev": f"{base}?page={page - 1}&pageSize={size}" if page > 1 else None,
+                "next": f"{base}?page={page + 1}&pageSize={size}" if has_next else None,
+                "last": f"{base}?page={meta['totalPages']}&pageSize={size}",
+            }
+            return 200, orjson.dumps({"data": data, "links": links, "meta": meta}), len(data)
+
+        # ---- admin ------------------------------------------------------------------
+        def _admin(self, method: str, path: str, query: Mapping[str, str], body: bytes) -> None:
+            try:
+                payload = json.loads(body) if body else {}
+                result = _admin_action(sim, method, path, query, payload)
+            except (KeyError, ValueError, TypeError) as exc:
+                self._send(400, orjson.dumps({"error": str(exc)}))
+                return
+            if result is None:
+                self._send(404, orjson.dumps({"error": f"no admin route {method} {path}"}))
+                return
+            self._send(200, orjson.dumps(result))
+
+    return Handler
+
+
+def _paging(query: Mapping[str, str], default_size: int) -> Tuple[int, int]:
+    try:
+        page = int(query.get("page", 1))
+        size = int(query.get("pageSize", default_size))
+    except ValueError:
+        raise SearchError("page and pageSize must be integers")
+    if page < 1 or size < 1:
+        raise SearchError("page and pageSize must be positive")
+    return page, size
+
+
+def _admin_action(sim: Simulator, method: str, path: str, query: Mapping[str, str], payload: Any) -> Optional[Any]:
+    """Admin endpoints used by tests, the demo and the benchmark (no auth, loopback only)."""
+    org = sim.org
+    if path == "/__admin/truth" and method == "GET":
+        since = parse_iso_ms(query["since"]) if query.get("since") else None
+        until = parse_iso_ms(query["until"]) if query.get("until") else None
+        pairs = org.truth(query["stream"], since, until, query.get("include_deleted") in ("1", "true"))
+        return {"stream": query["stream"], "records": [[i, u] for i, u in pairs]}
+    if path == "/__admin/streams" and method == "GET":
+        return {"search": org.search_streams, "all": sorted(org.collections)}
+    if path == "/__admin/faults":
+        if method == "DELETE":
+            sim.faults.clear()
+            sim.expired_tokens.clear()
+            return {"cleared": True}
+        if method == "POST":
+            faults = payload if isinstance(payload, list) else [payload]
+            for spec in faults:
+                sim.faults.add(Fault(**spec))
+            return {"queued": len(faults)}
+        if method == "GET":
+            return {"fired": dict(sim.faults.fired)}
+    if path == "/__admin/mutate" and method == "POST":
+        return {"ids": org.mutate(payload["stream"], int(payload.get("count", 1)))}
+    if path == "/__admin/mutate-during" and method == "POST":
+        sim.mutate_during = payload or None
+        return {"mutate_during": sim.mutate_during}
+    if path == "/__admin/stats":
+        if method == "DELETE":
+            sim.stats.reset()
+            return {"reset": True}
+        return sim.stats.snapshot()
+    if path == "/__admin/rate-limits" and method == "POST":
+        sim.set_rate_limits(
+            int(payload.get("org_per_minute", sim.budgets.org_per_minute)),
+            int(payload.get("search_per_minute", sim.budgets.search_per_minute)),
+            float(payload.get("minute_seconds", sim.budgets.minute_seconds)),
+        )
+        return {"org_per_minute": sim.budgets.org_per_minute, "search_per_minute": sim.budgets.search_per_minute,
+                "minute_seconds": sim.budgets.minute_seconds}
+    return None
