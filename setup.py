@@ -1,0 +1,19 @@
+"""Packaging for source-kustomer."""
+
+from setuptools import find_packages, setup
+
+MAIN_REQUIREMENTS = ["airbyte-cdk==7.39.1"]
+TEST_REQUIREMENTS = ["pytest>=8,<9", "requests-mock>=1.12", "docker>=7.1", "jsonschema>=4.20", "ruff>=0.6"]
+
+setup(
+    name="source-kustomer",
+    version="0.1.0",
+    description="Airbyte source connector for Kustomer",
+    author="source-kustomer developers",
+    python_requires=">=3.10,<3.14",
+    packages=find_packages(include=["source_kustomer", "source_kustomer.*"]),
+    install_requires=MAIN_REQUIREMENTS,
+    package_data={"source_kustomer": ["spec.yaml", "schemas/*.json"]},
+    extras_require={"tests": TEST_REQUIREMENTS},
+    entry_points={"console_scripts": ["source-kustomer=source_kustomer.run:run"]},
+)

@@ -1,0 +1,167 @@
+"""Turn the raw connector config into a validated ``KustomerConfig`` (or a config_error naming the field)."""
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Optional
+from urllib.parse import urlsplit
+
+from source_kustomer.errors import config_error
+
+REGION_HOSTS = {
+    "us": "https://api.kustomerapp.com",
+    "eu": "https://api.prod2.kustomerapp.com",
+    "in": "https://api.prod4.kustomerapp.com",
+}
+MAX_PAGE_SIZE = 500
+LOOPBACK_NAMES = {"localhost"}
+_ORG_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_ORG_IN_URL = re.compile(r"^([a-z0-9-]+)\.(?:api\.)?kustomerapp\.com$")
+
+
+@dataclass(frozen=True)
+class KustomerConfig:
+    """Everything the streams need, already checked."""
+
+    api_token: str
+    base_url: str
+    start_date: datetime
+    page_size: Optional[int]
+    search_requests_per_minute: int
+    api_utilization_percent: int
+    lookback: timedelta
+    include_deleted: bool
+    request_timeout_seconds: float
+    rate_limit_window_seconds: float
+    search_lag: timedelta
+
+    @property
+    def host(self) -> str:
+        """The host name requests go to (safe to show: it holds no secret)."""
+        return urlsplit(self.base_url).netloc
+
+
+def parse_timestamp(value: Any, field: str) -> datetime:
+    """Parse an ISO-8601 date or date-time into an aware UTC datetime; config_error names ``field``."""
+    if not isinstance(value, str) or not value.strip():
+        raise config_error(f"'{field}' must be an ISO-8601 date-time such as 2025-01-31T00:00:00Z; got {value!r}.")
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise config_error(
+            f"'{field}' is not a date: {value!r}. Use an ISO-8601 date-time such as 2025-01-31T00:00:00Z."
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _int_field(config: Mapping[str, Any], field: str, default: Optional[int], low: int, high: int) -> Optional[int]:
+    value = config.get(field)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise config_error(f"'{field}' must be a whole number from {low} to {high}; got {value!r}.")
+    return value
+
+
+def _token(config: Mapping[str, Any]) -> str:
+    token = config.get("api_token")
+    if not isinstance(token, str) or not token.strip():
+        raise config_error(
+            "'api_token' is empty. Create an API key in Kustomer (Settings > Security > API Keys) and paste it."
+        )
+    if any(ch.isspace() for ch in token):
+        raise config_error(
+            "'api_token' contains spaces or line breaks. Paste the API key again as one line, without spaces."
+        )
+    return token
+
+
+def organization_from(value: str) -> str:
+    """The org subdomain from a name or a pasted Kustomer URL (https://acme.kustomerapp.com/app/...)."""
+    text = value.strip().lower()
+    if "://" in text or ".kustomerapp.com" in text:
+        host = urlsplit(text if "://" in text else f"https://{text}").hostname or ""
+        match = _ORG_IN_URL.match(host)
+        if not match or match.group(1) == "api":
+            raise config_error(
+                f"'organization' {value!r} is not a Kustomer URL of the form https://<org>.kustomerapp.com; "
+                "enter just the org name (the part before .kustomerapp.com)."
+            )
+        text = match.group(1)
+    if not _ORG_NAME.match(text):
+        raise config_error(
+            f"'organization' {value!r} is not a valid org name: use letters, digits and dashes only "
+            "(the part before .kustomerapp.com), or leave it empty and pick a region."
+        )
+    return text
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(config: Mapping[str, Any]) -> str:
+    api_url = config.get("api_url")
+    if api_url:
+        parts = urlsplit(str(api_url).strip())
+        host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or not host:
+            raise config_error(f"'api_url' {api_url!r} is not a URL; use e.g. https://api.kustomerapp.com.")
+        if parts.scheme == "http" and not _is_loopback(host):
+            raise config_error(
+                f"'api_url' must use https (plain http is allowed only for loopback hosts); got {api_url!r}."
+            )
+        return f"{parts.scheme}://{parts.netloc}"
+    organization = config.get("organization")
+    if organization:
+        return f"https://{organization_from(str(organization))}.api.kustomerapp.com"
+    region = config.get("region", "us")
+    if region not in REGION_HOSTS:
+        raise config_error(f"'region' must be one of {', '.join(REGION_HOSTS)}; got {region!r}.")
+    return REGION_HOSTS[region]
+
+
+def parse_config(config: Mapping[str, Any], now: Optional[datetime] = None) -> KustomerConfig:
+    """Validate ``config``; raises a config_error naming the first bad field and its fix."""
+    now = now or datetime.now(timezone.utc)
+    token = _token(config)
+    base_url = _base_url(config)
+    if config.get("start_date"):
+        start = parse_timestamp(config["start_date"], "start_date")
+        if start > now:
+            raise config_error(
+                f"'start_date' {config['start_date']!r} is in the future; use a past date (or leave it empty)."
+            )
+    else:
+        start = now - timedelta(days=365)
+    include_deleted = config.get("include_deleted", False)
+    if not isinstance(include_deleted, bool):
+        raise config_error(f"'include_deleted' must be true or false; got {include_deleted!r}.")
+    timeout = config.get("request_timeout_seconds", 60)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 600:
+        raise config_error(f"'request_timeout_seconds' must be a number from 1 to 600; got {timeout!r}.")
+    window = config.get("rate_limit_window_seconds", 60)
+    if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0.5 <= window <= 3600:
+        raise config_error(f"'rate_limit_window_seconds' must be a number from 0.5 to 3600; got {window!r}.")
+    return KustomerConfig(
+        api_token=token,
+        base_url=base_url,
+        start_date=start,
+        page_size=_int_field(config, "page_size", None, 1, MAX_PAGE_SIZE),
+        search_requests_per_minute=_int_field(config, "search_requests_per_minute", 90, 1, 100),
+        api_utilization_percent=_int_field(config, "api_utilization_percent", 80, 1, 100),
+        lookback=timedelta(minutes=_int_field(config, "lookback_window_minutes", 0, 0, 60 * 24 * 30)),
+        include_deleted=include_deleted,
+        request_timeout_seconds=float(timeout),
+        rate_limit_window_seconds=float(window),
+        search_lag=timedelta(seconds=_int_field(config, "search_lag_seconds", 60, 0, 3600)),
+    )

@@ -1,0 +1,95 @@
+"""Per-stream progress lines while a sync runs, and the summary at its end."""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from source_kustomer.rate_policy import RateStats
+
+PROGRESS_EVERY_SECONDS = 10.0
+logger = logging.getLogger("airbyte")
+
+
+@dataclass
+class StreamProgress:
+    """Counters for one stream; budget waits are read from the shared budget's stats."""
+
+    stream: str
+    budget_stats: RateStats
+    http_stats: RateStats
+    records: int = 0
+    pages: int = 0
+    possible_duplicates: int = 0
+    forbidden: Optional[str] = None
+    started: Optional[float] = None
+    finished: Optional[float] = None
+    _waits_at_start: tuple = (0, 0.0)
+    _last_log: float = field(default=0.0)
+
+    def start(self) -> None:
+        """Mark the stream's start (budget waits are counted from here)."""
+        self.started = self._last_log = time.monotonic()
+        self._waits_at_start = (self.budget_stats.waits, self.budget_stats.wait_seconds)
+
+    def page(self, now: float) -> None:
+        """Count a page; every few seconds, log where the stream is."""
+        if self.started is None:
+            self.start()
+        self.pages += 1
+        if now - self._last_log >= PROGRESS_EVERY_SECONDS:
+            self._last_log = now
+            logger.info(f"progress {self.describe()}")
+
+    def finish(self) -> None:
+        """Mark the stream's end."""
+        self.finished = time.monotonic()
+
+    @property
+    def rate_waits(self) -> int:
+        """Pauses before sending since this stream started."""
+        return self.budget_stats.waits - self._waits_at_start[0]
+
+    @property
+    def rate_wait_seconds(self) -> float:
+        """Seconds spent in those pauses."""
+        return self.budget_stats.wait_seconds - self._waits_at_start[1]
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to finish (or to now)."""
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+    def describe(self) -> str:
+        """One human line: records, pages, waits, 429s, retries."""
+        return (
+            f"{self.stream}: {self.records:,} records, {self.pages:,} pages, "
+            f"{self.rate_waits} rate waits ({self.rate_wait_seconds:.1f}s), "
+            f"{self.http_stats.throttled_429} throttled (429), {self.http_stats.retries} retries"
+        )
+
+    def summary_line(self) -> str:
+        """The stream's closing line."""
+        if self.forbidden:
+            return f"summary {self.stream}: skipped, access refused ({self.forbidden})"
+        return (
+            f"summary {self.describe()}, {self.possible_duplicates} possible duplicates, "
+            f"{self.duration:.1f}s"
+        )
+
+    def as_dict(self) -> Dict[str, Any]:
+        """Machine-readable summary (used by the demo and the benchmark)."""
+        return {
+            "stream": self.stream,
+            "records": self.records,
+            "requests": self.pages,
+            "duration_s": round(self.duration, 3),
+            "rate_waits": self.rate_waits,
+            "rate_wait_s": round(self.rate_wait_seconds, 3),
+            "http_429": self.http_stats.throttled_429,
+            "retries": self.http_stats.retries,
+            "possible_duplicates": self.possible_duplicates,
+            "skipped": self.forbidden,
+        }

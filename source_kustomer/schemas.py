@@ -1,0 +1,57 @@
+"""Stream schemas: a typed core per stream (schemas/*.json) plus ``custom`` typed from Kustomer's metadata."""
+
+import copy
+from functools import lru_cache
+from typing import Any, Dict, Mapping, Optional
+
+from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
+
+OPEN_OBJECT = {"type": ["null", "object"], "additionalProperties": True}
+
+# Kustomer names custom attributes with a type suffix (…Str, …Num, …At, …); the suffix is authoritative.
+SUFFIX_TYPES = (
+    ("Bool", {"type": ["null", "boolean"]}),
+    ("Num", {"type": ["null", "number"]}),
+    ("At", {"type": ["null", "string"], "format": "date-time"}),
+    ("Str", {"type": ["null", "string"]}),
+    ("Txt", {"type": ["null", "string"]}),
+    ("Url", {"type": ["null", "string"]}),
+    ("Tree", {"type": ["null", "string", "array", "object"]}),
+)
+METADATA_TYPES = {
+    "number": {"type": ["null", "number"]},
+    "boolean": {"type": ["null", "boolean"]},
+    "date": {"type": ["null", "string"], "format": "date-time"},
+}
+
+
+@lru_cache(maxsize=None)
+def _core(name: str) -> Mapping[str, Any]:
+    return ResourceSchemaLoader("source_kustomer").get_schema(name)
+
+
+def custom_field_schema(name: str, declared_type: Optional[str] = None) -> Dict[str, Any]:
+    """The JSON schema of one custom attribute, from its name's suffix, else its declared type, else any."""
+    for suffix, schema in SUFFIX_TYPES:
+        if name.endswith(suffix):
+            return dict(schema)
+    if declared_type in METADATA_TYPES:
+        return dict(METADATA_TYPES[declared_type])
+    return {}
+
+
+def custom_object_schema(definitions: Mapping[str, Any]) -> Dict[str, Any]:
+    """``custom`` as an object typed per field, still open to fields added after discovery."""
+    properties = {
+        name: custom_field_schema(name, (spec or {}).get("type") if isinstance(spec, Mapping) else None)
+        for name, spec in definitions.items()
+    }
+    return {**OPEN_OBJECT, "properties": properties}
+
+
+def stream_schema(name: str, custom: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The core schema of ``name`` with ``custom`` typed when definitions are known."""
+    schema = copy.deepcopy(dict(_core(name)))
+    if "custom" in schema["properties"] and custom is not None:
+        schema["properties"]["custom"] = custom_object_schema(custom)
+    return schema
