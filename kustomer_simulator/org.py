@@ -167,7 +167,11 @@ class Org:
             "id": rid,
             "attributes": attributes,
             "relationships": relationships,
-            "links": {"self": f"/v1/{coll.type}s/{rid}" if coll.type != "kobject" else f"/v1/klasses/{self.klass_of(coll)}/kobjects/{rid}"},
+            "links": {
+                "self": f"/v1/{coll.type}s/{rid}"
+                if coll.type != "kobject"
+                else f"/v1/klasses/{self.klass_of(coll)}/kobjects/{rid}"
+            },
         }
 
     def _custom(self, fields: List[str], coll: Collection, i: int) -> dict:
@@ -276,7 +280,9 @@ class Org:
         }
         relationships = {
             "conversation": {"data": {"type": "conversation", "id": conv_id}},
-            "customer": {"data": {"type": "customer", "id": self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]}},
+            "customer": {
+                "data": {"type": "customer", "id": self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]}
+            },
             "createdBy": self._user_ref(h),
         }
         return self._base(coll, i, attributes, relationships)
@@ -302,7 +308,12 @@ class Org:
         }
         relationships = {
             "customer": {"data": {"type": "customer", "id": self._ref("customers", h)[0]}},
-            "klass": {"data": {"type": "klass", "id": self.collections["klasses"].record_id(self.settings.klasses.index(klass))}},
+            "klass": {
+                "data": {
+                    "type": "klass",
+                    "id": self.collections["klasses"].record_id(self.settings.klasses.index(klass)),
+                }
+            },
         }
         return self._base(coll, i, attributes, relationships)
 

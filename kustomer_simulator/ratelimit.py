@@ -56,9 +56,7 @@ class Budgets:
         with self._lock:
             _, reset = self._roll(now)
             org_ok = self.org_per_minute <= 0 or self._used["org"] < self.org_per_minute
-            search_ok = (
-                not is_search or self.search_per_minute <= 0 or self._used["search"] < self.search_per_minute
-            )
+            search_ok = not is_search or self.search_per_minute <= 0 or self._used["search"] < self.search_per_minute
             allowed = org_ok and search_ok
             if allowed:
                 self._used["org"] += 1

@@ -65,7 +65,7 @@ def _compare(op: str, left: int, right: int) -> bool:
 def _clause_predicate(prefix: str, clause: Any) -> Predicate:
     if not isinstance(clause, dict) or len(clause) != 1:
         raise SearchError(f"malformed criterion {clause!r}")
-    (key, value), = clause.items()
+    ((key, value),) = clause.items()
     if key in ("and", "or"):
         return _group_predicate(prefix, key, value)
     getter = _field_getter(prefix, key)
@@ -140,7 +140,7 @@ def run_search(
     for spec in sort:
         if not isinstance(spec, dict) or len(spec) != 1:
             raise SearchError(f"malformed sort {spec!r}")
-        (field, direction), = spec.items()
+        ((field, direction),) = spec.items()
         if direction not in ("asc", "desc"):
             raise SearchError(f"sort direction must be asc or desc, got {direction!r}")
         sort_keys.append((field, _field_getter(prefix, field), direction == "desc"))
@@ -166,7 +166,7 @@ def run_search(
             indexes = [k[2] for k in order[lo + start : min(hi, lo + start + page_size)]]
     else:
         matched = [k[2] for k in order[lo:hi] if all(p(coll, k[2]) for p in predicates)]
-        for field, getter, desc in reversed(sort_keys):
+        for _, getter, desc in reversed(sort_keys):
             matched.sort(key=lambda i: getter(coll, i), reverse=desc)
         total = len(matched)
         start = (page - 1) * page_size

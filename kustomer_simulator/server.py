@@ -104,7 +104,9 @@ class Simulator:
     def __init__(self, org: Org, settings: Optional[ServerSettings] = None, host: str = "127.0.0.1", port: int = 0):
         self.org = org
         self.settings = settings or ServerSettings()
-        self.budgets = Budgets(self.settings.org_per_minute, self.settings.search_per_minute, self.settings.minute_seconds)
+        self.budgets = Budgets(
+            self.settings.org_per_minute, self.settings.search_per_minute, self.settings.minute_seconds
+        )
         self.faults = FaultPlan()
         self.stats = _Stats()
         self.expired_tokens: set = set()
@@ -169,8 +171,15 @@ def _make_handler(sim: Simulator) -> type:
             return
 
         # ---- plumbing ---------------------------------------------------------------
-        def _send(self, status: int, body: bytes, headers: Optional[Mapping[str, str]] = None,
-                  is_search: bool = False, records: int = 0, content_type: str = "application/json") -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            headers: Optional[Mapping[str, str]] = None,
+            is_search: bool = False,
+            records: int = 0,
+            content_type: str = "application/json",
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -212,8 +221,12 @@ def _make_handler(sim: Simulator) -> type:
             verdict = sim.budgets.spend(is_search)
             rl_headers = verdict.headers(sim.settings.reset_mode, sim.settings.retry_after)
             if not verdict.allowed:
-                self._send(429, _error_body(429, "too_many_requests", "Too Many Requests", "rate limit exceeded"),
-                           rl_headers, is_search)
+                self._send(
+                    429,
+                    _error_body(429, "too_many_requests", "Too Many Requests", "rate limit exceeded"),
+                    rl_headers,
+                    is_search,
+                )
                 return
             try:
                 status, payload, records = self._route(method, path, query, body, sim.settings.tokens[token])
@@ -228,8 +241,11 @@ def _make_handler(sim: Simulator) -> type:
         def _fault(self, fault: Fault, is_search: bool) -> bool:
             """Act out a fault; True when the response has been dealt with."""
             if fault.kind == "status":
-                self._send(fault.status, _error_body(fault.status, "server_error", "Server Error", "injected"),
-                           is_search=is_search)
+                self._send(
+                    fault.status,
+                    _error_body(fault.status, "server_error", "Server Error", "injected"),
+                    is_search=is_search,
+                )
             elif fault.kind == "reset":
                 self.close_connection = True
                 try:
@@ -250,8 +266,9 @@ def _make_handler(sim: Simulator) -> type:
                 self.close_connection = True
                 sim.stats.count(200, is_search, 0)
             elif fault.kind == "invalid_json":
-                self._send(200, b"<html><body>502 Bad Gateway</body></html>", is_search=is_search,
-                           content_type="text/html")
+                self._send(
+                    200, b"<html><body>502 Bad Gateway</body></html>", is_search=is_search, content_type="text/html"
+                )
             elif fault.kind == "rate_limit":
                 now = time.time()
                 reset = {
@@ -265,12 +282,16 @@ def _make_handler(sim: Simulator) -> type:
                     headers["x-ratelimit-reset"] = reset
                 if fault.retry_after:
                     headers["Retry-After"] = "1"
-                self._send(429, _error_body(429, "too_many_requests", "Too Many Requests", "injected"),
-                           headers, is_search)
+                self._send(
+                    429, _error_body(429, "too_many_requests", "Too Many Requests", "injected"), headers, is_search
+                )
             elif fault.kind == "unauthorized":
                 sim.expired_tokens.update(sim.settings.tokens)
-                self._send(401, _error_body(401, "unauthorized", "Unauthorized", "invalid or expired API key"),
-                           is_search=is_search)
+                self._send(
+                    401,
+                    _error_body(401, "unauthorized", "Unauthorized", "invalid or expired API key"),
+                    is_search=is_search,
+                )
             else:
                 return False
             return True
@@ -292,8 +313,9 @@ def _make_handler(sim: Simulator) -> type:
                 return 403, _error_body(403, "forbidden", "Forbidden", detail), 0
             return None
 
-        def _route(self, method: str, path: str, query: Mapping[str, str], body: bytes,
-                   denied: FrozenSet[str]) -> Tuple[int, bytes, int]:
+        def _route(
+            self, method: str, path: str, query: Mapping[str, str], body: bytes, denied: FrozenSet[str]
+        ) -> Tuple[int, bytes, int]:
             org = sim.org
             if method == "POST" and path == "/v1/customers/search":
                 return self._search(query, body, denied)
@@ -341,14 +363,16 @@ def _make_handler(sim: Simulator) -> type:
                 if not owner_exists:
                     return iter(())
                 return (
-                    i for i in coll.live_indexes()
+                    i
+                    for i in coll.live_indexes()
                     if coll.render(i)["relationships"][relation]["data"]["id"] == parent_id
                 )
 
             return child, indexes
 
-        def _list(self, path: str, name: str, max_size: int, query: Mapping[str, str], denied: FrozenSet[str],
-                  indexes: Any) -> Tuple[int, bytes, int]:
+        def _list(
+            self, path: str, name: str, max_size: int, query: Mapping[str, str], denied: FrozenSet[str], indexes: Any
+        ) -> Tuple[int, bytes, int]:
             resource = "kobjects" if name.startswith("kobjects_") else name
             refusal = self._denied(resource, denied)
             if refusal:
@@ -387,7 +411,7 @@ def _make_handler(sim: Simulator) -> type:
             try:
                 request = json.loads(body or b"{}")
             except ValueError:
-                raise SearchError("the body is not JSON")
+                raise SearchError("the body is not JSON") from None
             context = request.get("queryContext") if isinstance(request, dict) else None
             resource = CONTEXTS.get(context, "kobjects") if isinstance(context, str) else "customers"
             refusal = self._denied(resource, denied)
@@ -396,7 +420,9 @@ def _make_handler(sim: Simulator) -> type:
             page, size = _paging(query, default_size=100)
             limits = sim.settings.search
             if past_window(page, size, limits) and limits.past_window == "error":
-                detail = f"page {page} is past the search result window ({limits.window} results, {limits.max_pages} pages)"
+                detail = (
+                    f"page {page} is past the search result window ({limits.window} results, {limits.max_pages} pages)"
+                )
                 return 400, _error_body(400, "search_window_exceeded", "Bad Request", detail), 0
             org = sim.org
             with org.lock:
@@ -438,7 +464,7 @@ def _paging(query: Mapping[str, str], default_size: int) -> Tuple[int, int]:
         page = int(query.get("page", 1))
         size = int(query.get("pageSize", default_size))
     except ValueError:
-        raise SearchError("page and pageSize must be integers")
+        raise SearchError("page and pageSize must be integers") from None
     if page < 1 or size < 1:
         raise SearchError("page and pageSize must be positive")
     return page, size
@@ -482,6 +508,9 @@ def _admin_action(sim: Simulator, method: str, path: str, query: Mapping[str, st
             int(payload.get("search_per_minute", sim.budgets.search_per_minute)),
             float(payload.get("minute_seconds", sim.budgets.minute_seconds)),
         )
-        return {"org_per_minute": sim.budgets.org_per_minute, "search_per_minute": sim.budgets.search_per_minute,
-                "minute_seconds": sim.budgets.minute_seconds}
+        return {
+            "org_per_minute": sim.budgets.org_per_minute,
+            "search_per_minute": sim.budgets.search_per_minute,
+            "minute_seconds": sim.budgets.minute_seconds,
+        }
     return None

@@ -23,15 +23,22 @@ from source_kustomer.rate_policy import (
 
 ASSUMED_ORG_LIMIT = 300  # the smallest plan's per-minute budget, used when Kustomer does not say
 _IGNORE_MISSING = {
-    404: ErrorResolution(response_action=ResponseAction.IGNORE, failure_type=FailureType.system_error, error_message="not found")
+    404: ErrorResolution(
+        response_action=ResponseAction.IGNORE, failure_type=FailureType.system_error, error_message="not found"
+    )
 }
 
 
 class KustomerApi:
     """A small client for one-off requests, sharing the streams' error handling and backoff."""
 
-    def __init__(self, config: KustomerConfig, logger: logging.Logger, budget: Optional[APIBudget] = None,
-                 max_retries: int = MAX_RETRIES) -> None:
+    def __init__(
+        self,
+        config: KustomerConfig,
+        logger: logging.Logger,
+        budget: Optional[APIBudget] = None,
+        max_retries: int = MAX_RETRIES,
+    ) -> None:
         self.config = config
         self.logger = logger
         stats = budget.stats if isinstance(budget, KustomerAPIBudget) else RateStats()
@@ -62,7 +69,9 @@ class KustomerApi:
         try:
             return int(response.headers["x-ratelimit-limit"])
         except (KeyError, ValueError):
-            self.logger.info(f"Kustomer did not state the org's rate limit; assuming {ASSUMED_ORG_LIMIT} requests/minute.")
+            self.logger.info(
+                f"Kustomer did not state the org's rate limit; assuming {ASSUMED_ORG_LIMIT} requests/minute."
+            )
             return ASSUMED_ORG_LIMIT
 
     def klasses(self) -> List[Mapping[str, Any]]:
@@ -88,7 +97,10 @@ class KustomerApi:
         """Custom attribute definitions of ``resource`` (None when Kustomer will not tell this key)."""
         response = self.get(f"metadata/{resource}")
         if not response.ok:
-            self.logger.info(f"No custom field definitions for {resource} (HTTP {response.status_code}); 'custom' stays an open object.")
+            self.logger.info(
+                f"No custom field definitions for {resource} (HTTP {response.status_code}); "
+                "'custom' stays an open object."
+            )
             return None
         data = response_json(response).get("data") or {}
         properties = (data.get("attributes") or {}).get("properties")

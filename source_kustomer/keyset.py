@@ -92,7 +92,9 @@ class KeysetReader:
                 return
             for record in records:
                 rid = record["id"]
-                if rid in skip or (boundary is not None and record[key.record_key] == boundary[0] and rid in seen_at_boundary):
+                if rid in skip or (
+                    boundary is not None and record[key.record_key] == boundary[0] and rid in seen_at_boundary
+                ):
                     self.stats.skipped_seen += 1
                     continue
                 yield record
@@ -149,7 +151,9 @@ class KeysetReader:
             failure_type=FailureType.transient_error,
         )
 
-    def _split(self, cluster: Criteria, level: int, value: str, seen: Set[str], total: Optional[int]) -> Iterator[Record]:
+    def _split(
+        self, cluster: Criteria, level: int, value: str, seen: Set[str], total: Optional[int]
+    ) -> Iterator[Record]:
         if level + 1 >= len(self.keys):
             raise AirbyteTracedException(
                 message=f"{total} records share {self.keys[level].record_key}={value}, more than Kustomer's search "

@@ -74,10 +74,7 @@ class StreamProgress:
         """The stream's closing line."""
         if self.forbidden:
             return f"summary {self.stream}: skipped, access refused ({self.forbidden})"
-        return (
-            f"summary {self.describe()}, {self.possible_duplicates} possible duplicates, "
-            f"{self.duration:.1f}s"
-        )
+        return f"summary {self.describe()}, {self.possible_duplicates} possible duplicates, {self.duration:.1f}s"
 
     def as_dict(self) -> Dict[str, Any]:
         """Machine-readable summary (used by the demo and the benchmark)."""

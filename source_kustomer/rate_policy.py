@@ -162,12 +162,16 @@ class KustomerBackoffStrategy(BackoffStrategy):
         if hinted is None:
             return exponential
         if hinted > self._window:
-            logger.info(f"Kustomer asked to wait {hinted:.0f}s; waiting at most one rate-limit window ({self._window:.0f}s).")
+            logger.info(
+                f"Kustomer asked to wait {hinted:.0f}s; waiting at most one rate-limit window ({self._window:.0f}s)."
+            )
         return min(max(hinted, self._base / 10), self._window)
 
 
 def _retry(message: str) -> ErrorResolution:
-    return ErrorResolution(response_action=ResponseAction.RETRY, failure_type=FailureType.transient_error, error_message=message)
+    return ErrorResolution(
+        response_action=ResponseAction.RETRY, failure_type=FailureType.transient_error, error_message=message
+    )
 
 
 AUTH_MESSAGE = (
@@ -182,7 +186,9 @@ KUSTOMER_ERROR_MAPPING = {
     requests.exceptions.ReadTimeout: _retry("Kustomer did not answer within the request timeout; retrying."),
     requests.exceptions.ConnectTimeout: _retry("Connecting to Kustomer timed out; retrying."),
     requests.exceptions.Timeout: _retry("The request to Kustomer timed out; retrying."),
-    401: ErrorResolution(response_action=ResponseAction.FAIL, failure_type=FailureType.config_error, error_message=AUTH_MESSAGE),
+    401: ErrorResolution(
+        response_action=ResponseAction.FAIL, failure_type=FailureType.config_error, error_message=AUTH_MESSAGE
+    ),
     403: ErrorResolution(
         response_action=ResponseAction.IGNORE,
         failure_type=FailureType.config_error,

@@ -68,7 +68,8 @@ class SourceKustomer(AbstractSource):
             )
         if response.status_code == 403:
             return False, (
-                f"The API key is valid but Kustomer refused to read the current user (403: {forbidden_detail(response)}). "
+                "The API key is valid but Kustomer refused to read the current user "
+                f"(403: {forbidden_detail(response)}). "
                 "Give the key the read roles listed in the connector docs."
             )
         if not response.ok:
@@ -87,7 +88,9 @@ class SourceKustomer(AbstractSource):
             return lambda: api.custom_fields(resource)
 
         streams: List[KustomerStream] = [KustomerListStream(spec, parsed, budget) for spec in LIST_STREAMS]
-        streams += [KustomerSearchStream(spec, parsed, budget, fields_of(spec.query_context)) for spec in SEARCH_STREAMS]
+        streams += [
+            KustomerSearchStream(spec, parsed, budget, fields_of(spec.query_context)) for spec in SEARCH_STREAMS
+        ]
         for klass in api.klasses():
             attributes = klass.get("attributes") or {}
             name = attributes.get("name")
@@ -123,7 +126,9 @@ class SourceKustomer(AbstractSource):
 
 def validate_state(catalog: ConfiguredAirbyteCatalog, state: List[AirbyteStateMessage], logger: logging.Logger) -> None:
     """Reject state this connector cannot resume from, naming the stream and the fix (no stack trace)."""
-    search_streams = {s.stream.name for s in catalog.streams if s.stream.name not in {spec.name for spec in LIST_STREAMS}}
+    search_streams = {
+        s.stream.name for s in catalog.streams if s.stream.name not in {spec.name for spec in LIST_STREAMS}
+    }
     selected = {s.stream.name for s in catalog.streams}
     now = datetime.now(timezone.utc)
     for message in state:
@@ -136,12 +141,15 @@ def validate_state(catalog: ConfiguredAirbyteCatalog, state: List[AirbyteStateMe
         if name not in selected:
             logger.info(f"Ignoring saved state of stream '{name}', which is not selected in this sync.")
             continue
-        stream_state: MutableMapping[str, Any] = dict(message.stream.stream_state.__dict__ if message.stream.stream_state else {})
+        stream_state: MutableMapping[str, Any] = dict(
+            message.stream.stream_state.__dict__ if message.stream.stream_state else {}
+        )
         if name not in search_streams or not stream_state:
             continue
         if CURSOR not in stream_state:
             raise config_error(
-                f"The saved state of stream '{name}' has no '{CURSOR}' cursor (keys: {sorted(stream_state)}): it was not "
+                f"The saved state of stream '{name}' has no '{CURSOR}' cursor (keys: {sorted(stream_state)}): "
+                "it was not "
                 f"written by this connector. Reset the state of '{name}' to sync it from start_date."
             )
         cursor = parse_timestamp(stream_state[CURSOR], f"state of stream '{name}' ({CURSOR})")

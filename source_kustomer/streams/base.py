@@ -12,7 +12,6 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthentic
 
 from source_kustomer.config import KustomerConfig
 from source_kustomer.progress import StreamProgress
-from source_kustomer.schemas import stream_schema
 from source_kustomer.rate_policy import (
     KustomerAPIBudget,
     KustomerBackoffStrategy,
@@ -20,6 +19,7 @@ from source_kustomer.rate_policy import (
     RateStats,
     response_json,
 )
+from source_kustomer.schemas import stream_schema
 
 
 def flatten(resource: Mapping[str, Any]) -> MutableMapping[str, Any]:
@@ -77,12 +77,20 @@ class KustomerStream(HttpStream, ABC):
     def get_backoff_strategy(self) -> Optional[BackoffStrategy]:
         return KustomerBackoffStrategy(self.config.rate_limit_window_seconds, self.rate_stats)
 
-    def request_kwargs(self, stream_state: Optional[Mapping[str, Any]], stream_slice: Optional[Mapping[str, Any]] = None,
-                       next_page_token: Optional[Mapping[str, Any]] = None) -> Mapping[str, Any]:
+    def request_kwargs(
+        self,
+        stream_state: Optional[Mapping[str, Any]],
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Mapping[str, Any]:
         return {"timeout": self.config.request_timeout_seconds}
 
-    def request_headers(self, stream_state: Optional[Mapping[str, Any]], stream_slice: Optional[Mapping[str, Any]] = None,
-                        next_page_token: Optional[Mapping[str, Any]] = None) -> Mapping[str, Any]:
+    def request_headers(
+        self,
+        stream_state: Optional[Mapping[str, Any]],
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Mapping[str, Any]:
         return {"Accept": "application/json"}
 
     def page_records(self, response: requests.Response) -> Optional[List[MutableMapping[str, Any]]]:

@@ -36,8 +36,12 @@ class KustomerListStream(KustomerStream):
             return next_page_token["next"]
         return self.spec.path
 
-    def request_params(self, stream_state: Optional[Mapping[str, Any]], stream_slice: Optional[Mapping[str, Any]] = None,
-                       next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
+    def request_params(
+        self,
+        stream_state: Optional[Mapping[str, Any]],
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> MutableMapping[str, Any]:
         return {} if next_page_token else {"page": 1, "pageSize": self.effective_page_size}
 
     def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:

@@ -60,7 +60,9 @@ class KustomerSearchStream(KustomerStream):
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
         cursor = (value or {}).get(CURSOR)
-        self._incoming = self._cursor = kustomer_time(parse_timestamp(cursor, f"state of {self.name}")) if cursor else None
+        self._incoming = self._cursor = (
+            kustomer_time(parse_timestamp(cursor, f"state of {self.name}")) if cursor else None
+        )
 
     @property
     def state_checkpoint_interval(self) -> Optional[int]:
@@ -69,12 +71,20 @@ class KustomerSearchStream(KustomerStream):
     def path(self, **kwargs: Any) -> str:
         return "customers/search"
 
-    def request_params(self, stream_state: Optional[Mapping[str, Any]], stream_slice: Optional[Mapping[str, Any]] = None,
-                       next_page_token: Optional[Mapping[str, Any]] = None) -> MutableMapping[str, Any]:
+    def request_params(
+        self,
+        stream_state: Optional[Mapping[str, Any]],
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> MutableMapping[str, Any]:
         return {"page": next_page_token["page"], "pageSize": self.effective_page_size}
 
-    def request_body_json(self, stream_state: Optional[Mapping[str, Any]], stream_slice: Optional[Mapping[str, Any]] = None,
-                          next_page_token: Optional[Mapping[str, Any]] = None) -> Optional[Mapping[str, Any]]:
+    def request_body_json(
+        self,
+        stream_state: Optional[Mapping[str, Any]],
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Optional[Mapping[str, Any]]:
         body = {
             "and": next_page_token["criteria"],
             "sort": [{next_page_token["sort"]: "asc"}],
@@ -94,10 +104,12 @@ class KustomerSearchStream(KustomerStream):
             raise _Forbidden()
         body = response_json(response)
         total = (body.get("meta") or {}).get("total")
-        return SearchPage(records, total if isinstance(total, int) else None, bool((body.get("links") or {}).get("next")))
+        return SearchPage(
+            records, total if isinstance(total, int) else None, bool((body.get("links") or {}).get("next"))
+        )
 
     def window(self, sync_mode: SyncMode, now: datetime) -> Criteria:
-        """The fixed bounds of this sync: from the incoming cursor (less lookback) or start_date, to now less the search lag."""
+        """This sync's fixed bounds: the incoming cursor less lookback (or start_date) up to now less the search lag."""
         if sync_mode == SyncMode.incremental and self._incoming:
             lower = parse_timestamp(self._incoming, CURSOR) - self.config.lookback
         else:
@@ -106,9 +118,13 @@ class KustomerSearchStream(KustomerStream):
         updated = f"{self.spec.field_prefix}_updated_at"
         return [{updated: {"gte": kustomer_time(lower)}}, {updated: {"lte": kustomer_time(upper)}}]
 
-    def read_records(self, sync_mode: SyncMode, cursor_field: Optional[List[str]] = None,
-                     stream_slice: Optional[Mapping[str, Any]] = None,
-                     stream_state: Optional[Mapping[str, Any]] = None) -> Iterable[Mapping[str, Any]]:
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: Optional[List[str]] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[Mapping[str, Any]]:
         self.progress.start()
         prefix = self.spec.field_prefix
         reader = KeysetReader(
