@@ -123,7 +123,9 @@ class Simulator:
 
     def start(self) -> "Simulator":
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="kustomer-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="kustomer-simulator", daemon=True
+        )
         self._thread.start()
         return self
 
