@@ -118,9 +118,9 @@ def test_tie_cluster_larger_than_a_page_in_stable_non_id_order(sim, http):
 
 def test_soft_deleted_records_only_with_include_deleted(sim, http):
     live = http.post(f"{sim.url}/v1/customers/search?pageSize=1", json=search_body()).json()["meta"]["total"]
-    everything = http.post(
-        f"{sim.url}/v1/customers/search?pageSize=1", json=search_body(includeDeleted=True)
-    ).json()["meta"]["total"]
+    everything = http.post(f"{sim.url}/v1/customers/search?pageSize=1", json=search_body(includeDeleted=True)).json()[
+        "meta"
+    ]["total"]
     deleted = len(sim.org.collections["customers"].deleted)
     assert deleted > 0 and everything == live + deleted
     assert len(sim.org.truth("customers", include_deleted=True)) == everything
@@ -155,8 +155,10 @@ def test_ground_truth_equals_what_search_serves(sim, http):
         while True:
             body = http.post(
                 f"{sim.url}/v1/customers/search?page={page}&pageSize=500",
-                json={"queryContext": context, "sort": [{"kobject_updated_at" if "kobject" in context else
-                                                          f"{context}_updated_at": "asc"}]},
+                json={
+                    "queryContext": context,
+                    "sort": [{"kobject_updated_at" if "kobject" in context else f"{context}_updated_at": "asc"}],
+                },
             ).json()
             served += [(r["id"], r["attributes"]["updatedAt"]) for r in body["data"]]
             if not body["links"]["next"]:

@@ -118,7 +118,7 @@ class SourceKustomer(AbstractSource):
             self._log_summary(logger, {s.stream.name for s in catalog.streams})
 
     def _log_summary(self, logger: logging.Logger, selected: set) -> None:
-        chosen = [s for s in self._streams if s.name in selected and s.progress.started is not None]
+        chosen = [s for s in self._streams if s.name in selected]
         for stream in chosen:
             stream.log_summary(logger)
         logger.info("SYNC_SUMMARY " + json.dumps([s.progress.as_dict() for s in chosen]))

@@ -136,8 +136,11 @@ def test_naive_offset_paging_loses_records_in_the_same_scenario():
     coll = org.collections["customers"]
     rng = random.Random(1)
     limits = SearchLimits()
-    body = {"and": [{"customer_updated_at": {"lte": iso_ms(org.end_ms)}}], "queryContext": "customer",
-            "sort": [{"customer_updated_at": "asc"}]}
+    body = {
+        "and": [{"customer_updated_at": {"lte": iso_ms(org.end_ms)}}],
+        "queryContext": "customer",
+        "sort": [{"customer_updated_at": "asc"}],
+    }
     seen, page = set(), 1
     while True:
         indexes, meta, _ = run_search(org, body, page, 100, limits)

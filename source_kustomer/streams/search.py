@@ -15,6 +15,11 @@ from source_kustomer.streams.base import KustomerStream
 CURSOR = "updatedAt"
 
 
+def utc_now() -> datetime:
+    """The current time (one place, so tests can pin it)."""
+    return datetime.now(timezone.utc)
+
+
 def kustomer_time(moment: datetime) -> str:
     """A datetime in Kustomer's format: 2019-12-26T18:35:41.583Z."""
     utc = moment.astimezone(timezone.utc)
@@ -135,7 +140,7 @@ class KustomerSearchStream(KustomerStream):
         )
         already_synced = self._incoming if sync_mode == SyncMode.incremental else None
         try:
-            for record in reader.read(self.window(sync_mode, datetime.now(timezone.utc))):
+            for record in reader.read(self.window(sync_mode, utc_now())):
                 self._cursor = record[CURSOR]
                 self.progress.records += 1
                 if already_synced and record[CURSOR] <= already_synced:
