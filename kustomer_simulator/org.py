@@ -70,7 +70,7 @@ def list_counts(scale: int) -> Dict[str, int]:
         "queues": 10,
         "satisfaction": 4,
         "slas": 5,
-        "schedules": 3,
+        "business_schedules": 3,
     }
 
 
@@ -381,7 +381,7 @@ LIST_TYPES = {
     "queues": "queue",
     "satisfaction": "satisfaction",
     "slas": "sla",
-    "schedules": "schedule",
+    "business_schedules": "schedule",
 }
 
 

@@ -31,7 +31,7 @@ LISTS: Dict[str, Tuple[str, int]] = {
     "/v1/conversations": ("conversations", 100),
     "/v1/satisfaction": ("satisfaction", 100),
     "/v1/slas": ("slas", 100),
-    "/v1/schedules": ("schedules", 100),
+    "/v1/schedules": ("business_schedules", 100),
 }
 
 # The read role each resource needs; a token configured without it gets 403.
@@ -50,7 +50,7 @@ ROLES = {
     "notes": "org.permission.note.read",
     "satisfaction": "org.permission.satisfaction.read",
     "slas": "org.permission.sla.read",
-    "schedules": "org.permission.schedule.read",
+    "business_schedules": "org.permission.schedule.read",
     "metadata": "org.admin.metadata.read",
     "kobjects": "org.user.kobject.read",
 }

@@ -1,0 +1,36 @@
+"""A simulator per test module for the integration tests."""
+
+from typing import Iterator
+
+import pytest
+
+from integration_tests.harness import configured_catalog, run_connector, sim_config
+from kustomer_simulator.server import ServerSettings, Simulator
+from kustomer_simulator.testing import TEST_TOKEN, running_simulator
+
+LIMITED_TOKEN = "kst-integration-limited-Hx2"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    """20k records, a tie cluster bigger than a search page, real budgets on a 3-second 'minute'."""
+    settings = ServerSettings(
+        tokens={TEST_TOKEN: frozenset(), LIMITED_TOKEN: frozenset({"org.permission.sla.read", "org.permission.note.read"})},
+        minute_seconds=3,
+    )
+    with running_simulator(server_settings=settings, scale=20_000, tie_clusters=[1200], seed=21) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def config(sim):
+    """A config for the simulator."""
+    return sim_config(sim, TEST_TOKEN)
+
+
+@pytest.fixture(scope="module")
+def catalog(sim, config):
+    """Every discovered stream, incremental where possible."""
+    discovered = run_connector("discover", config)
+    assert discovered.returncode == 0, discovered.stderr[-2000:]
+    return configured_catalog(discovered)

@@ -1,0 +1,147 @@
+"""Run the real connector entrypoint (``python main.py …``) against a simulator and read what it says.
+
+Every run is scanned for the API token in raw, URL-encoded and base64 forms: a leak fails the test.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from urllib.parse import quote
+
+from kustomer_simulator.server import Simulator
+from kustomer_simulator.timefmt import parse_iso_ms
+
+ROOT = Path(__file__).resolve().parent.parent
+START_DATE = "2025-01-01T00:00:00.000Z"
+
+
+def token_forms(token: str) -> List[str]:
+    """Every form in which a leaked token could show up."""
+    return [token, quote(token, safe=""), base64.b64encode(token.encode()).decode(), f"Bearer {token}"]
+
+
+@dataclass
+class Run:
+    """The outcome of one connector command."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    messages: List[Dict[str, Any]] = field(default_factory=list)
+
+    def of_type(self, kind: str) -> List[Dict[str, Any]]:
+        """Messages of one protocol type."""
+        return [m for m in self.messages if m.get("type") == kind]
+
+    def records(self, stream: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Record payloads, optionally of one stream."""
+        return [m["record"]["data"] for m in self.of_type("RECORD") if stream is None or m["record"]["stream"] == stream]
+
+    def pairs(self, stream: str) -> List[Tuple[str, str]]:
+        """(id, updatedAt) of every record of ``stream``, in emission order, duplicates kept."""
+        return [(r["id"], r["updatedAt"]) for r in self.records(stream)]
+
+    def states(self) -> List[Dict[str, Any]]:
+        """Every STATE message, in order."""
+        return [m["state"] for m in self.of_type("STATE")]
+
+    def final_state(self) -> List[Dict[str, Any]]:
+        """The last state of each stream, as a --state file wants it."""
+        last: Dict[str, Dict[str, Any]] = {}
+        for state in self.states():
+            last[state["stream"]["stream_descriptor"]["name"]] = state
+        return list(last.values())
+
+    def errors(self) -> List[Dict[str, Any]]:
+        """Error traces."""
+        return [m["trace"]["error"] for m in self.of_type("TRACE") if m["trace"].get("type") == "ERROR"]
+
+    def logs(self) -> List[str]:
+        """Log lines."""
+        return [m["log"]["message"] for m in self.of_type("LOG")]
+
+    def summary(self) -> Dict[str, Dict[str, Any]]:
+        """The connector's SYNC_SUMMARY, by stream."""
+        for line in self.logs():
+            if line.startswith("SYNC_SUMMARY "):
+                return {row["stream"]: row for row in json.loads(line[len("SYNC_SUMMARY ") :])}
+        return {}
+
+
+def sim_config(sim: Simulator, token: str, **overrides: Any) -> Dict[str, Any]:
+    """A config aimed at the simulator, with its shrunk rate-limit window."""
+    config = {
+        "api_token": token,
+        "api_url": sim.url,
+        "start_date": START_DATE,
+        "search_lag_seconds": 0,
+        "rate_limit_window_seconds": sim.budgets.minute_seconds,
+    }
+    config.update(overrides)
+    return config
+
+
+def run_connector(
+    command: str,
+    config: Optional[Dict[str, Any]],
+    catalog: Optional[Dict[str, Any]] = None,
+    state: Optional[List[Dict[str, Any]]] = None,
+    timeout: float = 600,
+    secrets: Iterable[str] = (),
+) -> Run:
+    """Run ``python main.py <command>`` as Airbyte would; assert no secret leaks."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [sys.executable, str(ROOT / "main.py"), command]
+        paths = {"--config": config, "--catalog": catalog, "--state": state}
+        for flag, content in paths.items():
+            if content is not None:
+                path = Path(tmp) / f"{flag[2:]}.json"
+                path.write_text(json.dumps(content))
+                args += [flag, str(path)]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=dict(os.environ))
+    messages = []
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                messages.append(json.loads(line))
+            except ValueError:
+                pass
+    run = Run(done.returncode, done.stdout, done.stderr, messages)
+    for secret in [(config or {}).get("api_token", ""), *secrets]:
+        if secret:
+            for form in token_forms(secret):
+                assert form not in done.stdout and form not in done.stderr, "the API token leaked into the output"
+    return run
+
+
+def configured_catalog(discovered: Run, streams: Optional[Set[str]] = None, incremental: bool = True) -> Dict[str, Any]:
+    """A configured catalog from a discover run: incremental where supported (if asked), else full refresh."""
+    catalog = discovered.of_type("CATALOG")[0]["catalog"]
+    configured = []
+    for stream in catalog["streams"]:
+        if streams is not None and stream["name"] not in streams:
+            continue
+        inc = incremental and "incremental" in stream["supported_sync_modes"]
+        configured.append(
+            {
+                "stream": stream,
+                "sync_mode": "incremental" if inc else "full_refresh",
+                "destination_sync_mode": "append_dedup" if inc else "overwrite",
+                "cursor_field": ["updatedAt"] if inc else None,
+                "primary_key": [["id"]],
+            }
+        )
+    return {"streams": configured}
+
+
+def truth(sim: Simulator, stream: str, since: Optional[str] = START_DATE) -> Set[Tuple[str, str]]:
+    """What a correct sync of ``stream`` must emit (search streams from ``since``)."""
+    if stream in sim.org.search_streams:
+        return set(sim.org.truth(stream, since_ms=parse_iso_ms(since) if since else None))
+    return set(sim.org.truth(stream))
