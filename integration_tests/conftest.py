@@ -15,7 +15,10 @@ LIMITED_TOKEN = "kst-integration-limited-Hx2"
 def sim() -> Iterator[Simulator]:
     """20k records, a tie cluster bigger than a search page, real budgets on a 3-second 'minute'."""
     settings = ServerSettings(
-        tokens={TEST_TOKEN: frozenset(), LIMITED_TOKEN: frozenset({"org.permission.sla.read", "org.permission.note.read"})},
+        tokens={
+            TEST_TOKEN: frozenset(),
+            LIMITED_TOKEN: frozenset({"org.permission.sla.read", "org.permission.note.read"}),
+        },
         minute_seconds=3,
     )
     with running_simulator(server_settings=settings, scale=20_000, tie_clusters=[1200], seed=21) as simulator:
@@ -34,3 +37,38 @@ def catalog(sim, config):
     discovered = run_connector("discover", config)
     assert discovered.returncode == 0, discovered.stderr[-2000:]
     return configured_catalog(discovered)
+
+
+IMAGE_TAG = "airbyte/source-kustomer:dev"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A client of the Docker-compatible engine (.ci/run starts one); fails loudly in CI when none answers."""
+    import os
+
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as error:  # noqa: BLE001 - any failure means: no engine here
+        message = (
+            f"No Docker-compatible engine answers ({error.__class__.__name__}). Start one with "
+            '`eval "$(../shared/container/local-docker-engine.sh docker.io/airbyte/python-connector-base:4.0.2)"`.'
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return client
+
+
+@pytest.fixture(scope="session")
+def connector_image(docker_client) -> str:
+    """The connector image, built from this checkout's Dockerfile."""
+    from integration_tests.harness import ROOT
+
+    image, _ = docker_client.images.build(path=str(ROOT), tag=IMAGE_TAG, rm=True)
+    size_mb = image.attrs.get("Size", 0) / 1e6
+    print(f"\nbuilt {IMAGE_TAG}: {size_mb:.0f} MB")
+    return IMAGE_TAG

@@ -41,7 +41,9 @@ class Run:
 
     def records(self, stream: Optional[str] = None) -> List[Dict[str, Any]]:
         """Record payloads, optionally of one stream."""
-        return [m["record"]["data"] for m in self.of_type("RECORD") if stream is None or m["record"]["stream"] == stream]
+        return [
+            m["record"]["data"] for m in self.of_type("RECORD") if stream is None or m["record"]["stream"] == stream
+        ]
 
     def pairs(self, stream: str) -> List[Tuple[str, str]]:
         """(id, updatedAt) of every record of ``stream``, in emission order, duplicates kept."""

@@ -26,9 +26,23 @@ def test_check_names_the_host_it_could_not_reach(config):
 def test_discover_lists_every_stream_including_one_per_klass(catalog):
     names = {s["stream"]["name"] for s in catalog["streams"]}
     assert names == {
-        "users", "teams", "tags", "shortcuts", "brands", "queues", "klasses", "satisfaction", "slas",
-        "business_schedules", "customers", "conversations", "messages", "notes", "companies",
-        "kobjects_order", "kobjects_subscription",
+        "users",
+        "teams",
+        "tags",
+        "shortcuts",
+        "brands",
+        "queues",
+        "klasses",
+        "satisfaction",
+        "slas",
+        "business_schedules",
+        "customers",
+        "conversations",
+        "messages",
+        "notes",
+        "companies",
+        "kobjects_order",
+        "kobjects_subscription",
     }
 
 

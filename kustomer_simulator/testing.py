@@ -22,3 +22,16 @@ def running_simulator(
     server_settings = server_settings or ServerSettings(tokens={TEST_TOKEN: frozenset()})
     with Simulator(Org(org_settings), server_settings) as sim:
         yield sim
+
+
+ACCEPTANCE_PORT = 18765
+ACCEPTANCE_TOKEN = "kst-acceptance-token"
+
+
+@contextmanager
+def acceptance_simulator() -> Iterator[Simulator]:
+    """The org behind integration_tests/*.json: fixed port, token, seed and anchor; no rate limits."""
+    settings = ServerSettings(tokens={ACCEPTANCE_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0)
+    org = OrgSettings(seed=7, scale=2000, anchor_ms=TEST_ANCHOR_MS, tie_clusters=[600])
+    with Simulator(Org(org), settings, port=ACCEPTANCE_PORT) as sim:
+        yield sim

@@ -8,10 +8,12 @@ from typing import Any, Iterator, List, Mapping, MutableMapping, Optional, Tuple
 from urllib.parse import quote
 
 from airbyte_cdk.models import (
+    AirbyteConnectionStatus,
     AirbyteMessage,
     AirbyteStateMessage,
     AirbyteStateType,
     ConfiguredAirbyteCatalog,
+    Status,
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
@@ -49,6 +51,13 @@ class SourceKustomer(AbstractSource):
         token = config.api_token
         update_secrets([token, quote(token, safe=""), base64.b64encode(token.encode()).decode()])
         return config
+
+    def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
+        """The connection status, with the failure message as written (the CDK default quotes it)."""
+        succeeded, message = self.check_connection(logger, config)
+        if succeeded:
+            return AirbyteConnectionStatus(status=Status.SUCCEEDED)
+        return AirbyteConnectionStatus(status=Status.FAILED, message=str(message))
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> Tuple[bool, Optional[Any]]:
         """One cheap request (the key's own user); says what is wrong without revealing the token."""
