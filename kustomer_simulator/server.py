@@ -2,6 +2,7 @@
 
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,18 @@ class ServerSettings:
     search: SearchLimits = field(default_factory=SearchLimits)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A threading server that does not print tracebacks when a client hangs up (timeouts, resets)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class _Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -111,8 +124,7 @@ class Simulator:
         self.stats = _Stats()
         self.expired_tokens: set = set()
         self.mutate_during: Optional[Dict[str, Any]] = None
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = _QuietServer((host, port), _make_handler(self))
         self._thread: Optional[threading.Thread] = None
 
     @property
