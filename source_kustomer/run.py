@@ -27,6 +27,9 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_kustomer.config import parse_config
 from source_kustomer.source import SourceKustomer
 
+# How the CDK's closing "some streams failed" error begins (airbyte_cdk.exception_handler).
+FAILED_STREAMS_PREFIX = "During the sync, the following streams did not sync successfully"
+
 
 def _emit(message: AirbyteMessage) -> None:
     print(orjson.dumps(AirbyteMessageSerializer.dump(message)).decode(), flush=True)
@@ -75,5 +78,7 @@ def run(args: Optional[List[str]] = None) -> None:
     except AirbyteTracedException as error:
         if error.failure_type != FailureType.config_error:
             raise
+        if (error.message or "").startswith(FAILED_STREAMS_PREFIX):
+            sys.exit(1)  # the failing stream's own trace already said what happened and what to do
         _emit(config_error_message(error.message or str(error)))
         sys.exit(1)

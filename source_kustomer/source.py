@@ -45,6 +45,12 @@ class SourceKustomer(AbstractSource):
         super().__init__()
         self._streams: List[KustomerStream] = []
 
+    @property
+    def stop_sync_on_stream_failure(self) -> bool:
+        """A stream that fails after its retries (or with 401) stops the sync: the rest would fail the same way,
+        and the next attempt resumes every stream from its saved state."""
+        return True
+
     def _config(self, raw: Mapping[str, Any]) -> KustomerConfig:
         config = parse_config(raw)
         # The entrypoint masks the raw token; mask the forms it could appear in inside URLs and headers too.

@@ -183,7 +183,10 @@ def test_retries_are_bounded_and_end_with_one_clear_error():
         http_mocker.get(get("teams", page=1, pageSize=500), [error(500)] * 9)
         output = read(SourceKustomer(), config(), catalog("teams"), expecting_exception=True)
     assert not output.records
-    assert output.errors and "Exhausted available request attempts" in output.errors[0].trace.error.message
+    assert len(output.errors) == 2  # the stream's own trace, then the CDK's closing summary (dropped by run())
+    message = output.errors[0].trace.error.message
+    assert "Kustomer kept failing requests for stream 'teams' after every retry" in message
+    assert output.errors[0].trace.error.failure_type == FailureType.transient_error
 
 
 def test_403_skips_the_stream_naming_the_role_and_the_others_continue():

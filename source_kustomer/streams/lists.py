@@ -1,11 +1,14 @@
 """Full-refresh streams over Kustomer's paged lists (``GET /v1/{path}?page&pageSize``, follow links.next)."""
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, MutableMapping, Optional
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
 from urllib.parse import urlsplit
 
 import requests
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.sources.streams.checkpoint.resumable_full_refresh_cursor import ResumableFullRefreshCursor
 
+from source_kustomer.errors import with_clear_errors
 from source_kustomer.rate_policy import response_json
 from source_kustomer.streams.base import KustomerStream
 
@@ -26,6 +29,7 @@ class KustomerListStream(KustomerStream):
         self.spec = spec
         self.max_page_size = spec.max_page_size
         super().__init__(*args, **kwargs)
+        self.cursor = ResumableFullRefreshCursor()  # set explicitly: read_records below wraps the CDK's
 
     @property
     def name(self) -> str:
@@ -54,6 +58,18 @@ class KustomerListStream(KustomerStream):
         # links are paths; keep them on the host this sync talks to
         parts = urlsplit(link)
         return {"next": f"{parts.path}?{parts.query}" if parts.query else parts.path}
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: Optional[List[str]] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[Mapping[str, Any]]:
+        self.progress.start()
+        yield from with_clear_errors(
+            self.name, super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+        )
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
         records = self.page_records(response) or []

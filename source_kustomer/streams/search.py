@@ -8,6 +8,7 @@ import requests
 from airbyte_cdk.models import SyncMode
 
 from source_kustomer.config import parse_timestamp
+from source_kustomer.errors import with_clear_errors
 from source_kustomer.keyset import Criteria, KeysetReader, SearchPage, SortKey
 from source_kustomer.rate_policy import response_json
 from source_kustomer.streams.base import KustomerStream
@@ -140,7 +141,7 @@ class KustomerSearchStream(KustomerStream):
         )
         already_synced = self._incoming if sync_mode == SyncMode.incremental else None
         try:
-            for record in reader.read(self.window(sync_mode, utc_now())):
+            for record in with_clear_errors(self.name, reader.read(self.window(sync_mode, utc_now()))):
                 self._cursor = record[CURSOR]
                 self.progress.records += 1
                 if already_synced and record[CURSOR] <= already_synced:
