@@ -72,3 +72,13 @@ def connector_image(docker_client) -> str:
     size_mb = image.attrs.get("Size", 0) / 1e6
     print(f"\nbuilt {IMAGE_TAG}: {size_mb:.0f} MB")
     return IMAGE_TAG
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Show the fault matrix table (written by test_fault_matrix.py) at the end of the run."""
+    from integration_tests.harness import ROOT
+
+    table = ROOT / "build" / "fault_matrix.md"
+    if table.exists():
+        terminalreporter.write_sep("=", "fault matrix")
+        terminalreporter.write_line(table.read_text())

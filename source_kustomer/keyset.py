@@ -7,13 +7,14 @@ query from page 1 to N can skip records. This reader never pages a moving result
 * Every request is page 1 of "updatedAt >= the last value seen", skipping the ids already
   emitted at exactly that value. Nothing in front of the read position can be skipped, and
   the result window is never approached.
-* When a whole page shares one updatedAt (a tie cluster at least a page long), that cluster
-  alone is paged (it cannot grow: its timestamp is in the past) and re-paged if its size
-  changed during the pass (a member was updated and left, shifting the offsets).
-* A cluster larger than the result window is read by the next key (createdAt) the same way.
+* When a whole page shares one updatedAt (a tie cluster at least a page long), the cluster is
+  read the same way by its next key (createdAt): still page 1 of a keyset query each time, so
+  members updated away while it is read shift nothing.
+* Only records sharing *every* key are paged by offset (the cluster's timestamps are in the
+  past, so it can only shrink); such a group is re-read if its size changed during a pass.
 
-Records come out in ascending cursor order, so the cursor of the last record emitted is always
-a safe checkpoint: resuming from it with ``gte`` loses nothing.
+Records come out in ascending order of the first key, so its value on the last record emitted
+is always a safe checkpoint: resuming from it with ``gte`` loses nothing.
 """
 
 import logging
@@ -25,7 +26,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 Record = Mapping[str, Any]
 Criteria = List[Mapping[str, Any]]
-MAX_CLUSTER_PASSES = 10
+MAX_GROUP_PASSES = 10
 
 
 @dataclass
@@ -47,8 +48,7 @@ class KeysetStats:
 
     requests: int = 0
     tie_clusters: int = 0
-    cluster_rescans: int = 0
-    window_splits: int = 0
+    group_rereads: int = 0
     skipped_seen: int = 0
 
 
@@ -81,6 +81,7 @@ class KeysetReader:
         return self.fetch(criteria, self.keys[level].search_field, page)
 
     def _scan(self, criteria: Criteria, level: int, skip: Set[str]) -> Iterator[Record]:
+        """Keyset scan on ``keys[level]``; ``skip`` holds ids already emitted."""
         key = self.keys[level]
         boundary: Optional[Tuple[str, bool]] = None  # (value, inclusive)
         seen_at_boundary: Set[str] = set()
@@ -92,9 +93,8 @@ class KeysetReader:
                 return
             for record in records:
                 rid = record["id"]
-                if rid in skip or (
-                    boundary is not None and record[key.record_key] == boundary[0] and rid in seen_at_boundary
-                ):
+                at_boundary = boundary is not None and record[key.record_key] == boundary[0]
+                if rid in skip or (at_boundary and rid in seen_at_boundary):
                     self.stats.skipped_seen += 1
                     continue
                 yield record
@@ -102,67 +102,59 @@ class KeysetReader:
                 return
             last = records[-1][key.record_key]
             at_last = {r["id"] for r in records if r[key.record_key] == last}
-            if records[0][key.record_key] == last:
-                seen = at_last | (seen_at_boundary if boundary is not None and boundary[0] == last else set())
-                yield from self._drain_cluster(criteria, level, last, seen | skip)
-                boundary, seen_at_boundary = (last, False), set()
-            else:
+            if records[0][key.record_key] != last:
                 if boundary is None or boundary[0] != last:
                     seen_at_boundary = set()
                 seen_at_boundary |= at_last
                 boundary = (last, True)
+                continue
+            # A whole page shares one value: read that group alone, then continue past it.
+            self.stats.tie_clusters += 1
+            seen = skip | at_last | (seen_at_boundary if boundary is not None and boundary[0] == last else set())
+            group = criteria + [{key.search_field: {"gte": last}}, {key.search_field: {"lte": last}}]
+            if level + 1 < len(self.keys):
+                self.logger.info(
+                    f"At least {len(records)} records share {key.record_key}={last}; "
+                    f"reading them in order of {self.keys[level + 1].record_key}."
+                )
+                yield from self._scan(group, level + 1, seen)
+            else:
+                yield from self._drain(group, level, seen)
+            boundary, seen_at_boundary = (last, False), set()
 
-    def _drain_cluster(self, criteria: Criteria, level: int, value: str, seen: Set[str]) -> Iterator[Record]:
-        """Every record whose key equals ``value`` and is not in ``seen`` (which it extends)."""
-        key = self.keys[level]
-        self.stats.tie_clusters += 1
-        cluster = criteria + [{key.search_field: {"gte": value}}, {key.search_field: {"lte": value}}]
+    def _drain(self, group: Criteria, level: int, seen: Set[str]) -> Iterator[Record]:
+        """Every record of a group that shares every key, by offset, re-read while its size changes."""
         pages_in_window = max(1, min(self.max_pages, self.window_results // self.page_size))
-        for attempt in range(MAX_CLUSTER_PASSES):
+        for attempt in range(MAX_GROUP_PASSES):
             first_total: Optional[int] = None
             page_no = 1
             while True:
-                page = self._get(cluster, level, page_no)
+                page = self._get(group, level, page_no)
                 if first_total is None:
                     first_total = page.total
                     if page.total is not None and page.total > pages_in_window * self.page_size:
-                        yield from self._split(cluster, level, value, seen, page.total)
-                        return
+                        shared = " and ".join(k.record_key for k in self.keys)
+                        raise AirbyteTracedException(
+                            message=f"{page.total} records share the same {shared}, more than Kustomer's search can "
+                            f"page through ({self.window_results}); please report this to the connector's maintainers.",
+                            failure_type=FailureType.system_error,
+                        )
                 for record in page.records:
                     if record["id"] not in seen:
                         seen.add(record["id"])
                         yield record
-                if not page.has_next or not page.records:
+                if not page.has_next or not page.records or page_no >= pages_in_window:
                     break
-                if page_no >= pages_in_window:
-                    yield from self._split(cluster, level, value, seen, page.total)
-                    return
                 page_no += 1
             if page.total is not None and page.total == first_total:
                 return
-            self.stats.cluster_rescans += 1
+            self.stats.group_rereads += 1
             self.logger.info(
-                f"{len(seen)} records share {key.record_key}={value}; the group changed while it was read "
-                f"(pass {attempt + 1}), reading it again to catch anything that shifted."
+                f"A group of records sharing every sort key changed while it was read (pass {attempt + 1}); "
+                "reading it again to catch anything that shifted."
             )
         raise AirbyteTracedException(
-            message=f"Records sharing {key.record_key}={value} kept changing while they were read; "
-            "run the sync again (it resumes from this point without losing records).",
+            message="A group of records sharing one timestamp kept changing while it was read; run the sync again "
+            "(it resumes from this point without losing records).",
             failure_type=FailureType.transient_error,
         )
-
-    def _split(
-        self, cluster: Criteria, level: int, value: str, seen: Set[str], total: Optional[int]
-    ) -> Iterator[Record]:
-        if level + 1 >= len(self.keys):
-            raise AirbyteTracedException(
-                message=f"{total} records share {self.keys[level].record_key}={value}, more than Kustomer's search "
-                f"can page through ({self.window_results}); contact support with this value.",
-                failure_type=FailureType.system_error,
-            )
-        self.stats.window_splits += 1
-        self.logger.info(
-            f"{total} records share {self.keys[level].record_key}={value}, more than one search can return; "
-            f"reading them in order of {self.keys[level + 1].record_key}."
-        )
-        yield from self._scan(cluster, level + 1, seen)

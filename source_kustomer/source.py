@@ -127,10 +127,18 @@ class SourceKustomer(AbstractSource):
         """Validate the incoming state before any stream starts, read, then log the per-stream summary."""
         self._config(config)
         validate_state(catalog, state or [], logger)
+        selected = {s.stream.name for s in catalog.streams}
         try:
             yield from super().read(logger, config, catalog, state)
         finally:
-            self._log_summary(logger, {s.stream.name for s in catalog.streams})
+            self._log_summary(logger, selected)
+        chosen = [s for s in self._streams if s.name in selected]
+        if chosen and all(s.progress.forbidden for s in chosen):
+            reasons = "; ".join(f"{s.name}: {s.progress.forbidden}" for s in chosen)
+            raise config_error(
+                f"Kustomer refused every selected stream (HTTP 403) — {reasons}. "
+                "Give the API key the read roles named above, then sync again."
+            )
 
     def _log_summary(self, logger: logging.Logger, selected: set) -> None:
         chosen = [s for s in self._streams if s.name in selected]

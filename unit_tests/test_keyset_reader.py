@@ -1,7 +1,9 @@
 """The exact search reader against the simulator's search engine (no HTTP): ties, window, mutations."""
 
+import json
 import math
 import random
+from collections import Counter
 from typing import Callable, List, Optional
 
 import pytest
@@ -69,26 +71,53 @@ def test_tie_cluster_three_pages_long_returned_in_non_id_order():
     assert tied != sorted(tied)  # Kustomer does not order ties by id; neither does the simulator
 
 
-def test_tie_cluster_larger_than_the_result_window_is_split_by_created_at():
+def test_tie_cluster_larger_than_the_result_window_is_read_by_created_at():
     org = make_org(2500, ties=[1200])
     limits = SearchLimits(window=500, max_pages=100)
-    records, stats, _ = read_all(org, 100, iso_ms(org.end_ms), limits)
+    records, stats, calls = read_all(org, 100, iso_ms(org.end_ms), limits)
     ids = [r["id"] for r in records]
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(rid for rid, _ in org.truth("customers"))
-    assert stats.window_splits == 1
+    assert stats.tie_clusters == 1
+    assert any("customer_created_at" in json.dumps(criteria) for criteria, _ in calls)
 
 
-def test_cluster_beyond_every_key_fails_loudly_instead_of_looping():
-    org = make_org(1500, ties=[1200])
+def _same_created(org: Org) -> list:
+    """Give every member of the largest tie cluster the same createdAt too (a bulk import)."""
     coll = org.collections["customers"]
-    tied = {i for i in range(coll.count) if list(coll.updated_ms).count(coll.updated_ms[i]) > 1}
-    for i in tied:  # same createdAt too: no key can split them
-        coll.created_ms[i] = coll.created_ms[min(tied)]
+    counts = Counter(coll.updated_ms)
+    tied_ms = max(counts, key=counts.get)
+    members = [i for i in range(coll.count) if coll.updated_ms[i] == tied_ms]
+    for i in members:
+        coll.created_ms[i] = coll.created_ms[members[0]]
+    return [i for i in members if i not in coll.deleted]
+
+
+def test_group_sharing_every_key_beyond_the_window_fails_loudly_instead_of_looping():
+    org = make_org(1500, ties=[1200])
+    _same_created(org)
     from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-    with pytest.raises(AirbyteTracedException, match="more than Kustomer's search can page through"):
+    with pytest.raises(AirbyteTracedException, match="share the same updatedAt and createdAt"):
         read_all(org, 100, iso_ms(org.end_ms), SearchLimits(window=500))
+
+
+def test_group_sharing_every_key_is_read_again_when_members_leave_mid_read():
+    org = make_org(1500, ties=[400])
+    members = _same_created(org)
+    coll = org.collections["customers"]
+    moved = []
+
+    def leave(criteria, page, n):
+        if page == 2 and not moved:  # while paging the group, its first members get updated
+            for i in members[:30]:
+                coll.touch(i, org.end_ms + 5000)
+                moved.append(i)
+
+    records, stats, _ = read_all(org, 100, iso_ms(org.end_ms), before_fetch=leave)
+    emitted = {r["id"] for r in records}
+    assert stats.group_rereads >= 1
+    assert {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} <= emitted
 
 
 def test_records_updated_while_reading_are_never_lost():
@@ -107,27 +136,23 @@ def test_records_updated_while_reading_are_never_lost():
     assert still_in_window <= emitted
 
 
-def test_members_leaving_a_tie_cluster_mid_drain_trigger_a_rescan():
+def test_tie_cluster_members_updated_mid_read_shift_nothing():
     org = make_org(1500, ties=[400])
-    upper = iso_ms(org.end_ms)
     coll = org.collections["customers"]
-    counts = {}
-    for ms in coll.updated_ms:
-        counts[ms] = counts.get(ms, 0) + 1
+    counts = Counter(coll.updated_ms)
     tied_ms = max(counts, key=counts.get)
     members = [i for i in range(coll.count) if coll.updated_ms[i] == tied_ms and i not in coll.deleted]
     moved = []
 
     def leave(criteria, page, n):
-        if page == 2 and not moved:  # while paging the cluster, the first members get updated
+        if "customer_created_at" in json.dumps(criteria) and not moved:
             for i in members[:30]:
                 coll.touch(i, org.end_ms + 5000)
                 moved.append(i)
 
-    records, stats, _ = read_all(org, 100, upper, before_fetch=leave)
-    emitted = {r["id"] for r in records}
-    assert stats.cluster_rescans >= 1
-    assert {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} <= emitted
+    records, stats, _ = read_all(org, 100, iso_ms(org.end_ms), before_fetch=leave)
+    assert moved and stats.group_rereads == 0
+    assert {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} <= {r["id"] for r in records}
 
 
 def test_naive_offset_paging_loses_records_in_the_same_scenario():

@@ -77,34 +77,30 @@ def test_search_stream_reads_by_keyset_and_checkpoints_the_last_updated_at():
     assert "custom" not in output.records[0].record.data
 
 
-def test_tie_cluster_longer_than_a_page_is_drained_by_page_then_passed_with_gt():
-    at_t2 = WINDOW + [{"customer_updated_at": {"gte": T2}}]
-    cluster = WINDOW + [{"customer_updated_at": {"gte": T2}}, {"customer_updated_at": {"lte": T2}}]
+def test_tie_cluster_longer_than_a_page_is_read_by_created_at_then_passed_with_gt():
+    c1, c2, c3 = "2025-12-01T00:00:01.000Z", "2025-12-01T00:00:02.000Z", "2025-12-01T00:00:03.000Z"
+    b, c, d = (resource("customer", "b", T2, c1), resource("customer", "c", T2, c2), resource("customer", "d", T2, c3))
+    group = WINDOW + [{"customer_updated_at": {"gte": T2}}, {"customer_updated_at": {"lte": T2}}]
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
         _metadata(http_mocker, "customer")
+        more = "/v1/customers/search?page=2"
+        http_mocker.post(search("customer", WINDOW, page_size=2), page([resource("customer", "a", T1), b], more))
         http_mocker.post(
-            search("customer", WINDOW, page_size=2),
-            page([resource("customer", "a", T1), resource("customer", "b", T2)], "/v1/customers/search?page=2"),
+            search("customer", WINDOW + [{"customer_updated_at": {"gte": T2}}], page_size=2), page([c, b], more)
         )
+        by_created = search("customer", group, page_size=2, sort="customer_created_at")
+        http_mocker.post(by_created, page([b, c], more, total=3))
         http_mocker.post(
-            search("customer", at_t2, page_size=2),
-            page([resource("customer", "c", T2), resource("customer", "b", T2)], "/v1/customers/search?page=2"),
-        )
-        http_mocker.post(
-            search("customer", cluster, page_no=1, page_size=2),
-            page(
-                [resource("customer", "c", T2), resource("customer", "b", T2)], "/v1/customers/search?page=2", total=3
-            ),
-        )
-        http_mocker.post(
-            search("customer", cluster, page_no=2, page_size=2), page([resource("customer", "d", T2)], total=3)
+            search("customer", group + [{"customer_created_at": {"gte": c2}}], page_size=2, sort="customer_created_at"),
+            page([c, d], total=3),
         )
         http_mocker.post(
             search("customer", WINDOW + [{"customer_updated_at": {"gt": T2}}], page_size=2),
             page([resource("customer", "e", T3)]),
         )
         output = read(SourceKustomer(), config(page_size=2), catalog("customers", mode=SyncMode.incremental))
+        http_mocker.assert_number_of_calls(by_created, 1)
     assert _ids(output) == ["a", "b", "c", "d", "e"]
     assert output.most_recent_state.stream_state == AirbyteStateBlob(updatedAt=T3)
 
