@@ -3,7 +3,14 @@
 from setuptools import find_packages, setup
 
 MAIN_REQUIREMENTS = ["airbyte-cdk==7.39.1"]
-TEST_REQUIREMENTS = ["pytest>=8,<9", "requests-mock>=1.12", "docker>=7.1", "jsonschema>=4.20", "ruff>=0.6"]
+TEST_REQUIREMENTS = [
+    "pytest>=8,<9",
+    "requests-mock>=1.12",
+    "docker>=7.1",
+    "jsonschema>=4.20",
+    "ruff>=0.6",
+    "duckdb==1.4.3",  # the version PyAirbyte 0.71.3 writes the demo's file with
+]
 
 setup(
     name="source-kustomer",

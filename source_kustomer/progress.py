@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 
 from source_kustomer.rate_policy import RateStats
 
-PROGRESS_EVERY_SECONDS = 10.0
+PROGRESS_EVERY_SECONDS = 5.0
 logger = logging.getLogger("airbyte")
 
 
@@ -42,8 +42,10 @@ class StreamProgress:
             logger.info(f"progress {self.describe()}")
 
     def finish(self) -> None:
-        """Mark the stream's end."""
-        self.finished = time.monotonic()
+        """Mark the stream's end (once) and say where it ended."""
+        if self.finished is None:
+            self.finished = time.monotonic()
+            logger.info(f"progress {self.describe()} — done in {self.duration:.1f}s")
 
     @property
     def rate_waits(self) -> int:

@@ -236,3 +236,22 @@ def test_custom_fields_are_typed_from_metadata_in_discover():
     }
     assert streams["customers"].default_cursor_field == ["updatedAt"]
     assert streams["customers"].source_defined_primary_key == [["id"]]
+
+
+def test_a_list_finished_in_an_earlier_sync_is_read_again_in_full():
+    state = StateBuilder().with_stream_state("tags", {"__ab_full_refresh_sync_complete": True}).build()
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(get("tags", page=1, pageSize=100), page([resource("tag", "t1", T1)]))
+        output = read(SourceKustomer(), config(), catalog("tags"), state)
+    assert _ids(output) == ["t1"]
+
+
+def test_a_list_interrupted_mid_way_resumes_from_its_next_link():
+    state = StateBuilder().with_stream_state("tags", {"next": "/v1/tags?page=3&pageSize=100"}).build()
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(get("tags", page=3, pageSize=100), page([resource("tag", "t201", T1)]))
+        output = read(SourceKustomer(), config(), catalog("tags"), state)
+    assert _ids(output) == ["t201"]
+    assert output.most_recent_state.stream_state == AirbyteStateBlob(__ab_full_refresh_sync_complete=True)

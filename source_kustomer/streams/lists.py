@@ -7,10 +7,13 @@ from urllib.parse import urlsplit
 import requests
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.checkpoint.resumable_full_refresh_cursor import ResumableFullRefreshCursor
+from airbyte_cdk.sources.streams.http import HttpStream
 
 from source_kustomer.errors import with_clear_errors
 from source_kustomer.rate_policy import response_json
 from source_kustomer.streams.base import KustomerStream
+
+FULL_REFRESH_COMPLETE = "__ab_full_refresh_sync_complete"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,17 @@ class KustomerListStream(KustomerStream):
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        return super().state
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        # A list finished in an earlier sync is read again: a full refresh always delivers the whole list.
+        # (The CDK would skip it, and callers such as PyAirbyte hand that finished state back.)
+        finished = bool((value or {}).get(FULL_REFRESH_COMPLETE))
+        HttpStream.state.fset(self, {} if finished else value)  # type: ignore[attr-defined]
 
     def path(self, *, next_page_token: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> str:
         if next_page_token:

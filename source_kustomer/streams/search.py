@@ -148,6 +148,5 @@ class KustomerSearchStream(KustomerStream):
                     self.progress.possible_duplicates += 1
                 yield record
         except _Forbidden:
-            pass
-        finally:
-            self.progress.finish()
+            return
+        self.progress.finish()
