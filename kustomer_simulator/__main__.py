@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--past-window", choices=["error", "empty"], default="error")
     serve.add_argument("--list-over-max", choices=["clamp", "error"], default="clamp")
     serve.add_argument("--fault", action="append", default=[], help='JSON, e.g. {"kind":"status","count":3}')
+    serve.add_argument("--prerender", action="store_true", help="serialize every record before serving (benchmarks)")
     serve.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     serve.add_argument("--tls-key", help="the certificate's private key (PEM)")
     return parser
@@ -69,6 +70,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
     )
     built = time.perf_counter() - started
+    if args.prerender:
+        for coll in org.collections.values():
+            coll.prerender()
+        print(
+            f"kustomer-simulator: pre-rendered every record in {time.perf_counter() - started - built:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
     settings = ServerSettings(
         tokens=parse_tokens(args.token or ["sim-token"]),
         org_per_minute=args.org_per_minute,

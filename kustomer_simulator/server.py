@@ -408,18 +408,14 @@ def _make_handler(sim: Simulator) -> type:
                         break
                     if n >= start:
                         chosen.append(i)
-                data = [coll.render(i) for i in chosen]
-            doc = {
-                "data": data,
-                "links": {
-                    "self": f"{path}?page={page}&pageSize={size}",
-                    "first": f"{path}?page=1&pageSize={size}",
-                    "prev": f"{path}?page={page - 1}&pageSize={size}" if page > 1 else None,
-                    "next": f"{path}?page={page + 1}&pageSize={size}" if more else None,
-                },
-                "meta": {"page": page, "pageSize": size},
+                data = [coll.render_json(i) for i in chosen]
+            links = {
+                "self": f"{path}?page={page}&pageSize={size}",
+                "first": f"{path}?page=1&pageSize={size}",
+                "prev": f"{path}?page={page - 1}&pageSize={size}" if page > 1 else None,
+                "next": f"{path}?page={page + 1}&pageSize={size}" if more else None,
             }
-            return 200, orjson.dumps(doc), len(data)
+            return 200, _page_body(data, links, {"page": page, "pageSize": size}), len(data)
 
         def _search(self, query: Mapping[str, str], body: bytes, denied: FrozenSet[str]) -> Tuple[int, bytes, int]:
             try:
@@ -443,7 +439,7 @@ def _make_handler(sim: Simulator) -> type:
                 indexes, meta, coll = run_search(org, request, page, size, limits)
                 if past_window(page, size, limits):
                     indexes = []
-                data = [coll.render(i) for i in indexes]
+                data = [coll.render_json(i) for i in indexes]
             size = meta["pageSize"]
             base = "/v1/customers/search"
             has_next = page < meta["totalPages"] and not past_window(page, size, limits)
@@ -455,7 +451,7 @@ def _make_handler(sim: Simulator) -> type:
                 "next": f"{base}?page={page + 1}&pageSize={size}" if has_next else None,
                 "last": f"{base}?page={meta['totalPages']}&pageSize={size}",
             }
-            return 200, orjson.dumps({"data": data, "links": links, "meta": meta}), len(data)
+            return 200, _page_body(data, links, meta), len(data)
 
         # ---- admin ------------------------------------------------------------------
         def _admin(self, method: str, path: str, query: Mapping[str, str], body: bytes) -> None:
@@ -471,6 +467,19 @@ def _make_handler(sim: Simulator) -> type:
             self._send(200, orjson.dumps(result))
 
     return Handler
+
+
+def _page_body(records: list, links: Mapping[str, Any], meta: Mapping[str, Any]) -> bytes:
+    """A JSON:API page assembled from already serialized records."""
+    return (
+        b'{"data":['
+        + b",".join(records)
+        + b'],"links":'
+        + orjson.dumps(links)
+        + b',"meta":'
+        + orjson.dumps(meta)
+        + b"}"
+    )
 
 
 def _paging(query: Mapping[str, str], default_size: int) -> Tuple[int, int]:

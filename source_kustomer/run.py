@@ -4,6 +4,7 @@ A user's mistake (bad config, bad state) ends with one clear message naming the 
 a failed CONNECTION_STATUS for ``check``, a config_error TRACE otherwise — and never a stack trace.
 """
 
+import gc
 import json
 import sys
 import time
@@ -69,6 +70,10 @@ def _preflight(argv: List[str]) -> Optional[int]:
 
 def run(args: Optional[List[str]] = None) -> None:
     """Run a protocol command."""
+    # Everything imported so far lives for the whole run: keep the cyclic GC from re-scanning it while
+    # each page's thousands of short-lived dicts trigger collections (it was most of a page's parse time).
+    gc.collect()
+    gc.freeze()
     argv = sys.argv[1:] if args is None else args
     code = _preflight(argv)
     if code is not None:
