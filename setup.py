@@ -21,6 +21,6 @@ setup(
     packages=find_packages(include=["source_kustomer", "source_kustomer.*"]),
     install_requires=MAIN_REQUIREMENTS,
     package_data={"source_kustomer": ["spec.yaml", "schemas/*.json"]},
-    extras_require={"tests": TEST_REQUIREMENTS},
+    extras_require={"tests": TEST_REQUIREMENTS, "bench": ["matplotlib>=3.8", "pyinstrument>=5"]},
     entry_points={"console_scripts": ["source-kustomer=source_kustomer.run:run"]},
 )

@@ -32,29 +32,29 @@ PAGE_SIZE = 100
 RESULTS: List[Dict[str, Any]] = []
 
 FAULTS: Dict[str, List[Dict[str, Any]]] = {
-    "429 storm with Retry-After": [{"kind": "rate_limit", "count": 6, "after": 10}],
+    "429 storm with Retry-After": [{"kind": "rate_limit", "count": 4, "after": 10}],
     "429 without Retry-After, reset in the past": [
-        {"kind": "rate_limit", "count": 4, "after": 10, "retry_after": False, "reset": "past"}
+        {"kind": "rate_limit", "count": 3, "after": 10, "retry_after": False, "reset": "past"}
     ],
     "429 without Retry-After, reset far in the future": [
-        {"kind": "rate_limit", "count": 3, "after": 10, "retry_after": False, "reset": "future"}
+        {"kind": "rate_limit", "count": 2, "after": 10, "retry_after": False, "reset": "future"}
     ],
     "429 without Retry-After, garbage reset": [
-        {"kind": "rate_limit", "count": 4, "after": 10, "retry_after": False, "reset": "garbage"}
+        {"kind": "rate_limit", "count": 3, "after": 10, "retry_after": False, "reset": "garbage"}
     ],
     "429 with no rate-limit headers at all": [
-        {"kind": "rate_limit", "count": 3, "after": 10, "retry_after": False, "reset": "missing"}
+        {"kind": "rate_limit", "count": 2, "after": 10, "retry_after": False, "reset": "missing"}
     ],
     "5xx burst": [
-        {"kind": "status", "status": 502, "count": 4, "after": 12},
-        {"kind": "status", "count": 2, "after": 30},
+        {"kind": "status", "status": 502, "count": 3, "after": 12},
+        {"kind": "status", "count": 1, "after": 30},
     ],
-    "connection resets": [{"kind": "reset", "count": 3, "after": 8}],
-    "responses slower than the timeout": [{"kind": "slow", "seconds": 2.5, "count": 2, "after": 12}],
-    "truncated bodies": [{"kind": "truncated", "count": 3, "after": 9}],
-    "non-JSON bodies": [{"kind": "invalid_json", "count": 3, "after": 11}],
+    "connection resets": [{"kind": "reset", "count": 2, "after": 8}],
+    "responses slower than the timeout": [{"kind": "slow", "seconds": 2.5, "count": 1, "after": 12}],
+    "truncated bodies": [{"kind": "truncated", "count": 2, "after": 9}],
+    "non-JSON bodies": [{"kind": "invalid_json", "count": 2, "after": 11}],
     "empty page that still links to a next page": [
-        {"kind": "empty_next", "count": 2, "after": 14, "scope": "search"},
+        {"kind": "empty_next", "count": 1, "after": 14, "scope": "search"},
         {"kind": "empty_next", "count": 1, "scope": "/v1/tags"},
     ],
 }

@@ -414,7 +414,7 @@ def _render_config_item(coll: Collection, i: int) -> dict:
     elif coll.type == "tag":
         attributes.update(color=["red", "blue", "green"][h % 3])
     elif coll.type == "shortcut":
-        attributes.update(text=f"Thanks for reaching out ({i})", draft=False)
+        attributes.update(text=f"Thanks for reaching out ({i})")
     elif coll.type == "queue":
         attributes.update(displayName=f"Queue {i}", priority=1 + h % 5)
     elif coll.type == "sla":

@@ -36,6 +36,7 @@ from source_kustomer.streams.base import forbidden_detail
 from source_kustomer.streams.search import CURSOR
 
 CLOCK_SKEW = timedelta(minutes=5)
+SEARCH_HISTORY = timedelta(days=730)  # Kustomer's search covers records updated in the last two years
 
 
 class SourceKustomer(AbstractSource):
@@ -125,8 +126,13 @@ class SourceKustomer(AbstractSource):
         state: Optional[List[AirbyteStateMessage]] = None,
     ) -> Iterator[AirbyteMessage]:
         """Validate the incoming state before any stream starts, read, then log the per-stream summary."""
-        self._config(config)
+        parsed = self._config(config)
         validate_state(catalog, state or [], logger)
+        if parsed.start_date < datetime.now(timezone.utc) - SEARCH_HISTORY:
+            logger.warning(
+                "'start_date' is more than two years ago, but Kustomer's search only covers the last two years: "
+                "older customers, conversations, messages and notes are not returned by the search streams."
+            )
         selected = {s.stream.name for s in catalog.streams}
         try:
             yield from super().read(logger, config, catalog, state)

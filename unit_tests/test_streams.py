@@ -255,3 +255,15 @@ def test_a_list_interrupted_mid_way_resumes_from_its_next_link():
         output = read(SourceKustomer(), config(), catalog("tags"), state)
     assert _ids(output) == ["t201"]
     assert output.most_recent_state.stream_state == AirbyteStateBlob(__ab_full_refresh_sync_complete=True)
+
+
+def test_start_date_beyond_search_history_warns():
+    criteria = [{"company_updated_at": {"gte": "2020-01-01T00:00:00.000Z"}}, {"company_updated_at": {"lte": NOW_ISO}}]
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        _metadata(http_mocker, "company")
+        http_mocker.post(search("company", criteria), page([resource("company", "c1", T1)]))
+        output = read(SourceKustomer(), config(start_date="2020-01-01T00:00:00Z"), catalog("companies"))
+    assert _ids(output) == ["c1"]
+    warnings = [m.log.message for m in output.logs if m.log.level.name == "WARN"]
+    assert any("search only covers the last two years" in w for w in warnings)

@@ -1,0 +1,235 @@
+"""Processes the benchmark runs and measures: the simulator, our connector, the Singer tap."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / "work"
+TOKEN = "bench-token-not-a-secret"
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def admin(url: str, path: str, payload: Optional[dict] = None, context: Any = None) -> Any:
+    """Call the simulator's admin API."""
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(f"{url}/__admin/{path}", data=data, method="POST" if data else "GET")
+    with urllib.request.urlopen(request, timeout=300, context=context) as response:
+        return json.loads(response.read())
+
+
+@contextmanager
+def simulator(
+    scale: int,
+    *,
+    limits: bool,
+    minute_seconds: float = 60.0,
+    ties: Tuple[int, ...] = (),
+    port: Optional[int] = None,
+    tls: Optional[Tuple[Path, Path]] = None,
+    host: str = "127.0.0.1",
+) -> Iterator[str]:
+    """A simulator in its own process (pre-rendered, so it never paces the measured client)."""
+    port = port or free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "kustomer_simulator",
+        "serve",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--scale",
+        str(scale),
+        "--seed",
+        "7",
+        "--token",
+        TOKEN,
+        "--minute-seconds",
+        str(minute_seconds),
+        "--prerender",
+        "--deleted-fraction",
+        "0.01",
+    ]
+    if ties:
+        command += ["--ties", ",".join(str(t) for t in ties)]
+    if not limits:
+        command += ["--org-per-minute", "0", "--search-per-minute", "0"]
+    if tls:
+        command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+    log = open(WORK / f"simulator-{port}.log", "w")
+    process = subprocess.Popen(command, cwd=ROOT, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 900
+        while True:
+            try:
+                if tls:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                admin(url, "streams")
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"simulator failed: {(WORK / f'simulator-{port}.log').read_text()[-800:]}"
+                    ) from None
+                time.sleep(0.3)
+        if tls:
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+@dataclass
+class Measured:
+    """What one connector process did and cost."""
+
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    returncode: Optional[int]
+    records: Dict[str, List[str]] = field(default_factory=lambda: defaultdict(list))
+    first_record_s: Optional[float] = None
+    last_record_s: Optional[float] = None
+    summary: List[Dict[str, Any]] = field(default_factory=list)
+    error: Optional[str] = None
+    timed_out: bool = False
+
+    @property
+    def total(self) -> int:
+        """Records emitted, duplicates included."""
+        return sum(len(ids) for ids in self.records.values())
+
+    def duplicates(self) -> int:
+        """Records emitted more than once (by id, per stream)."""
+        return sum(sum(n - 1 for n in Counter(ids).values()) for ids in self.records.values())
+
+    def lost(self, truth: Dict[str, Set[str]]) -> int:
+        """Records in the truth this run never emitted."""
+        return sum(len(ids - set(self.records.get(stream, []))) for stream, ids in truth.items())
+
+
+def measure(
+    command: List[str],
+    *,
+    singer: bool,
+    env: Optional[Dict[str, str]] = None,
+    timeout: float = 3600,
+    stderr_path: Optional[Path] = None,
+) -> Measured:
+    """Run a connector, parse its stdout as it streams, and read its CPU time and peak RSS from wait4()."""
+    started = time.monotonic()
+    err = open(stderr_path or os.devnull, "w")
+    # GNU time reports the child's own peak RSS: wait4()'s ru_maxrss would include the RSS this (large) process
+    # had when it forked, which Linux carries into the child.
+    rss_file = WORK / "maxrss.txt"
+    command = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, cwd=ROOT, env={**os.environ, **(env or {})})
+    result = Measured(0, 0, 0, None)
+    deadline = started + timeout
+    error_lines: List[str] = []
+    for line in process.stdout:  # type: ignore[union-attr]
+        if time.monotonic() > deadline:
+            result.timed_out = True
+            process.kill()
+            break
+        if not line.startswith(b"{"):
+            continue
+        if line.startswith(b'{"type":"RECORD"') or line.startswith(b'{"type": "RECORD"'):
+            message = orjson.loads(line)
+            if singer:
+                stream, rid = message["stream"], message["record"].get("id")
+            else:
+                stream, rid = message["record"]["stream"], message["record"]["data"].get("id")
+            result.records[stream].append(rid)
+            now = time.monotonic() - started
+            result.first_record_s = result.first_record_s if result.first_record_s is not None else now
+            result.last_record_s = now
+        elif b"SYNC_SUMMARY " in line:
+            result.summary = json.loads(orjson.loads(line)["log"]["message"][len("SYNC_SUMMARY ") :])
+        elif b'"ERROR"' in line:
+            error_lines.append(line.decode(errors="replace")[:400])
+    _, status, usage = os.wait4(process.pid, 0)
+    err.close()
+    result.wall_s = time.monotonic() - started
+    result.cpu_s = usage.ru_utime + usage.ru_stime
+    result.peak_rss_mb = _peak_rss_kb(rss_file) / 1024
+    result.returncode = os.waitstatus_to_exitcode(status)
+    if error_lines:
+        result.error = error_lines[0]
+    if stderr_path and result.returncode not in (0, None) and not result.error:
+        tail = stderr_path.read_text(errors="replace").strip().splitlines()[-1:] if stderr_path.exists() else []
+        result.error = tail[0][:400] if tail else f"exit {result.returncode}"
+    return result
+
+
+def _peak_rss_kb(path: Path) -> float:
+    lines = [line for line in path.read_text().splitlines() if line.strip().isdigit()] if path.exists() else []
+    return float(lines[-1]) if lines else 0.0
+
+
+def our_command(config: Dict[str, Any], catalog: Dict[str, Any], name: str) -> List[str]:
+    """`python main.py read …` with files written under benchmarks/work."""
+    config_path, catalog_path = WORK / f"{name}-config.json", WORK / f"{name}-catalog.json"
+    config_path.write_text(json.dumps(config))
+    catalog_path.write_text(json.dumps(catalog))
+    return [sys.executable, str(ROOT / "main.py"), "read", "--config", str(config_path), "--catalog", str(catalog_path)]
+
+
+def our_catalog(config: Dict[str, Any], streams: Set[str]) -> Dict[str, Any]:
+    """Discover, then configure ``streams`` (incremental where supported)."""
+    path = WORK / "discover-config.json"
+    path.write_text(json.dumps(config))
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "discover", "--config", str(path)],
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ},
+        check=True,
+    )
+    catalog = next(json.loads(line) for line in out.stdout.splitlines() if b'"CATALOG"' in line)["catalog"]
+    configured = []
+    for stream in catalog["streams"]:
+        if stream["name"] not in streams:
+            continue
+        incremental = "incremental" in stream["supported_sync_modes"]
+        configured.append(
+            {
+                "stream": stream,
+                "sync_mode": "incremental" if incremental else "full_refresh",
+                "destination_sync_mode": "append",
+                "cursor_field": ["updatedAt"] if incremental else None,
+            }
+        )
+    return {"streams": configured}
+
+
+def truth(url: str, streams: Set[str], since: str, context: Any = None) -> Dict[str, Set[str]]:
+    """Ids a correct sync of each stream must emit."""
+    out = {}
+    for stream in streams:
+        records = admin(f"{url}", f"truth?stream={stream}&since={since}", context=context)["records"]
+        out[stream] = {rid for rid, _ in records}
+    return out

@@ -1,0 +1,455 @@
+"""How close source-kustomer gets to Kustomer's physical limit, what it costs, and how it compares with the
+Singer tap-kustomer on identical simulated data. Prints tables, writes benchmarks/results.json, RESULTS.md
+and chart.png. Run it with ./benchmarks/run.sh (it prepares the tap's venv and matplotlib).
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+from benchmarks.processes import (
+    ROOT,
+    TOKEN,
+    WORK,
+    Measured,
+    admin,
+    measure,
+    our_catalog,
+    our_command,
+    simulator,
+    truth,
+)
+
+OUT = ROOT / "benchmarks"
+START = "2000-01-01T00:00:00Z"
+SEARCH = {"customers", "conversations", "messages", "notes", "companies", "kobjects_order", "kobjects_subscription"}
+ALL = SEARCH | {
+    "users",
+    "teams",
+    "tags",
+    "shortcuts",
+    "brands",
+    "queues",
+    "klasses",
+    "satisfaction",
+    "slas",
+    "business_schedules",
+}
+SHARED = {"customers", "conversations", "messages", "notes", "users", "teams", "tags", "shortcuts"}
+TAP = ROOT / ".venv-tap" / "bin" / "tap-kustomer"
+KUSTOMER_HOST = "api.kustomerapp.com"
+SEARCH_PAGE = 500
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def unlimited(url: str) -> Dict[str, Any]:
+    """Our config when the simulator has no limits: budgets out of the way."""
+    return {
+        "api_token": TOKEN,
+        "api_url": url,
+        "start_date": START,
+        "search_lag_seconds": 0,
+        "search_requests_per_minute": 100,
+        "api_utilization_percent": 100,
+        "rate_limit_window_seconds": 0.5,
+    }
+
+
+# ---- 1. against the limit ----------------------------------------------------------------------------------
+def against_the_limit(scale: int, minute: float) -> List[Dict[str, Any]]:
+    rows = []
+    for search_rpm in (90, 99):
+        with simulator(scale, limits=True, minute_seconds=minute) as url:
+            config = {
+                "api_token": TOKEN,
+                "api_url": url,
+                "start_date": START,
+                "search_lag_seconds": 0,
+                "rate_limit_window_seconds": minute,
+                "search_requests_per_minute": search_rpm,
+            }
+            catalog = our_catalog(config, SEARCH)
+            before = admin(url, "stats")
+            run = measure(our_command(config, catalog, f"limit-{search_rpm}"), singer=False)
+            after = admin(url, "stats")
+            counts = {s: len(ids) for s, ids in run.records.items()}
+            minimum = sum(math.ceil(n / SEARCH_PAGE) for n in counts.values())
+            searches = after["search_requests"] - before["search_requests"]
+            throttled = after["by_status"].get("429", 0) - before["by_status"].get("429", 0)
+            bound = 100 * SEARCH_PAGE  # records per simulated minute at Kustomer's search limit
+            end_to_end = run.total / (run.wall_s / minute)
+            steady = run.total / (((run.last_record_s or 0) - (run.first_record_s or 0)) / minute)
+            rows.append(
+                {
+                    "search_requests_per_minute": search_rpm,
+                    "records": run.total,
+                    "wall_s": round(run.wall_s, 1),
+                    "simulated_minutes": round(run.wall_s / minute, 2),
+                    "records_per_sim_minute": round(end_to_end),
+                    "fraction_of_bound": round(end_to_end / bound, 3),
+                    "fraction_of_bound_while_reading": round(steady / bound, 3),
+                    "http_429": throttled,
+                    "search_requests": searches,
+                    "minimum_search_requests": minimum,
+                    "requests_over_minimum": round(searches / minimum, 3),
+                    "returncode": run.returncode,
+                }
+            )
+            log(f"  limit, {search_rpm}/min: {rows[-1]}")
+    return rows
+
+
+# ---- 2. own cost -------------------------------------------------------------------------------------------
+def own_cost(scales: List[int]) -> List[Dict[str, Any]]:
+    rows = []
+    for scale in scales:
+        with simulator(scale, limits=False) as url:
+            config = unlimited(url)
+            catalog = our_catalog(config, ALL)
+            run = measure(our_command(config, catalog, f"cost-{scale}"), singer=False)
+            expected = truth(url, ALL, START)
+            rows.append(
+                {
+                    "scale": scale,
+                    "records": run.total,
+                    "wall_s": round(run.wall_s, 2),
+                    "records_per_s": round(run.total / run.wall_s),
+                    "cpu_s": round(run.cpu_s, 2),
+                    "cpu_s_per_100k": round(run.cpu_s / run.total * 100_000, 2),
+                    "peak_rss_mb": round(run.peak_rss_mb, 1),
+                    "lost": run.lost(expected),
+                    "duplicates": run.duplicates(),
+                    "returncode": run.returncode,
+                }
+            )
+            log(f"  cost, {scale:,}: {rows[-1]}")
+    return rows
+
+
+# ---- 3. side by side with the Singer tap ---------------------------------------------------------------------
+@contextmanager
+def kustomer_on_loopback() -> Iterator[Path]:
+    """A throwaway CA and a certificate for api.kustomerapp.com, and that host mapped to 127.0.0.1 meanwhile."""
+    tls = WORK / "tls"
+    shutil.rmtree(tls, ignore_errors=True)
+    tls.mkdir(parents=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tls, check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=source-kustomer benchmark CA",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        f"/CN={KUSTOMER_HOST}",
+    )
+    (tls / "san.cnf").write_text(f"subjectAltName=DNS:{KUSTOMER_HOST}\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+    )
+    hosts = Path("/etc/hosts")
+    original = hosts.read_text()
+    hosts.write_text(original.rstrip("\n") + f"\n127.0.0.1 {KUSTOMER_HOST}  # source-kustomer benchmark\n")
+    try:
+        yield tls
+    finally:
+        hosts.write_text(original)
+
+
+def tap_catalog(config_path: Path, streams: set) -> Path:
+    out = subprocess.run([str(TAP), "--config", str(config_path), "--discover"], capture_output=True, check=True)
+    catalog = json.loads(out.stdout)
+    chosen = []
+    for stream in catalog["streams"]:
+        if stream["tap_stream_id"] not in streams:
+            continue
+        for entry in stream.get("metadata", []):
+            if entry.get("breadcrumb") == []:
+                entry["metadata"]["selected"] = True
+        chosen.append(stream)
+    catalog["streams"] = chosen
+    path = WORK / "tap-catalog.json"
+    path.write_text(json.dumps(catalog))
+    return path
+
+
+def _row(tool: str, run: Measured, expected: Dict[str, set], timeout_s: float) -> Dict[str, Any]:
+    finished = run.returncode == 0 and not run.timed_out
+    outcome = (
+        "completed"
+        if finished
+        else (f"did not finish within {timeout_s:.0f}s" if run.timed_out else f"crashed: {run.error or run.returncode}")
+    )
+    return {
+        "tool": tool,
+        "outcome": outcome,
+        "records": run.total,
+        "wall_s": round(run.wall_s, 2),
+        "records_per_s": round(run.total / run.wall_s) if run.wall_s else 0,
+        "cpu_us_per_record": round(run.cpu_s / max(1, run.total) * 1e6, 1),
+        "peak_rss_mb": round(run.peak_rss_mb, 1),
+        "lost": run.lost(expected),
+        "duplicates": run.duplicates(),
+    }
+
+
+def side_by_side(scale: int, timeout_s: float) -> List[Dict[str, Any]]:
+    rows: List[Dict[str, Any]] = []
+    variants = [
+        ("no limits, no ties", dict(limits=False)),
+        ("tie cluster of 1,200 (more than a page)", dict(limits=False, ties=(1200,))),
+        ("real budgets (1,000/min org, 100/min search; 10-second minute)", dict(limits=True, minute_seconds=10.0)),
+    ]
+    with kustomer_on_loopback() as tls:
+        env = {"REQUESTS_CA_BUNDLE": str(tls / "ca.pem")}
+        os.environ.update(env)  # discover runs of both tools too
+        context = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+        base = f"https://{KUSTOMER_HOST}"
+        for name, options in variants:
+            with simulator(scale, port=443, tls=(tls / "server.pem", tls / "server.key"), **options):
+                expected = truth(base, SHARED, START, context=context)
+                tap_config = WORK / "tap-config.json"
+                tap_config.write_text(json.dumps({"api_token": TOKEN, "start_date": START, "user_agent": "benchmark"}))
+                catalog_path = tap_catalog(tap_config, SHARED)
+                theirs = measure(
+                    [str(TAP), "--config", str(tap_config), "--catalog", str(catalog_path)],
+                    singer=True,
+                    env=env,
+                    timeout=timeout_s,
+                    stderr_path=WORK / "tap-stderr.log",
+                )
+                ours_config = {"api_token": TOKEN, "api_url": base, "start_date": START, "search_lag_seconds": 0}
+                if options.get("limits"):
+                    ours_config["rate_limit_window_seconds"] = options["minute_seconds"]
+                else:
+                    ours_config.update({k: v for k, v in unlimited(base).items() if k not in ("api_url",)})
+                ours = measure(
+                    our_command(ours_config, our_catalog(ours_config, SHARED), "side"),
+                    singer=False,
+                    env=env,
+                    timeout=timeout_s,
+                )
+            for tool, run in (("source-kustomer", ours), ("tap-kustomer 1.1.0", theirs)):
+                rows.append({"variant": name, **_row(tool, run, expected, timeout_s)})
+                log(f"  side by side, {name}: {rows[-1]}")
+    os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    return rows
+
+
+def ratios(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
+    base = [r for r in rows if r["variant"].startswith("no limits")]
+    ours = next(r for r in base if r["tool"] == "source-kustomer")
+    theirs = next(r for r in base if r["tool"] != "source-kustomer")
+    if not theirs["records"]:
+        return {}
+    return {
+        "throughput_ours_over_theirs": round(ours["records_per_s"] / max(1, theirs["records_per_s"]), 2),
+        "cpu_per_record_ours_over_theirs": round(ours["cpu_us_per_record"] / theirs["cpu_us_per_record"], 2),
+        "peak_rss_ours_over_theirs": round(ours["peak_rss_mb"] / theirs["peak_rss_mb"], 2),
+        "lost_ours_vs_theirs": [ours["lost"], theirs["lost"]],
+        "duplicates_ours_vs_theirs": [ours["duplicates"], theirs["duplicates"]],
+    }
+
+
+# ---- 4. profile ---------------------------------------------------------------------------------------------
+def profile(scale: int) -> str:
+    with simulator(scale, limits=False) as url:
+        config = unlimited(url)
+        command = our_command(config, our_catalog(config, SEARCH), "profile")
+        out = WORK / "profile.txt"
+        subprocess.run(
+            [sys.executable, "-m", "pyinstrument", "-o", str(out), *command[1:]],
+            stdout=subprocess.DEVNULL,
+            cwd=ROOT,
+            check=True,
+        )
+        return out.read_text()
+
+
+# ---- report -------------------------------------------------------------------------------------------------
+def table(rows: List[Dict[str, Any]], columns: List[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append(
+            "| "
+            + " | ".join(f"{row.get(c, ''):,}" if isinstance(row.get(c), int) else str(row.get(c, "")) for c in columns)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def chart(results: Dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    limit = results["against_the_limit"]
+    axes[0].bar(
+        [f"{r['search_requests_per_minute']}/min budget" for r in limit],
+        [100 * r["fraction_of_bound"] for r in limit],
+        color="#3465a4",
+    )
+    axes[0].axhline(90, color="red", linestyle="--", label="target 90 %")
+    axes[0].set_ylim(0, 100)
+    axes[0].set_title("Search throughput, % of Kustomer's bound")
+    axes[0].legend()
+    cost = results["own_cost"]
+    axes[1].plot([r["scale"] for r in cost], [r["peak_rss_mb"] for r in cost], marker="o", label="peak RSS (MB)")
+    axes[1].plot(
+        [r["scale"] for r in cost], [r["cpu_s_per_100k"] for r in cost], marker="s", label="CPU s per 100k records"
+    )
+    axes[1].set_xscale("log")
+    axes[1].set_title("Own cost vs. records synced")
+    axes[1].legend()
+    side = [r for r in results["side_by_side"] if r["variant"].startswith("no limits")]
+    labels = [r["tool"] for r in side]
+    axes[2].bar(
+        [f"{label}\nrecords/s" for label in labels], [r["records_per_s"] for r in side], color=["#3465a4", "#999999"]
+    )
+    axes[2].set_title("Same data, no limits: records/s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    # A terminated benchmark still restores /etc/hosts and stops its simulators (finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--limit-scale", type=int, default=500_000)
+    parser.add_argument("--limit-minute", type=float, default=12.0)
+    parser.add_argument("--cost-scales", default="10000,100000,1000000")
+    parser.add_argument("--side-scale", type=int, default=100_000)
+    parser.add_argument("--side-timeout", type=float, default=240.0)
+    parser.add_argument("--skip-tap", action="store_true")
+    args = parser.parse_args(argv)
+    WORK.mkdir(parents=True, exist_ok=True)
+    results: Dict[str, Any] = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}}
+    started = time.monotonic()
+    log("1. Against the limit (search streams, real budgets, shrunk minute)")
+    results["against_the_limit"] = against_the_limit(args.limit_scale, args.limit_minute)
+    log("2. Own cost (all streams, no limits)")
+    results["own_cost"] = own_cost([int(x) for x in args.cost_scales.split(",")])
+    if not args.skip_tap:
+        log("3. Side by side with tap-kustomer (TLS simulator as api.kustomerapp.com)")
+        results["side_by_side"] = side_by_side(args.side_scale, args.side_timeout)
+        results["ratios"] = ratios(results["side_by_side"])
+    log("4. Profile of a 100k-record search sync")
+    prof = profile(100_000)
+    (OUT / "profile.txt").write_text(prof)
+    results["seconds"] = round(time.monotonic() - started)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    md = [
+        "# Benchmark results",
+        "",
+        f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}. "
+        f"Generated by `./benchmarks/run.sh` in {results['seconds']} s.",
+        "",
+        f"## 1. Against the limit ({args.limit_scale:,} records, {args.limit_minute:g}-second minute)",
+        "",
+        "Bound = 100 search requests/min x 500 records/page = 50,000 records per minute.",
+        "",
+        table(
+            results["against_the_limit"],
+            [
+                "search_requests_per_minute",
+                "records",
+                "simulated_minutes",
+                "fraction_of_bound",
+                "fraction_of_bound_while_reading",
+                "http_429",
+                "search_requests",
+                "minimum_search_requests",
+                "requests_over_minimum",
+            ],
+        ),
+        "",
+        "## 2. Own cost (every stream, simulator without limits, pre-rendered)",
+        "",
+        table(
+            results["own_cost"],
+            ["scale", "records", "wall_s", "records_per_s", "cpu_s_per_100k", "peak_rss_mb", "lost", "duplicates"],
+        ),
+        "",
+    ]
+    if "side_by_side" in results:
+        md += [
+            f"## 3. Side by side with tap-kustomer ({args.side_scale:,}-record org, streams: "
+            f"{', '.join(sorted(SHARED))})",
+            "",
+            table(
+                results["side_by_side"],
+                [
+                    "variant",
+                    "tool",
+                    "outcome",
+                    "records",
+                    "records_per_s",
+                    "cpu_us_per_record",
+                    "peak_rss_mb",
+                    "lost",
+                    "duplicates",
+                ],
+            ),
+            "",
+            "Ratios (ours / theirs, no limits, no ties): " + json.dumps(results["ratios"]),
+            "",
+        ]
+    md += ["## 4. Profile", "", "See `profile.txt` (pyinstrument, 100k-record search sync).", ""]
+    (OUT / "RESULTS.md").write_text("\n".join(md))
+    chart(results, OUT / "chart.png")
+    log("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

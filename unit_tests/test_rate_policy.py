@@ -1,0 +1,93 @@
+"""The rate policy's pieces: header parsing, backoff choices, the two budgets."""
+
+import time
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+
+import pytest
+import requests
+
+from source_kustomer.rate_policy import (
+    KustomerAPIBudget,
+    KustomerBackoffStrategy,
+    RateStats,
+    retry_after_seconds,
+    seconds_until_reset,
+)
+
+NOW = 1_800_000_000.0
+
+
+def _response(status: int, headers: dict) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [(str(int(NOW) + 42), 42.0), ("42", 42.0), (str(int(NOW) - 10), -10.0), ("soon-ish", None), (None, None)],
+)
+def test_reset_header_is_read_as_epoch_or_seconds(value, expected):
+    headers = {} if value is None else {"x-ratelimit-reset": value}
+    assert seconds_until_reset(headers, now=NOW) == expected
+
+
+def test_retry_after_as_seconds_or_http_date():
+    when = "Fri, 15 Jan 2027 08:00:00 GMT"
+    epoch = parsedate_to_datetime(when).timestamp()
+    assert retry_after_seconds({"Retry-After": "7"}) == 7.0
+    assert retry_after_seconds({"Retry-After": when}, now=epoch - 30) == pytest.approx(30.0)
+    assert retry_after_seconds({"Retry-After": "whenever"}) is None
+
+
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"Retry-After": "3"}, 3.0),
+        ({"x-ratelimit-reset": "5"}, 5.0),
+        ({"x-ratelimit-reset": str(int(time.time()) + 10**8)}, 60.0),  # far future: at most one window
+        ({"x-ratelimit-reset": str(int(time.time()) - 3600)}, 0.1),  # past: a token pause, then retry
+        ({"x-ratelimit-reset": "garbage"}, 4.0),  # unknown: exponential (attempt 3: 1 s x 2^2)
+        ({}, 4.0),
+    ],
+)
+def test_backoff_for_429_follows_the_servers_hints_within_bounds(headers, expected):
+    strategy = KustomerBackoffStrategy(window_seconds=60, stats=RateStats())
+    assert strategy.backoff_time(_response(429, headers), attempt_count=3) == pytest.approx(expected, abs=1.5)
+
+
+def test_backoff_for_other_failures_is_exponential_and_capped():
+    strategy = KustomerBackoffStrategy(window_seconds=60, stats=RateStats())
+    waits = [strategy.backoff_time(_response(503, {}), attempt) for attempt in (1, 2, 3, 10)]
+    assert waits == [1.0, 2.0, 4.0, 60.0]
+    assert strategy.backoff_time(requests.ConnectionError(), 2) == 2.0
+
+
+def _prepared(method: str, path: str) -> requests.PreparedRequest:
+    return requests.Request(method, f"https://api.kustomerapp.com{path}").prepare()
+
+
+def test_searches_count_against_both_budgets_and_lists_only_against_the_org_one():
+    budget = KustomerAPIBudget(search_per_window=2, org_per_window=3, window=timedelta(seconds=1), stats=RateStats())
+    search, listing = _prepared("POST", "/v1/customers/search"), _prepared("GET", "/v1/tags")
+    started = time.monotonic()
+    budget.acquire_call(search)
+    budget.acquire_call(search)
+    budget.acquire_call(listing)  # the org budget (3) is now spent: 2 searches + 1 list
+    assert time.monotonic() - started < 0.3
+    budget.acquire_call(listing)  # waits for the window to move
+    assert time.monotonic() - started >= 0.8
+    assert budget.stats.waits == 1
+
+
+def test_a_response_saying_the_budget_is_spent_pauses_that_budget_until_its_reset():
+    budget = KustomerAPIBudget(search_per_window=50, org_per_window=50, window=timedelta(seconds=5), stats=RateStats())
+    search, listing = _prepared("POST", "/v1/customers/search"), _prepared("GET", "/v1/tags")
+    budget.update_from_response(search, _response(200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}))
+    started = time.monotonic()
+    budget.acquire_call(listing)  # the org budget is not paused
+    assert time.monotonic() - started < 0.2
+    budget.acquire_call(search)
+    assert 0.8 <= time.monotonic() - started < 2.0
