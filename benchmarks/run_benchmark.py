@@ -29,22 +29,13 @@ from benchmarks.processes import (
     simulator,
     truth,
 )
+from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
 
 OUT = ROOT / "benchmarks"
 START = "2000-01-01T00:00:00Z"
-SEARCH = {"customers", "conversations", "messages", "notes", "companies", "kobjects_order", "kobjects_subscription"}
-ALL = SEARCH | {
-    "users",
-    "teams",
-    "tags",
-    "shortcuts",
-    "brands",
-    "queues",
-    "klasses",
-    "satisfaction",
-    "slas",
-    "business_schedules",
-}
+KLASS_STREAMS = {"kobjects_order", "kobjects_subscription"}  # the simulator's default klasses
+SEARCH = {spec.name for spec in SEARCH_STREAMS} | KLASS_STREAMS
+ALL = SEARCH | {spec.name for spec in LIST_STREAMS}
 SHARED = {"customers", "conversations", "messages", "notes", "users", "teams", "tags", "shortcuts"}
 TAP = ROOT / ".venv-tap" / "bin" / "tap-kustomer"
 KUSTOMER_HOST = "api.kustomerapp.com"

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import pytest
 
-from integration_tests.harness import ROOT, START_DATE, configured_catalog, run_connector, sim_config
+from integration_tests.harness import ROOT, START_DATE, configured_catalog, run_connector, sim_config, token_forms
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.server import ServerSettings
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
@@ -305,12 +305,14 @@ def _kill_and_resume(sim, config, catalog, seed: int) -> Tuple[int, int, int]:
                 str(paths["catalog"]),
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
             cwd=ROOT,
         )
         seen = 0
+        leaked = False
         for line in process.stdout:
+            leaked = leaked or any(form in line for form in token_forms(TEST_TOKEN))
             message = json.loads(line) if line.startswith("{") else {}
             if message.get("type") == "RECORD":
                 data = message["record"]["data"]
@@ -324,7 +326,9 @@ def _kill_and_resume(sim, config, catalog, seed: int) -> Tuple[int, int, int]:
             if seen >= kill_after:
                 os.kill(process.pid, signal.SIGKILL)
                 break
-        process.wait()
+        process.kill()
+        _, stderr = process.communicate()
+        assert not leaked and not any(form in stderr for form in token_forms(TEST_TOKEN))
     resumed = run_connector("read", config, catalog, list(last_state.values()))
     assert resumed.returncode == 0
     union = {s: committed[s] + resumed.pairs(s) for s in STREAMS}

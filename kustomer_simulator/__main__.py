@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-retry-after", action="store_true")
     serve.add_argument("--past-window", choices=["error", "empty"], default="error")
     serve.add_argument("--list-over-max", choices=["clamp", "error"], default="clamp")
+    serve.add_argument("--count", action="append", default=[], help="records of one stream, e.g. customers=250000")
+    serve.add_argument("--mutate-every", type=int, default=0, help="update records every N requests (0: never)")
+    serve.add_argument("--mutate-count", type=int, default=1, help="records updated per searchable stream each time")
     serve.add_argument("--fault", action="append", default=[], help='JSON, e.g. {"kind":"status","count":3}')
     serve.add_argument("--prerender", action="store_true", help="serialize every record before serving (benchmarks)")
     serve.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
@@ -67,6 +70,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             tie_clusters=args.ties,
             deleted_fraction=args.deleted_fraction,
             klasses=tuple(k for k in args.klasses.split(",") if k),
+            counts={name: int(n) for name, _, n in (c.partition("=") for c in args.count)},
         )
     )
     built = time.perf_counter() - started
@@ -91,6 +95,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     sim = Simulator(org, settings, host=args.host, port=args.port)
     for spec in args.fault:
         sim.faults.add(Fault(**json.loads(spec)))
+    if args.mutate_every:
+        sim.mutate_during = {"every": args.mutate_every, "count": args.mutate_count}
     scheme = "http"
     if args.tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
