@@ -45,8 +45,9 @@ def simulator(
     port: Optional[int] = None,
     tls: Optional[Tuple[Path, Path]] = None,
     host: str = "127.0.0.1",
+    prerender: bool = True,
 ) -> Iterator[str]:
-    """A simulator in its own process (pre-rendered, so it never paces the measured client)."""
+    """A simulator in its own process (pre-rendered by default, so it never paces the measured client)."""
     port = port or free_port()
     command = [
         sys.executable,
@@ -65,10 +66,11 @@ def simulator(
         TOKEN,
         "--minute-seconds",
         str(minute_seconds),
-        "--prerender",
         "--deleted-fraction",
         "0.01",
     ]
+    if prerender:
+        command.append("--prerender")
     if ties:
         command += ["--ties", ",".join(str(t) for t in ties)]
     if not limits:

@@ -2,7 +2,7 @@
 # The benchmark: throughput against Kustomer's limits, own cost at 10k/100k/1M records, and the Singer
 # tap-kustomer side by side on the same simulated data. Needs root (it maps api.kustomerapp.com to 127.0.0.1
 # in /etc/hosts for the tap, restoring the file afterwards) and about 10 minutes.
-# Usage: ./benchmarks/run.sh [--skip-tap] [--cost-scales 10000,100000] …
+# Usage: ./benchmarks/run.sh [--parts 1,2,3,4] [--cost-scales 10000,100000] …
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
