@@ -25,6 +25,7 @@ class StreamProgress:
     started: Optional[float] = None
     finished: Optional[float] = None
     _waits_at_start: tuple = (0, 0.0)
+    _waits_at_end: Optional[tuple] = None
     _last_log: float = field(default=0.0)
 
     def start(self) -> None:
@@ -45,17 +46,21 @@ class StreamProgress:
         """Mark the stream's end (once) and say where it ended."""
         if self.finished is None:
             self.finished = time.monotonic()
+            self._waits_at_end = (self.budget_stats.waits, self.budget_stats.wait_seconds)
             logger.info(f"progress {self.describe()} — done in {self.duration:.1f}s")
+
+    def _waits_now(self) -> tuple:
+        return self._waits_at_end or (self.budget_stats.waits, self.budget_stats.wait_seconds)
 
     @property
     def rate_waits(self) -> int:
-        """Pauses before sending since this stream started."""
-        return self.budget_stats.waits - self._waits_at_start[0]
+        """Pauses before sending while this stream ran (the budget is shared, so later streams' are not its)."""
+        return self._waits_now()[0] - self._waits_at_start[0]
 
     @property
     def rate_wait_seconds(self) -> float:
         """Seconds spent in those pauses."""
-        return self.budget_stats.wait_seconds - self._waits_at_start[1]
+        return self._waits_now()[1] - self._waits_at_start[1]
 
     @property
     def duration(self) -> float:
