@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_tests.harness import START_DATE, truth
+from integration_tests.harness import START_DATE, token_forms, truth
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
 
 pytestmark = pytest.mark.image
@@ -19,10 +19,20 @@ def image_sim():
 
 
 def _run(docker_client, image, args, folder=None):
+    """Run the image as Airbyte does (config in a mounted folder); its stdout, parsed.
+
+    Run detached and read the logs after the exit: with Podman's Docker API, `run(remove=True)` sometimes
+    returns before the last line (the CATALOG) reaches the log.
+    """
     volumes = {str(folder): {"bind": "/secrets", "mode": "ro"}} if folder else None
-    output = docker_client.containers.run(image, args, volumes=volumes, network_mode="host", remove=True)
+    container = docker_client.containers.run(image, args, volumes=volumes, network_mode="host", detach=True)
+    try:
+        container.wait(timeout=600)
+        output = container.logs(stdout=True, stderr=True)
+    finally:
+        container.remove(force=True)
     lines = output.decode().splitlines()
-    assert all(TEST_TOKEN not in line for line in lines)
+    assert all(form not in output.decode() for form in token_forms(TEST_TOKEN))
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 
