@@ -44,7 +44,7 @@ Fetch = Callable[[Criteria, str, int], SearchPage]
 
 @dataclass
 class KeysetStats:
-    """What the reader did, for the progress log and the tests."""
+    """What the reader did (requests, tie groups, re-reads), for tests and debugging."""
 
     requests: int = 0
     tie_clusters: int = 0
