@@ -64,16 +64,6 @@ class KustomerApi:
         )
         return response
 
-    def org_budget(self, response: requests.Response) -> int:
-        """The org-wide per-minute budget a response announces (x-ratelimit-limit), or the smallest plan's."""
-        try:
-            return int(response.headers["x-ratelimit-limit"])
-        except (KeyError, ValueError):
-            self.logger.info(
-                f"Kustomer did not state the org's rate limit; assuming {ASSUMED_ORG_LIMIT} requests/minute."
-            )
-            return ASSUMED_ORG_LIMIT
-
     def klasses(self) -> List[Mapping[str, Any]]:
         """The org's custom object klasses (empty when the key cannot read them)."""
         found: List[Mapping[str, Any]] = []
@@ -105,6 +95,15 @@ class KustomerApi:
         data = response_json(response).get("data") or {}
         properties = (data.get("attributes") or {}).get("properties")
         return properties if isinstance(properties, Mapping) else None
+
+
+def org_limit(response: requests.Response, logger: logging.Logger) -> int:
+    """The org-wide per-minute budget a response announces (x-ratelimit-limit), or the smallest plan's."""
+    try:
+        return int(response.headers["x-ratelimit-limit"])
+    except (KeyError, ValueError):
+        logger.info(f"Kustomer did not state the org's rate limit; assuming {ASSUMED_ORG_LIMIT} requests/minute.")
+        return ASSUMED_ORG_LIMIT
 
 
 def budget_for(config: KustomerConfig, org_limit: int) -> KustomerAPIBudget:

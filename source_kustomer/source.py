@@ -20,7 +20,7 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.airbyte_secrets_utils import update_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.api import KustomerApi, budget_for
+from source_kustomer.api import KustomerApi, budget_for, org_limit
 from source_kustomer.config import KustomerConfig, parse_config, parse_timestamp
 from source_kustomer.errors import config_error
 from source_kustomer.rate_policy import AUTH_MESSAGE
@@ -97,7 +97,7 @@ class SourceKustomer(AbstractSource):
         parsed = self._config(config)
         logger = logging.getLogger("airbyte")
         probe = KustomerApi(parsed, logger).get("users/current")
-        budget = budget_for(parsed, KustomerApi(parsed, logger).org_budget(probe))
+        budget = budget_for(parsed, org_limit(probe, logger))
         api = KustomerApi(parsed, logger, budget)
 
         def fields_of(resource: str):
