@@ -45,7 +45,7 @@ def config_error_message(text: str) -> AirbyteMessage:
 
 def _preflight(argv: List[str]) -> Optional[int]:
     """Check the config file before the CDK does, so errors name the field; returns an exit code when done."""
-    parsed = AirbyteEntrypoint(SourceKustomer()).parse_args(argv)
+    parsed = AirbyteEntrypoint.parse_args(argv)  # static: no second entrypoint (and memory monitor)
     if parsed.command not in ("check", "discover", "read") or not getattr(parsed, "config", None):
         return None
     try:
