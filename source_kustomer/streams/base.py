@@ -113,7 +113,10 @@ class KustomerStream(HttpStream, ABC):
         return self._schema
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
-        return self.page_records(response) or []
+        """Records of a page read by the CDK's own pagination (the list streams); counted for progress."""
+        records = self.page_records(response) or []
+        self.progress.records += len(records)
+        return records
 
     def log_summary(self, logger: Optional[logging.Logger] = None) -> None:
         """One line saying what this stream did."""

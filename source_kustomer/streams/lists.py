@@ -84,8 +84,3 @@ class KustomerListStream(KustomerStream):
         yield from with_clear_errors(
             self.name, super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
         )
-
-    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
-        records = self.page_records(response) or []
-        self.progress.records += len(records)
-        return records
