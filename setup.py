@@ -2,7 +2,10 @@
 
 from setuptools import find_packages, setup
 
-MAIN_REQUIREMENTS = ["airbyte-cdk==7.39.1"]
+MAIN_REQUIREMENTS = [
+    "airbyte-cdk==7.39.1",
+    "urllib3>=2.6",  # streaming decompression bounded per read: a gzip bomb cannot inflate inside one chunk
+]
 TEST_REQUIREMENTS = [
     "pytest>=8,<9",
     "requests-mock>=1.12",

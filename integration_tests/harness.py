@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
@@ -22,8 +23,16 @@ START_DATE = "2025-01-01T00:00:00.000Z"
 
 
 def token_forms(token: str) -> List[str]:
-    """Every form in which a leaked token could show up."""
-    return [token, quote(token, safe=""), base64.b64encode(token.encode()).decode(), f"Bearer {token}"]
+    """Every form in which a leaked token could show up (the tests' own list, independent of the connector's)."""
+    raw = token.encode()
+    return [
+        token,
+        quote(token, safe=""),
+        f"Bearer {token}",
+        base64.b64encode(raw).decode(),
+        base64.b64encode(raw + b":").decode(),
+        base64.b64encode(b":" + raw).decode(),
+    ]
 
 
 @dataclass
@@ -34,6 +43,9 @@ class Run:
     stdout: str
     stderr: str
     messages: List[Dict[str, Any]] = field(default_factory=list)
+    network: List[Tuple[str, str, Any]] = field(default_factory=list)  # (lookup|connect, host, port), if observed
+    peak_rss_mb: Optional[float] = None  # if observed
+    seconds: float = 0.0
 
     def of_type(self, kind: str) -> List[Dict[str, Any]]:
         """Messages of one protocol type."""
@@ -89,6 +101,9 @@ def sim_config(sim: Simulator, token: str, **overrides: Any) -> Dict[str, Any]:
     return config
 
 
+PROCESS_PROBE = ROOT / "integration_tests" / "process_probe"
+
+
 def run_connector(
     command: str,
     config: Optional[Dict[str, Any]],
@@ -96,8 +111,13 @@ def run_connector(
     state: Optional[List[Dict[str, Any]]] = None,
     timeout: float = 600,
     secrets: Iterable[str] = (),
+    observe: bool = False,
 ) -> Run:
-    """Run ``python main.py <command>`` as Airbyte would; assert no secret leaks."""
+    """Run ``python main.py <command>`` as Airbyte would; assert no secret leaks.
+
+    With ``observe``, the process also records every host it looks up or connects to, and its peak memory.
+    """
+    env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         args = [sys.executable, str(ROOT / "main.py"), command]
         paths = {"--config": config, "--catalog": catalog, "--state": state}
@@ -106,7 +126,15 @@ def run_connector(
                 path = Path(tmp) / f"{flag[2:]}.json"
                 path.write_text(json.dumps(content))
                 args += [flag, str(path)]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=dict(os.environ))
+        net_log, rss_log = Path(tmp) / "net.log", Path(tmp) / "rss.log"
+        if observe:
+            env["PYTHONPATH"] = os.pathsep.join([str(PROCESS_PROBE), str(ROOT), env.get("PYTHONPATH", "")])
+            env.update(KUSTOMER_NET_LOG=str(net_log), KUSTOMER_RSS_LOG=str(rss_log))
+        started = time.monotonic()
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+        seconds = time.monotonic() - started
+        network = [tuple(json.loads(line)) for line in net_log.read_text().splitlines()] if net_log.exists() else []
+        peak = int(rss_log.read_text()) / 1024 if rss_log.exists() else None
     messages = []
     for line in done.stdout.splitlines():
         if line.startswith("{"):
@@ -114,7 +142,7 @@ def run_connector(
                 messages.append(json.loads(line))
             except ValueError:
                 pass
-    run = Run(done.returncode, done.stdout, done.stderr, messages)
+    run = Run(done.returncode, done.stdout, done.stderr, messages, network, peak, seconds)
     for secret in [(config or {}).get("api_token", ""), *secrets]:
         if secret:
             for form in token_forms(secret):

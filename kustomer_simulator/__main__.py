@@ -1,6 +1,7 @@
 """Command line: ``python -m kustomer_simulator serve --port 8099 --seed 7 --scale 50000``."""
 
 import argparse
+import gc
 import json
 import ssl
 import sys
@@ -9,7 +10,7 @@ from typing import Dict, FrozenSet, List, Optional
 
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.org import Org, OrgSettings
-from kustomer_simulator.search import SearchLimits
+from kustomer_simulator.search import CREATED_AT_BEHAVIOURS, CREATED_AT_DEFAULTS, SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
 
@@ -25,6 +26,20 @@ def parse_tokens(specs: List[str]) -> Dict[str, FrozenSet[str]]:
         token, _, denied = spec.partition(":")
         tokens[token] = frozenset(r for r in denied.split(",") if r)
     return tokens
+
+
+def parse_created_at(text: str) -> Dict[str, str]:
+    """``honoured`` (every object) or ``customer=honoured,company=rejected`` (the rest keep their defaults)."""
+    behaviours = dict(CREATED_AT_DEFAULTS)
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        context, _, behaviour = part.rpartition("=")
+        if behaviour not in CREATED_AT_BEHAVIOURS:
+            raise argparse.ArgumentTypeError(f"{behaviour!r} is not one of {', '.join(CREATED_AT_BEHAVIOURS)}")
+        if context:
+            behaviours[context] = behaviour
+        else:
+            behaviours = {key: behaviour for key in behaviours}
+    return behaviours
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,10 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--org-per-minute", type=int, default=1000, help="0 disables")
     serve.add_argument("--search-per-minute", type=int, default=100, help="0 disables")
     serve.add_argument("--minute-seconds", type=float, default=60.0, help="length of a rate-limit 'minute'")
-    serve.add_argument("--reset-mode", choices=["epoch", "seconds"], default="epoch")
+    serve.add_argument("--reset-mode", choices=["epoch", "seconds", "absent"], default="epoch")
     serve.add_argument("--no-retry-after", action="store_true")
     serve.add_argument("--past-window", choices=["error", "empty"], default="error")
     serve.add_argument("--list-over-max", choices=["clamp", "error"], default="clamp")
+    serve.add_argument("--missing-role-status", type=int, choices=[401, 403], default=403)
+    serve.add_argument(
+        "--created-at",
+        type=parse_created_at,
+        default=dict(CREATED_AT_DEFAULTS),
+        help="how search treats <object>_created_at: honoured|ignored|rejected, for all or per object "
+        "(e.g. customer=honoured,company=rejected)",
+    )
+    serve.add_argument(
+        "--total", choices=["exact", "capped"], default="exact", help="meta.total exact or capped at 10k"
+    )
+    serve.add_argument("--index-lag-seconds", type=float, default=0.0, help="writes reach search this much later")
     serve.add_argument("--count", action="append", default=[], help="records of one stream, e.g. customers=250000")
     serve.add_argument("--mutate-every", type=int, default=0, help="update records every N requests (0: never)")
     serve.add_argument("--mutate-count", type=int, default=1, help="records updated per searchable stream each time")
@@ -74,6 +101,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
     )
     built = time.perf_counter() - started
+    # The org lives as long as this process: keep the cyclic GC from re-scanning its arrays on every render.
+    gc.collect()
+    gc.freeze()
     if args.prerender:
         for coll in org.collections.values():
             coll.prerender()
@@ -90,7 +120,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         reset_mode=args.reset_mode,
         retry_after=not args.no_retry_after,
         list_over_max=args.list_over_max,
-        search=SearchLimits(past_window=args.past_window),
+        missing_role_status=args.missing_role_status,
+        search=SearchLimits(
+            past_window=args.past_window,
+            created_at=args.created_at,
+            total=args.total,
+            index_lag_seconds=args.index_lag_seconds,
+        ),
     )
     sim = Simulator(org, settings, host=args.host, port=args.port)
     for spec in args.fault:
@@ -101,12 +137,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.tls_cert, args.tls_key)
-        sim._server.socket = context.wrap_socket(sim._server.socket, server_side=True)
+        sim.wrap_socket(lambda listening: context.wrap_socket(listening, server_side=True))
         scheme = "https"
     total = sum(c.count for c in org.collections.values())
     print(
         f"kustomer-simulator: {total:,} records generated in {built:.2f}s; "
-        f"serving {scheme}://{args.host}:{sim._server.server_address[1]}",
+        f"serving {scheme}://{args.host}:{sim.url.rsplit(':', 1)[1]}",
         file=sys.stderr,
         flush=True,
     )

@@ -73,14 +73,15 @@ class Collection:
         if deleted_fraction > 0:
             threshold = int(deleted_fraction * 0xFFFFFFFF)
             self.deleted = {i for i in range(n) if mix32(self.seed, self.code, i, 7) < threshold}
-        self._reindex()
+        self.reindex()
 
-    def _key(self, i: int) -> Tuple[int, int, int]:
+    def order_key(self, i: int) -> Tuple[int, int, int]:
         # Ties are ordered by a hash of the index: stable between queries, but not id order.
         return (self.updated_ms[i], mix32(self.seed, self.code, i), i)
 
-    def _reindex(self) -> None:
-        self._order_all = sorted(self._key(i) for i in range(self.count))
+    def reindex(self) -> None:
+        """Rebuild the sorted orders after timestamps were changed in place."""
+        self._order_all = sorted(self.order_key(i) for i in range(self.count))
         self._order_live = [k for k in self._order_all if k[2] not in self.deleted]
 
     def record_id(self, i: int) -> str:
@@ -135,7 +136,7 @@ class Collection:
         """Move record i's updatedAt forward (an update made in Kustomer)."""
         if at_ms <= self.updated_ms[i]:
             return
-        old = self._key(i)
+        old = self.order_key(i)
         for order in (self._order_all, self._order_live):
             pos = bisect.bisect_left(order, old)
             if pos < len(order) and order[pos] == old:
@@ -143,7 +144,7 @@ class Collection:
         self.updated_ms[i] = at_ms
         self.revisions[i] = self.revisions.get(i, 0) + 1
         self._json.pop(i, None)
-        new = self._key(i)
+        new = self.order_key(i)
         bisect.insort(self._order_all, new)
         if i not in self.deleted:
             bisect.insort(self._order_live, new)

@@ -13,7 +13,19 @@ FAULT_KINDS = (
     "rate_limit",  # a 429 storm; `reset` says how x-ratelimit-reset misbehaves
     "unauthorized",  # 401: the key expired mid-sync
     "empty_next",  # an empty page that still links to a next one
+    "timed_out",  # a search page cut short and flagged meta.timed_out (Kustomer's partial result)
+    "unsorted",  # a search page whose records come back in the reverse of the requested order
+    "malformed",  # one record of a page is broken; `variant`: no_id, bad_updated_at, no_attributes, not_object
+    "far_future",  # the last record of a search page is dated 2999, past the requested upper bound
+    "foreign_next",  # a page whose links.next is `link` (another host, a scheme-relative path...)
+    "self_next",  # a list page whose links.next points back at itself
+    "trickle",  # the whole response sent one byte every `seconds`
+    "endless",  # a 200 whose body never ends
+    "gzip_bomb",  # a small gzip body inflating to `size_mb` MiB
+    "redirect",  # 302 to `link`
+    "echo_auth",  # 403 whose error detail repeats the request's Authorization header
 )
+MALFORMED_VARIANTS = ("no_id", "bad_updated_at", "no_attributes", "not_object")
 
 
 @dataclass
@@ -28,10 +40,17 @@ class Fault:
     seconds: float = 0.0
     retry_after: bool = True
     reset: str = "normal"  # normal | past | future | garbage | missing
+    variant: str = "no_id"  # for malformed
+    link: str = "////evil.invalid/v1/tags?page=2"  # for foreign_next and redirect
+    size_mb: int = 1024  # for gzip_bomb
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; choose one of {', '.join(FAULT_KINDS)}")
+        if self.variant not in MALFORMED_VARIANTS:
+            raise ValueError(
+                f"unknown malformed variant {self.variant!r}; choose one of {', '.join(MALFORMED_VARIANTS)}"
+            )
 
     def matches(self, path: str, is_search: bool) -> bool:
         """Whether this fault applies to a request for ``path``."""

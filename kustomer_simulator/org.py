@@ -1,6 +1,5 @@
 """A whole simulated Kustomer org: every resource, its custom fields, ground truth, mutations."""
 
-import gc
 import random
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ CUSTOM_FIELDS: Dict[str, List[str]] = {
     "note": ["categoryStr"],
     "company": ["industryStr", "employeesNum", "websiteUrl"],
 }
+METADATA_RESOURCES = ("company", "conversation", "customer", "message")
 KLASS_FIELDS: Dict[str, List[str]] = {
     "order": ["orderIdStr", "totalNum", "shippedAt", "giftBool"],
     "subscription": ["planStr", "mrrNum", "activeBool", "renewsAt"],
@@ -88,9 +88,6 @@ class Org:
         self.collections: Dict[str, Collection] = {}
         self._mutation_rng = random.Random(mix32(settings.seed, 4242))
         self._build()
-        # The index arrays never die; keep the cyclic GC from re-scanning them on every render.
-        gc.collect()
-        gc.freeze()
 
     # ---- construction -------------------------------------------------------------------
     def _count(self, name: str, default: int) -> int:
@@ -134,7 +131,7 @@ class Org:
         per_klass = max(1, shares["kobject"] // max(1, len(self.settings.klasses)))
         for klass in self.settings.klasses:
             name = f"kobjects_{klass}"
-            self._add(name, "kobject", self._count(name, per_klass), self._render_kobject, True)
+            self._add(name, f"kobject.{klass}", self._count(name, per_klass), self._render_kobject, True)
 
     # ---- lookups ------------------------------------------------------------------------
     @property
@@ -162,16 +159,13 @@ class Org:
             attributes["deletedAt"] = attributes["updatedAt"]
         relationships["org"] = {"data": {"type": "org", "id": self.org_id}}
         rid = coll.record_id(i)
+        klass = self.klass_of(coll)
         return {
             "type": coll.type,
             "id": rid,
             "attributes": attributes,
             "relationships": relationships,
-            "links": {
-                "self": f"/v1/{coll.type}s/{rid}"
-                if coll.type != "kobject"
-                else f"/v1/klasses/{self.klass_of(coll)}/kobjects/{rid}"
-            },
+            "links": {"self": f"/v1/klasses/{klass}/{rid}" if klass else f"/v1/{coll.type}s/{rid}"},
         }
 
     def _custom(self, fields: List[str], coll: Collection, i: int) -> dict:
@@ -308,33 +302,31 @@ class Org:
         }
         relationships = {
             "customer": {"data": {"type": "customer", "id": self._ref("customers", h)[0]}},
-            "klass": {
-                "data": {
-                    "type": "klass",
-                    "id": self.collections["klasses"].record_id(self.settings.klasses.index(klass)),
-                }
-            },
+            "klass": {"data": {"type": "klass", "id": klass}, "links": {"self": f"/v1/klasses/{klass}"}},
         }
         return self._base(coll, i, attributes, relationships)
 
     def _render_klass(self, coll: Collection, i: int) -> dict:
         name = self.settings.klasses[i]
-        fields = KLASS_FIELDS.get(name, ["valueStr"])
         attributes = {
             "name": name,
             "displayName": name.replace("_", " ").title(),
             "icon": "box",
-            "attributes": {f: {"type": custom_type(f), "displayName": f} for f in fields},
+            "status": "enabled",
         }
-        return self._base(coll, i, attributes, {})
+        record = self._base(coll, i, attributes, {"kobjects": {"links": {"self": f"/v1/klasses/{name}"}}})
+        record["links"] = {"self": f"/v1/klasses/{record['id']}"}
+        return record
 
     # ---- metadata -----------------------------------------------------------------------
     def metadata(self, resource: str) -> Optional[dict]:
-        """Custom attribute definitions for a resource, as GET /v1/metadata/{resource} gives them."""
-        fields = CUSTOM_FIELDS.get(resource)
-        if fields is None and resource in self.settings.klasses:
-            fields = KLASS_FIELDS.get(resource, ["valueStr"])
-        if fields is None:
+        """Custom attribute definitions, as GET /v1/metadata/{resource} gives them for the documented resources
+        (company, conversation, customer, message and kobject.<klass>); None for anything else."""
+        if resource in METADATA_RESOURCES:
+            fields = CUSTOM_FIELDS[resource]
+        elif resource.startswith("kobject.") and resource[len("kobject.") :] in self.settings.klasses:
+            fields = KLASS_FIELDS.get(resource[len("kobject.") :], ["valueStr"])
+        else:
             return None
         properties = {f: {"type": custom_type(f), "displayName": f} for f in fields}
         return {"type": "metadata", "id": resource, "attributes": {"properties": properties}}

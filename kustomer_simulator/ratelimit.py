@@ -17,16 +17,13 @@ class Verdict:
     reset_epoch: float
 
     def headers(self, reset_mode: str, retry_after: bool) -> Dict[str, str]:
-        """Headers describing the budget; ``reset_mode`` is 'epoch' or 'seconds' (time left)."""
+        """Headers describing the budget; ``reset_mode`` is 'epoch', 'seconds' (time left) or 'absent'."""
         if self.limit <= 0:
             return {}
         seconds_left = max(0, math.ceil(self.reset_epoch - time.time()))
-        reset = str(math.ceil(self.reset_epoch)) if reset_mode == "epoch" else str(seconds_left)
-        out = {
-            "x-ratelimit-limit": str(self.limit),
-            "x-ratelimit-remaining": str(max(0, self.remaining)),
-            "x-ratelimit-reset": reset,
-        }
+        out = {"x-ratelimit-limit": str(self.limit), "x-ratelimit-remaining": str(max(0, self.remaining))}
+        if reset_mode != "absent":
+            out["x-ratelimit-reset"] = str(math.ceil(self.reset_epoch)) if reset_mode == "epoch" else str(seconds_left)
         if not self.allowed and retry_after:
             out["Retry-After"] = str(max(1, seconds_left))
         return out

@@ -1,11 +1,19 @@
-"""POST /v1/customers/search: criteria, sorting, paging and the result window."""
+"""POST /v1/customers/search: the published body, criteria, sorting, paging, the result window and what search sees.
 
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+What search sees: records last updated within the standard-search horizon (two years before the org's
+"today", its anchor) and not within the index lag (writes reach the index a little later). Fields modelled:
+``<object>_updated_at`` and ``<object>_created_at``; any other field is answered 400 ("not modelled"), so a
+test never passes on a criterion the simulator silently ignored. Whether ``<object>_created_at`` is honoured,
+ignored or rejected is a per-object setting: Kustomer documents it only for some objects (see SearchLimits).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from kustomer_simulator.collection import Collection
-from kustomer_simulator.org import Org
-from kustomer_simulator.timefmt import parse_iso_ms
+from kustomer_simulator.contract import search_body_violation
+from kustomer_simulator.org import DAY_MS, Org
+from kustomer_simulator.timefmt import now_ms, parse_iso_ms
 
 CONTEXTS = {
     "customer": "customers",
@@ -13,8 +21,23 @@ CONTEXTS = {
     "message": "messages",
     "note": "notes",
     "company": "companies",
+    "conversation_time": "conversation_times",
+    "work_session": "work_sessions",
+    "work_item": "work_items",
 }
 OPERATORS = ("gte", "gt", "lte", "lt", "equals")
+CREATED_AT_BEHAVIOURS = ("honoured", "ignored", "rejected")
+# Kustomer documents sorting by customer_created_at; the others' sort is undocumented ("Sorting based on other
+# standard Object attributes is unavailable"), and company_created_at is no published search field at all.
+CREATED_AT_DEFAULTS = {
+    "customer": "honoured",
+    "conversation": "ignored",
+    "message": "ignored",
+    "note": "ignored",
+    "kobject": "ignored",
+    "company": "rejected",
+}
+TOTAL_CAP = 10_000  # Elasticsearch's default: totals above it are reported as exactly 10,000
 
 
 class SearchError(Exception):
@@ -23,33 +46,91 @@ class SearchError(Exception):
 
 @dataclass
 class SearchLimits:
-    """Search paging limits; what happens past them is *unconfirmed* upstream, hence settings."""
+    """How search behaves where the evidence leaves it open; every field is a switch of the simulator."""
 
     max_page_size: int = 500
     max_pages: int = 100
     window: int = 10_000
     past_window: str = "error"  # error | empty
+    created_at: Mapping[str, str] = field(default_factory=lambda: dict(CREATED_AT_DEFAULTS))
+    total: str = "exact"  # exact | capped
+    horizon_days: int = 730
+    index_lag_seconds: float = 0.0
+
+    def created_at_behaviour(self, prefix: str) -> str:
+        """honoured | ignored | rejected for ``<prefix>_created_at``."""
+        return self.created_at.get(prefix, CREATED_AT_DEFAULTS.get(prefix, "ignored"))
 
 
-def resolve_context(org: Org, context: Any) -> Tuple[Collection, str]:
-    """The collection and field prefix for a queryContext."""
-    if isinstance(context, str):
-        if context in CONTEXTS:
-            return org.collections[CONTEXTS[context]], context
-        if context.startswith("kobject_") and f"kobjects_{context[8:]}" in org.collections:
-            return org.collections[f"kobjects_{context[8:]}"], "kobject"
-    raise SearchError(f"unsupported queryContext {context!r}")
-
-
+Target = Tuple[Collection, int]
 Predicate = Callable[[Collection, int], bool]
 
 
-def _field_getter(prefix: str, field: str) -> Callable[[Collection, int], int]:
-    if field == f"{prefix}_updated_at":
-        return lambda c, i: c.updated_ms[i]
-    if field == f"{prefix}_created_at":
-        return lambda c, i: c.created_ms[i]
-    raise SearchError(f"unsupported search field {field!r}")
+def resolve_context(org: Org, context: Any) -> Tuple[List[Collection], str]:
+    """The collections and the field prefix of a queryContext (plain ``kobject`` covers every klass)."""
+    if context in CONTEXTS:
+        name = CONTEXTS[context]
+        return ([org.collections[name]] if name in org.collections else []), context
+    if context == "kobject":
+        return [c for c in org.collections.values() if org.klass_of(c) is not None], "kobject"
+    if isinstance(context, str) and context.startswith("kobject_"):
+        name = f"kobjects_{context[len('kobject_') :]}"
+        if name in org.collections:
+            return [org.collections[name]], "kobject"
+    raise SearchError(f"unsupported queryContext {context!r}")
+
+
+def _as_list(value: Any) -> List[Any]:
+    """``and``/``or``/``not``/``sort`` may be one object or a list; an object holds one item per key."""
+    if isinstance(value, Mapping):
+        return [{key: item} for key, item in value.items()]
+    return list(value or [])
+
+
+@dataclass
+class _Query:
+    prefix: str
+    limits: SearchLimits
+
+    def field(self, name: str) -> Optional[Callable[[Collection, int], int]]:
+        """The value getter of a search field; None when the field is ignored here."""
+        if name == f"{self.prefix}_updated_at":
+            return lambda c, i: c.updated_ms[i]
+        if name == f"{self.prefix}_created_at":
+            behaviour = self.limits.created_at_behaviour(self.prefix)
+            if behaviour == "rejected":
+                raise SearchError(f"{name} is not a searchable attribute for {self.prefix}")
+            return (lambda c, i: c.created_ms[i]) if behaviour == "honoured" else None
+        raise SearchError(f"the simulator does not model the search field {name!r}")
+
+    def clause(self, clause: Any) -> Predicate:
+        if not isinstance(clause, Mapping) or len(clause) != 1:
+            raise SearchError(f"malformed criterion {clause!r}")
+        ((key, value),) = clause.items()
+        if key in ("and", "or", "not"):
+            return self.group(key, value)
+        getter = self.field(key)
+        if not isinstance(value, Mapping) or not value:
+            raise SearchError(f"criterion {key!r} needs an operator")
+        checks = []
+        for op, operand in value.items():
+            if op not in OPERATORS:
+                raise SearchError(f"unsupported operator {op!r}")
+            try:
+                checks.append((op, parse_iso_ms(operand)))
+            except (TypeError, ValueError, AttributeError):
+                raise SearchError(f"{key}.{op} is not a date: {operand!r}") from None
+        if getter is None:
+            return lambda c, i: True
+        return lambda c, i: all(_compare(op, getter(c, i), ms) for op, ms in checks)
+
+    def group(self, kind: str, clauses: Any) -> Predicate:
+        predicates = [self.clause(c) for c in _as_list(clauses)]
+        if kind == "and":
+            return lambda c, i: all(p(c, i) for p in predicates)
+        if kind == "or":
+            return lambda c, i: any(p(c, i) for p in predicates) if predicates else True
+        return lambda c, i: not any(p(c, i) for p in predicates)
 
 
 def _compare(op: str, left: int, right: int) -> bool:
@@ -62,120 +143,110 @@ def _compare(op: str, left: int, right: int) -> bool:
     }[op]
 
 
-def _clause_predicate(prefix: str, clause: Any) -> Predicate:
-    if not isinstance(clause, dict) or len(clause) != 1:
-        raise SearchError(f"malformed criterion {clause!r}")
-    ((key, value),) = clause.items()
-    if key in ("and", "or"):
-        return _group_predicate(prefix, key, value)
-    getter = _field_getter(prefix, key)
-    if not isinstance(value, dict) or not value:
-        raise SearchError(f"criterion {key!r} needs an operator")
-    checks = []
-    for op, operand in value.items():
-        if op not in OPERATORS:
-            raise SearchError(f"unsupported operator {op!r}")
-        try:
-            ms = parse_iso_ms(operand)
-        except (TypeError, ValueError) as exc:
-            raise SearchError(f"{key}.{op} is not a date: {operand!r}") from exc
-        checks.append((op, ms))
-    return lambda c, i: all(_compare(op, getter(c, i), ms) for op, ms in checks)
-
-
-def _group_predicate(prefix: str, kind: str, clauses: Any) -> Predicate:
-    if not isinstance(clauses, list) or len(clauses) > 20:
-        raise SearchError(f"'{kind}' takes a list of at most 20 criteria")
-    predicates = [_clause_predicate(prefix, c) for c in clauses]
-    if kind == "and":
-        return lambda c, i: all(p(c, i) for p in predicates)
-    return lambda c, i: any(p(c, i) for p in predicates)
-
-
 def _updated_bounds(prefix: str, clauses: List[Any]) -> Tuple[Optional[Tuple[int, bool]], Optional[Tuple[int, bool]]]:
     """The tightest updatedAt bounds stated directly in a top-level 'and' (used to narrow the scan)."""
     low: Optional[Tuple[int, bool]] = None
     high: Optional[Tuple[int, bool]] = None
     for clause in clauses:
-        ops = clause.get(f"{prefix}_updated_at") if isinstance(clause, dict) else None
-        if not isinstance(ops, dict):
+        ops = clause.get(f"{prefix}_updated_at") if isinstance(clause, Mapping) else None
+        if not isinstance(ops, Mapping):
             continue
         for op, operand in ops.items():
-            try:
-                ms = parse_iso_ms(operand)
-            except (TypeError, ValueError):
-                continue
+            ms = parse_iso_ms(operand)
             if op in ("gte", "gt", "equals"):
-                cand = (ms, op != "gt")
-                if low is None or (cand[0], not cand[1]) > (low[0], not low[1]):
-                    low = cand
+                candidate = (ms, op != "gt")
+                if low is None or (candidate[0], not candidate[1]) > (low[0], not low[1]):
+                    low = candidate
             if op in ("lte", "lt", "equals"):
-                cand = (ms, op != "lt")
-                if high is None or (cand[0], cand[1]) < (high[0], high[1]):
-                    high = cand
+                candidate = (ms, op != "lt")
+                if high is None or candidate < high:
+                    high = candidate
     return low, high
 
 
-def run_search(
-    org: Org, body: Any, page: int, page_size: int, limits: SearchLimits
-) -> Tuple[List[int], Dict[str, Any], Collection]:
-    """Evaluate a search; returns the page's record indexes, the meta block and the collection.
+def _tighter_low(a: Optional[Tuple[int, bool]], b: Tuple[int, bool]) -> Tuple[int, bool]:
+    return b if a is None or (b[0], not b[1]) > (a[0], not a[1]) else a
 
-    Raises SearchError for anything Kustomer would reject with 400.
+
+def _tighter_high(a: Optional[Tuple[int, bool]], b: Tuple[int, bool]) -> Tuple[int, bool]:
+    return b if a is None or b < a else a
+
+
+def run_search(
+    org: Org, body: Any, page: int, page_size: int, limits: SearchLimits, archive: bool = False
+) -> Tuple[List[Target], Dict[str, Any]]:
+    """Evaluate a search; returns the page's (collection, index) pairs and the meta block.
+
+    Raises SearchError for anything Kustomer would reject with 400. ``archive`` searches the records *older*
+    than the standard-search horizon instead of the newer ones.
     """
-    if not isinstance(body, dict):
-        raise SearchError("the body must be a JSON object")
-    coll, prefix = resolve_context(org, body.get("queryContext"))
-    and_clauses = body.get("and", [])
-    or_clauses = body.get("or", [])
-    predicates = []
-    if and_clauses:
-        predicates.append(_group_predicate(prefix, "and", and_clauses))
-    if or_clauses:
-        predicates.append(_group_predicate(prefix, "or", or_clauses))
-    sort = body.get("sort", [])
-    if not isinstance(sort, list) or len(sort) > 5:
-        raise SearchError("'sort' takes a list of at most 5 fields")
+    violation = search_body_violation(body)
+    if violation:
+        raise SearchError(f"invalid search body: {violation}")
+    collections, prefix = resolve_context(org, body.get("queryContext"))
+    query = _Query(prefix, limits)
+    and_clauses, or_clauses, not_clauses = (_as_list(body.get(k)) for k in ("and", "or", "not"))
+    predicates = [query.group(kind, clauses) for kind, clauses in (("and", and_clauses), ("or", or_clauses))]
+    if not_clauses:
+        predicates.append(query.group("not", not_clauses))
     sort_keys = []
-    for spec in sort:
-        if not isinstance(spec, dict) or len(spec) != 1:
-            raise SearchError(f"malformed sort {spec!r}")
-        ((field, direction),) = spec.items()
+    for spec in _as_list(body.get("sort")):
+        ((name, direction),) = spec.items() if isinstance(spec, Mapping) and len(spec) == 1 else ((None, None),)
         if direction not in ("asc", "desc"):
-            raise SearchError(f"sort direction must be asc or desc, got {direction!r}")
-        sort_keys.append((field, _field_getter(prefix, field), direction == "desc"))
+            raise SearchError(f"malformed sort {spec!r}")
+        getter = query.field(name)
+        if getter is not None:
+            sort_keys.append((name, getter, direction == "desc"))
     if page < 1 or page_size < 1:
         raise SearchError("page and pageSize must be positive")
     page_size = min(page_size, limits.max_page_size)
     include_deleted = bool(body.get("includeDeleted", False))
 
-    low, high = _updated_bounds(prefix, and_clauses if isinstance(and_clauses, list) else [])
-    order, lo, hi = coll.updated_slice(low, high, include_deleted)
-    simple_sort = not sort_keys or (len(sort_keys) == 1 and sort_keys[0][0] == f"{prefix}_updated_at")
-    descending = bool(sort_keys) and sort_keys[0][2]
-    needs_filter = bool(or_clauses) or any(
-        set(c) != {f"{prefix}_updated_at"} for c in and_clauses if isinstance(c, dict)
-    )
-    if simple_sort and not needs_filter:
-        total = hi - lo
-        start = (page - 1) * page_size
-        if descending:
-            window = order[max(lo, hi - start - page_size) : hi - start] if start < total else []
-            indexes = [k[2] for k in reversed(window)]
-        else:
-            indexes = [k[2] for k in order[lo + start : min(hi, lo + start + page_size)]]
+    low, high = _updated_bounds(prefix, and_clauses)
+    horizon = (org.anchor_ms - limits.horizon_days * DAY_MS, True)
+    if archive:
+        high = _tighter_high(high, (horizon[0], False))
     else:
-        matched = [k[2] for k in order[lo:hi] if all(p(coll, k[2]) for p in predicates)]
-        for _, getter, desc in reversed(sort_keys):
-            matched.sort(key=lambda i: getter(coll, i), reverse=desc)
+        low = _tighter_low(low, horizon)
+    if limits.index_lag_seconds > 0:
+        high = _tighter_high(high, (now_ms() - int(limits.index_lag_seconds * 1000), True))
+
+    simple_sort = not sort_keys or (len(sort_keys) == 1 and sort_keys[0][0] == f"{prefix}_updated_at")
+    needs_filter = bool(or_clauses or not_clauses) or any(
+        set(c) != {f"{prefix}_updated_at"} for c in and_clauses if isinstance(c, Mapping)
+    )
+    start = (page - 1) * page_size
+    if len(collections) == 1 and simple_sort and not needs_filter:
+        coll = collections[0]
+        order, lo, hi = coll.updated_slice(low, high, include_deleted)
+        total = hi - lo
+        if sort_keys and sort_keys[0][2]:
+            chosen = order[max(lo, hi - start - page_size) : hi - start][::-1] if start < total else []
+        else:
+            chosen = order[lo + start : min(hi, lo + start + page_size)]
+        targets = [(coll, key[2]) for key in chosen]
+    else:
+        matched: List[Target] = []
+        for coll in collections:
+            order, lo, hi = coll.updated_slice(low, high, include_deleted)
+            matched.extend((coll, key[2]) for key in order[lo:hi] if all(p(coll, key[2]) for p in predicates))
+        if len(collections) > 1:
+            matched.sort(key=lambda target: target[0].order_key(target[1]))
+        for _, getter, descending in reversed(sort_keys):
+            matched.sort(key=lambda target: getter(*target), reverse=descending)
         total = len(matched)
-        start = (page - 1) * page_size
-        indexes = matched[start : start + page_size]
-    total_pages = max(1, -(-total // page_size))
-    meta = {"page": page, "pageSize": page_size, "total": total, "totalPages": total_pages}
-    return indexes, meta, coll
+        targets = matched[start : start + page_size]
+    shown = min(total, TOTAL_CAP) if limits.total == "capped" else total
+    meta = {
+        "page": page,
+        "pageSize": page_size,
+        "total": shown,
+        "totalPages": max(1, -(-shown // page_size)),
+        "aggregations": {},
+    }
+    return targets, meta
 
 
 def past_window(page: int, page_size: int, limits: SearchLimits) -> bool:
-    """Whether a page lies beyond the result window (page cap or result count)."""
-    return page > limits.max_pages or (page - 1) * min(page_size, limits.max_page_size) >= limits.window
+    """Whether a page lies beyond the result window (page cap, or more results than the window holds)."""
+    return page > limits.max_pages or page * min(page_size, limits.max_page_size) > limits.window

@@ -1,4 +1,4 @@
-"""The HTTP face of the simulator: Kustomer's routes, auth, budgets, faults and admin endpoints."""
+"""The HTTP face of the simulator: Kustomer's routes, roles, budgets, faults and admin endpoints."""
 
 import json
 import socket
@@ -7,16 +7,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from kustomer_simulator import hostile
 from kustomer_simulator.faults import Fault, FaultPlan
 from kustomer_simulator.org import Org
 from kustomer_simulator.ratelimit import Budgets
 from kustomer_simulator.search import CONTEXTS, SearchError, SearchLimits, past_window, run_search
-from kustomer_simulator.timefmt import parse_iso_ms
+from kustomer_simulator.timefmt import iso_ms, now_ms, parse_iso_ms
+
+SEARCH_PATHS = {"/v1/customers/search": False, "/v1/customers/archive/search": True}
 
 # Plain lists: GET /v1/{path} -> collection, and the largest pageSize each accepts.
 LISTS: Dict[str, Tuple[str, int]] = {
@@ -35,8 +38,9 @@ LISTS: Dict[str, Tuple[str, int]] = {
     "/v1/schedules": ("business_schedules", 100),
 }
 
-# The read role each resource needs; a token configured without it gets 403.
+# The read role each resource needs (Kustomer accepts a legacy and a permission-set name; one stands for both).
 ROLES = {
+    "search": "org.user.search.read",
     "users": "org.user.read",
     "teams": "org.permission.team.read",
     "tags": "org.permission.tag.read",
@@ -54,20 +58,37 @@ ROLES = {
     "business_schedules": "org.permission.schedule.read",
     "metadata": "org.admin.metadata.read",
     "kobjects": "org.user.kobject.read",
+    "routing": "org.user.routing.read",
 }
+# The read role behind each search queryContext (conversation times are read with the conversation role).
+CONTEXT_RESOURCES = {
+    **CONTEXTS,
+    "conversation_time": "conversations",
+    "work_session": "routing",
+    "work_item": "routing",
+}
+
+
+def _search_resource(context: Any) -> Optional[str]:
+    if not isinstance(context, str):
+        return None
+    if context in CONTEXT_RESOURCES:
+        return CONTEXT_RESOURCES[context]
+    return "kobjects" if context == "kobject" or context.startswith("kobject_") else None
 
 
 @dataclass
 class ServerSettings:
-    """Behaviour of the simulated API around the data."""
+    """Behaviour of the simulated API around the data; every field the evidence leaves open is a switch."""
 
     tokens: Mapping[str, FrozenSet[str]] = field(default_factory=lambda: {"sim-token": frozenset()})
     org_per_minute: int = 1000
     search_per_minute: int = 100
     minute_seconds: float = 60.0
-    reset_mode: str = "epoch"  # epoch | seconds
+    reset_mode: str = "epoch"  # epoch | seconds | absent
     retry_after: bool = True
     list_over_max: str = "clamp"  # clamp | error
+    missing_role_status: int = 403  # 403 | 401: Kustomer's docs say both
     search: SearchLimits = field(default_factory=SearchLimits)
 
 
@@ -93,13 +114,15 @@ class _Stats:
         self.by_status: Dict[int, int] = {}
         self.search_requests = 0
         self.records_served = 0
+        self.user_agents: Dict[str, int] = {}
 
-    def count(self, status: int, is_search: bool, records: int) -> None:
+    def count(self, status: int, is_search: bool, records: int, user_agent: str = "") -> None:
         with self.lock:
             self.requests += 1
             self.by_status[status] = self.by_status.get(status, 0) + 1
             self.search_requests += int(is_search)
             self.records_served += records
+            self.user_agents[user_agent] = self.user_agents.get(user_agent, 0) + 1
 
     def snapshot(self) -> Dict[str, Any]:
         with self.lock:
@@ -108,6 +131,7 @@ class _Stats:
                 "search_requests": self.search_requests,
                 "records_served": self.records_served,
                 "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+                "user_agents": dict(self.user_agents),
             }
 
 
@@ -124,6 +148,7 @@ class Simulator:
         self.stats = _Stats()
         self.expired_tokens: set = set()
         self.mutate_during: Optional[Dict[str, Any]] = None
+        self.search_log: List[Dict[str, Any]] = []  # every search body and page, for tests that check requests
         self._server = _QuietServer((host, port), _make_handler(self))
         self._thread: Optional[threading.Thread] = None
 
@@ -144,6 +169,10 @@ class Simulator:
     def serve_forever(self) -> None:
         """Serve in this thread until interrupted."""
         self._server.serve_forever()
+
+    def wrap_socket(self, wrap: Any) -> None:
+        """Replace the listening socket by ``wrap(socket)`` (TLS for the benchmark's side-by-side run)."""
+        self._server.socket = wrap(self._server.socket)
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
@@ -170,6 +199,10 @@ class Simulator:
             for stream in plan.get("streams", self.org.search_streams):
                 self.org.mutate(stream, int(plan.get("count", 1)))
 
+    def all_roles(self) -> List[str]:
+        """Every role the simulator checks."""
+        return sorted(set(ROLES.values()))
+
 
 def _error_body(status: int, code: str, title: str, detail: str) -> bytes:
     return orjson.dumps({"errors": [{"status": status, "code": code, "title": title, "detail": detail}]})
@@ -185,6 +218,9 @@ def _make_handler(sim: Simulator) -> type:
             return
 
         # ---- plumbing ---------------------------------------------------------------
+        def _count(self, status: int, is_search: bool = False, records: int = 0) -> None:
+            sim.stats.count(status, is_search, records, self.headers.get("User-Agent") or "")
+
         def _send(
             self,
             status: int,
@@ -201,7 +237,7 @@ def _make_handler(sim: Simulator) -> type:
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(body)
-            sim.stats.count(status, is_search, records)
+            self._count(status, is_search, records)
 
         def _read_body(self) -> bytes:
             length = int(self.headers.get("Content-Length") or 0)
@@ -224,13 +260,13 @@ def _make_handler(sim: Simulator) -> type:
             if path.startswith("/__admin/"):
                 self._admin(method, path, query, body)
                 return
-            is_search = method == "POST" and path == "/v1/customers/search"
+            is_search = method == "POST" and path in SEARCH_PATHS
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
             if token not in sim.settings.tokens or token in sim.expired_tokens:
                 self._send(401, _error_body(401, "unauthorized", "Unauthorized", "invalid or expired API key"))
                 return
             fault = sim.faults.take(path, is_search)
-            if fault and self._fault(fault, is_search):
+            if fault and self._fault(fault, path, is_search):
                 return
             verdict = sim.budgets.spend(is_search)
             rl_headers = verdict.headers(sim.settings.reset_mode, sim.settings.retry_after)
@@ -243,16 +279,16 @@ def _make_handler(sim: Simulator) -> type:
                 )
                 return
             try:
-                status, payload, records = self._route(method, path, query, body, sim.settings.tokens[token])
+                status, payload, records = self._route(method, path, query, body, token)
             except SearchError as exc:
                 status, payload, records = 400, _error_body(400, "bad_request", "Bad Request", str(exc)), 0
-            if fault and fault.kind == "empty_next" and status == 200:
-                payload, records = self._emptied(payload, path, query), 0
+            if fault and status == 200:
+                payload = _spoiled(fault, payload, self.path)
             self._send(status, payload, rl_headers, is_search, records)
             sim.after_request()
 
-        # ---- faults -----------------------------------------------------------------
-        def _fault(self, fault: Fault, is_search: bool) -> bool:
+        # ---- faults acted out instead of an answer --------------------------------------
+        def _fault(self, fault: Fault, path: str, is_search: bool) -> bool:
             """Act out a fault; True when the response has been dealt with."""
             if fault.kind == "status":
                 self._send(
@@ -266,7 +302,7 @@ def _make_handler(sim: Simulator) -> type:
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-                sim.stats.count(0, is_search, 0)
+                self._count(0, is_search)
             elif fault.kind == "slow":
                 time.sleep(fault.seconds)
                 return False
@@ -278,27 +314,13 @@ def _make_handler(sim: Simulator) -> type:
                 self.end_headers()
                 self.wfile.write(body)
                 self.close_connection = True
-                sim.stats.count(200, is_search, 0)
+                self._count(200, is_search)
             elif fault.kind == "invalid_json":
                 self._send(
                     200, b"<html><body>502 Bad Gateway</body></html>", is_search=is_search, content_type="text/html"
                 )
             elif fault.kind == "rate_limit":
-                now = time.time()
-                reset = {
-                    "normal": str(int(now) + 1),
-                    "past": str(int(now) - 3600),
-                    "future": str(int(now) + 86_400 * 365),
-                    "garbage": "soon-ish",
-                }.get(fault.reset)
-                headers = {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "0"}
-                if reset is not None:
-                    headers["x-ratelimit-reset"] = reset
-                if fault.retry_after:
-                    headers["Retry-After"] = "1"
-                self._send(
-                    429, _error_body(429, "too_many_requests", "Too Many Requests", "injected"), headers, is_search
-                )
+                self._rate_limited(fault, is_search)
             elif fault.kind == "unauthorized":
                 sim.expired_tokens.update(sim.settings.tokens)
                 self._send(
@@ -306,41 +328,84 @@ def _make_handler(sim: Simulator) -> type:
                     _error_body(401, "unauthorized", "Unauthorized", "invalid or expired API key"),
                     is_search=is_search,
                 )
+            elif fault.kind in ("trickle", "endless", "gzip_bomb"):
+                self._hostile(fault, is_search)
+            elif fault.kind == "redirect":
+                self._send(302, b"", {"Location": fault.link}, is_search=is_search)
+            elif fault.kind == "echo_auth":
+                detail = f"access denied for {self.headers.get('Authorization')}"
+                self._send(403, _error_body(403, "forbidden", "Forbidden", detail), is_search=is_search)
             else:
                 return False
             return True
 
-        @staticmethod
-        def _emptied(payload: bytes, path: str, query: Mapping[str, str]) -> bytes:
-            doc = orjson.loads(payload)
-            doc["data"] = []
-            page = int(query.get("page", 1))
-            if not doc.get("links", {}).get("next"):
-                doc.setdefault("links", {})["next"] = f"{path}?page={page + 1}&pageSize={query.get('pageSize', 100)}"
-            return orjson.dumps(doc)
+        def _rate_limited(self, fault: Fault, is_search: bool) -> None:
+            now = time.time()
+            reset = {
+                "normal": str(int(now) + 1),
+                "past": str(int(now) - 3600),
+                "future": str(int(now) + 86_400 * 365),
+                "garbage": "soon-ish",
+            }.get(fault.reset)
+            headers = {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "0"}
+            if reset is not None:
+                headers["x-ratelimit-reset"] = reset
+            if fault.retry_after:
+                headers["Retry-After"] = "1"
+            self._send(429, _error_body(429, "too_many_requests", "Too Many Requests", "injected"), headers, is_search)
+
+        def _hostile(self, fault: Fault, is_search: bool) -> None:
+            self.close_connection = True
+            self._count(200, is_search)
+            if fault.kind == "trickle":
+                page = b'{"data": [], "links": {"next": null}, "meta": {"page": 1}}'
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(page)
+                hostile.trickle(self.connection, head + page, max(fault.seconds, 0.05))
+            elif fault.kind == "endless":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                record = orjson.dumps({"type": "customer", "id": "x" * 24, "attributes": {"name": "y" * 4000}})
+                hostile.stream_chunked(self.wfile.write, hostile.endless_records(record))
+            else:
+                body = hostile.gzip_bomb(fault.size_mb)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except OSError:
+                    pass
 
         # ---- routes -----------------------------------------------------------------
-        def _denied(self, resource: str, denied: FrozenSet[str]) -> Optional[Tuple[int, bytes, int]]:
+        def _denied(self, resource: str, token: str) -> Optional[Tuple[int, bytes, int]]:
             role = ROLES[resource]
-            if role in denied:
+            if role in sim.settings.tokens[token]:
+                status = sim.settings.missing_role_status
+                title = "Forbidden" if status == 403 else "Unauthorized"
                 detail = f"this API key lacks the role {role}"
-                return 403, _error_body(403, "forbidden", "Forbidden", detail), 0
+                return status, _error_body(status, title.lower(), title, detail), 0
             return None
 
         def _route(
-            self, method: str, path: str, query: Mapping[str, str], body: bytes, denied: FrozenSet[str]
+            self, method: str, path: str, query: Mapping[str, str], body: bytes, token: str
         ) -> Tuple[int, bytes, int]:
             org = sim.org
-            if method == "POST" and path == "/v1/customers/search":
-                return self._search(query, body, denied)
+            if method == "POST" and path in SEARCH_PATHS:
+                return self._search(query, body, token, archive=SEARCH_PATHS[path])
             if method != "GET":
                 return 405, _error_body(405, "method_not_allowed", "Method Not Allowed", path), 0
+            if path == "/v1/auth/tokens/current":
+                return 200, orjson.dumps({"data": self._token_record(token)}), 0
             if path == "/v1/users/current":
                 with org.lock:
                     doc = {"data": org.collections["users"].render(0)}
                 return 200, orjson.dumps(doc), 1
             if path.startswith("/v1/metadata/"):
-                refusal = self._denied("metadata", denied)
+                refusal = self._denied("metadata", token)
                 if refusal:
                     return refusal
                 meta = org.metadata(path.rsplit("/", 1)[1])
@@ -349,22 +414,35 @@ def _make_handler(sim: Simulator) -> type:
                 return 200, orjson.dumps({"data": meta}), 0
             if path in LISTS:
                 name, max_size = LISTS[path]
-                return self._list(path, name, max_size, query, denied, lambda: org.collections[name].live_indexes())
+                return self._list(path, name, max_size, query, token, lambda: org.collections[name].live_indexes())
             child = self._child_list(path)
             if child:
                 name, indexes = child
-                return self._list(path, name, 100, query, denied, indexes)
+                return self._list(path, name, 100, query, token, indexes)
             return 404, _error_body(404, "not_found", "Not Found", path), 0
+
+        def _token_record(self, token: str) -> Dict[str, Any]:
+            denied = sim.settings.tokens[token]
+            return {
+                "type": "auth_token",
+                "id": f"{abs(hash(token)) % 16**24:024x}",
+                "attributes": {
+                    "name": "simulated API key",
+                    "roles": [role for role in sim.all_roles() if role not in denied],
+                    "lastTokenChars": token[-4:],
+                    "lastAccessedAt": iso_ms(now_ms()),
+                },
+            }
 
         def _child_list(self, path: str) -> Optional[Tuple[str, Any]]:
             org = sim.org
             bits = path.strip("/").split("/")
+            if len(bits) == 3 and bits[:2] == ["v1", "klasses"] and f"kobjects_{bits[2]}" in org.collections:
+                name = f"kobjects_{bits[2]}"  # GET /v1/klasses/{name}: that klass's custom objects
+                return name, lambda: org.collections[name].live_indexes()
             if len(bits) != 4 or bits[0] != "v1":
                 return None
             _, parent, parent_id, child = bits
-            if parent == "klasses" and child == "kobjects" and f"kobjects_{parent_id}" in org.collections:
-                name = f"kobjects_{parent_id}"
-                return name, lambda: org.collections[name].live_indexes()
             relation = {("conversations", "messages"): "conversation", ("customers", "notes"): "customer"}.get(
                 (parent, child)
             )
@@ -385,10 +463,10 @@ def _make_handler(sim: Simulator) -> type:
             return child, indexes
 
         def _list(
-            self, path: str, name: str, max_size: int, query: Mapping[str, str], denied: FrozenSet[str], indexes: Any
+            self, path: str, name: str, max_size: int, query: Mapping[str, str], token: str, indexes: Any
         ) -> Tuple[int, bytes, int]:
             resource = "kobjects" if name.startswith("kobjects_") else name
-            refusal = self._denied(resource, denied)
+            refusal = self._denied(resource, token)
             if refusal:
                 return refusal
             page, size = _paging(query, default_size=100)
@@ -417,18 +495,22 @@ def _make_handler(sim: Simulator) -> type:
             }
             return 200, _page_body(data, links, {"page": page, "pageSize": size}), len(data)
 
-        def _search(self, query: Mapping[str, str], body: bytes, denied: FrozenSet[str]) -> Tuple[int, bytes, int]:
+        def _search(self, query: Mapping[str, str], body: bytes, token: str, archive: bool) -> Tuple[int, bytes, int]:
+            refusal = self._denied("search", token)
+            if refusal:
+                return refusal
             try:
                 request = json.loads(body or b"{}")
             except ValueError:
                 raise SearchError("the body is not JSON") from None
             context = request.get("queryContext") if isinstance(request, dict) else None
-            resource = CONTEXTS.get(context, "kobjects") if isinstance(context, str) else "customers"
-            refusal = self._denied(resource, denied)
+            resource = _search_resource(context)
+            refusal = self._denied(resource, token) if resource else None
             if refusal:
                 return refusal
             page, size = _paging(query, default_size=100)
             limits = sim.settings.search
+            sim.search_log.append({"body": request, "page": page, "pageSize": size, "archive": archive})
             if past_window(page, size, limits) and limits.past_window == "error":
                 detail = (
                     f"page {page} is past the search result window ({limits.window} results, {limits.max_pages} pages)"
@@ -436,14 +518,14 @@ def _make_handler(sim: Simulator) -> type:
                 return 400, _error_body(400, "search_window_exceeded", "Bad Request", detail), 0
             org = sim.org
             with org.lock:
-                indexes, meta, coll = run_search(org, request, page, size, limits)
+                targets, meta = run_search(org, request, page, size, limits, archive=archive)
                 if past_window(page, size, limits):
-                    indexes = []
-                data = [coll.render_json(i) for i in indexes]
+                    targets = []
+                data = [coll.render_json(i) for coll, i in targets]
             size = meta["pageSize"]
-            base = "/v1/customers/search"
-            has_next = page < meta["totalPages"] and not past_window(page, size, limits)
+            base = "/v1/customers/archive/search" if archive else "/v1/customers/search"
             # Like Kustomer, the last page inside the window still links to the page past it.
+            has_next = page < meta["totalPages"] and not past_window(page, size, limits)
             links = {
                 "self": f"{base}?page={page}&pageSize={size}",
                 "first": f"{base}?page=1&pageSize={size}",
@@ -467,6 +549,56 @@ def _make_handler(sim: Simulator) -> type:
             self._send(200, orjson.dumps(result))
 
     return Handler
+
+
+def _spoiled(fault: Fault, payload: bytes, request_path: str) -> bytes:
+    """A page changed the way ``fault`` says (faults that answer with a damaged page rather than instead of one)."""
+    if fault.kind not in (
+        "empty_next",
+        "timed_out",
+        "unsorted",
+        "malformed",
+        "far_future",
+        "foreign_next",
+        "self_next",
+    ):
+        return payload
+    doc = orjson.loads(payload)
+    data = doc.get("data") if isinstance(doc.get("data"), list) else []
+    links = doc.setdefault("links", {})
+    if fault.kind == "empty_next":
+        doc["data"] = []
+        if not links.get("next"):
+            links["next"] = _next_page_link(request_path)
+    elif fault.kind == "timed_out":
+        doc["data"] = data[: len(data) // 2]
+        doc.setdefault("meta", {})["timed_out"] = True
+    elif fault.kind == "unsorted":
+        doc["data"] = data[::-1]
+    elif fault.kind == "malformed" and data:
+        record = data[0]
+        if fault.variant == "no_id":
+            record.pop("id", None)
+        elif fault.variant == "bad_updated_at":
+            record.setdefault("attributes", {})["updatedAt"] = "last tuesday"
+        elif fault.variant == "no_attributes":
+            record.pop("attributes", None)
+        else:
+            data[0] = 42
+    elif fault.kind == "far_future" and data:
+        data[-1].setdefault("attributes", {})["updatedAt"] = "2999-01-01T00:00:00.000Z"
+    elif fault.kind == "foreign_next":
+        links["next"] = fault.link
+    elif fault.kind == "self_next":
+        links["next"] = request_path
+    return orjson.dumps(doc)
+
+
+def _next_page_link(request_path: str) -> str:
+    parts = urlsplit(request_path)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    page = int(query.get("page", 1))
+    return f"{parts.path}?page={page + 1}&pageSize={query.get('pageSize', 100)}"
 
 
 def _page_body(records: list, links: Mapping[str, Any], meta: Mapping[str, Any]) -> bytes:

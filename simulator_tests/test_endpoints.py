@@ -34,8 +34,10 @@ def test_child_lists_return_only_children_of_the_parent(sim, http):
     conversation_id = conversation["data"][0]["id"]
     messages = http.get(f"{sim.url}/v1/conversations/{conversation_id}/messages").json()["data"]
     assert all(m["relationships"]["conversation"]["data"]["id"] == conversation_id for m in messages)
-    kobjects = http.get(f"{sim.url}/v1/klasses/order/kobjects?pageSize=5").json()["data"]
-    assert [k["type"] for k in kobjects] == ["kobject"] * 5
+    kobjects = http.get(f"{sim.url}/v1/klasses/order?pageSize=5").json()["data"]
+    assert [k["type"] for k in kobjects] == ["kobject.order"] * 5
+    assert kobjects[0]["relationships"]["klass"]["data"] == {"type": "klass", "id": "order"}
+    assert kobjects[0]["links"]["self"] == f"/v1/klasses/order/{kobjects[0]['id']}"
 
 
 def test_search_is_json_api_shaped_and_sorted(sim, http):
@@ -45,7 +47,7 @@ def test_search_is_json_api_shaped_and_sorted(sim, http):
     assert len(record["id"]) == 24 and record["attributes"]["updatedAt"].endswith("Z")
     stamps = [r["attributes"]["updatedAt"] for r in body["data"]]
     assert stamps == sorted(stamps)
-    assert set(body["meta"]) == {"page", "pageSize", "total", "totalPages"}
+    assert set(body["meta"]) == {"page", "pageSize", "total", "totalPages", "aggregations"}
     assert body["links"]["next"] == "/v1/customers/search?page=2&pageSize=50"
 
 
@@ -132,6 +134,9 @@ def test_metadata_matches_generated_custom_values(sim, http):
     used = {name for r in data for name in r["attributes"]["custom"]}
     assert used and used <= set(properties)
     assert properties["lifetimeValueNum"]["type"] == "number"
+    klass = http.get(f"{sim.url}/v1/metadata/kobject.order").json()["data"]["attributes"]["properties"]
+    assert klass["totalNum"]["type"] == "number"
+    assert http.get(f"{sim.url}/v1/metadata/note").status_code == 404  # not a documented metadata resource
 
 
 def test_current_user(sim, http):

@@ -8,6 +8,8 @@ from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from source_kustomer.errors import config_error
+from source_kustomer.origin import Origin, UnsafeUrl
+from source_kustomer.timestamps import parse_timestamp
 
 REGION_HOSTS = {
     "us": "https://api.kustomerapp.com",
@@ -37,25 +39,9 @@ class KustomerConfig:
     search_lag: timedelta
 
     @property
-    def host(self) -> str:
-        """The host name requests go to (safe to show: it holds no secret)."""
-        return urlsplit(self.base_url).netloc
-
-
-def parse_timestamp(value: Any, field: str) -> datetime:
-    """Parse an ISO-8601 date or date-time into an aware UTC datetime; config_error names ``field``."""
-    if not isinstance(value, str) or not value.strip():
-        raise config_error(f"'{field}' must be an ISO-8601 date-time such as 2025-01-31T00:00:00Z; got {value!r}.")
-    text = value.strip()
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise config_error(
-            f"'{field}' is not a date: {value!r}. Use an ISO-8601 date-time such as 2025-01-31T00:00:00Z."
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    def origin(self) -> Origin:
+        """The only scheme, host and port the API key may be sent to."""
+        return Origin.of(self.base_url)
 
 
 def _int_field(config: Mapping[str, Any], field: str, default: Optional[int], low: int, high: int) -> Optional[int]:
@@ -69,6 +55,8 @@ def _int_field(config: Mapping[str, Any], field: str, default: Optional[int], lo
 
 def _token(config: Mapping[str, Any]) -> str:
     token = config.get("api_token")
+    if token is not None and not isinstance(token, str):
+        raise config_error("'api_token' must be the API key as text; paste it again from Kustomer.")
     if not isinstance(token, str) or not token.strip():
         raise config_error(
             "'api_token' is empty. Create an API key in Kustomer (Settings > Security > API Keys) and paste it."
@@ -76,6 +64,11 @@ def _token(config: Mapping[str, Any]) -> str:
     if any(ch.isspace() for ch in token):
         raise config_error(
             "'api_token' contains spaces or line breaks. Paste the API key again as one line, without spaces."
+        )
+    if not all("!" <= ch <= "~" for ch in token):
+        raise config_error(
+            "'api_token' contains characters an API key never has (letters with accents, typographic quotes or "
+            "other non-ASCII text). Copy the key again from Kustomer and paste it as plain text."
         )
     return token
 
@@ -109,23 +102,36 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _api_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise config_error(f"'api_url' must be text such as https://api.kustomerapp.com; got {value!r}.")
+    text = value.strip()
+    try:
+        origin = Origin.of(text)
+    except UnsafeUrl as reason:
+        raise config_error(f"'api_url' {reason}. Use a plain URL such as https://api.kustomerapp.com.") from None
+    parts = urlsplit(text)
+    if parts.path.rstrip("/") not in ("", "/v1") or parts.query or parts.fragment:
+        raise config_error(
+            "'api_url' must be the API's address without a path, query or fragment, e.g. https://api.kustomerapp.com."
+        )
+    if origin.scheme == "http" and not _is_loopback(origin.host):
+        raise config_error(
+            "'api_url' must use https (plain http is allowed only for loopback hosts such as 127.0.0.1)."
+        )
+    return origin.url
+
+
 def _base_url(config: Mapping[str, Any]) -> str:
-    api_url = config.get("api_url")
-    if api_url:
-        parts = urlsplit(str(api_url).strip())
-        host = parts.hostname or ""
-        if parts.scheme not in ("http", "https") or not host:
-            raise config_error(f"'api_url' {api_url!r} is not a URL; use e.g. https://api.kustomerapp.com.")
-        if parts.scheme == "http" and not _is_loopback(host):
-            raise config_error(
-                f"'api_url' must use https (plain http is allowed only for loopback hosts); got {api_url!r}."
-            )
-        return f"{parts.scheme}://{parts.netloc}"
+    if config.get("api_url"):
+        return _api_url(config["api_url"])
     organization = config.get("organization")
     if organization:
-        return f"https://{organization_from(str(organization))}.api.kustomerapp.com"
+        if not isinstance(organization, str):
+            raise config_error(f"'organization' must be text such as acme; got {organization!r}.")
+        return f"https://{organization_from(organization)}.api.kustomerapp.com"
     region = config.get("region", "us")
-    if region not in REGION_HOSTS:
+    if not isinstance(region, str) or region not in REGION_HOSTS:
         raise config_error(f"'region' must be one of {', '.join(REGION_HOSTS)}; got {region!r}.")
     return REGION_HOSTS[region]
 

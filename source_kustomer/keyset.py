@@ -1,58 +1,70 @@
-"""Exact reading of a Kustomer search, whatever the data does while it is read.
+"""Exact reading of one Kustomer search window, verifying every page it relies on.
 
-Kustomer's search pages by offset (`page`, `pageSize`) and stops after ~10,000 results per
-query. Offsets shift when a record in front of the read position is updated, so paging one
-query from page 1 to N can skip records. This reader never pages a moving result set:
+Kustomer's search pages by offset (``page``, ``pageSize``), stops after 10,000 results per query, and
+documents sorting only by ``<object>_updated_at`` for every object. The reader never trusts an answer it
+depends on; it checks it:
 
-* Every request is page 1 of "updatedAt >= the last value seen", skipping the ids already
-  emitted at exactly that value. Nothing in front of the read position can be skipped, and
-  the result window is never approached.
-* When a whole page shares one updatedAt (a tie cluster at least a page long), the cluster is
-  read the same way by its next key (createdAt): still page 1 of a keyset query each time, so
-  members updated away while it is read shift nothing.
-* Only records sharing *every* key are paged by offset (the cluster's timestamps are in the
-  past, so it can only shrink); such a group is re-read if its size changed during a pass.
+1. **Keyset on updatedAt.** Each request is page 1 of ``low <= updatedAt <= high`` sorted by updatedAt; ``low``
+   moves to the last value seen and the ids already emitted at exactly that value are skipped. Offsets never
+   shift under it, and the result window is never approached.
+2. **Tie groups by offset.** When a whole page shares one updatedAt ``v``, that group is read alone, with
+   ``v <= updatedAt <= v`` and the same sort, page by page. ``v`` is in the past, so the group can only shrink;
+   a pass counts as complete only when it yielded ``meta.total`` distinct members and the total did not change
+   (or, without a usable total, when two passes agree). Otherwise the group is read again, a bounded number
+   of times.
+3. **A second key only beyond the window.** A group larger than one search can page is read by a keyset on
+   createdAt -- and only while the server demonstrably honours it: every page must come back ascending by
+   createdAt and inside the requested bounds. If it does not (or Kustomer rejects the field), the stream stops
+   with one error naming the timestamp and the group size.
+4. **Every page is verified.** Records must carry an id and parseable keys (malformed ones are skipped and
+   reported, never emitted); they must lie inside the requested bounds and, where a sort was asked for, come
+   back in that order. A violation stops the stream before any unverified record is emitted, so the saved
+   state never moves past what was proven.
 
-Records come out in ascending order of the first key, so its value on the last record emitted
-is always a safe checkpoint: resuming from it with ``gte`` loses nothing.
+Bounds on requests: every keyset request must emit a new record or advance the read position (three
+consecutive requests that do neither stop the stream); a tie group costs at most ``MAX_GROUP_PASSES`` passes of
+at most the window's pages, each page re-read at most once; there are two keys.
+Records come out ascending by updatedAt, so the updatedAt of
+the last record emitted is always a safe checkpoint.
 """
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, FrozenSet, Generator, Iterator, List, MutableMapping, Optional, Sequence, Set, Tuple
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-Record = Mapping[str, Any]
-Criteria = List[Mapping[str, Any]]
-MAX_GROUP_PASSES = 10
+from source_kustomer.timestamps import instant
+
+Record = MutableMapping[str, Any]
+Criteria = List[MutableMapping[str, Any]]
+MAX_GROUP_PASSES = 5
+NO_PROGRESS_LIMIT = 3
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchPage:
-    """One page of search results."""
+    """One page of search results, as the reader needs it."""
 
     records: List[Record]
-    total: Optional[int]
+    total: Optional[int]  # meta.total when it is a non-negative integer
     has_next: bool
 
 
-# fetch(criteria, sort_field, page) -> SearchPage; criteria are and-ed.
+# fetch(criteria, sort_field, page) -> SearchPage; criteria are and-ed; raises SearchRejected on HTTP 400.
 Fetch = Callable[[Criteria, str, int], SearchPage]
 
 
-@dataclass
-class KeysetStats:
-    """What the reader did (requests, tie groups, re-reads), for tests and debugging."""
-
-    requests: int = 0
-    tie_clusters: int = 0
-    group_rereads: int = 0
-    skipped_seen: int = 0
+class SearchRejected(Exception):
+    """Kustomer answered 400 to a search; the message quotes Kustomer."""
 
 
-@dataclass
+class _ContractBroken(Exception):
+    """A page that contradicts what was asked (order or bounds)."""
+
+
+@dataclass(frozen=True)
 class SortKey:
     """A search field and the record attribute holding its value."""
 
@@ -60,101 +72,332 @@ class SortKey:
     record_key: str
 
 
+@dataclass(frozen=True)
+class Bound:
+    """One side of a range: a timestamp as sent to Kustomer, and whether it is included."""
+
+    value: str
+    inclusive: bool = True
+
+    @property
+    def micros(self) -> int:
+        """The bound as microseconds since the epoch (bounds are always valid timestamps)."""
+        moment = instant(self.value)
+        assert moment is not None, f"not a timestamp: {self.value!r}"
+        return moment
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """Bounds on one sort key: what a query asks for, and what every record of its answer must satisfy."""
+
+    key: SortKey
+    low: Optional[Bound] = None
+    high: Optional[Bound] = None
+
+    @classmethod
+    def pinned(cls, key: SortKey, value: str) -> "KeyRange":
+        """Exactly one value of ``key``."""
+        return cls(key, Bound(value), Bound(value))
+
+    def criteria(self) -> Criteria:
+        """The search criteria for this range: at most one lower and one upper item, never the same twice."""
+        items: Criteria = []
+        if self.low is not None:
+            items.append({self.key.search_field: {"gte" if self.low.inclusive else "gt": self.low.value}})
+        if self.high is not None:
+            items.append({self.key.search_field: {"lte" if self.high.inclusive else "lt": self.high.value}})
+        return items
+
+    def admits(self, moment: int) -> bool:
+        """Whether a record whose key is ``moment`` (microseconds) belongs to this range."""
+        if self.low is not None and (
+            moment < self.low.micros or (moment == self.low.micros and not self.low.inclusive)
+        ):
+            return False
+        return not (
+            self.high is not None
+            and (moment > self.high.micros or (moment == self.high.micros and not self.high.inclusive))
+        )
+
+    def describe(self) -> str:
+        """The range in words, for error messages."""
+        parts = [self.key.record_key]
+        if self.low is not None:
+            parts.insert(0, f"{self.low.value} {'<=' if self.low.inclusive else '<'}")
+        if self.high is not None:
+            parts.append(f"{'<=' if self.high.inclusive else '<'} {self.high.value}")
+        return " ".join(parts)
+
+
+Query = Tuple[KeyRange, ...]
+
+
+@dataclass(frozen=True)
+class _GroupPage:
+    ids: List[str]
+    total: Optional[int]
+    has_next: bool
+    empty: bool
+
+
+def _same_order(before: List[str], after: List[str]) -> bool:
+    """Whether the ids present in both lists appear in the same relative order (a shrinking group keeps order)."""
+    common = set(before) & set(after)
+    return [rid for rid in before if rid in common] == [rid for rid in after if rid in common]
+
+
+def query_criteria(query: Query) -> Criteria:
+    """The and-ed criteria of every range of a query."""
+    return [item for key_range in query for item in key_range.criteria()]
+
+
+@dataclass
+class KeysetStats:
+    """What the reader did, for the summary, tests and debugging."""
+
+    requests: int = 0
+    tie_groups: int = 0
+    group_rereads: int = 0
+    page_rereads: int = 0
+    second_key_groups: int = 0
+    skipped_seen: int = 0
+    malformed: int = 0
+
+
 @dataclass
 class KeysetReader:
-    """Reads every record matching ``base criteria`` in ascending order of ``keys[0]``."""
+    """Reads every record of a window on ``keys[0]``, ascending by it, verifying each page."""
 
     fetch: Fetch
     keys: Sequence[SortKey]
     page_size: int
+    stream: str = "search"
     window_results: int = 10_000
     max_pages: int = 100
+    on_malformed: Callable[[Record, str], None] = lambda record, reason: None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("airbyte"))
     stats: KeysetStats = field(default_factory=KeysetStats)
 
-    def read(self, criteria: Criteria) -> Iterator[Record]:
-        """All matching records, each at least once, ascending by the first key."""
-        yield from self._scan(criteria, 0, set())
+    @property
+    def pages_in_window(self) -> int:
+        """Pages one query may ask for: page p is served only while p x pageSize stays inside the window."""
+        return max(1, min(self.max_pages, self.window_results // self.page_size))
 
-    def _get(self, criteria: Criteria, level: int, page: int) -> SearchPage:
-        self.stats.requests += 1
-        return self.fetch(criteria, self.keys[level].search_field, page)
+    @property
+    def capacity(self) -> int:
+        """Records one query can page through."""
+        return self.pages_in_window * self.page_size
 
-    def _scan(self, criteria: Criteria, level: int, skip: Set[str]) -> Iterator[Record]:
-        """Keyset scan on ``keys[level]``; ``skip`` holds ids already emitted."""
-        key = self.keys[level]
-        boundary: Optional[Tuple[str, bool]] = None  # (value, inclusive)
-        seen_at_boundary: Set[str] = set()
+    def read(self, window: KeyRange) -> Iterator[Record]:
+        """Every record whose ``keys[0]`` lies in ``window``, each at least once, ascending by it."""
+        try:
+            yield from self._keyset((), window, set())
+        except _ContractBroken as broken:
+            raise self._stop(
+                f"Kustomer's search did not return what was asked for ({broken}). No record past the last verified "
+                "one was emitted and the saved state does not move past it; the next sync resumes from there. If "
+                "this repeats, report it to Kustomer support with this message."
+            ) from None
+        except SearchRejected as rejected:
+            raise self._stop(
+                f"Kustomer rejected the search for {window.describe()} ({rejected}). Please report this to the "
+                "connector's maintainers."
+            ) from None
+
+    # ---- keyset --------------------------------------------------------------------------------------------
+    def _keyset(self, fixed: Query, moving: KeyRange, skip: Set[str]) -> Iterator[Record]:
+        """Page 1 of ``fixed + moving`` again and again, ``moving.low`` advancing to the last value seen."""
+        key = moving.key
+        at_low: Set[str] = set()  # ids emitted whose key equals moving.low
+        stalled = 0
         while True:
-            extra = [] if boundary is None else [{key.search_field: {"gte" if boundary[1] else "gt": boundary[0]}}]
-            page = self._get(criteria + extra, level, 1)
-            records = page.records
-            if not records:
-                return
-            for record in records:
-                rid = record["id"]
-                at_boundary = boundary is not None and record[key.record_key] == boundary[0]
-                if rid in skip or (at_boundary and rid in seen_at_boundary):
-                    self.stats.skipped_seen += 1
-                    continue
-                yield record
+            query = fixed + (moving,)
+            page = self._get(query, key, 1)
+            records = self._verified(page, query, ordered_by=key)
+            low = moving.low.micros if moving.low is not None else None
+            fresh = [
+                record
+                for record in records
+                if record["id"] not in skip and not (instant(record[key.record_key]) == low and record["id"] in at_low)
+            ]
+            self.stats.skipped_seen += len(records) - len(fresh)
+            yield from fresh
             if not page.has_next:
                 return
-            last = records[-1][key.record_key]
-            at_last = {r["id"] for r in records if r[key.record_key] == last}
-            if records[0][key.record_key] != last:
-                if boundary is None or boundary[0] != last:
-                    seen_at_boundary = set()
-                seen_at_boundary |= at_last
-                boundary = (last, True)
-                continue
-            # A whole page shares one value: read that group alone, then continue past it.
-            self.stats.tie_clusters += 1
-            seen = skip | at_last | (seen_at_boundary if boundary is not None and boundary[0] == last else set())
-            group = criteria + [{key.search_field: {"gte": last}}, {key.search_field: {"lte": last}}]
-            if level + 1 < len(self.keys):
-                self.logger.info(
-                    f"At least {len(records)} records share {key.record_key}={last}; "
-                    f"reading them in order of {self.keys[level + 1].record_key}."
-                )
-                yield from self._scan(group, level + 1, seen)
+            if not records:
+                what = "an empty page" if not page.records else "a page of only malformed records"
+                raise _ContractBroken(f"{what} that links to a further page, at {moving.describe()}")
+            last_value = records[-1][key.record_key]
+            last = instant(last_value)
+            at_last = {record["id"] for record in records if instant(record[key.record_key]) == last}
+            if instant(records[0][key.record_key]) != last:
+                advanced = low is None or last != low  # the page spans values, so last > low
+                moving, at_low = replace(moving, low=Bound(last_value)), at_last
             else:
-                yield from self._drain(group, level, seen)
-            boundary, seen_at_boundary = (last, False), set()
+                self.stats.tie_groups += 1
+                yield from self._group(
+                    fixed, KeyRange.pinned(key, last_value), skip | at_last | (at_low if low == last else set())
+                )
+                advanced = moving.low is None or moving.low.inclusive or last != low
+                moving, at_low = replace(moving, low=Bound(last_value, inclusive=False)), set()
+            stalled = 0 if fresh or advanced else stalled + 1
+            if stalled >= NO_PROGRESS_LIMIT:
+                raise self._stop(
+                    f"Kustomer's search returned nothing new {NO_PROGRESS_LIMIT} times in a row at "
+                    f"{moving.describe()}; the sync stopped to protect the org's shared search budget. The next sync "
+                    "resumes from the last saved state."
+                )
 
-    def _drain(self, group: Criteria, level: int, seen: Set[str]) -> Iterator[Record]:
-        """Every record of a group that shares every key, by offset, re-read while its size changes."""
-        pages_in_window = max(1, min(self.max_pages, self.window_results // self.page_size))
-        for attempt in range(MAX_GROUP_PASSES):
-            first_total: Optional[int] = None
-            page_no = 1
-            while True:
-                page = self._get(group, level, page_no)
-                if first_total is None:
-                    first_total = page.total
-                    if page.total is not None and page.total > pages_in_window * self.page_size:
-                        shared = " and ".join(k.record_key for k in self.keys)
-                        raise AirbyteTracedException(
-                            message=f"{page.total} records share the same {shared}, more than Kustomer's search can "
-                            f"page through ({self.window_results}); please report this to the connector's maintainers.",
-                            failure_type=FailureType.system_error,
-                        )
-                for record in page.records:
-                    if record["id"] not in seen:
-                        seen.add(record["id"])
-                        yield record
-                if not page.has_next or not page.records or page_no >= pages_in_window:
-                    break
-                page_no += 1
-            if page.total is not None and page.total == first_total:
+    # ---- tie groups ----------------------------------------------------------------------------------------
+    def _group(self, fixed: Query, pinned: KeyRange, seen: Set[str]) -> Iterator[Record]:
+        """Every record whose key equals ``pinned``'s value, read by offset when the group fits the window."""
+        query = fixed + (pinned,)
+        previous: Optional[FrozenSet[str]] = None
+        members: Set[str] = set()
+        total: Optional[int] = None
+        for attempt in range(1, MAX_GROUP_PASSES + 1):
+            members = set()
+            outcome, total = yield from self._group_pass(query, seen, members)
+            if outcome == "beyond":
+                yield from self._beyond_window(fixed, pinned, seen, total)
                 return
+            if outcome == "complete" or (outcome == "totalless" and previous == members):
+                return
+            previous = frozenset(members)
             self.stats.group_rereads += 1
             self.logger.info(
-                f"A group of records sharing every sort key changed while it was read (pass {attempt + 1}); "
-                "reading it again to catch anything that shifted."
+                f"The records sharing {pinned.describe()} changed while they were read (pass {attempt}); "
+                "reading them again to catch anything that shifted."
             )
-        raise AirbyteTracedException(
-            message="A group of records sharing one timestamp kept changing while it was read; run the sync again "
-            "(it resumes from this point without losing records).",
-            failure_type=FailureType.transient_error,
+        raise self._stop(
+            f"The records sharing {pinned.describe()} came back differently on each of {MAX_GROUP_PASSES} reads "
+            f"(meta.total {total if total is not None else 'absent'}, {len(members)} distinct ids), so the connector "
+            "cannot prove it read them all. The sync stopped without skipping any; the next sync resumes at this "
+            "timestamp."
         )
+
+    def _group_pass(self, query: Query, seen: Set[str], members: Set[str]) -> Generator[Record, None, Tuple[str, Any]]:
+        """One pass over a pinned group by offset; returns (outcome, the group's total).
+
+        The group only shrinks, and keeps its order: a member leaving moves every later member one place forward,
+        so members near a page boundary can slip back onto the page already read. When the total has dropped
+        between page j and page j+1, page j is read once more: whoever slipped back across the boundary is on
+        it now (as long as fewer than a page left meanwhile, else the pass starts over). By induction, every
+        member still in the group was seen when the last page says there is no more. The re-read page must keep
+        the order of the members it shares with the first read; a pass without departures must have shown
+        exactly ``total`` distinct members.
+        Outcomes: complete | beyond (larger than the window) | totalless (confirm with a second pass) | again.
+        """
+        current = yield from self._group_page(query, 1, seen, members)
+        if current.total is not None and current.total >= self.capacity:
+            return "beyond", current.total
+        quiet, page_no = True, 1
+        while current.has_next and not current.empty:
+            if page_no >= self.pages_in_window:
+                if current.total is None or current.total >= self.capacity:
+                    return "beyond", current.total
+                break  # the last page inside the window links past it even when nothing is left there
+            following = yield from self._group_page(query, page_no + 1, seen, members)
+            if current.total is not None and following.total != current.total:
+                quiet = False
+                if following.total is None or following.total > current.total:
+                    return "again", following.total
+                self.stats.page_rereads += 1
+                again = yield from self._group_page(query, page_no, seen, members)
+                slipped = current.total - (again.total if again.total is not None else -self.page_size)
+                if slipped > self.page_size or not _same_order(current.ids, again.ids):
+                    return "again", again.total
+            current, page_no = following, page_no + 1
+        if current.total is None:
+            return "totalless", None
+        if current.total > page_no * self.page_size or (quiet and len(members) != current.total):
+            return "again", current.total
+        return "complete", current.total
+
+    def _group_page(
+        self, query: Query, page_no: int, seen: Set[str], members: Set[str]
+    ) -> Generator[Record, None, "_GroupPage"]:
+        page = self._get(query, self.keys[0], page_no)
+        records = self._verified(page, query, ordered_by=None)
+        for record in records:
+            members.add(record["id"])
+            if record["id"] not in seen:
+                seen.add(record["id"])
+                yield record
+        return _GroupPage([record["id"] for record in records], page.total, page.has_next, not page.records)
+
+    def _beyond_window(self, fixed: Query, pinned: KeyRange, seen: Set[str], total: Optional[int]) -> Iterator[Record]:
+        """A group too large for one search: a keyset on the next key, only while the server honours it."""
+        level = len(fixed) + 1
+        size = f"{total:,}" if total is not None else f"more than {self.capacity:,}"
+        where = " and ".join(f"{r.key.record_key}={r.low.value}" for r in fixed + (pinned,) if r.low is not None)
+        if level >= len(self.keys):
+            raise self._stop(
+                f"{size} records share {where}: more than the {self.capacity:,} one Kustomer search can page "
+                "through, and no further sort key can split them. Please report this to the connector's maintainers."
+            )
+        next_key = self.keys[level]
+        self.stats.second_key_groups += 1
+        self.logger.info(
+            f"{size} records share {where}, more than one search can page; reading them in order of "
+            f"{next_key.record_key} (each page is checked for that order)."
+        )
+        try:
+            yield from self._keyset(fixed + (pinned,), KeyRange(next_key), seen)
+        except (_ContractBroken, SearchRejected) as reason:
+            raise self._stop(
+                f"{size} records share {where}, more than the {self.capacity:,} one Kustomer search can page "
+                f"through. Reading them needs Kustomer to sort and filter by {next_key.search_field}, which it does "
+                f"not do here ({reason}). The sync stopped after {self.stats.requests} search requests without "
+                "skipping any record; the next sync resumes at this timestamp and stops here again. Ask Kustomer "
+                f"support whether {next_key.search_field} can be sorted on, or report this to the connector's "
+                "maintainers."
+            ) from None
+
+    # ---- pages ---------------------------------------------------------------------------------------------
+    def _get(self, query: Query, sort: SortKey, page_no: int) -> SearchPage:
+        self.stats.requests += 1
+        return self.fetch(query_criteria(query), sort.search_field, page_no)
+
+    def _verified(self, page: SearchPage, query: Query, ordered_by: Optional[SortKey]) -> List[Record]:
+        """The page's well-formed records, after checking every one lies in ``query`` (and in order)."""
+        good: List[Record] = []
+        ids: Set[str] = set()
+        previous: Optional[Tuple[int, str]] = None
+        for record in page.records:
+            reason = self._malformed(record, query)
+            if reason is None and record["id"] in ids:
+                continue  # the same record twice on one page: once is enough
+            if reason is not None:
+                self.stats.malformed += 1
+                self.on_malformed(record, reason)
+                continue
+            for key_range in query:
+                value = record[key_range.key.record_key]
+                if not key_range.admits(instant(value)):  # type: ignore[arg-type]
+                    raise _ContractBroken(f"asked for {key_range.describe()}, got a record with {value}")
+            if ordered_by is not None:
+                value = record[ordered_by.record_key]
+                if previous is not None and instant(value) < previous[0]:  # type: ignore[operator]
+                    raise _ContractBroken(
+                        f"asked for ascending {ordered_by.record_key}, got {previous[1]} before {value}"
+                    )
+                previous = (instant(value), value)  # type: ignore[assignment]
+            ids.add(record["id"])
+            good.append(record)
+        return good
+
+    @staticmethod
+    def _malformed(record: Record, query: Query) -> Optional[str]:
+        rid = record.get("id") if isinstance(record, MutableMapping) else None
+        if not isinstance(rid, str) or not rid:
+            return "it has no id"
+        for key_range in query:
+            if instant(record.get(key_range.key.record_key)) is None:
+                return f"its {key_range.key.record_key} is missing or not a timestamp"
+        return None
+
+    def _stop(self, message: str) -> AirbyteTracedException:
+        text = f"Stream '{self.stream}': {message}"
+        return AirbyteTracedException(message=text, internal_message=text, failure_type=FailureType.system_error)

@@ -21,6 +21,7 @@ class StreamProgress:
     records: int = 0
     pages: int = 0
     possible_duplicates: int = 0
+    malformed: int = 0
     forbidden: Optional[str] = None
     started: Optional[float] = None
     finished: Optional[float] = None
@@ -29,14 +30,14 @@ class StreamProgress:
     _last_log: float = field(default=0.0)
 
     def start(self) -> None:
-        """Mark the stream's start (budget waits are counted from here)."""
-        self.started = self._last_log = time.monotonic()
-        self._waits_at_start = (self.budget_stats.waits, self.budget_stats.wait_seconds)
+        """Mark the stream's start, once (budget waits are counted from here)."""
+        if self.started is None:
+            self.started = self._last_log = time.monotonic()
+            self._waits_at_start = (self.budget_stats.waits, self.budget_stats.wait_seconds)
 
     def page(self, now: float) -> None:
         """Count a page; every few seconds, log where the stream is."""
-        if self.started is None:
-            self.start()
+        self.start()
         self.pages += 1
         if now - self._last_log >= PROGRESS_EVERY_SECONDS:
             self._last_log = now
@@ -81,7 +82,11 @@ class StreamProgress:
         """The stream's closing line."""
         if self.forbidden:
             return f"summary {self.stream}: skipped, access refused ({self.forbidden})"
-        return f"summary {self.describe()}, {self.possible_duplicates} possible duplicates, {self.duration:.1f}s"
+        malformed = f", {self.malformed} malformed records skipped" if self.malformed else ""
+        return (
+            f"summary {self.describe()}, {self.possible_duplicates} possible duplicates{malformed}, "
+            f"{self.duration:.1f}s"
+        )
 
     def as_dict(self) -> Dict[str, Any]:
         """Machine-readable summary (used by the demo and the benchmark)."""
@@ -95,5 +100,6 @@ class StreamProgress:
             "http_429": self.http_stats.throttled_429,
             "retries": self.http_stats.retries,
             "possible_duplicates": self.possible_duplicates,
+            "malformed_skipped": self.malformed,
             "skipped": self.forbidden,
         }

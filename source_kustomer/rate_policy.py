@@ -1,15 +1,14 @@
-"""The one place that decides when to send, wait, retry or give up.
+"""The one place that decides when to send and how long to wait.
 
-* ``KustomerAPIBudget``: two CDK moving-window policies — searches (counted against both) and
-  the connector's share of the org-wide budget — plus a pause when a response says a budget
-  is spent.
-* ``KustomerBackoffStrategy``: how long to wait before a retry (Retry-After, x-ratelimit-reset
-  as epoch *or* seconds, exponential otherwise), capped so a bad header cannot stall a sync.
-* ``KustomerErrorHandler``: the CDK status handler with Kustomer's mapping, plus retries for
-  200 responses whose body is not JSON or is an empty page that claims a next page.
+* ``KustomerAPIBudget``: two CDK moving-window budgets -- searches (a search counts against both) and the
+  connector's share of the org-wide budget, sized from the first ``x-ratelimit-limit`` Kustomer sends --
+  plus a pause when a response says a budget is spent.
+* ``KustomerBackoffStrategy``: how long to wait before a retry (Retry-After, x-ratelimit-reset as epoch *or*
+  seconds, exponential otherwise), capped so a bad header cannot stall a sync.
 """
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,35 +16,29 @@ from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Dict, Optional, Union
 
-import orjson
 import requests
-from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.call_rate import (
+    AbstractAPIBudget,
+    AbstractCallRatePolicy,
     APIBudget,
     HttpRequestRegexMatcher,
     MovingWindowCallRatePolicy,
     Rate,
 )
-from airbyte_cdk.sources.streams.http.error_handlers import (
-    BackoffStrategy,
-    ErrorResolution,
-    HttpStatusErrorHandler,
-    ResponseAction,
-)
-from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 
-SEARCH_PATH = r"/v1/customers/search$"
+# Standard and archive search share Kustomer's 100-per-minute search budget.
+SEARCH_PATH = r"/v1/customers(/archive)?/search$"
+_SEARCH_URL = re.compile(r"/v1/customers(/archive)?/search(\?|$)")
 EPOCH_THRESHOLD = 1_000_000_000  # larger reset values are epoch seconds, smaller ones seconds-to-wait
-MAX_RETRIES = 8
+ASSUMED_ORG_LIMIT = 300  # the smallest plan's per-minute budget, used when Kustomer does not say
 
 logger = logging.getLogger("airbyte")
 
 
 def is_search(request: Any) -> bool:
     """Whether a prepared request is a search (it then counts against the search budget too)."""
-    return getattr(request, "method", None) == "POST" and str(getattr(request, "url", "")).split("?")[0].endswith(
-        "/v1/customers/search"
-    )
+    return getattr(request, "method", None) == "POST" and bool(_SEARCH_URL.search(str(getattr(request, "url", ""))))
 
 
 def _number(value: Optional[str]) -> Optional[float]:
@@ -96,46 +89,73 @@ class RateStats:
             self.wait_seconds += seconds
 
 
-class KustomerAPIBudget(APIBudget):
-    """Keeps searches under their budget and every call under the org share; shared by all streams."""
+def _window_budget(limit: int, window: timedelta, matcher: HttpRequestRegexMatcher) -> APIBudget:
+    return APIBudget(
+        policies=[MovingWindowCallRatePolicy(rates=[Rate(limit=limit, interval=window)], matchers=[matcher])]
+    )
 
-    def __init__(self, search_per_window: int, org_per_window: int, window: timedelta, stats: RateStats) -> None:
+
+class KustomerAPIBudget(AbstractAPIBudget):
+    """Keeps searches under their budget and every call under the org share; shared by all streams of a sync."""
+
+    def __init__(self, search_per_window: int, utilization_percent: int, window: timedelta, stats: RateStats) -> None:
         self.window_seconds = window.total_seconds()
         self.stats = stats
-        self._search_policy = MovingWindowCallRatePolicy(
-            rates=[Rate(limit=search_per_window, interval=window)],
-            matchers=[HttpRequestRegexMatcher(method="POST", url_path_pattern=SEARCH_PATH)],
+        self._window = window
+        self._utilization_percent = utilization_percent
+        self._search = _window_budget(
+            search_per_window, window, HttpRequestRegexMatcher(method="POST", url_path_pattern=SEARCH_PATH)
         )
-        self._org_policy = MovingWindowCallRatePolicy(
-            rates=[Rate(limit=org_per_window, interval=window)], matchers=[HttpRequestRegexMatcher()]
-        )
+        self._org: Optional[APIBudget] = None  # sized from the first response that states the org's limit
+        self.org_limit: Optional[int] = None
         self._paused_until: Dict[str, float] = {"search": 0.0, "org": 0.0}
-        super().__init__(policies=[self._search_policy, self._org_policy])
+
+    def size_org_budget(self, org_limit: int) -> None:
+        """Spend at most the configured share of the org's per-minute budget."""
+        self.org_limit = org_limit
+        share = max(1, org_limit * self._utilization_percent // 100)
+        self._org = _window_budget(share, self._window, HttpRequestRegexMatcher())
+
+    def get_matching_policy(self, request: Any) -> Optional[AbstractCallRatePolicy]:
+        """The tightest policy that applies to ``request``."""
+        budget = self._search if is_search(request) else self._org
+        return budget.get_matching_policy(request) if budget else None
 
     def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
         """Wait until every budget the request counts against has room."""
         started = time.monotonic()
-        kinds = ("search", "org") if is_search(request) else ("org",)
-        pause = max(self._paused_until[k] for k in kinds) - time.time()
+        searching = is_search(request)
+        pause = max(self._paused_until[k] for k in (("search", "org") if searching else ("org",))) - time.time()
         if pause > 0:
             time.sleep(pause)
-        for policy in (self._search_policy, self._org_policy):
-            if policy.matches(request):
-                self._do_acquire(request=request, policy=policy, block=block, timeout=timeout)
+        if searching:
+            self._search.acquire_call(request, block=block, timeout=timeout)
+        if self._org is not None:
+            self._org.acquire_call(request, block=block, timeout=timeout)
         waited = time.monotonic() - started
         if waited > 0.01:
             self.stats.add_wait(waited)
 
     def update_from_response(self, request: Any, response: Any) -> None:
-        """When a response says its budget is spent, pause that budget until the reset it names."""
-        if not isinstance(response, requests.Response) or response.status_code == 429:
+        """Learn the org's limit once; when a response says its budget is spent, pause it until the reset."""
+        if not isinstance(response, requests.Response):
+            return
+        searching = is_search(request)
+        if self._org is None and not searching:
+            limit = _number(response.headers.get("x-ratelimit-limit"))
+            if limit is None or limit < 1:
+                logger.info(
+                    f"Kustomer did not state the org's rate limit; assuming {ASSUMED_ORG_LIMIT} requests/minute."
+                )
+            self.size_org_budget(int(limit) if limit and limit >= 1 else ASSUMED_ORG_LIMIT)
+        if response.status_code == 429:
             return
         remaining = _number(response.headers.get("x-ratelimit-remaining"))
         if remaining is None or remaining > 0:
             return
         wait = seconds_until_reset(response.headers)
         wait = self.window_seconds if wait is None else min(max(wait, 0.0), self.window_seconds)
-        self._paused_until["search" if is_search(request) else "org"] = time.time() + wait
+        self._paused_until["search" if searching else "org"] = time.time() + wait
 
 
 class KustomerBackoffStrategy(BackoffStrategy):
@@ -166,85 +186,3 @@ class KustomerBackoffStrategy(BackoffStrategy):
                 f"Kustomer asked to wait {hinted:.0f}s; waiting at most one rate-limit window ({self._window:.0f}s)."
             )
         return min(max(hinted, self._base / 10), self._window)
-
-
-def _retry(message: str) -> ErrorResolution:
-    return ErrorResolution(
-        response_action=ResponseAction.RETRY, failure_type=FailureType.transient_error, error_message=message
-    )
-
-
-AUTH_MESSAGE = (
-    "Kustomer rejected the API token (HTTP 401): it is invalid or has expired. Create a new API key in "
-    "Kustomer (Settings > Security > API Keys) with the read roles listed in the docs, and update 'api_token'."
-)
-
-KUSTOMER_ERROR_MAPPING = {
-    **DEFAULT_ERROR_MAPPING,
-    requests.exceptions.ConnectionError: _retry("The connection to Kustomer failed; retrying."),
-    requests.exceptions.ChunkedEncodingError: _retry("Kustomer's response was cut short; retrying."),
-    requests.exceptions.ReadTimeout: _retry("Kustomer did not answer within the request timeout; retrying."),
-    requests.exceptions.ConnectTimeout: _retry("Connecting to Kustomer timed out; retrying."),
-    requests.exceptions.Timeout: _retry("The request to Kustomer timed out; retrying."),
-    401: ErrorResolution(
-        response_action=ResponseAction.FAIL, failure_type=FailureType.config_error, error_message=AUTH_MESSAGE
-    ),
-    403: ErrorResolution(
-        response_action=ResponseAction.IGNORE,
-        failure_type=FailureType.config_error,
-        error_message="Kustomer refused access (HTTP 403): the API key lacks a read role for this resource.",
-    ),
-    409: _retry("Kustomer reported a conflict (HTTP 409); retrying."),
-}
-
-
-def response_json(response: requests.Response) -> Any:
-    """The parsed body, parsed once per response (the error handler may already have done it)."""
-    cached = getattr(response, "_kustomer_json", None)
-    if cached is None:
-        cached = orjson.loads(response.content)
-        response._kustomer_json = cached  # type: ignore[attr-defined]
-    return cached
-
-
-class KustomerErrorHandler(HttpStatusErrorHandler):
-    """Kustomer's error mapping, and retries for successful-looking responses that are not usable."""
-
-    def __init__(
-        self,
-        logger: logging.Logger,
-        window_seconds: float,
-        stats: RateStats,
-        max_retries: int = MAX_RETRIES,
-        extra_mapping: Optional[Dict[Any, ErrorResolution]] = None,
-    ) -> None:
-        super().__init__(
-            logger=logger,
-            error_mapping={**KUSTOMER_ERROR_MAPPING, **(extra_mapping or {})},
-            max_retries=max_retries,
-            max_time=timedelta(seconds=window_seconds * 20),
-        )
-        self._stats = stats
-
-    def interpret_response(
-        self, response_or_exception: Optional[Union[requests.Response, Exception]] = None
-    ) -> ErrorResolution:
-        """Map a response or exception to an action; 2xx bodies are checked before they are trusted."""
-        resolution = super().interpret_response(response_or_exception)
-        if isinstance(response_or_exception, requests.Response) and response_or_exception.ok:
-            resolution = self._check_body(response_or_exception) or resolution
-        if resolution.response_action == ResponseAction.RATE_LIMITED:
-            self._stats.throttled_429 += 1
-        elif resolution.response_action == ResponseAction.RETRY:
-            self._stats.retries += 1
-        return resolution
-
-    @staticmethod
-    def _check_body(response: requests.Response) -> Optional[ErrorResolution]:
-        try:
-            body = response_json(response)
-        except orjson.JSONDecodeError:
-            return _retry("Kustomer answered 200 with a body that is not JSON; retrying.")
-        if isinstance(body, dict) and body.get("data") == [] and (body.get("links") or {}).get("next"):
-            return _retry("Kustomer returned an empty page that links to a next page; retrying.")
-        return None

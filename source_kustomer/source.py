@@ -1,42 +1,59 @@
 """SourceKustomer: check, discover and read over Kustomer's lists and search."""
 
-import base64
 import json
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator, List, Mapping, MutableMapping, Optional, Tuple
+from typing import Any, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
     AirbyteStateMessage,
-    AirbyteStateType,
     ConfiguredAirbyteCatalog,
+    FailureType,
     Status,
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
-from airbyte_cdk.utils.airbyte_secrets_utils import update_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.api import KustomerApi, budget_for, org_limit
-from source_kustomer.config import KustomerConfig, parse_config, parse_timestamp
+from source_kustomer import redaction
+from source_kustomer.client import KustomerClient, KustomerConnection
+from source_kustomer.config import parse_config
+from source_kustomer.discovery import custom_field_types, list_klasses
 from source_kustomer.errors import config_error
-from source_kustomer.rate_policy import AUTH_MESSAGE
+from source_kustomer.responses import AUTH_MESSAGE, error_detail
+from source_kustomer.state import validate_state
 from source_kustomer.streams import (
     LIST_STREAMS,
+    METADATA_RESOURCES,
     SEARCH_STREAMS,
     KustomerListStream,
     KustomerSearchStream,
     KustomerStream,
+    klass_identity,
     kobject_spec,
+    kobject_stream_names,
 )
-from source_kustomer.streams.base import forbidden_detail
-from source_kustomer.streams.search import CURSOR
+from source_kustomer.timestamps import kustomer_time
 
-CLOCK_SKEW = timedelta(minutes=5)
 SEARCH_HISTORY = timedelta(days=730)  # Kustomer's search covers records updated in the last two years
+SEARCH_ROLES = "org.user.search.read, org.admin.search.read or org.permission.search.create"
+CHECK_RETRIES = 2
+
+
+def connect(raw: Mapping[str, Any], logger: Optional[logging.Logger] = None) -> KustomerConnection:
+    """Validate a raw config (a config_error names the bad field), mask its key everywhere, open the session."""
+    config = parse_config(raw)
+    redaction.register(config.api_token)
+    return KustomerConnection(config, logger or logging.getLogger("airbyte"))
+
+
+def require_valid_key(client: KustomerClient) -> None:
+    """``GET /v1/auth/tokens/current`` (any valid key may call it); it also tells the budget the org's limit."""
+    if client.get(client.api_url("auth/tokens/current")).status_code == 401:
+        raise config_error(AUTH_MESSAGE)
 
 
 class SourceKustomer(AbstractSource):
@@ -52,69 +69,71 @@ class SourceKustomer(AbstractSource):
         and the next attempt resumes every stream from its saved state."""
         return True
 
-    def _config(self, raw: Mapping[str, Any]) -> KustomerConfig:
-        config = parse_config(raw)
-        # The entrypoint masks the raw token; mask the forms it could appear in inside URLs and headers too.
-        token = config.api_token
-        update_secrets([token, quote(token, safe=""), base64.b64encode(token.encode()).decode()])
-        return config
-
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """The connection status, with the failure message as written (the CDK default quotes it)."""
         succeeded, message = self.check_connection(logger, config)
         if succeeded:
             return AirbyteConnectionStatus(status=Status.SUCCEEDED)
-        return AirbyteConnectionStatus(status=Status.FAILED, message=str(message))
+        return AirbyteConnectionStatus(status=Status.FAILED, message=redaction.redact(str(message)))
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> Tuple[bool, Optional[Any]]:
-        """One cheap request (the key's own user); says what is wrong without revealing the token."""
+        """Is the key valid (``auth/tokens/current``), and may it search (one ``pageSize=1`` search)?"""
         try:
-            parsed = self._config(config)
+            connection = connect(config, logger)
         except AirbyteTracedException as error:
             return False, error.message
-        api = KustomerApi(parsed, logger, max_retries=2)
+        client = connection.client("check", max_retries=CHECK_RETRIES)
         try:
-            response = api.get("users/current")
-        except AirbyteTracedException as error:
-            if error.message == AUTH_MESSAGE:
+            token = client.get(client.api_url("auth/tokens/current"))
+            if token.status_code == 401:
                 return False, AUTH_MESSAGE
+            if not token.ok:
+                return False, f"Kustomer answered HTTP {token.status_code} at {connection.origin.url}; try again later."
+            since = kustomer_time(connection.config.start_date)
+            body = {
+                "and": [{"customer_updated_at": {"gte": since}}],
+                "sort": [{"customer_updated_at": "asc"}],
+                "queryContext": "customer",
+            }
+            search = client.search(body, page=1, page_size=1)
+        except AirbyteTracedException as error:
+            if error.failure_type == FailureType.config_error:
+                return False, error.message
             return False, (
-                f"Could not reach Kustomer at {parsed.base_url}. Check 'region', 'organization' or 'api_url', "
+                f"Could not reach Kustomer at {connection.origin.url}. Check 'region', 'organization' or 'api_url', "
                 "and that this machine can reach that host."
             )
-        if response.status_code == 403:
+        finally:
+            connection.close()
+        if search.status_code in (401, 403):
             return False, (
-                "The API key is valid but Kustomer refused to read the current user "
-                f"(403: {forbidden_detail(response)}). "
-                "Give the key the read roles listed in the connector docs."
+                f"The API key is valid, but Kustomer refused it a search (HTTP {search.status_code}: "
+                f"{error_detail(search)}). Searching needs one of the roles {SEARCH_ROLES}, plus the read role of "
+                "each object to sync (e.g. org.permission.customer.read); see the connector docs."
             )
-        if not response.ok:
-            return False, f"Kustomer answered HTTP {response.status_code} at {parsed.base_url}; try again later."
+        if not search.ok:
+            return False, f"Kustomer answered HTTP {search.status_code} to a search: {error_detail(search)}."
         return True, None
 
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
         """Every list stream, every search stream, and one kobjects_* stream per klass."""
-        parsed = self._config(config)
-        logger = logging.getLogger("airbyte")
-        probe = KustomerApi(parsed, logger).get("users/current")
-        budget = budget_for(parsed, org_limit(probe, logger))
-        api = KustomerApi(parsed, logger, budget)
+        connection = connect(config)
+        client = connection.client("discover")
+        require_valid_key(client)
 
-        def fields_of(resource: str):
-            return lambda: api.custom_fields(resource)
+        def custom_fields(resource: str):
+            return lambda: custom_field_types(client, resource)
 
-        streams: List[KustomerStream] = [KustomerListStream(spec, parsed, budget) for spec in LIST_STREAMS]
-        streams += [
-            KustomerSearchStream(spec, parsed, budget, fields_of(spec.query_context)) for spec in SEARCH_STREAMS
-        ]
-        for klass in api.klasses():
-            attributes = klass.get("attributes") or {}
-            name = attributes.get("name")
-            if not name:
-                continue
-            definitions = attributes.get("attributes")
-            custom = definitions if isinstance(definitions, Mapping) else None
-            streams.append(KustomerSearchStream(kobject_spec(name), parsed, budget, lambda c=custom: c))
+        streams: List[KustomerStream] = [KustomerListStream(spec, connection) for spec in LIST_STREAMS]
+        for spec in SEARCH_STREAMS:
+            resource = METADATA_RESOURCES.get(spec.name)
+            streams.append(KustomerSearchStream(spec, connection, custom_fields(resource) if resource else None))
+        identities = [klass_identity(klass) for klass in list_klasses(client)]
+        identities = [(name, klass_id) for name, klass_id in identities if name]
+        names = kobject_stream_names(identities)
+        for name, _ in identities:
+            spec = kobject_spec(names[name], name)
+            streams.append(KustomerSearchStream(spec, connection, custom_fields(f"kobject.{quote(name, safe='')}")))
         self._streams = streams
         return list(streams)
 
@@ -126,14 +145,15 @@ class SourceKustomer(AbstractSource):
         state: Optional[List[AirbyteStateMessage]] = None,
     ) -> Iterator[AirbyteMessage]:
         """Validate the incoming state before any stream starts, read, then log the per-stream summary."""
-        parsed = self._config(config)
-        validate_state(catalog, state or [], logger)
+        parsed = parse_config(config)
+        redaction.register(parsed.api_token)
+        selected = {s.stream.name for s in catalog.streams}
+        validate_state(selected, state or [], parsed.origin, logger)
         if parsed.start_date < datetime.now(timezone.utc) - SEARCH_HISTORY:
             logger.warning(
                 "'start_date' is more than two years ago, but Kustomer's search only covers the last two years: "
                 "older customers, conversations, messages and notes are not returned by the search streams."
             )
-        selected = {s.stream.name for s in catalog.streams}
         try:
             yield from super().read(logger, config, catalog, state)
         finally:
@@ -142,7 +162,7 @@ class SourceKustomer(AbstractSource):
         if chosen and all(s.progress.forbidden for s in chosen):
             reasons = "; ".join(f"{s.name}: {s.progress.forbidden}" for s in chosen)
             raise config_error(
-                f"Kustomer refused every selected stream (HTTP 403) — {reasons}. "
+                f"Kustomer refused every selected stream — {reasons}. "
                 "Give the API key the read roles named above, then sync again."
             )
 
@@ -151,39 +171,3 @@ class SourceKustomer(AbstractSource):
         for stream in chosen:
             stream.log_summary(logger)
         logger.info("SYNC_SUMMARY " + json.dumps([s.progress.as_dict() for s in chosen]))
-
-
-def validate_state(catalog: ConfiguredAirbyteCatalog, state: List[AirbyteStateMessage], logger: logging.Logger) -> None:
-    """Reject state this connector cannot resume from, naming the stream and the fix (no stack trace)."""
-    search_streams = {
-        s.stream.name for s in catalog.streams if s.stream.name not in {spec.name for spec in LIST_STREAMS}
-    }
-    selected = {s.stream.name for s in catalog.streams}
-    now = datetime.now(timezone.utc)
-    for message in state:
-        if message.type != AirbyteStateType.STREAM or message.stream is None:
-            raise config_error(
-                f"The saved state is of type {message.type.name if message.type else 'unknown'}, not per-stream state: "
-                "it was not written by this connector. Reset the connection's state (or run without --state)."
-            )
-        name = message.stream.stream_descriptor.name
-        if name not in selected:
-            logger.info(f"Ignoring saved state of stream '{name}', which is not selected in this sync.")
-            continue
-        stream_state: MutableMapping[str, Any] = dict(
-            message.stream.stream_state.__dict__ if message.stream.stream_state else {}
-        )
-        if name not in search_streams or not stream_state:
-            continue
-        if CURSOR not in stream_state:
-            raise config_error(
-                f"The saved state of stream '{name}' has no '{CURSOR}' cursor (keys: {sorted(stream_state)}): "
-                "it was not "
-                f"written by this connector. Reset the state of '{name}' to sync it from start_date."
-            )
-        cursor = parse_timestamp(stream_state[CURSOR], f"state of stream '{name}' ({CURSOR})")
-        if cursor > now + CLOCK_SKEW:
-            raise config_error(
-                f"The saved state of stream '{name}' is in the future ({stream_state[CURSOR]}); "
-                f"resuming from it would skip records. Reset the state of '{name}'."
-            )

@@ -73,12 +73,19 @@ def search(
     )
 
 
+TOKEN_RECORD = {"type": "auth_token", "id": "t1", "attributes": {"name": "sync key", "roles": ["org.user.read"]}}
+
+
+def token_check(http_mocker) -> HttpRequest:
+    """GET /v1/auth/tokens/current: the key is valid; the answer states the org's rate limit."""
+    request = get("auth/tokens/current")
+    http_mocker.get(request, HttpResponse(json.dumps({"data": TOKEN_RECORD}), 200, {"x-ratelimit-limit": "1000"}))
+    return request
+
+
 def discovery_mocks(http_mocker, klasses: Optional[List[dict]] = None) -> None:
-    """The requests every read starts with: the org's budget (users/current) and its klasses."""
-    http_mocker.get(
-        get("users/current"),
-        HttpResponse(json.dumps({"data": resource("user", "u1", NOW_ISO)}), 200, {"x-ratelimit-limit": "1000"}),
-    )
+    """The requests every read starts with: the key check (which also sizes the budget) and the klasses."""
+    token_check(http_mocker)
     http_mocker.get(get("klasses", page=1, pageSize=100), page(klasses or []))
 
 

@@ -1,14 +1,20 @@
-"""Bad configs and states end with one clear message naming the field — no stack trace, no token."""
+"""Bad configs, state and catalog files end with one clear message naming the field or stream -- no stack trace,
+no token -- and odd-but-valid input works."""
 
 import json
 from datetime import datetime, timezone
 
 import pytest
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.entrypoint_wrapper import read
+from airbyte_cdk.test.mock_http import HttpMocker
+from airbyte_cdk.test.state_builder import StateBuilder
 
 from integration_tests.harness import token_forms
+from source_kustomer import SourceKustomer
 from source_kustomer.config import parse_config
 from source_kustomer.run import run
-from unit_tests.conftest import TOKEN
+from unit_tests.conftest import NOW_ISO, TOKEN, catalog, config, discovery_mocks, page, resource, search
 
 GOOD = {"api_token": TOKEN, "start_date": "2025-01-01T00:00:00Z"}
 
@@ -16,20 +22,31 @@ BAD_CONFIGS = [
     ({"api_token": ""}, "'api_token' is empty"),
     ({"api_token": "   "}, "'api_token' is empty"),
     ({"api_token": "abc\ndef"}, "'api_token' contains spaces or line breaks"),
+    ({"api_token": "kst-t\u00f6ken-\u201cquoted\u201d"}, "'api_token' contains characters an API key never has"),
+    ({"api_token": 12345}, "'api_token' must be the API key as text"),
     ({"start_date": "2025/01/01"}, "'start_date' is not a date"),
     ({"start_date": "yesterday"}, "'start_date' is not a date"),
     ({"start_date": "2999-01-01T00:00:00Z"}, "'start_date' '2999-01-01T00:00:00Z' is in the future"),
     ({"region": "mars"}, "'region' must be one of us, eu, in"),
+    ({"region": ["us", "eu"]}, "'region' must be one of us, eu, in"),
     ({"organization": "acme.corp"}, "'organization' 'acme.corp' is not a valid org name"),
     ({"organization": "acme/corp"}, "'organization' 'acme/corp' is not a valid org name"),
+    ({"organization": 42}, "'organization' must be text"),
     ({"api_url": "http://kustomer.example.com"}, "'api_url' must use https"),
-    ({"api_url": "ftp://127.0.0.1"}, "'api_url' 'ftp://127.0.0.1' is not a URL"),
+    ({"api_url": "ftp://127.0.0.1"}, "'api_url' is not an http:// or https:// URL"),
+    ({"api_url": "http://127.0.0.1:99999"}, "'api_url' is not a valid URL (check the host and the port"),
+    ({"api_url": "http://127.0.0.1:abc"}, "'api_url' is not a valid URL (check the host and the port"),
+    ({"api_url": "http://other-host\\@127.0.0.1:8000"}, "'api_url' contains a space, a backslash"),
+    ({"api_url": "https://user:secret@api.kustomerapp.com"}, "'api_url' carries a user name or password"),
+    ({"api_url": "https://api.kustomerapp.com/proxy/v1"}, "'api_url' must be the API's address without a path"),
+    ({"api_url": ["https://api.kustomerapp.com"]}, "'api_url' must be text"),
     ({"page_size": -1}, "'page_size' must be a whole number from 1 to 500"),
     ({"page_size": 100000}, "'page_size' must be a whole number from 1 to 500"),
     ({"search_requests_per_minute": 0}, "'search_requests_per_minute' must be a whole number from 1 to 100"),
     ({"api_utilization_percent": 150}, "'api_utilization_percent' must be a whole number from 1 to 100"),
     ({"lookback_window_minutes": -5}, "'lookback_window_minutes' must be a whole number"),
     ({"include_deleted": "yes"}, "'include_deleted' must be true or false"),
+    ({"request_timeout_seconds": "fast"}, "'request_timeout_seconds' must be a number from 1 to 600"),
 ]
 
 
@@ -42,18 +59,24 @@ def _run(capsys, argv):
 
 def _write(tmp_path, name, content):
     path = tmp_path / name
-    path.write_text(json.dumps(content))
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
     return str(path)
+
+
+def _no_leak(output: str) -> None:
+    assert "Traceback" not in output
+    assert not any(form in output for form in token_forms(TOKEN))
 
 
 CATALOG = {
     "streams": [
         {
-            "stream": {"name": "customers", "json_schema": {}, "supported_sync_modes": ["incremental"]},
-            "sync_mode": "incremental",
+            "stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]},
+            "sync_mode": "incremental" if name == "customers" else "full_refresh",
             "destination_sync_mode": "append",
-            "cursor_field": ["updatedAt"],
+            "cursor_field": ["updatedAt"] if name == "customers" else None,
         }
+        for name in ("customers", "tags")
     ]
 }
 
@@ -65,7 +88,7 @@ def test_bad_config_fails_check_with_a_message_naming_the_field(tmp_path, capsys
     status = [m["connectionStatus"] for m in messages if m["type"] == "CONNECTION_STATUS"]
     assert code == 0 and status and status[0]["status"] == "FAILED"
     assert expected in status[0]["message"]
-    assert "Traceback" not in output and not any(form in output for form in token_forms(TOKEN))
+    _no_leak(output)
 
 
 @pytest.mark.parametrize("override, expected", BAD_CONFIGS)
@@ -81,7 +104,7 @@ def test_bad_config_fails_read_with_one_config_error_trace(tmp_path, capsys, ove
     traces = [json.loads(line)["trace"] for line in output.splitlines() if '"TRACE"' in line]
     assert code == 1 and len(traces) == 1
     assert traces[0]["error"]["failure_type"] == "config_error" and expected in traces[0]["error"]["message"]
-    assert "Traceback" not in output and not any(form in output for form in token_forms(TOKEN))
+    _no_leak(output)
 
 
 def _stream_state(name, state):
@@ -89,21 +112,26 @@ def _stream_state(name, state):
 
 
 BAD_STATES = [
-    ([_stream_state("customers", {"cursor": 123})], "state of stream 'customers' has no 'updatedAt' cursor"),
-    (
-        [_stream_state("customers", {"updatedAt": "2999-01-01T00:00:00Z"})],
-        "state of stream 'customers' is in the future",
-    ),
-    (
-        [_stream_state("customers", {"updatedAt": "last tuesday"})],
-        "state of stream 'customers' (updatedAt)' is not a date",
-    ),
-    ([{"type": "GLOBAL", "global": {"shared_state": {"x": 1}, "stream_states": []}}], "not per-stream state"),
+    ("{not json", "The --state file", "could not be read as JSON"),
+    ("", "The --state file", "could not be read as JSON"),
+    ({"customers": {"updatedAt": "2026-01-01T00:00:00Z"}}, "legacy state format", "Reset the connection's state"),
+    ([{"type": "GLOBAL", "global": {"shared_state": {"x": 1}, "stream_states": []}}], "of type 'GLOBAL'", "Reset"),
+    ([{"type": "LEGACY", "data": {"customers": {}}}], "of type 'LEGACY'", "not per-stream state"),
+    (["customers"], "of type 'str'", "not per-stream state"),
+    ([{"type": "STREAM", "stream": {"stream_state": {}}}], "Entry 1 of the --state file names no stream", "Reset"),
+    ([_stream_state("customers", {"cursor": 123})], "state of stream 'customers' has no 'updatedAt' cursor", "Reset"),
+    ([_stream_state("customers", {"updatedAt": "2999-01-01T00:00:00Z"})], "'customers' is in the future", "Reset"),
+    ([_stream_state("customers", {"updatedAt": "last tuesday"})], "(updatedAt)' is not a date", "'last tuesday'"),
+    ([_stream_state("customers", "2026-01-01")], "state of stream 'customers' is not an object", "Reset"),
+    ([_stream_state("tags", {"next": 123})], "stream 'tags' has a next link that is empty or not text", "Reset"),
+    ([_stream_state("tags", {"next": "https://evil.example/v1/tags?page=2"})], "points to evil.example", "Reset"),
+    ([_stream_state("tags", {"next": "//evil.example/v1/tags"})], "neither a path starting with a single '/'", "tags"),
+    ([_stream_state("tags", {"page": 3})], "this connector writes only 'next'", "Reset the state of 'tags'"),
 ]
 
 
-@pytest.mark.parametrize("state, expected", BAD_STATES)
-def test_bad_state_fails_read_with_one_config_error_trace(tmp_path, capsys, state, expected):
+@pytest.mark.parametrize("state, expected, fix", BAD_STATES)
+def test_bad_state_fails_read_with_one_config_error_trace(tmp_path, capsys, state, expected, fix):
     argv = [
         "read",
         "--config",
@@ -116,15 +144,37 @@ def test_bad_state_fails_read_with_one_config_error_trace(tmp_path, capsys, stat
     code, output = _run(capsys, argv)
     traces = [json.loads(line)["trace"] for line in output.splitlines() if '"TRACE"' in line]
     assert code == 1 and len(traces) == 1, output[-2000:]
-    assert traces[0]["error"]["failure_type"] == "config_error" and expected in traces[0]["error"]["message"]
-    assert "Traceback" not in output
+    message = traces[0]["error"]["message"]
+    assert traces[0]["error"]["failure_type"] == "config_error" and expected in message and fix in message, message
+    _no_leak(output)
+
+
+@pytest.mark.parametrize("catalog_text", ["[]", '{"streams": "all"}', "{broken"])
+def test_a_bad_catalog_file_is_reported_plainly(tmp_path, capsys, catalog_text):
+    argv = ["read", "--config", _write(tmp_path, "c.json", GOOD), "--catalog", _write(tmp_path, "k.json", catalog_text)]
+    code, output = _run(capsys, argv)
+    assert code == 1 and "--catalog file" in output
+    _no_leak(output)
 
 
 def test_unreadable_config_file_is_reported_plainly(tmp_path, capsys):
     path = tmp_path / "config.json"
     path.write_text("{not json")
     code, output = _run(capsys, ["discover", "--config", str(path)])
-    assert code == 1 and "could not be read as a JSON object" in output and "Traceback" not in output
+    assert code == 1 and "could not be read as JSON" in output
+    _no_leak(output)
+
+
+def test_a_year_0001_cursor_is_sent_as_written():
+    state = StateBuilder().with_stream_state("notes", {"updatedAt": "0001-01-01T00:00:00.000Z"}).build()
+    criteria = [{"note_updated_at": {"gte": "0001-01-01T00:00:00.000Z"}}, {"note_updated_at": {"lte": NOW_ISO}}]
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.post(search("note", criteria), page([resource("note", "n1", "2026-02-01T00:00:00.000Z")]))
+        output = read(
+            SourceKustomer(), config(lookback_window_minutes=60), catalog("notes", mode=SyncMode.incremental), state
+        )
+    assert [m.record.data["id"] for m in output.records] == ["n1"] and not output.errors
 
 
 @pytest.mark.parametrize(
@@ -137,6 +187,7 @@ def test_unreadable_config_file_is_reported_plainly(tmp_path, capsys):
         ({"organization": "https://acme.kustomerapp.com/app/customers"}, "https://acme.api.kustomerapp.com"),
         ({"organization": "Acme.api.kustomerapp.com"}, "https://acme.api.kustomerapp.com"),
         ({"organization": "acme", "api_url": "https://proxy.example.com/"}, "https://proxy.example.com"),
+        ({"api_url": "https://API.kustomerapp.com:443/v1"}, "https://api.kustomerapp.com"),
         ({"api_url": "http://127.0.0.1:8099"}, "http://127.0.0.1:8099"),
         ({"api_url": "http://localhost:8099"}, "http://localhost:8099"),
         ({"api_url": "http://[::1]:8099"}, "http://[::1]:8099"),

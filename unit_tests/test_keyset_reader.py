@@ -1,4 +1,5 @@
-"""The exact search reader against the simulator's search engine (no HTTP): ties, window, mutations."""
+"""The exact search reader against the simulator's search engine (no HTTP): ties, window, mutations, and a
+server that does not do what it was asked. Every request body is checked against Kustomer's published schema."""
 
 import json
 import math
@@ -7,12 +8,14 @@ from collections import Counter
 from typing import Callable, List, Optional
 
 import pytest
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from kustomer_simulator.contract import search_body_violation
 from kustomer_simulator.org import Org, OrgSettings
-from kustomer_simulator.search import SearchLimits, past_window, run_search
+from kustomer_simulator.search import SearchError, SearchLimits, past_window, run_search
 from kustomer_simulator.testing import TEST_ANCHOR_MS
 from kustomer_simulator.timefmt import iso_ms
-from source_kustomer.keyset import KeysetReader, SearchPage, SortKey
+from source_kustomer.keyset import MAX_GROUP_PASSES, Bound, KeyRange, KeysetReader, SearchPage, SearchRejected, SortKey
 from source_kustomer.streams.base import flatten
 
 KEYS = [SortKey("customer_updated_at", "updatedAt"), SortKey("customer_created_at", "createdAt")]
@@ -25,7 +28,14 @@ def make_org(customers: int, ties: List[int], seed: int = 5) -> Org:
     )
 
 
-def engine_fetch(org: Org, page_size: int, limits: SearchLimits, before_fetch: Optional[Callable] = None):
+def engine_fetch(
+    org: Org,
+    page_size: int,
+    limits: SearchLimits,
+    before_fetch: Optional[Callable] = None,
+    spoil: Optional[Callable] = None,
+):
+    """The simulator's search engine as the reader's fetch; records every request; checks every body."""
     calls = []
 
     def fetch(criteria, sort_field, page):
@@ -33,21 +43,54 @@ def engine_fetch(org: Org, page_size: int, limits: SearchLimits, before_fetch: O
             before_fetch(criteria, page, len(calls))
         assert not past_window(page, page_size, limits), "the reader asked for a page past the result window"
         body = {"and": criteria, "sort": [{sort_field: "asc"}], "queryContext": "customer"}
-        indexes, meta, coll = run_search(org, body, page, page_size, limits)
-        calls.append((criteria, page))
-        records = [flatten(coll.render(i)) for i in indexes]
+        assert search_body_violation(body) is None, search_body_violation(body)
+        calls.append((criteria, sort_field, page))
+        try:
+            targets, meta = run_search(org, body, page, page_size, limits)
+        except SearchError as error:
+            raise SearchRejected(f"HTTP 400: {error}") from None
+        records = [flatten(coll.render(i)) for coll, i in targets]
+        if spoil:
+            records = spoil(records, len(calls))
         return SearchPage(records, meta["total"], page < meta["totalPages"])
 
     return fetch, calls
 
 
-def read_all(org: Org, page_size: int, upper: str, limits: Optional[SearchLimits] = None, before_fetch=None):
+def reader_for(org, page_size, limits=None, before_fetch=None, spoil=None, malformed=None):
     limits = limits or SearchLimits()
-    fetch, calls = engine_fetch(org, page_size, limits, before_fetch)
-    reader = KeysetReader(fetch, KEYS, page_size, window_results=limits.window, max_pages=limits.max_pages)
-    criteria = [{"customer_updated_at": {"gte": LOWER}}, {"customer_updated_at": {"lte": upper}}]
-    records = list(reader.read(criteria))
+    fetch, calls = engine_fetch(org, page_size, limits, before_fetch, spoil)
+    reports = malformed if malformed is not None else []
+    reader = KeysetReader(
+        fetch,
+        KEYS,
+        page_size,
+        stream="customers",
+        window_results=limits.window,
+        max_pages=limits.max_pages,
+        on_malformed=lambda record, reason: reports.append((record, reason)),
+    )
+    return reader, calls
+
+
+def window(upper: str, lower: str = LOWER) -> KeyRange:
+    return KeyRange(KEYS[0], Bound(lower), Bound(upper))
+
+
+def read_all(org: Org, page_size: int, upper: str, limits: Optional[SearchLimits] = None, **kwargs):
+    reader, calls = reader_for(org, page_size, limits, **kwargs)
+    records = list(reader.read(window(upper)))
     return records, reader.stats, calls
+
+
+def honoured(**settings) -> SearchLimits:
+    return SearchLimits(created_at={"customer": "honoured"}, **settings)
+
+
+def uses_created_at(calls) -> bool:
+    return any(
+        "customer_created_at" in json.dumps(criteria) or sort == "customer_created_at" for criteria, sort, _ in calls
+    )
 
 
 def test_reads_every_record_once_in_ascending_order_with_near_minimal_requests():
@@ -55,31 +98,49 @@ def test_reads_every_record_once_in_ascending_order_with_near_minimal_requests()
     upper = iso_ms(org.end_ms)
     records, stats, calls = read_all(org, 100, upper)
     assert [(r["id"], r["updatedAt"]) for r in records] == org.truth("customers")
-    n = len(records)
-    assert stats.requests == len(calls) <= math.ceil(n / 99) + 1
-    assert all(page == 1 for _, page in calls)  # never pages a moving result set
+    assert stats.requests == len(calls) <= math.ceil(len(records) / 99) + 1
+    assert all(page == 1 for _, _, page in calls)  # never pages a moving result set
 
 
-def test_tie_cluster_three_pages_long_returned_in_non_id_order():
-    org = make_org(1500, ties=[300])
-    records, stats, _ = read_all(org, 100, iso_ms(org.end_ms))
+@pytest.mark.parametrize("created_at", ["honoured", "ignored", "rejected"])
+def test_tie_groups_inside_the_window_are_read_by_offset_without_any_second_sort(created_at):
+    org = make_org(1500, ties=[300, 150])
+    limits = SearchLimits(created_at={"customer": created_at})
+    records, stats, calls = read_all(org, 100, iso_ms(org.end_ms), limits)
     ids = [r["id"] for r in records]
-    assert len(ids) == len(set(ids))
-    assert sorted(ids) == sorted(rid for rid, _ in org.truth("customers"))
-    assert stats.tie_clusters == 1
-    tied = [r["id"] for r in records if list(r["updatedAt"] for r in records).count(r["updatedAt"]) > 100]
+    assert len(ids) == len(set(ids)) and sorted(ids) == sorted(rid for rid, _ in org.truth("customers"))
+    assert stats.tie_groups >= 1 and not uses_created_at(calls)
+    tied = [r["id"] for r in records if Counter(x["updatedAt"] for x in records)[r["updatedAt"]] > 100]
     assert tied != sorted(tied)  # Kustomer does not order ties by id; neither does the simulator
 
 
-def test_tie_cluster_larger_than_the_result_window_is_read_by_created_at():
+def test_a_tie_group_larger_than_the_window_is_read_by_created_at_where_honoured():
     org = make_org(2500, ties=[1200])
-    limits = SearchLimits(window=500, max_pages=100)
+    limits = honoured(window=500)
     records, stats, calls = read_all(org, 100, iso_ms(org.end_ms), limits)
     ids = [r["id"] for r in records]
-    assert len(ids) == len(set(ids))
-    assert sorted(ids) == sorted(rid for rid, _ in org.truth("customers"))
-    assert stats.tie_clusters == 1
-    assert any("customer_created_at" in json.dumps(criteria) for criteria, _ in calls)
+    assert len(ids) == len(set(ids)) and sorted(ids) == sorted(rid for rid, _ in org.truth("customers"))
+    assert stats.second_key_groups == 1 and uses_created_at(calls)
+
+
+@pytest.mark.parametrize("created_at", ["ignored", "rejected"])
+def test_a_tie_group_beyond_the_window_stops_with_one_clear_error_where_created_at_is_not_honoured(created_at):
+    org = make_org(2500, ties=[1200])
+    limits = SearchLimits(window=500, created_at={"customer": created_at})
+    reader, calls = reader_for(org, 100, limits)
+    emitted = []
+    with pytest.raises(AirbyteTracedException) as raised:
+        for record in reader.read(window(iso_ms(org.end_ms))):
+            emitted.append(record)
+    message = raised.value.message
+    tied = iso_ms(Counter(org.collections["customers"].updated_ms).most_common(1)[0][0])
+    assert f"records share updatedAt={tied}, more than the 500" in message and "customer_created_at" in message
+    # every record before the group was emitted, in order; the error came within two requests of the group
+    before = [(rid, u) for rid, u in org.truth("customers") if u < tied]
+    assert [(r["id"], r["updatedAt"]) for r in emitted if r["updatedAt"] < tied] == before
+    pinned = [{"customer_updated_at": {"gte": tied}}, {"customer_updated_at": {"lte": tied}}]
+    first_group_call = next(n for n, (criteria, _, _) in enumerate(calls) if criteria[:2] == pinned)
+    assert len(calls) - first_group_call <= 2
 
 
 def _same_created(org: Org) -> list:
@@ -90,39 +151,53 @@ def _same_created(org: Org) -> list:
     members = [i for i in range(coll.count) if coll.updated_ms[i] == tied_ms]
     for i in members:
         coll.created_ms[i] = coll.created_ms[members[0]]
+    coll.reindex()
     return [i for i in members if i not in coll.deleted]
 
 
-def test_group_sharing_every_key_beyond_the_window_fails_loudly_instead_of_looping():
+def test_a_group_sharing_every_key_beyond_the_window_fails_loudly_instead_of_looping():
     org = make_org(1500, ties=[1200])
     _same_created(org)
-    from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-
-    with pytest.raises(AirbyteTracedException, match="share the same updatedAt and createdAt"):
-        read_all(org, 100, iso_ms(org.end_ms), SearchLimits(window=500))
+    with pytest.raises(AirbyteTracedException, match="no further sort key can split them"):
+        read_all(org, 100, iso_ms(org.end_ms), honoured(window=500))
 
 
-def test_group_sharing_every_key_is_read_again_when_members_leave_mid_read():
+def test_a_page_is_read_again_when_group_members_leave_while_the_group_is_paged():
     org = make_org(1500, ties=[400])
-    members = _same_created(org)
     coll = org.collections["customers"]
+    tied_ms = Counter(coll.updated_ms).most_common(1)[0][0]
+    members = [i for i in range(coll.count) if coll.updated_ms[i] == tied_ms and i not in coll.deleted]
     moved = []
 
     def leave(criteria, page, n):
-        if page == 2 and not moved:  # while paging the group, its first members get updated
+        if page == 2 and not moved:  # while paging the group by offset, its first members get updated
             for i in members[:30]:
                 coll.touch(i, org.end_ms + 5000)
                 moved.append(i)
 
     records, stats, _ = read_all(org, 100, iso_ms(org.end_ms), before_fetch=leave)
-    emitted = {r["id"] for r in records}
-    assert stats.group_rereads >= 1
-    assert {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} <= emitted
+    assert moved and stats.page_rereads >= 1
+    assert {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} <= {r["id"] for r in records}
+
+
+def test_a_group_under_constant_churn_is_still_read_exactly():
+    org = make_org(3000, ties=[1000])
+    coll = org.collections["customers"]
+    tied_ms = Counter(coll.updated_ms).most_common(1)[0][0]
+    members = [i for i in range(coll.count) if coll.updated_ms[i] == tied_ms and i not in coll.deleted]
+    rng = random.Random(9)
+
+    def churn(criteria, page, n):  # two members leave the group before almost every request
+        for i in rng.sample(members, 2):
+            coll.touch(i, org.end_ms + 1000 + n)
+
+    records, stats, _ = read_all(org, 100, iso_ms(org.end_ms), before_fetch=churn)
+    assert stats.page_rereads >= 5
+    assert {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} <= {r["id"] for r in records}
 
 
 def test_records_updated_while_reading_are_never_lost():
     org = make_org(3000, ties=[250])
-    upper = iso_ms(org.end_ms)
     rng = random.Random(1)
     coll = org.collections["customers"]
 
@@ -130,37 +205,115 @@ def test_records_updated_while_reading_are_never_lost():
         for _ in range(5):  # updates land after the sync's upper bound, as real updates do
             coll.touch(rng.randrange(coll.count), org.end_ms + 1000 + n)
 
-    records, _, _ = read_all(org, 100, upper, before_fetch=mutate)
-    emitted = {r["id"] for r in records}
-    still_in_window = {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)}
-    assert still_in_window <= emitted
-
-
-def test_tie_cluster_members_updated_mid_read_shift_nothing():
-    org = make_org(1500, ties=[400])
-    coll = org.collections["customers"]
-    counts = Counter(coll.updated_ms)
-    tied_ms = max(counts, key=counts.get)
-    members = [i for i in range(coll.count) if coll.updated_ms[i] == tied_ms and i not in coll.deleted]
-    moved = []
-
-    def leave(criteria, page, n):
-        if "customer_created_at" in json.dumps(criteria) and not moved:
-            for i in members[:30]:
-                coll.touch(i, org.end_ms + 5000)
-                moved.append(i)
-
-    records, stats, _ = read_all(org, 100, iso_ms(org.end_ms), before_fetch=leave)
-    assert moved and stats.group_rereads == 0
+    records, _, _ = read_all(org, 100, iso_ms(org.end_ms), before_fetch=mutate)
     assert {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} <= {r["id"] for r in records}
 
 
+@pytest.mark.parametrize("cluster", [200, 1000])
+def test_resuming_from_a_cursor_on_a_tied_value_reads_the_whole_group_with_valid_bodies(cluster):
+    org = make_org(3000, ties=[cluster])
+    coll = org.collections["customers"]
+    tied = iso_ms(Counter(coll.updated_ms).most_common(1)[0][0])
+    reader, calls = reader_for(org, 100)
+    records = list(reader.read(window(iso_ms(org.end_ms), lower=tied)))
+    assert {(r["id"], r["updatedAt"]) for r in records} == {(i, u) for i, u in org.truth("customers") if u >= tied}
+    assert all(
+        len(criteria) == len({json.dumps(item, sort_keys=True) for item in criteria}) for criteria, _, _ in calls
+    )
+
+
+def test_without_a_usable_total_a_group_is_complete_when_two_passes_agree():
+    org = make_org(1500, ties=[300])
+
+    def no_total(records, n):
+        return records
+
+    limits = SearchLimits(created_at={"customer": "rejected"})
+    fetch, calls = engine_fetch(org, 100, limits, spoil=no_total)
+
+    def totalless(criteria, sort, page):
+        page_of = fetch(criteria, sort, page)
+        return SearchPage(page_of.records, None, page_of.has_next)
+
+    reader = KeysetReader(totalless, KEYS, 100, stream="customers")
+    records = list(reader.read(window(iso_ms(org.end_ms))))
+    assert sorted(r["id"] for r in records) == sorted(rid for rid, _ in org.truth("customers"))
+    assert reader.stats.group_rereads >= 1  # the second, confirming pass
+
+
+def test_a_capped_total_sends_a_large_group_to_the_second_key():
+    org = make_org(12_500, ties=[11_000])
+    limits = honoured(total="capped")
+    records, stats, _ = read_all(org, 500, iso_ms(org.end_ms), limits)
+    assert stats.second_key_groups == 1
+    assert sorted(r["id"] for r in records) == sorted(rid for rid, _ in org.truth("customers"))
+
+
+def test_an_unsorted_page_stops_the_read_before_emitting_anything_unverified():
+    org = make_org(2000, ties=[])
+
+    def reverse_third_page(records, n):
+        return records[::-1] if n == 3 else records
+
+    reader, calls = reader_for(org, 100, spoil=reverse_third_page)
+    emitted = []
+    with pytest.raises(AirbyteTracedException, match="asked for ascending updatedAt"):
+        for record in reader.read(window(iso_ms(org.end_ms))):
+            emitted.append(record)
+    truth = org.truth("customers")
+    assert [(r["id"], r["updatedAt"]) for r in emitted] == truth[: len(emitted)]
+    assert len(calls) == 3
+
+
+def test_a_record_past_the_requested_upper_bound_stops_the_read():
+    org = make_org(800, ties=[])
+
+    def far_future(records, n):
+        if n == 2:
+            records[-1]["updatedAt"] = "2999-01-01T00:00:00.000Z"
+        return records
+
+    with pytest.raises(AirbyteTracedException, match="got a record with 2999-01-01"):
+        read_all(org, 100, iso_ms(org.end_ms), spoil=far_future)
+
+
+def test_malformed_records_are_skipped_and_reported_never_emitted():
+    org = make_org(600, ties=[])
+    broken = []
+
+    def spoil(records, n):
+        if n == 1:
+            records[5].pop("id")
+            records[9]["updatedAt"] = "soon"
+        return records
+
+    records, stats, _ = read_all(org, 100, iso_ms(org.end_ms), spoil=spoil, malformed=broken)
+    assert stats.malformed == 2 and [reason for _, reason in broken] == [
+        "it has no id",
+        "its updatedAt is missing or not a timestamp",
+    ]
+    assert len(records) == len(org.truth("customers")) - 2 and all(r.get("id") for r in records)
+
+
+def test_a_group_whose_order_is_unstable_is_read_again_then_stops_if_it_never_settles():
+    org = make_org(1500, ties=[300])
+    shuffle = random.Random(3)
+
+    def unstable(records, n):  # a different member order on every request: offset pages overlap
+        if len({r["updatedAt"] for r in records}) == 1:
+            shuffle.shuffle(records)
+            records[-1] = dict(records[0])
+        return records
+
+    with pytest.raises(AirbyteTracedException, match=f"came back differently on each of {MAX_GROUP_PASSES} reads"):
+        read_all(org, 100, iso_ms(org.end_ms), SearchLimits(created_at={"customer": "rejected"}), spoil=unstable)
+
+
 def test_naive_offset_paging_loses_records_in_the_same_scenario():
-    """The scenario above is a real hazard: plain page=1..N over one query skips records."""
+    """The mutation scenario above is a real hazard: plain page=1..N over one query skips records."""
     org = make_org(3000, ties=[])
     coll = org.collections["customers"]
     rng = random.Random(1)
-    limits = SearchLimits()
     body = {
         "and": [{"customer_updated_at": {"lte": iso_ms(org.end_ms)}}],
         "queryContext": "customer",
@@ -168,12 +321,11 @@ def test_naive_offset_paging_loses_records_in_the_same_scenario():
     }
     seen, page = set(), 1
     while True:
-        indexes, meta, _ = run_search(org, body, page, 100, limits)
-        seen |= {coll.record_id(i) for i in indexes}
+        targets, meta = run_search(org, body, page, 100, SearchLimits())
+        seen |= {c.record_id(i) for c, i in targets}
         for _ in range(5):
             coll.touch(rng.randrange(coll.count), org.end_ms + 1000 + page)
         if page >= meta["totalPages"]:
             break
         page += 1
-    lost = {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} - seen
-    assert lost
+    assert {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} - seen

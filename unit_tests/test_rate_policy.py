@@ -70,8 +70,12 @@ def _prepared(method: str, path: str) -> requests.PreparedRequest:
 
 
 def test_searches_count_against_both_budgets_and_lists_only_against_the_org_one():
-    budget = KustomerAPIBudget(search_per_window=2, org_per_window=3, window=timedelta(seconds=1), stats=RateStats())
+    budget = KustomerAPIBudget(
+        search_per_window=2, utilization_percent=50, window=timedelta(seconds=1), stats=RateStats()
+    )
     search, listing = _prepared("POST", "/v1/customers/search"), _prepared("GET", "/v1/tags")
+    budget.update_from_response(listing, _response(200, {"x-ratelimit-limit": "6"}))  # the org allows 6: share 3
+    assert budget.org_limit == 6
     started = time.monotonic()
     budget.acquire_call(search)
     budget.acquire_call(search)
@@ -82,8 +86,23 @@ def test_searches_count_against_both_budgets_and_lists_only_against_the_org_one(
     assert budget.stats.waits == 1
 
 
+def test_the_archive_search_counts_as_a_search_and_an_unstated_org_limit_is_the_smallest_plans():
+    budget = KustomerAPIBudget(
+        search_per_window=1, utilization_percent=100, window=timedelta(seconds=1), stats=RateStats()
+    )
+    budget.update_from_response(_prepared("GET", "/v1/tags"), _response(200, {}))
+    assert budget.org_limit == 300
+    archive = _prepared("POST", "/v1/customers/archive/search?page=1")
+    started = time.monotonic()
+    budget.acquire_call(archive)
+    budget.acquire_call(_prepared("POST", "/v1/customers/search"))  # the second search waits for the window
+    assert time.monotonic() - started >= 0.8
+
+
 def test_a_response_saying_the_budget_is_spent_pauses_that_budget_until_its_reset():
-    budget = KustomerAPIBudget(search_per_window=50, org_per_window=50, window=timedelta(seconds=5), stats=RateStats())
+    budget = KustomerAPIBudget(
+        search_per_window=50, utilization_percent=80, window=timedelta(seconds=5), stats=RateStats()
+    )
     search, listing = _prepared("POST", "/v1/customers/search"), _prepared("GET", "/v1/tags")
     budget.update_from_response(search, _response(200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}))
     started = time.monotonic()

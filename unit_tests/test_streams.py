@@ -1,14 +1,17 @@
-"""Each read pattern through the real source with HttpMocker: exact requests, records, state, retries."""
+"""Each read pattern through the real source with HttpMocker: exact requests, records, state, retries, refusals."""
 
 import json
+from urllib.parse import quote
 
-from airbyte_cdk.models import AirbyteMessageSerializer, AirbyteStateBlob, FailureType, SyncMode
-from airbyte_cdk.test.entrypoint_wrapper import read
-from airbyte_cdk.test.mock_http import HttpMocker, HttpResponse
+from airbyte_cdk.models import AirbyteMessageSerializer, AirbyteStateBlob, FailureType, Status, SyncMode
+from airbyte_cdk.test.entrypoint_wrapper import discover, read
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_kustomer import SourceKustomer
+from source_kustomer.version import USER_AGENT
 from unit_tests.conftest import (
+    BASE,
     NOW_ISO,
     TOKEN,
     catalog,
@@ -19,6 +22,7 @@ from unit_tests.conftest import (
     page,
     resource,
     search,
+    token_check,
 )
 
 T1, T2, T3 = "2026-02-01T10:00:00.000Z", "2026-02-02T10:00:00.000Z", "2026-02-03T10:00:00.000Z"
@@ -30,11 +34,17 @@ def _ids(output, stream=None):
     return [m.record.data["id"] for m in output.records if stream is None or m.record.stream == stream]
 
 
-def _metadata(http_mocker, resource_name: str) -> None:
-    http_mocker.get(
-        get(f"metadata/{resource_name}"),
-        HttpResponse(json.dumps({"data": {"attributes": {"properties": {"tierStr": {"type": "string"}}}}}), 200),
-    )
+def _everything(output) -> str:
+    return "\n".join(json.dumps(AirbyteMessageSerializer.dump(m)) for m in output.get_message_iterator())
+
+
+def _metadata(http_mocker, resource_name: str, properties=None) -> None:
+    body = {"data": {"attributes": {"properties": properties or {"tierStr": {"type": "string"}}}}}
+    http_mocker.get(get(f"metadata/{resource_name}"), HttpResponse(json.dumps(body), 200))
+
+
+def _klass(name: str, klass_id: str) -> dict:
+    return {"type": "klass", "id": klass_id, "attributes": {"name": name}}
 
 
 def test_list_stream_follows_next_links_at_the_maximum_page_size():
@@ -51,12 +61,21 @@ def test_list_stream_follows_next_links_at_the_maximum_page_size():
         http_mocker.assert_number_of_calls(second, 1)
     assert _ids(output) == ["u1", "u2", "u3"]
     record = output.records[0].record.data
-    assert (
-        record["type"] == "user"
-        and record["updatedAt"] == T1
-        and record["relationships"]["org"]["data"]["id"] == "org1"
-    )
+    assert record["type"] == "user" and record["updatedAt"] == T1
+    assert record["relationships"]["org"]["data"]["id"] == "org1"
     assert not output.errors
+
+
+def test_every_request_says_who_is_calling():
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        tags = HttpRequest(
+            f"{BASE}/tags", query_params={"page": "1", "pageSize": "100"}, headers={"User-Agent": USER_AGENT}
+        )
+        http_mocker.get(tags, page([resource("tag", "t1", T1)]))
+        output = read(SourceKustomer(), config(), catalog("tags"))
+        http_mocker.assert_number_of_calls(tags, 1)
+    assert _ids(output) == ["t1"] and USER_AGENT.startswith("airbyte-source-kustomer/")
 
 
 def test_search_stream_reads_by_keyset_and_checkpoints_the_last_updated_at():
@@ -68,7 +87,7 @@ def test_search_stream_reads_by_keyset_and_checkpoints_the_last_updated_at():
             page([resource("customer", "a", T1), resource("customer", "b", T2)], "/v1/customers/search?page=2"),
         )
         http_mocker.post(
-            search("customer", WINDOW + [{"customer_updated_at": {"gte": T2}}], page_size=2),
+            search("customer", [{"customer_updated_at": {"gte": T2}}, WINDOW[1]], page_size=2),
             page([resource("customer", "b", T2), resource("customer", "c", T3)]),
         )
         output = read(SourceKustomer(), config(page_size=2), catalog("customers", mode=SyncMode.incremental))
@@ -77,30 +96,26 @@ def test_search_stream_reads_by_keyset_and_checkpoints_the_last_updated_at():
     assert "custom" not in output.records[0].record.data
 
 
-def test_tie_cluster_longer_than_a_page_is_read_by_created_at_then_passed_with_gt():
-    c1, c2, c3 = "2025-12-01T00:00:01.000Z", "2025-12-01T00:00:02.000Z", "2025-12-01T00:00:03.000Z"
-    b, c, d = (resource("customer", "b", T2, c1), resource("customer", "c", T2, c2), resource("customer", "d", T2, c3))
-    group = WINDOW + [{"customer_updated_at": {"gte": T2}}, {"customer_updated_at": {"lte": T2}}]
+def test_a_page_all_at_one_updated_at_is_read_as_a_group_by_offset_then_passed_with_gt():
+    b, c, d = (resource("customer", rid, T2) for rid in "bcd")
+    group = [{"customer_updated_at": {"gte": T2}}, {"customer_updated_at": {"lte": T2}}]
+    more = "/v1/customers/search?page=2"
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
         _metadata(http_mocker, "customer")
-        more = "/v1/customers/search?page=2"
         http_mocker.post(search("customer", WINDOW, page_size=2), page([resource("customer", "a", T1), b], more))
         http_mocker.post(
-            search("customer", WINDOW + [{"customer_updated_at": {"gte": T2}}], page_size=2), page([c, b], more)
+            search("customer", [{"customer_updated_at": {"gte": T2}}, WINDOW[1]], page_size=2), page([c, b], more)
         )
-        by_created = search("customer", group, page_size=2, sort="customer_created_at")
-        http_mocker.post(by_created, page([b, c], more, total=3))
+        first = search("customer", group, page_size=2)
+        http_mocker.post(first, page([b, c], more, total=3))
+        http_mocker.post(search("customer", group, page_no=2, page_size=2), page([d], total=3))
         http_mocker.post(
-            search("customer", group + [{"customer_created_at": {"gte": c2}}], page_size=2, sort="customer_created_at"),
-            page([c, d], total=3),
-        )
-        http_mocker.post(
-            search("customer", WINDOW + [{"customer_updated_at": {"gt": T2}}], page_size=2),
+            search("customer", [{"customer_updated_at": {"gt": T2}}, WINDOW[1]], page_size=2),
             page([resource("customer", "e", T3)]),
         )
         output = read(SourceKustomer(), config(page_size=2), catalog("customers", mode=SyncMode.incremental))
-        http_mocker.assert_number_of_calls(by_created, 1)
+        http_mocker.assert_number_of_calls(first, 1)
     assert _ids(output) == ["a", "b", "c", "d", "e"]
     assert output.most_recent_state.stream_state == AirbyteStateBlob(updatedAt=T3)
 
@@ -110,8 +125,7 @@ def test_incremental_read_starts_at_the_state_cursor_less_the_lookback():
     lower = "2026-02-02T09:00:00.000Z"  # T2 less 60 minutes
     criteria = [{"note_updated_at": {"gte": lower}}, {"note_updated_at": {"lte": NOW_ISO}}]
     with HttpMocker() as http_mocker:
-        discovery_mocks(http_mocker)
-        _metadata(http_mocker, "note")
+        discovery_mocks(http_mocker)  # notes have no documented metadata: none is requested
         http_mocker.post(search("note", criteria), page([resource("note", "n1", T2), resource("note", "n2", T3)]))
         output = read(
             SourceKustomer(), config(lookback_window_minutes=60), catalog("notes", mode=SyncMode.incremental), state
@@ -131,6 +145,19 @@ def test_include_deleted_asks_search_for_soft_deleted_records():
         http_mocker.post(request, page([resource("company", "c1", T1, deleted=True, deletedAt=T1)]))
         output = read(SourceKustomer(), config(include_deleted=True), catalog("companies"))
     assert output.records[0].record.data["deleted"] is True
+
+
+def test_a_search_page_flagged_timed_out_is_retried_not_trusted():
+    partial = json.dumps({"data": [resource("note", "n1", T1)], "links": {"next": None}, "meta": {"timed_out": True}})
+    criteria = [{"note_updated_at": {"gte": START}}, {"note_updated_at": {"lte": NOW_ISO}}]
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        request = search("note", criteria)
+        whole = page([resource("note", "n1", T1), resource("note", "n2", T2)])
+        http_mocker.post(request, [HttpResponse(partial, 200), whole])
+        output = read(SourceKustomer(), config(), catalog("notes"))
+        http_mocker.assert_number_of_calls(request, 2)
+    assert _ids(output) == ["n1", "n2"]
 
 
 def test_429_waits_for_retry_after_then_succeeds():
@@ -199,43 +226,125 @@ def test_403_skips_the_stream_naming_the_role_and_the_others_continue():
     assert any("slas" in w and "org.permission.sla.read" in w for w in warnings)
 
 
-def test_401_fails_with_a_config_error_that_never_shows_the_token():
+def test_a_401_on_one_stream_with_a_valid_key_skips_only_that_stream():
     with HttpMocker() as http_mocker:
-        http_mocker.get(get("users/current"), error(401, "invalid or expired API key"))
+        discovery_mocks(http_mocker)
+        denied = error(401, "this API key lacks the role org.permission.note.read")
+        http_mocker.post(
+            search("note", [{"note_updated_at": {"gte": START}}, {"note_updated_at": {"lte": NOW_ISO}}]), denied
+        )
+        http_mocker.get(get("tags", page=1, pageSize=100), page([resource("tag", "t1", T1)]))
+        output = read(SourceKustomer(), config(), catalog("notes", "tags"))
+    assert _ids(output) == ["t1"] and not output.errors
+    warnings = [m.log.message for m in output.logs if m.log.level.name == "WARN"]
+    assert any("'notes'" in w and "HTTP 401" in w and "org.permission.note.read" in w for w in warnings)
+
+
+def test_an_invalid_key_fails_with_a_config_error_that_never_shows_the_token():
+    with HttpMocker() as http_mocker:
+        http_mocker.get(get("auth/tokens/current"), error(401, f"invalid or expired API key {TOKEN}"))
         output = read(SourceKustomer(), config(), catalog("tags"), expecting_exception=True)
     assert output.errors[0].trace.error.failure_type == FailureType.config_error
     assert "invalid or has expired" in output.errors[0].trace.error.message
-    everything = "\n".join(json.dumps(AirbyteMessageSerializer.dump(m)) for m in output.get_message_iterator())
-    assert "invalid or expired API key" in everything and TOKEN not in everything
+    assert TOKEN not in _everything(output)
 
 
-def test_custom_fields_are_typed_from_metadata_in_discover():
-    from airbyte_cdk.test.entrypoint_wrapper import discover
-
+def test_custom_fields_are_typed_from_documented_metadata_in_discover():
     with HttpMocker() as http_mocker:
-        discovery_mocks(
-            http_mocker,
-            klasses=[
-                {
-                    "type": "klass",
-                    "id": "k1",
-                    "attributes": {"name": "order", "attributes": {"totalNum": {"type": "number"}}},
-                }
-            ],
-        )
-        for name in ("customer", "conversation", "message", "note", "company"):
+        discovery_mocks(http_mocker, klasses=[_klass("order", "k1")])
+        for name in ("customer", "conversation", "message", "company"):
             _metadata(http_mocker, name)
+        _metadata(http_mocker, "kobject.order", {"totalNum": {"type": "number"}, "giftBool": {"type": "boolean"}})
         output = discover(SourceKustomer(), config())
     streams = {s.name: s for s in output.catalog.catalog.streams}
-    assert "kobjects_order" in streams
     assert streams["customers"].json_schema["properties"]["custom"]["properties"]["tierStr"] == {
         "type": ["null", "string"]
     }
-    assert streams["kobjects_order"].json_schema["properties"]["custom"]["properties"]["totalNum"] == {
-        "type": ["null", "number"]
+    assert streams["kobjects_order"].json_schema["properties"]["custom"]["properties"] == {
+        "totalNum": {"type": ["null", "number"]},
+        "giftBool": {"type": ["null", "boolean"]},
+    }
+    assert streams["notes"].json_schema["properties"]["custom"] == {
+        "type": ["null", "object"],
+        "additionalProperties": True,
     }
     assert streams["customers"].default_cursor_field == ["updatedAt"]
     assert streams["customers"].source_defined_primary_key == [["id"]]
+
+
+def test_klasses_are_listed_past_the_first_page():
+    first = [_klass(f"k{n:03d}", f"{n:024x}") for n in range(100)]
+    with HttpMocker() as http_mocker:
+        token_check(http_mocker)
+        http_mocker.get(get("klasses", page=1, pageSize=100), page(first, "/v1/klasses?page=2&pageSize=100"))
+        http_mocker.get(get("klasses", page=2, pageSize=100), page([_klass("k100", f"{100:024x}")]))
+        for name in ["customer", "conversation", "message", "company"] + [f"kobject.k{n:03d}" for n in range(101)]:
+            http_mocker.get(get(f"metadata/{name}"), error(404))
+        output = discover(SourceKustomer(), config())
+    names = {s.name for s in output.catalog.catalog.streams if s.name.startswith("kobjects_")}
+    assert len(names) == 101 and "kobjects_k100" in names
+
+
+def test_klasses_whose_names_normalise_alike_get_unique_stable_stream_names():
+    klasses = [_klass("Order Item", "aaaaaaaaaaaaaaaaaa111111"), _klass("order_item", "bbbbbbbbbbbbbbbbbb222222")]
+    klasses.append(_klass("order-item", "cccccccccccccccccc333333"))
+    runs = []
+    for ordering in (klasses, klasses[::-1]):
+        with HttpMocker() as http_mocker:
+            discovery_mocks(http_mocker, klasses=ordering)
+            for name in ("customer", "conversation", "message", "company"):
+                http_mocker.get(get(f"metadata/{name}"), error(404))
+            for klass in klasses:
+                http_mocker.get(get(f"metadata/kobject.{quote(klass['attributes']['name'], safe='')}"), error(404))
+            runs.append(sorted(s.name for s in discover(SourceKustomer(), config()).catalog.catalog.streams))
+    kobjects = [name for name in runs[0] if name.startswith("kobjects_")]
+    assert kobjects == ["kobjects_order_item", "kobjects_order_item_111111", "kobjects_order_item_333333"]
+    assert runs[0] == runs[1]
+
+
+def test_check_validates_the_key_then_one_search_and_names_the_missing_search_role():
+    probe = search("customer", [{"customer_updated_at": {"gte": START}}], page_size=1)
+    with HttpMocker() as http_mocker:
+        token_check(http_mocker)
+        http_mocker.post(probe, error(403, "this API key lacks the role org.user.search.read"))
+        status = SourceKustomer().check(None, config())
+    assert status.status == Status.FAILED
+    assert "org.user.search.read" in status.message and "valid" in status.message
+    with HttpMocker() as http_mocker:
+        token_check(http_mocker)
+        http_mocker.post(probe, page([resource("customer", "a", T1)]))
+        assert SourceKustomer().check(None, config()).status == Status.SUCCEEDED
+
+
+def test_a_list_link_to_another_host_stops_the_stream_without_following_it():
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(get("tags", page=1, pageSize=100), page([resource("tag", "t1", T1)], "////evil.invalid/x"))
+        output = read(SourceKustomer(), config(), catalog("tags"), expecting_exception=True)
+    assert _ids(output) == ["t1"]
+    message = output.errors[0].trace.error.message
+    assert "Kustomer sent a link that" in message and "api.kustomerapp.com" in message
+    assert "evil.invalid" not in json.dumps([s.state.stream.stream_state.__dict__ for s in output.state_messages])
+
+
+def test_a_list_that_links_back_to_a_page_already_read_stops_instead_of_looping():
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        first = get("tags", page=1, pageSize=100)
+        http_mocker.get(first, page([resource("tag", "t1", T1)], "/v1/tags?page=1&pageSize=100"))
+        output = read(SourceKustomer(), config(), catalog("tags"), expecting_exception=True)
+        http_mocker.assert_number_of_calls(first, 1)
+    assert "links back to a page already read" in output.errors[0].trace.error.message
+
+
+def test_a_search_that_kustomer_rejects_stops_with_kustomers_words():
+    criteria = [{"note_updated_at": {"gte": START}}, {"note_updated_at": {"lte": NOW_ISO}}]
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.post(search("note", criteria), error(400, "invalid search body"))
+        output = read(SourceKustomer(), config(), catalog("notes"), expecting_exception=True)
+    message = output.errors[0].trace.error.message
+    assert "Kustomer rejected the search" in message and "HTTP 400: invalid search body" in message
 
 
 def test_a_list_finished_in_an_earlier_sync_is_read_again_in_full():

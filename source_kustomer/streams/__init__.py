@@ -1,6 +1,7 @@
 """Every Kustomer object the connector reads, declared in one line each."""
 
 import re
+from typing import Any, Dict, List, Mapping, Tuple
 
 from source_kustomer.streams.base import KustomerStream
 from source_kustomer.streams.lists import KustomerListStream, ListSpec
@@ -27,11 +28,54 @@ SEARCH_STREAMS = (
     SearchSpec("companies", query_context="company", field_prefix="company"),
 )
 
+# Kustomer documents custom attribute metadata (GET /v1/metadata/{resource}) for these objects only.
+METADATA_RESOURCES = {
+    "customers": "customer",
+    "conversations": "conversation",
+    "messages": "message",
+    "companies": "company",
+}
 
-def kobject_spec(klass: str) -> SearchSpec:
-    """The search stream of one custom object klass: ``kobjects_{klass}``."""
-    stream_name = "kobjects_" + re.sub(r"[^a-z0-9_]+", "_", klass.lower()).strip("_")
+
+def _normalized(klass: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", klass.lower()).strip("_") or "klass"
+
+
+def kobject_stream_names(klasses: List[Tuple[str, str]]) -> Dict[str, str]:
+    """Stream names for (klass name, klass id) pairs: ``kobjects_<name>``, unique and stable.
+
+    Names are lower-cased and every run of other characters becomes ``_``. When several klasses normalise to
+    the same text (``order-item``, ``order_item``, ``Order Item``), the one whose name is already normal keeps
+    the plain name -- failing that, the one with the smallest id (the oldest) -- and each other one gets the
+    last six characters of its klass id appended: ``kobjects_order_item_3f9a2c``.
+    """
+    groups: Dict[str, List[Tuple[str, str]]] = {}
+    for name, klass_id in klasses:
+        groups.setdefault(_normalized(name), []).append((name, klass_id))
+    names: Dict[str, str] = {}
+    taken = {f"kobjects_{normal}" for normal in groups}
+    for normal, members in sorted(groups.items()):
+        members.sort(key=lambda member: (member[0] != normal, member[1]))
+        names[members[0][0]] = f"kobjects_{normal}"
+        for name, klass_id in members[1:]:
+            candidate = f"kobjects_{normal}_{klass_id[-6:].lower()}"
+            if candidate in taken:  # a klass really named like that: fall back to the whole id
+                candidate = f"kobjects_{normal}_{_normalized(klass_id)}"
+            taken.add(candidate)
+            names[name] = candidate
+    return names
+
+
+def kobject_spec(stream_name: str, klass: str) -> SearchSpec:
+    """The search stream of one custom object klass."""
     return SearchSpec(stream_name, query_context=f"kobject_{klass}", field_prefix="kobject", schema_name="kobjects")
+
+
+def klass_identity(klass: Mapping[str, Any]) -> Tuple[str, str]:
+    """(name, id) of a klass resource from ``GET /v1/klasses``; ('', '') when it has no name."""
+    attributes = klass.get("attributes") if isinstance(klass.get("attributes"), Mapping) else {}
+    name = attributes.get("name")
+    return (name, str(klass.get("id") or "")) if isinstance(name, str) and name else ("", "")
 
 
 __all__ = [
@@ -41,6 +85,9 @@ __all__ = [
     "ListSpec",
     "SearchSpec",
     "LIST_STREAMS",
+    "METADATA_RESOURCES",
     "SEARCH_STREAMS",
     "kobject_spec",
+    "kobject_stream_names",
+    "klass_identity",
 ]

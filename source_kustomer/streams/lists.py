@@ -1,19 +1,27 @@
-"""Full-refresh streams over Kustomer's paged lists (``GET /v1/{path}?page&pageSize``, follow links.next)."""
+"""Full-refresh streams over Kustomer's paged lists (``GET /v1/{path}?page&pageSize``, follow links.next).
 
-from dataclasses import dataclass
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
+One page per ``read_records`` call, so the CDK checkpoints after every page (resumable full refresh): the state
+is ``{"next": "/v1/...?page=N..."}`` while a list is read and the CDK's completion marker once it is done.
+Every next link -- from Kustomer or from saved state -- is resolved on the configured origin before it is
+followed; a list that links back to a page already read, keeps returning records already read, or runs past
+``MAX_LIST_PAGES`` pages stops with one clear error instead of looping.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Set
 from urllib.parse import urlsplit
 
-import requests
-from airbyte_cdk.models import SyncMode
-from airbyte_cdk.sources.streams.checkpoint.resumable_full_refresh_cursor import ResumableFullRefreshCursor
-from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.errors import with_clear_errors
-from source_kustomer.rate_policy import response_json
+from source_kustomer.errors import config_error, with_clear_errors
+from source_kustomer.origin import Origin, UnsafeUrl
+from source_kustomer.responses import error_detail
 from source_kustomer.streams.base import KustomerStream
 
 FULL_REFRESH_COMPLETE = "__ab_full_refresh_sync_complete"
+MAX_LIST_PAGES = 10_000
+NO_NEW_RECORDS_LIMIT = 3
 
 
 @dataclass(frozen=True)
@@ -25,14 +33,69 @@ class ListSpec:
     max_page_size: int = 100
 
 
+def _path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def list_state_link(stream: str, origin: Origin, state: Any) -> Optional[str]:
+    """The link a saved list state resumes from (None: start from page 1); a config_error for state not ours."""
+    if not state:
+        return None
+    if not isinstance(state, Mapping):
+        raise config_error(f"The saved state of stream '{stream}' is not an object. Reset the state of '{stream}'.")
+    if state.get(FULL_REFRESH_COMPLETE) is True and len(state) == 1:
+        return None  # a finished list is read again in full: a full refresh always delivers the whole list
+    if set(state) != {"next"}:
+        raise config_error(
+            f"The saved state of stream '{stream}' has keys {sorted(map(str, state))}; this connector writes only "
+            f"'next' or '{FULL_REFRESH_COMPLETE}' for a list. Reset the state of '{stream}'."
+        )
+    try:
+        return _path_of(origin.resolve(state["next"]))
+    except UnsafeUrl as reason:
+        raise config_error(
+            f"The saved state of stream '{stream}' has a next link that {reason}; the connector only follows links "
+            f"on {origin.url}. Reset the state of '{stream}'."
+        ) from None
+
+
+@dataclass
+class LinkTrail:
+    """The pages one list has read in this sync: no page twice, at most ``MAX_LIST_PAGES``."""
+
+    what: str
+    visited: Set[str] = field(default_factory=set)
+    max_pages: int = MAX_LIST_PAGES
+
+    def enter(self, url: str) -> None:
+        """Record the page about to be read; a repeat or one page too many stops the list."""
+        if url in self.visited:
+            raise _list_error(
+                f"Kustomer's {self.what} links back to a page already read in this sync ({_path_of(url)})"
+            )
+        if len(self.visited) >= self.max_pages:
+            raise _list_error(f"Kustomer's {self.what} is longer than {self.max_pages:,} pages")
+        self.visited.add(url)
+
+
+def _list_error(what: str) -> AirbyteTracedException:
+    message = f"{what}; the connector stopped instead of looping. The next sync starts the list again."
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+
+
 class KustomerListStream(KustomerStream):
-    """One list endpoint read page by page; resumable (the CDK checkpoints the next link)."""
+    """One list endpoint, one page per call; resumable by the next link."""
 
     def __init__(self, spec: ListSpec, *args: Any, **kwargs: Any) -> None:
         self.spec = spec
         self.max_page_size = spec.max_page_size
+        self._next: Optional[str] = None  # path and query of the next page; None: page 1
+        self._done = False
+        self._trail = LinkTrail(f"list of {spec.name}")
+        self._ids: Set[str] = set()
+        self._idle_pages = 0
         super().__init__(*args, **kwargs)
-        self.cursor = ResumableFullRefreshCursor()  # set explicitly: read_records below wraps the CDK's
 
     @property
     def name(self) -> str:
@@ -40,38 +103,17 @@ class KustomerListStream(KustomerStream):
 
     @property
     def state(self) -> MutableMapping[str, Any]:
-        return super().state
+        if self._done:
+            return {FULL_REFRESH_COMPLETE: True}
+        return {"next": self._next} if self._next else {}
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
-        # A list finished in an earlier sync is read again: a full refresh always delivers the whole list.
-        # (The CDK would skip it, and callers such as PyAirbyte hand that finished state back.)
-        finished = bool((value or {}).get(FULL_REFRESH_COMPLETE))
-        HttpStream.state.fset(self, {} if finished else value)  # type: ignore[attr-defined]
+        self._next = list_state_link(self.name, self.connection.origin, value)
+        self._done = False
 
-    def path(self, *, next_page_token: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> str:
-        if next_page_token:
-            return next_page_token["next"]
+    def path(self, **kwargs: Any) -> str:
         return self.spec.path
-
-    def request_params(
-        self,
-        stream_state: Optional[Mapping[str, Any]],
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        next_page_token: Optional[Mapping[str, Any]] = None,
-    ) -> MutableMapping[str, Any]:
-        return {} if next_page_token else {"page": 1, "pageSize": self.effective_page_size}
-
-    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
-        if response.status_code == 403:
-            return None
-        link = (response_json(response).get("links") or {}).get("next")
-        if not link:
-            self.progress.finish()
-            return None
-        # links are paths; keep them on the host this sync talks to
-        parts = urlsplit(link)
-        return {"next": f"{parts.path}?{parts.query}" if parts.query else parts.path}
 
     def read_records(
         self,
@@ -80,7 +122,45 @@ class KustomerListStream(KustomerStream):
         stream_slice: Optional[Mapping[str, Any]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
+        """One page: the first, or the one the state points to."""
         self.progress.start()
-        yield from with_clear_errors(
-            self.name, super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
-        )
+        yield from with_clear_errors(self.name, self._page())
+
+    def _page(self) -> Iterable[Mapping[str, Any]]:
+        url = self.client.link_url(self._next or f"/v1/{self.path()}?page=1&pageSize={self.effective_page_size}")
+        self._trail.enter(url)
+        response = self.client.get(url)
+        refusal = self.client.refusal(response)
+        if refusal is not None or response.status_code == 404:
+            if refusal is not None:
+                self.skip(refusal)
+            else:
+                self.logger.warning(f"Skipping stream '{self.name}': Kustomer has no such list here (HTTP 404).")
+            self._next, self._done = None, True
+            return
+        if response.status_code == 400:
+            raise _list_error(
+                f"Kustomer rejected the request for the {self.name} list (HTTP 400: {error_detail(response)})"
+            )
+        page = self.parse_response(response)
+        records = []
+        for record in page:
+            if not isinstance(record.get("id"), str) or not record["id"]:
+                self.report_malformed(record, "it has no id")
+            elif record["id"] not in self._ids:
+                self._ids.add(record["id"])
+                records.append(record)
+        self._idle_pages = 0 if records or not page else self._idle_pages + 1
+        if self._idle_pages >= NO_NEW_RECORDS_LIMIT:
+            raise _list_error(
+                f"Kustomer's list of {self.name} returned only records already read, "
+                f"{NO_NEW_RECORDS_LIMIT} pages in a row"
+            )
+        self.progress.records += len(records)
+        yield from records
+        link = self.next_page_token(response)
+        if link is None:
+            self._next, self._done = None, True
+            self.progress.finish()
+        else:
+            self._next = _path_of(self.client.link_url(link["next"]))

@@ -1,30 +1,34 @@
-"""Incremental streams over ``POST /v1/customers/search``, read exactly by the keyset reader."""
+"""Incremental streams over ``POST /v1/customers/search``, read exactly and verified by the keyset reader."""
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
 
-import requests
 from airbyte_cdk.models import SyncMode
 
-from source_kustomer.config import parse_timestamp
-from source_kustomer.errors import with_clear_errors
-from source_kustomer.keyset import Criteria, KeysetReader, SearchPage, SortKey
-from source_kustomer.rate_policy import response_json
+from source_kustomer.client import AccessRefused
+from source_kustomer.errors import config_error, with_clear_errors
+from source_kustomer.keyset import (
+    Bound,
+    Criteria,
+    KeyRange,
+    KeysetReader,
+    KeysetStats,
+    SearchPage,
+    SearchRejected,
+    SortKey,
+)
+from source_kustomer.responses import error_detail, response_json
 from source_kustomer.streams.base import KustomerStream
+from source_kustomer.timestamps import earlier, instant, kustomer_time, parse_timestamp
 
 CURSOR = "updatedAt"
+CLOCK_SKEW_SECONDS = 300
 
 
 def utc_now() -> datetime:
     """The current time (one place, so tests can pin it)."""
     return datetime.now(timezone.utc)
-
-
-def kustomer_time(moment: datetime) -> str:
-    """A datetime in Kustomer's format: 2019-12-26T18:35:41.583Z."""
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,25 @@ class SearchSpec:
     schema_name: str = ""
 
 
-class _Forbidden(Exception):
-    """Kustomer answered 403 for this stream's search."""
+def search_state_cursor(stream: str, state: Any, now: datetime) -> Optional[str]:
+    """The cursor a saved search state resumes from (None: start_date); a config_error for state not ours."""
+    if not state:
+        return None
+    if not isinstance(state, Mapping):
+        raise config_error(f"The saved state of stream '{stream}' is not an object. Reset the state of '{stream}'.")
+    if CURSOR not in state:
+        raise config_error(
+            f"The saved state of stream '{stream}' has no '{CURSOR}' cursor (keys: {sorted(map(str, state))}): it was "
+            f"not written by this connector. Reset the state of '{stream}' to sync it from start_date."
+        )
+    cursor = state[CURSOR]
+    moment = parse_timestamp(cursor, f"state of stream '{stream}' ({CURSOR})")
+    if (moment - now).total_seconds() > CLOCK_SKEW_SECONDS:
+        raise config_error(
+            f"The saved state of stream '{stream}' is in the future ({cursor!r}); resuming from it would skip "
+            f"records. Reset the state of '{stream}'."
+        )
+    return cursor
 
 
 class KustomerSearchStream(KustomerStream):
@@ -53,6 +74,7 @@ class KustomerSearchStream(KustomerStream):
         self.schema_name = spec.schema_name
         self._cursor: Optional[str] = None
         self._incoming: Optional[str] = None
+        self.reader_stats: Optional[KeysetStats] = None
         super().__init__(*args, **kwargs)
 
     @property
@@ -65,25 +87,20 @@ class KustomerSearchStream(KustomerStream):
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
-        cursor = (value or {}).get(CURSOR)
-        self._incoming = self._cursor = (
-            kustomer_time(parse_timestamp(cursor, f"state of {self.name}")) if cursor else None
-        )
+        self._incoming = self._cursor = search_state_cursor(self.name, value, utc_now())
 
     @property
     def state_checkpoint_interval(self) -> Optional[int]:
         return self.effective_page_size
 
+    @property
+    def keys(self) -> List[SortKey]:
+        """updatedAt (the cursor) first; createdAt only for tie groups larger than a search can page."""
+        prefix = self.spec.field_prefix
+        return [SortKey(f"{prefix}_updated_at", CURSOR), SortKey(f"{prefix}_created_at", "createdAt")]
+
     def path(self, **kwargs: Any) -> str:
         return "customers/search"
-
-    def request_params(
-        self,
-        stream_state: Optional[Mapping[str, Any]],
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        next_page_token: Optional[Mapping[str, Any]] = None,
-    ) -> MutableMapping[str, Any]:
-        return {"page": next_page_token["page"], "pageSize": self.effective_page_size}
 
     def request_body_json(
         self,
@@ -91,38 +108,44 @@ class KustomerSearchStream(KustomerStream):
         stream_slice: Optional[Mapping[str, Any]] = None,
         next_page_token: Optional[Mapping[str, Any]] = None,
     ) -> Optional[Mapping[str, Any]]:
+        """The search body for criteria and a sort field (``next_page_token``), in Kustomer's published shape."""
+        token = next_page_token or {}
         body = {
-            "and": next_page_token["criteria"],
-            "sort": [{next_page_token["sort"]: "asc"}],
+            "and": token["criteria"],
+            "sort": [{token["sort"]: "asc"}],
             "queryContext": self.spec.query_context,
         }
         if self.config.include_deleted:
             body["includeDeleted"] = True
         return body
 
-    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
-        return None  # the keyset reader decides every request
-
     def _fetch(self, criteria: Criteria, sort_field: str, page: int) -> SearchPage:
-        _, response = self._fetch_next_page(next_page_token={"criteria": criteria, "sort": sort_field, "page": page})
-        records = self.page_records(response)
-        if records is None:
-            raise _Forbidden()
-        body = response_json(response)
-        total = (body.get("meta") or {}).get("total")
+        body = self.request_body_json(None, next_page_token={"criteria": criteria, "sort": sort_field})
+        response = self.client.search(body, page, self.effective_page_size)  # type: ignore[arg-type]
+        refusal = self.client.refusal(response)
+        if refusal is not None:
+            raise refusal
+        if response.status_code in (400, 404):
+            raise SearchRejected(f"HTTP {response.status_code}: {error_detail(response)}")
+        records = self.parse_response(response)
+        document = response_json(response)
+        meta = document.get("meta") if isinstance(document.get("meta"), Mapping) else {}
+        total = meta.get("total")
+        links = document.get("links") if isinstance(document.get("links"), Mapping) else {}
         return SearchPage(
-            records, total if isinstance(total, int) else None, bool((body.get("links") or {}).get("next"))
+            records=list(records),
+            total=total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
+            has_next=bool(links.get("next")),
         )
 
-    def window(self, sync_mode: SyncMode, now: datetime) -> Criteria:
+    def window(self, sync_mode: SyncMode, now: datetime) -> KeyRange:
         """This sync's fixed bounds: the incoming cursor less lookback (or start_date) up to now less the search lag."""
         if sync_mode == SyncMode.incremental and self._incoming:
-            lower = parse_timestamp(self._incoming, CURSOR) - self.config.lookback
+            lower = earlier(parse_timestamp(self._incoming, CURSOR), self.config.lookback)
         else:
             lower = self.config.start_date
         upper = now - self.config.search_lag
-        updated = f"{self.spec.field_prefix}_updated_at"
-        return [{updated: {"gte": kustomer_time(lower)}}, {updated: {"lte": kustomer_time(upper)}}]
+        return KeyRange(self.keys[0], Bound(kustomer_time(lower)), Bound(kustomer_time(upper)))
 
     def read_records(
         self,
@@ -132,21 +155,24 @@ class KustomerSearchStream(KustomerStream):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
         self.progress.start()
-        prefix = self.spec.field_prefix
         reader = KeysetReader(
             fetch=self._fetch,
-            keys=[SortKey(f"{prefix}_updated_at", CURSOR), SortKey(f"{prefix}_created_at", "createdAt")],
+            keys=self.keys,
             page_size=self.effective_page_size,
+            stream=self.name,
+            on_malformed=self.report_malformed,
             logger=self.logger,
         )
-        already_synced = self._incoming if sync_mode == SyncMode.incremental else None
+        self.reader_stats = reader.stats
+        already_synced = instant(self._incoming) if sync_mode == SyncMode.incremental and self._incoming else None
         try:
             for record in with_clear_errors(self.name, reader.read(self.window(sync_mode, utc_now()))):
                 self._cursor = record[CURSOR]
                 self.progress.records += 1
-                if already_synced and record[CURSOR] <= already_synced:
+                if already_synced is not None and instant(record[CURSOR]) <= already_synced:
                     self.progress.possible_duplicates += 1
                 yield record
-        except _Forbidden:
+        except AccessRefused as refusal:
+            self.skip(refusal)
             return
         self.progress.finish()

@@ -1,0 +1,195 @@
+"""The simulator holds clients to Kustomer's published contract, and every unsettled behaviour is a switch."""
+
+import gzip
+import socket
+import time
+import zlib
+
+import pytest
+import requests
+
+from kustomer_simulator.faults import Fault
+from kustomer_simulator.org import DAY_MS, Org, OrgSettings
+from kustomer_simulator.search import SearchLimits, run_search
+from kustomer_simulator.server import ServerSettings
+from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
+from kustomer_simulator.timefmt import iso_ms
+from simulator_tests.conftest import search_body
+
+SINCE = "2000-01-01T00:00:00.000Z"
+
+
+def _search(http, sim, body, page=1, size=50, path="/v1/customers/search"):
+    return http.post(f"{sim.url}{path}?page={page}&pageSize={size}", json=body)
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({**search_body(), "and": [{"customer_updated_at": {"gte": SINCE}}] * 2}, "non-unique"),
+        ({**search_body(), "and": [{"customer_updated_at": {"gte": f"20{n:02d}-01-01"}} for n in range(21)]}, "long"),
+        ({**search_body(), "sort": [{"customer_updated_at": "asc"}] * 2}, "non-unique"),
+        ({**search_body(), "pageSize": 5}, "Additional properties"),
+        ({**search_body(), "queryContext": "planet"}, "does not match"),
+        ({**search_body(), "includeDeleted": "yes"}, "is not of type 'boolean'"),
+    ],
+)
+def test_bodies_the_published_schema_rejects_get_400(sim, http, body, fragment):
+    response = _search(http, sim, body)
+    assert response.status_code == 400 and fragment in response.json()["errors"][0]["detail"]
+
+
+def test_bodies_the_published_schema_accepts_are_served(sim, http):
+    object_form = {
+        "and": {"customer_updated_at": {"gte": SINCE}},
+        "sort": {"customer_updated_at": "desc"},
+        "queryContext": "customer",
+    }
+    served = _search(http, sim, object_form).json()["data"]
+    stamps = [r["attributes"]["updatedAt"] for r in served]
+    assert served and stamps == sorted(stamps, reverse=True)
+    cut = stamps[10]
+    negated = {**search_body(), "not": [{"customer_updated_at": {"gte": cut}}]}
+    assert all(r["attributes"]["updatedAt"] < cut for r in _search(http, sim, negated).json()["data"])
+    every_klass = _search(http, sim, {"queryContext": "kobject", "sort": [{"kobject_updated_at": "asc"}]}, size=500)
+    kinds = {r["type"] for r in every_klass.json()["data"]}
+    assert kinds == {"kobject.order", "kobject.subscription"}
+    for context in ("conversation_time", "work_session", "work_item"):
+        assert _search(http, sim, {"queryContext": context}).status_code == 200
+
+
+def test_search_needs_its_own_role_and_a_missing_role_can_be_401(sim):
+    sim.settings.tokens = {**sim.settings.tokens, "no-search": frozenset({"org.user.search.read"})}
+    headers = {"Authorization": "Bearer no-search"}
+    refused = requests.post(f"{sim.url}/v1/customers/search", json=search_body(), headers=headers)
+    assert refused.status_code == 403 and "org.user.search.read" in refused.text
+    assert requests.get(f"{sim.url}/v1/tags", headers=headers).status_code == 200
+    sim.settings.missing_role_status = 401
+    assert requests.post(f"{sim.url}/v1/customers/search", json=search_body(), headers=headers).status_code == 401
+    token = requests.get(f"{sim.url}/v1/auth/tokens/current", headers=headers).json()["data"]["attributes"]
+    assert "org.user.search.read" not in token["roles"] and "org.user.read" in token["roles"]
+
+
+@pytest.mark.parametrize("behaviour", ["honoured", "ignored", "rejected"])
+def test_created_at_sort_and_filter_follow_the_switch(sim, http, behaviour):
+    sim.settings.search.created_at = {"customer": behaviour}
+    body = {"and": [{"customer_updated_at": {"gte": SINCE}}], "sort": [{"customer_created_at": "desc"}]}
+    response = _search(http, sim, {**body, "queryContext": "customer"}, size=100)
+    if behaviour == "rejected":
+        assert response.status_code == 400 and "customer_created_at" in response.text
+        return
+    created = [r["attributes"]["createdAt"] for r in response.json()["data"]]
+    assert (created == sorted(created, reverse=True)) == (behaviour == "honoured")
+    pivot = created[50]
+    filtered = {"and": [{"customer_created_at": {"gt": pivot}}], "queryContext": "customer"}
+    later = [r["attributes"]["createdAt"] for r in _search(http, sim, filtered, size=500).json()["data"]]
+    assert all(c > pivot for c in later) == (behaviour == "honoured")
+
+
+def test_company_created_at_is_rejected_and_conversation_created_at_ignored_by_default(sim, http):
+    company = {"and": [{"company_created_at": {"gte": SINCE}}], "queryContext": "company"}
+    assert _search(http, sim, company).status_code == 400
+    conversation = {"sort": [{"conversation_created_at": "asc"}], "queryContext": "conversation"}
+    created = [r["attributes"]["createdAt"] for r in _search(http, sim, conversation, size=200).json()["data"]]
+    assert created != sorted(created)
+
+
+def test_total_can_be_capped_at_ten_thousand():
+    org = Org(OrgSettings(seed=2, scale=500, anchor_ms=TEST_ANCHOR_MS, counts={"customers": 10_600}))
+    body = search_body()
+    exact = run_search(org, body, 1, 100, SearchLimits())[1]
+    capped = run_search(org, body, 1, 100, SearchLimits(total="capped"))[1]
+    assert exact["total"] > 10_000 and capped["total"] == 10_000 and capped["totalPages"] == 100
+
+
+def test_standard_search_covers_two_years_and_the_archive_the_rest():
+    org = Org(OrgSettings(seed=2, scale=3000, anchor_ms=TEST_ANCHOR_MS, history_days=1500))
+    horizon = iso_ms(TEST_ANCHOR_MS - 730 * DAY_MS)
+    body = {**search_body(), "sort": [{"customer_updated_at": "asc"}]}
+    recent = run_search(org, body, 1, 500, SearchLimits())[0]
+    archived = run_search(org, body, 1, 500, SearchLimits(), archive=True)[0]
+    assert recent and archived
+    assert all(iso_ms(c.updated_ms[i]) >= horizon for c, i in recent)
+    assert all(iso_ms(c.updated_ms[i]) < horizon for c, i in archived)
+
+
+def test_writes_reach_search_after_the_index_lag(sim, http):
+    sim.settings.search.index_lag_seconds = 2.0
+    moved = set(sim.org.mutate("notes", 3))
+    newest = {"queryContext": "note", "sort": [{"note_updated_at": "desc"}]}
+    assert not moved & {r["id"] for r in _search(http, sim, newest).json()["data"]}
+    sim.settings.search.index_lag_seconds = 0.0
+    assert moved <= {r["id"] for r in _search(http, sim, newest).json()["data"]}
+
+
+def test_reset_header_can_be_absent(sim, http):
+    sim.settings.reset_mode = "absent"
+    sim.set_rate_limits(org_per_minute=10, search_per_minute=3, minute_seconds=6)
+    headers = http.get(f"{sim.url}/v1/tags").headers
+    assert "x-ratelimit-limit" in headers and "x-ratelimit-reset" not in headers
+
+
+def test_page_faults_change_the_page_the_way_they_say(sim, http):
+    body = search_body()
+    plain = _search(http, sim, body, size=10).json()
+    sim.faults.add(Fault("timed_out", scope="search"))
+    cut = _search(http, sim, body, size=10).json()
+    assert cut["meta"]["timed_out"] is True and len(cut["data"]) == 5
+    sim.faults.add(Fault("unsorted", scope="search"))
+    assert _search(http, sim, body, size=10).json()["data"] == plain["data"][::-1]
+    sim.faults.add(Fault("far_future", scope="search"))
+    assert _search(http, sim, body, size=10).json()["data"][-1]["attributes"]["updatedAt"].startswith("2999")
+    for variant, check in (
+        ("no_id", lambda r: "id" not in r),
+        ("bad_updated_at", lambda r: r["attributes"]["updatedAt"] == "last tuesday"),
+        ("no_attributes", lambda r: "attributes" not in r),
+        ("not_object", lambda r: r == 42),
+    ):
+        sim.faults.add(Fault("malformed", variant=variant, scope="search"))
+        assert check(_search(http, sim, body, size=10).json()["data"][0])
+
+
+def test_link_faults_point_elsewhere_or_back(sim, http):
+    sim.faults.add(Fault("foreign_next", link="https://evil.example/x", scope="/v1/tags"))
+    assert http.get(f"{sim.url}/v1/tags?page=1&pageSize=5").json()["links"]["next"] == "https://evil.example/x"
+    sim.faults.add(Fault("self_next", scope="/v1/tags"))
+    assert http.get(f"{sim.url}/v1/tags?page=1&pageSize=5").json()["links"]["next"] == "/v1/tags?page=1&pageSize=5"
+    sim.faults.add(Fault("redirect", link="https://evil.example/y", scope="/v1/tags"))
+    moved = http.get(f"{sim.url}/v1/tags", allow_redirects=False)
+    assert moved.status_code == 302 and moved.headers["Location"] == "https://evil.example/y"
+    sim.faults.add(Fault("echo_auth", scope="/v1/tags"))
+    assert TEST_TOKEN in http.get(f"{sim.url}/v1/tags").text
+
+
+def test_hostile_bodies_trickle_never_end_or_inflate(sim, http):
+    sim.faults.add(Fault("trickle", seconds=0.05, scope="/v1/tags"))
+    with socket.create_connection(("127.0.0.1", int(sim.url.rsplit(":", 1)[1]))) as raw:
+        raw.sendall(f"GET /v1/tags HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TEST_TOKEN}\r\n\r\n".encode())
+        started = time.monotonic()
+        first = raw.recv(100)
+        assert len(first) == 1 and time.monotonic() - started < 1
+    sim.faults.add(Fault("endless", scope="/v1/tags"))
+    received = 0
+    with http.get(f"{sim.url}/v1/tags", stream=True) as endless:
+        for chunk in endless.iter_content(65536):
+            received += len(chunk)
+            if received > 5_000_000:
+                break
+    assert received > 5_000_000
+    sim.faults.add(Fault("gzip_bomb", size_mb=64, scope="/v1/tags"))
+    with http.get(f"{sim.url}/v1/tags", stream=True) as bomb:
+        packed = bomb.raw.read(decode_content=False)
+    assert bomb.headers["Content-Encoding"] == "gzip" and len(packed) < 200_000
+    assert len(zlib.decompressobj(31).decompress(packed, 1 << 20)) == 1 << 20
+    assert gzip.decompress(packed).startswith(b'{"data": [')
+
+
+def test_the_default_token_model_and_settings_are_the_documented_ones():
+    settings = ServerSettings()
+    assert settings.missing_role_status == 403 and settings.reset_mode == "epoch"
+    assert SearchLimits().created_at["customer"] == "honoured" and SearchLimits().total == "exact"
+    with running_simulator(server_settings=ServerSettings(tokens={TEST_TOKEN: frozenset()}), scale=300) as small:
+        listed = requests.get(f"{small.url}/v1/klasses", headers={"Authorization": f"Bearer {TEST_TOKEN}"}).json()
+        klass = listed["data"][0]
+        assert "attributes" not in klass["attributes"] and klass["attributes"]["status"] == "enabled"
+        assert klass["relationships"]["kobjects"]["links"]["self"] == f"/v1/klasses/{klass['attributes']['name']}"

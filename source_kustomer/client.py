@@ -1,0 +1,141 @@
+"""Every request the connector makes, through one guarded session per sync.
+
+``KustomerConnection`` is what a command (check, discover, read, probe) shares: the validated config, the
+origin, the rate budget and the guarded session. Each stream (and each helper) asks it for a
+``KustomerClient`` of its own -- the CDK's public ``HttpClient`` with Kustomer's error handling and backoff,
+so retries and counters are per stream while the budget, the origin guard and the limits are shared.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Mapping, Optional
+
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.http_client import HttpClient
+from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_kustomer.config import KustomerConfig
+from source_kustomer.errors import config_error
+from source_kustomer.origin import Origin, UnsafeUrl
+from source_kustomer.rate_policy import KustomerAPIBudget, KustomerBackoffStrategy, RateStats
+from source_kustomer.responses import AUTH_MESSAGE, MAX_RETRIES, KustomerErrorHandler, error_detail
+from source_kustomer.transport import Limits, guarded_session
+from source_kustomer.version import USER_AGENT
+
+MAX_RESPONSE_BYTES = 64 * 2**20
+SEARCH_PATH = "customers/search"
+ARCHIVE_SEARCH_PATH = "customers/archive/search"
+
+
+class AccessRefused(Exception):
+    """Kustomer refused this key access to a resource (a missing role); ``reason`` quotes Kustomer."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class KustomerConnection:
+    """The config, origin, budget and guarded session one command shares."""
+
+    config: KustomerConfig
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("airbyte"))
+
+    def __post_init__(self) -> None:
+        self.origin: Origin = self.config.origin
+        self.budget = KustomerAPIBudget(
+            search_per_window=self.config.search_requests_per_minute,
+            utilization_percent=self.config.api_utilization_percent,
+            window=timedelta(seconds=self.config.rate_limit_window_seconds),
+            stats=RateStats(),
+        )
+        limits = Limits(deadline_seconds=self.config.request_timeout_seconds, max_response_bytes=MAX_RESPONSE_BYTES)
+        auth = TokenAuthenticator(token=self.config.api_token)
+        self.session = guarded_session(self.origin, limits, self.budget, auth, USER_AGENT)
+
+    def client(self, name: str, stats: Optional[RateStats] = None, max_retries: int = MAX_RETRIES) -> "KustomerClient":
+        """A client of its own for one stream or helper."""
+        return KustomerClient(self, name, stats or RateStats(), max_retries)
+
+    def close(self) -> None:
+        """Release the connections of the session."""
+        self.session.close()
+
+
+class KustomerClient:
+    """GETs and searches with retries; refusals (400/401/403/404) come back as responses for the caller."""
+
+    def __init__(self, connection: KustomerConnection, name: str, stats: RateStats, max_retries: int) -> None:
+        self.connection = connection
+        self.stats = stats
+        window = connection.config.rate_limit_window_seconds
+        self._http = HttpClient(
+            name=name,
+            logger=connection.logger,
+            error_handler=KustomerErrorHandler(connection.logger, window, stats, max_retries),
+            session=connection.session,
+            backoff_strategy=KustomerBackoffStrategy(window, stats),
+            request_timeout=connection.config.request_timeout_seconds,
+        )
+
+    def api_url(self, path: str) -> str:
+        """The absolute URL of an API path such as ``users`` or ``customers/search``."""
+        return f"{self.connection.origin.url}/v1/{path}"
+
+    def link_url(self, link: Any) -> str:
+        """The absolute URL of a link Kustomer sent (``/v1/...``); one that leaves the origin stops the stream."""
+        try:
+            return self.connection.origin.resolve(link)
+        except UnsafeUrl as reason:
+            message = (
+                f"Kustomer sent a link that {reason}; the connector follows links on {self.connection.origin.url} "
+                "only, so it stopped here without sending the API key anywhere else."
+            )
+            raise AirbyteTracedException(
+                message=message, internal_message=message, failure_type=FailureType.system_error
+            ) from None
+
+    def get(self, url: str, params: Optional[Mapping[str, Any]] = None) -> requests.Response:
+        """GET an absolute URL (from ``api_url`` or ``link_url``)."""
+        _, response = self._http.send_request(
+            http_method="GET",
+            url=url,
+            request_kwargs={"allow_redirects": False},
+            params=dict(params or {}),
+            dedupe_query_params=True,
+        )
+        return response
+
+    def search(self, body: Mapping[str, Any], page: int, page_size: int, archive: bool = False) -> requests.Response:
+        """POST one page of a search (standard, or archive for records older than two years)."""
+        _, response = self._http.send_request(
+            http_method="POST",
+            url=self.api_url(ARCHIVE_SEARCH_PATH if archive else SEARCH_PATH),
+            request_kwargs={"allow_redirects": False},
+            params={"page": page, "pageSize": page_size},
+            json=body,
+        )
+        return response
+
+    def refusal(self, response: requests.Response) -> Optional[AccessRefused]:
+        """The access refusal a 401/403 means, or None; a 401 for an invalid key stops the sync instead.
+
+        Kustomer's docs disagree on whether a key lacking a role gets 401 or 403. A 401 is therefore checked
+        against ``GET /v1/auth/tokens/current``, which any valid key may call: valid key -> a missing role.
+        """
+        if response.status_code == 403:
+            return AccessRefused(403, error_detail(response))
+        if response.status_code != 401:
+            return None
+        if not self.key_is_valid():
+            raise config_error(AUTH_MESSAGE)
+        return AccessRefused(401, error_detail(response))
+
+    def key_is_valid(self) -> bool:
+        """Whether Kustomer accepts the API key at all (its roles aside)."""
+        return self.get(self.api_url("auth/tokens/current")).status_code != 401

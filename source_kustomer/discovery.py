@@ -1,0 +1,48 @@
+"""What discover needs beyond the fixed streams: the org's custom object klasses and custom attribute types."""
+
+from typing import Any, List, Mapping, Optional
+
+from source_kustomer.client import KustomerClient
+from source_kustomer.responses import response_json
+from source_kustomer.streams.lists import LinkTrail
+
+KLASS_PAGE_SIZE = 100
+
+
+def list_klasses(client: KustomerClient) -> List[Mapping[str, Any]]:
+    """Every custom object klass (``GET /v1/klasses``, following links.next); empty when the key may not list them."""
+    found: List[Mapping[str, Any]] = []
+    trail = LinkTrail("list of klasses")
+    url: Optional[str] = client.link_url(f"/v1/klasses?page=1&pageSize={KLASS_PAGE_SIZE}")
+    while url:
+        trail.enter(url)
+        response = client.get(url)
+        if not response.ok:
+            refusal = client.refusal(response)
+            reason = f"HTTP {response.status_code}" + (f": {refusal.reason}" if refusal else "")
+            client.connection.logger.warning(
+                f"Cannot list custom object klasses ({reason}); no kobjects_* streams. Give the API key "
+                "org.permission.klass.read (or org.user.klass.read / org.admin.klass.read) to sync custom objects."
+            )
+            return []
+        body = response_json(response)
+        data = body.get("data")
+        found.extend(item for item in (data if isinstance(data, list) else []) if isinstance(item, Mapping))
+        links = body.get("links") if isinstance(body.get("links"), Mapping) else {}
+        url = client.link_url(links["next"]) if links.get("next") else None
+    return found
+
+
+def custom_field_types(client: KustomerClient, resource: str) -> Optional[Mapping[str, Any]]:
+    """Custom attribute definitions from ``GET /v1/metadata/{resource}`` (None when Kustomer will not tell)."""
+    response = client.get(client.api_url(f"metadata/{resource}"))
+    if not response.ok:
+        client.connection.logger.info(
+            f"No custom attribute definitions for {resource} (HTTP {response.status_code}); "
+            "'custom' stays an open object."
+        )
+        return None
+    data = response_json(response).get("data")
+    attributes = data.get("attributes") if isinstance(data, Mapping) else None
+    properties = attributes.get("properties") if isinstance(attributes, Mapping) else None
+    return properties if isinstance(properties, Mapping) else None

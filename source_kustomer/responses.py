@@ -1,0 +1,155 @@
+"""What a response means: the CDK error handler with Kustomer's mapping, and safe reading of bodies.
+
+Refusals (400, 401, 403, 404) come back to the caller, which knows what was asked and says so; throttling,
+5xx, timeouts, cut-off bodies and unusable 200s are retried a bounded number of times; a redirect, a response
+past the size limit and a request to another host end the request with one clear error.
+"""
+
+import logging
+from datetime import timedelta
+from typing import Any, Dict, Optional, Union
+
+import orjson
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.error_handlers import (
+    ErrorResolution,
+    HttpStatusErrorHandler,
+    ResponseAction,
+)
+from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
+
+from source_kustomer.rate_policy import RateStats
+from source_kustomer.redaction import redact
+from source_kustomer.transport import DeadlineExceeded, RefusedDestination, ResponseTooLarge
+
+MAX_RETRIES = 8
+REFUSALS = (400, 401, 403, 404)
+DETAIL_CHARS = 300
+
+AUTH_MESSAGE = (
+    "Kustomer rejected the API token (HTTP 401): it is invalid or has expired. Create a new API key in "
+    "Kustomer (Settings > Security > API Keys) with the read roles listed in the docs, and update 'api_token'."
+)
+
+
+def _retry(message: str) -> ErrorResolution:
+    return ErrorResolution(
+        response_action=ResponseAction.RETRY, failure_type=FailureType.transient_error, error_message=message
+    )
+
+
+def _fail(message: str, failure_type: FailureType = FailureType.system_error) -> ErrorResolution:
+    return ErrorResolution(response_action=ResponseAction.FAIL, failure_type=failure_type, error_message=message)
+
+
+def _ignore(status: int) -> ErrorResolution:
+    return ErrorResolution(
+        response_action=ResponseAction.IGNORE,
+        failure_type=FailureType.config_error,
+        error_message=f"Kustomer answered HTTP {status}; the stream decides what that means.",
+    )
+
+
+_REDIRECT = _fail(
+    "Kustomer's API answered with a redirect, which the connector does not follow (the API key must reach the "
+    "configured host only). Check 'region', 'organization' or 'api_url'.",
+    FailureType.config_error,
+)
+
+KUSTOMER_ERROR_MAPPING = {
+    **DEFAULT_ERROR_MAPPING,
+    requests.exceptions.ConnectionError: _retry("The connection to Kustomer failed; retrying."),
+    requests.exceptions.ChunkedEncodingError: _retry("Kustomer's response was cut short; retrying."),
+    requests.exceptions.ContentDecodingError: _retry("Kustomer's compressed response could not be decoded; retrying."),
+    requests.exceptions.ReadTimeout: _retry("Kustomer did not answer within the request timeout; retrying."),
+    requests.exceptions.ConnectTimeout: _retry("Connecting to Kustomer timed out; retrying."),
+    requests.exceptions.Timeout: _retry("The request to Kustomer timed out; retrying."),
+    DeadlineExceeded: _retry("Kustomer did not finish its response within 'request_timeout_seconds'; retrying."),
+    ResponseTooLarge: _fail(
+        "Kustomer sent a response larger than the connector accepts (64 MiB after decompression). Lower "
+        "'page_size'; if it persists, report it to the connector's maintainers."
+    ),
+    RefusedDestination: _fail(
+        "A request was stopped because its URL pointed away from the configured Kustomer host; the API key was not "
+        "sent. Check 'api_url', or reset the connection's state if it was edited by hand."
+    ),
+    **{status: _ignore(status) for status in REFUSALS},
+    409: _retry("Kustomer reported a conflict (HTTP 409); retrying."),
+}
+
+
+def response_json(response: requests.Response) -> Any:
+    """The parsed body, parsed once per response (the error handler may already have done it)."""
+    cached = getattr(response, "_kustomer_json", None)
+    if cached is None:
+        cached = orjson.loads(response.content)
+        response._kustomer_json = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def error_detail(response: requests.Response) -> str:
+    """Kustomer's own words about a refusal (they name a missing role), shortened and with the token masked."""
+    try:
+        errors = response_json(response).get("errors") or []
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        text = str(first.get("detail") or first.get("message") or first.get("title") or "no detail given")
+    except (ValueError, AttributeError, TypeError):
+        text = "no detail given"
+    text = redact(text)
+    return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "…"
+
+
+def unusable_body(response: requests.Response) -> Optional[str]:
+    """Why a 2xx body cannot be used as a page (None when it can)."""
+    try:
+        body = response_json(response)
+    except orjson.JSONDecodeError:
+        return "Kustomer answered 200 with a body that is not JSON; retrying."
+    if not isinstance(body, dict):
+        return "Kustomer answered 200 with JSON that is not an object; retrying."
+    if "data" in body and not isinstance(body["data"], (list, dict)):
+        return "Kustomer answered 200 with a 'data' member that is neither a list nor an object; retrying."
+    meta = body.get("meta")
+    if isinstance(meta, dict) and meta.get("timed_out") is True:
+        return "Kustomer's search timed out and returned a partial page (meta.timed_out); retrying."
+    if body.get("data") == [] and isinstance(body.get("links"), dict) and body["links"].get("next"):
+        return "Kustomer returned an empty page that links to a next page; retrying."
+    return None
+
+
+class KustomerErrorHandler(HttpStatusErrorHandler):
+    """Kustomer's error mapping, and retries for successful-looking responses that are not usable."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        window_seconds: float,
+        stats: RateStats,
+        max_retries: int = MAX_RETRIES,
+        extra_mapping: Optional[Dict[Any, ErrorResolution]] = None,
+    ) -> None:
+        super().__init__(
+            logger=logger,
+            error_mapping={**KUSTOMER_ERROR_MAPPING, **(extra_mapping or {})},
+            max_retries=max_retries,
+            max_time=timedelta(seconds=window_seconds * 20),
+        )
+        self._stats = stats
+
+    def interpret_response(
+        self, response_or_exception: Optional[Union[requests.Response, Exception]] = None
+    ) -> ErrorResolution:
+        """Map a response or exception to an action; 2xx bodies are checked before they are trusted."""
+        resolution = super().interpret_response(response_or_exception)
+        if isinstance(response_or_exception, requests.Response) and response_or_exception.ok:
+            if 300 <= response_or_exception.status_code < 400:  # requests counts a redirect as "ok"
+                resolution = _REDIRECT
+            else:
+                reason = unusable_body(response_or_exception)
+                resolution = _retry(reason) if reason else resolution
+        if resolution.response_action == ResponseAction.RATE_LIMITED:
+            self._stats.throttled_429 += 1
+        elif resolution.response_action == ResponseAction.RETRY:
+            self._stats.retries += 1
+        return resolution
