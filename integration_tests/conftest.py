@@ -75,10 +75,10 @@ def connector_image(docker_client) -> str:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """Show the fault matrix table (written by test_fault_matrix.py) at the end of the run."""
-    from integration_tests.harness import ROOT
+    """Write and show the fault matrix (rows added by test_fault_matrix.py and test_switch_matrix.py)."""
+    from integration_tests.matrix import ROWS, TABLE, write_table
 
-    table = ROOT / "build" / "fault_matrix.md"
-    if table.exists():
+    write_table()
+    if ROWS:
         terminalreporter.write_sep("=", "fault matrix")
-        terminalreporter.write_line(table.read_text())
+        terminalreporter.write_line(TABLE.read_text())

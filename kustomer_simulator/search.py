@@ -8,9 +8,9 @@ ignored or rejected is a per-object setting: Kustomer documents it only for some
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
-from kustomer_simulator.collection import Collection
+from kustomer_simulator.collection import Collection, mix32
 from kustomer_simulator.contract import search_body_violation
 from kustomer_simulator.org import DAY_MS, Org
 from kustomer_simulator.timefmt import now_ms, parse_iso_ms
@@ -208,11 +208,12 @@ def run_search(
         high = _tighter_high(high, (horizon[0], False))
     else:
         low = _tighter_low(low, horizon)
-    if limits.index_lag_seconds > 0:
-        high = _tighter_high(high, (now_ms() - int(limits.index_lag_seconds * 1000), True))
+    unindexed = {coll.name: not_yet_searchable(coll, limits.index_lag_seconds) for coll in collections}
+    if any(unindexed.values()):
+        predicates.append(lambda c, i: i not in unindexed[c.name])
 
     simple_sort = not sort_keys or (len(sort_keys) == 1 and sort_keys[0][0] == f"{prefix}_updated_at")
-    needs_filter = bool(or_clauses or not_clauses) or any(
+    needs_filter = bool(or_clauses or not_clauses or any(unindexed.values())) or any(
         set(c) != {f"{prefix}_updated_at"} for c in and_clauses if isinstance(c, Mapping)
     )
     start = (page - 1) * page_size
@@ -245,6 +246,17 @@ def run_search(
         "aggregations": {},
     }
     return targets, meta
+
+
+def not_yet_searchable(coll: Collection, lag_seconds: float) -> Set[int]:
+    """Records updated so recently that the index has not caught up: each write becomes searchable at a
+    different moment within the lag, so a later write can be found before an earlier one."""
+    if lag_seconds <= 0 or not coll.revisions:
+        return set()
+    now, lag_ms = now_ms(), int(lag_seconds * 1000)
+    return {
+        i for i, rev in coll.revisions.items() if now < coll.updated_ms[i] + mix32(coll.code, i, rev) % (lag_ms + 1)
+    }
 
 
 def past_window(page: int, page_size: int, limits: SearchLimits) -> bool:

@@ -115,14 +115,16 @@ class _Stats:
         self.search_requests = 0
         self.records_served = 0
         self.user_agents: Dict[str, int] = {}
+        self.requests_by_route: Dict[str, int] = {}
 
-    def count(self, status: int, is_search: bool, records: int, user_agent: str = "") -> None:
+    def count(self, status: int, is_search: bool, records: int, user_agent: str = "", route: str = "") -> None:
         with self.lock:
             self.requests += 1
             self.by_status[status] = self.by_status.get(status, 0) + 1
             self.search_requests += int(is_search)
             self.records_served += records
             self.user_agents[user_agent] = self.user_agents.get(user_agent, 0) + 1
+            self.requests_by_route[route] = self.requests_by_route.get(route, 0) + 1
 
     def snapshot(self) -> Dict[str, Any]:
         with self.lock:
@@ -132,6 +134,7 @@ class _Stats:
                 "records_served": self.records_served,
                 "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
                 "user_agents": dict(self.user_agents),
+                "requests_by_route": dict(self.requests_by_route),
             }
 
 
@@ -219,7 +222,8 @@ def _make_handler(sim: Simulator) -> type:
 
         # ---- plumbing ---------------------------------------------------------------
         def _count(self, status: int, is_search: bool = False, records: int = 0) -> None:
-            sim.stats.count(status, is_search, records, self.headers.get("User-Agent") or "")
+            route = f"{self.command} {urlsplit(self.path).path}"
+            sim.stats.count(status, is_search, records, self.headers.get("User-Agent") or "", route)
 
         def _send(
             self,

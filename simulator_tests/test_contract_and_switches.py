@@ -113,11 +113,12 @@ def test_standard_search_covers_two_years_and_the_archive_the_rest():
     assert all(iso_ms(c.updated_ms[i]) < horizon for c, i in archived)
 
 
-def test_writes_reach_search_after_the_index_lag(sim, http):
-    sim.settings.search.index_lag_seconds = 2.0
-    moved = set(sim.org.mutate("notes", 3))
+def test_writes_reach_search_within_the_index_lag_and_not_in_order(sim, http):
+    sim.settings.search.index_lag_seconds = 5.0
+    moved = set(sim.org.mutate("notes", 20))
     newest = {"queryContext": "note", "sort": [{"note_updated_at": "desc"}]}
-    assert not moved & {r["id"] for r in _search(http, sim, newest).json()["data"]}
+    found = moved & {r["id"] for r in _search(http, sim, newest).json()["data"]}
+    assert len(found) < len(moved)  # most of the twenty writes are not searchable yet
     sim.settings.search.index_lag_seconds = 0.0
     assert moved <= {r["id"] for r in _search(http, sim, newest).json()["data"]}
 

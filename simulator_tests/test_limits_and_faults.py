@@ -126,7 +126,14 @@ def test_admin_endpoints_drive_faults_mutations_and_truth(sim):
     ids = admin.post(f"{sim.url}/__admin/mutate", json={"stream": "companies", "count": 2}).json()["ids"]
     assert len(ids) <= 2
     stats = admin.get(f"{sim.url}/__admin/stats").json()
-    assert set(stats) == {"requests", "search_requests", "records_served", "by_status", "user_agents"}
+    assert set(stats) == {
+        "requests",
+        "search_requests",
+        "records_served",
+        "by_status",
+        "user_agents",
+        "requests_by_route",
+    }
     assert admin.post(f"{sim.url}/__admin/faults", json={"kind": "volcano"}).status_code == 400
 
 

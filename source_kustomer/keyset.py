@@ -16,8 +16,9 @@ depends on; it checks it:
    createdAt -- and only while the server demonstrably honours it: every page must come back ascending by
    createdAt and inside the requested bounds. If it does not (or Kustomer rejects the field), the stream stops
    with one error naming the timestamp and the group size.
-4. **Every page is verified.** Records must carry an id and parseable keys (malformed ones are skipped and
-   reported, never emitted); they must lie inside the requested bounds and, where a sort was asked for, come
+4. **Every page is verified.** Records must carry an id and parseable keys (a page holding malformed ones is
+   asked for again; if they persist they are skipped and reported, never emitted); they must lie inside the
+   requested bounds and, where a sort was asked for, come
    back in that order. A violation stops the stream before any unverified record is emitted, so the saved
    state never moves past what was proven.
 
@@ -40,6 +41,7 @@ from source_kustomer.timestamps import instant
 Record = MutableMapping[str, Any]
 Criteria = List[MutableMapping[str, Any]]
 MAX_GROUP_PASSES = 5
+MALFORMED_RETRIES = 2
 NO_PROGRESS_LIMIT = 3
 
 
@@ -139,6 +141,7 @@ class _GroupPage:
     total: Optional[int]
     has_next: bool
     empty: bool
+    malformed: int  # records at this page's positions that could not be emitted (skipped and reported)
 
 
 def _same_order(before: List[str], after: List[str]) -> bool:
@@ -213,8 +216,7 @@ class KeysetReader:
         stalled = 0
         while True:
             query = fixed + (moving,)
-            page = self._get(query, key, 1)
-            records = self._verified(page, query, ordered_by=key)
+            page, records = self._get(query, key, 1, ordered_by=key)
             low = moving.low.micros if moving.low is not None else None
             fresh = [
                 record
@@ -286,13 +288,13 @@ class KeysetReader:
         it now (as long as fewer than a page left meanwhile, else the pass starts over). By induction, every
         member still in the group was seen when the last page says there is no more. The re-read page must keep
         the order of the members it shares with the first read; a pass without departures must have shown
-        exactly ``total`` distinct members.
+        exactly ``total`` distinct members (a malformed one, skipped and reported, still counts as shown).
         Outcomes: complete | beyond (larger than the window) | totalless (confirm with a second pass) | again.
         """
         current = yield from self._group_page(query, 1, seen, members)
         if current.total is not None and current.total >= self.capacity:
             return "beyond", current.total
-        quiet, page_no = True, 1
+        quiet, page_no, malformed = True, 1, current.malformed
         while current.has_next and not current.empty:
             if page_no >= self.pages_in_window:
                 if current.total is None or current.total >= self.capacity:
@@ -308,24 +310,24 @@ class KeysetReader:
                 slipped = current.total - (again.total if again.total is not None else -self.page_size)
                 if slipped > self.page_size or not _same_order(current.ids, again.ids):
                     return "again", again.total
-            current, page_no = following, page_no + 1
+            current, page_no, malformed = following, page_no + 1, malformed + following.malformed
         if current.total is None:
             return "totalless", None
-        if current.total > page_no * self.page_size or (quiet and len(members) != current.total):
+        if current.total > page_no * self.page_size or (quiet and len(members) + malformed != current.total):
             return "again", current.total
         return "complete", current.total
 
     def _group_page(
         self, query: Query, page_no: int, seen: Set[str], members: Set[str]
     ) -> Generator[Record, None, "_GroupPage"]:
-        page = self._get(query, self.keys[0], page_no)
-        records = self._verified(page, query, ordered_by=None)
+        page, records = self._get(query, self.keys[0], page_no, ordered_by=None)
         for record in records:
             members.add(record["id"])
             if record["id"] not in seen:
                 seen.add(record["id"])
                 yield record
-        return _GroupPage([record["id"] for record in records], page.total, page.has_next, not page.records)
+        malformed = sum(1 for record in page.records if self._malformed(record, query))
+        return _GroupPage([r["id"] for r in records], page.total, page.has_next, not page.records, malformed)
 
     def _beyond_window(self, fixed: Query, pinned: KeyRange, seen: Set[str], total: Optional[int]) -> Iterator[Record]:
         """A group too large for one search: a keyset on the next key, only while the server honours it."""
@@ -356,9 +358,18 @@ class KeysetReader:
             ) from None
 
     # ---- pages ---------------------------------------------------------------------------------------------
-    def _get(self, query: Query, sort: SortKey, page_no: int) -> SearchPage:
-        self.stats.requests += 1
-        return self.fetch(query_criteria(query), sort.search_field, page_no)
+    def _get(
+        self, query: Query, sort: SortKey, page_no: int, ordered_by: Optional[SortKey]
+    ) -> Tuple[SearchPage, List[Record]]:
+        """A page and its verified records; a page with malformed records is asked for again first (a broken
+        response is often transient), at most ``MALFORMED_RETRIES`` times, before they are skipped and reported."""
+        for attempt in range(MALFORMED_RETRIES + 1):
+            self.stats.requests += 1
+            page = self.fetch(query_criteria(query), sort.search_field, page_no)
+            if attempt == MALFORMED_RETRIES or not any(self._malformed(r, query) for r in page.records):
+                break
+            self.logger.info(f"A page of {query[-1].describe()} held malformed records; asking for it again.")
+        return page, self._verified(page, query, ordered_by)
 
     def _verified(self, page: SearchPage, query: Query, ordered_by: Optional[SortKey]) -> List[Record]:
         """The page's well-formed records, after checking every one lies in ``query`` (and in order)."""

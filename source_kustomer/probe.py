@@ -90,9 +90,8 @@ class Probe:
         contexts = [(context, context) for context in CONTEXTS] + self.klass_context()
         for context, prefix in contexts:
             findings.append(self.created_at(context, prefix))
-        largest = max(self.totals, key=self.totals.get) if self.totals else None
-        if largest:
-            findings += [self.total(largest), self.past_window(largest), self.search_page_size(largest)]
+        largest = max(self.totals, key=self.totals.get) if self.totals else "customer"
+        findings += [self.total(largest), self.past_window(largest), self.search_page_size(largest)]
         findings += [self.list_page_size(), self.missing_role(), self.rate_headers(), self.precision()]
         return findings
 
@@ -162,7 +161,12 @@ class Probe:
         return self.body(context, prefix, (f"{prefix}_updated_at", "asc"))
 
     def total(self, context: str) -> Finding:
-        total = self.totals[context]
+        if context not in self.totals:
+            response = self.search(self._largest_body(context), page_size=1)
+            if not response.ok:
+                return Finding("meta.total above 10,000", "unknown", f"HTTP {response.status_code}")
+            self._remember(context, response, _records(response))
+        total = self.totals.get(context, -1)
         if total > 10_000:
             answer, switch = "exact", "--total exact"
         elif total == 10_000:
