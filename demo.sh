@@ -10,13 +10,15 @@ quiet() { "$@" >/dev/null 2>&1 || "$@"; }
 
 bash scripts/bootstrap.sh   # the project's venv: the simulator
 
-# The connector in a venv of its own (as Airbyte runs it), refreshed from this checkout.
-if [ ! -x .venv-connector/bin/python ]; then "$PY" -m venv .venv-connector; fi
-sources_hash=$(cat setup.py main.py $(find source_kustomer -type f -not -path '*__pycache__*' | sort) | sha1sum | cut -c1-12)
-if [ ! -f ".venv-connector/.installed-$sources_hash" ]; then
-  echo "Installing the connector into .venv-connector …"
-  quiet .venv-connector/bin/pip install -q --disable-pip-version-check .
-  rm -f .venv-connector/.installed-* && touch ".venv-connector/.installed-$sources_hash"
+# The connector in a venv of its own (as Airbyte runs it), refreshed from this checkout. Its name is the one
+# PyAirbyte's venv executor looks for, so PyAirbyte can report the installed connector's version.
+VENV=.venv-source-kustomer
+if [ ! -x "$VENV/bin/python" ]; then "$PY" -m venv "$VENV"; fi
+sources_hash=$(cat setup.py pyproject.toml main.py $(find source_kustomer -type f -not -path '*__pycache__*' | sort) | sha1sum | cut -c1-12)
+if [ ! -f "$VENV/.installed-$sources_hash" ]; then
+  echo "Installing the connector into $VENV …"
+  quiet "$VENV/bin/pip" install -q --disable-pip-version-check .
+  rm -f "$VENV"/.installed-* && touch "$VENV/.installed-$sources_hash"
 fi
 
 # PyAirbyte (and its DuckDB cache) in a third venv, so its dependencies cannot clash with the connector's.

@@ -12,4 +12,5 @@ if [ -f "$ENGINE" ]; then
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+bash scripts/newest_cdk.sh
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -20,7 +20,9 @@ from typing import Any, Dict, Iterator, List, Optional
 from demo.report import ConnectorProgress, summary_table
 
 ROOT = Path(__file__).resolve().parent.parent
-CONNECTOR = ROOT / ".venv-connector" / "bin" / "source-kustomer"
+# The connector's own venv, where PyAirbyte's venv executor expects it (install_root=ROOT): it can then report
+# the installed version of airbyte-source-kustomer.
+CONNECTOR = ROOT / ".venv-source-kustomer" / "bin" / "source-kustomer"
 PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
 DEMO_TOKEN = "demo-token-not-a-secret"
 EXAMPLE_SQL = """
@@ -161,7 +163,11 @@ def sync(config: Dict[str, Any], db: Path, run_number: int) -> Dict[str, Any]:
     from airbyte.caches import DuckDBCache
 
     progress = ConnectorProgress()
-    source = ab.get_source("source-kustomer", config=config, local_executable=str(CONNECTOR))
+    source = ab.get_source(
+        "source-kustomer", config=config, pip_url=str(ROOT), install_root=ROOT, install_if_missing=False
+    )
+    if run_number == 1:
+        print(f"Connector: airbyte-source-kustomer {source.connector_version} ({CONNECTOR.parent.parent.name})")
     logger = logging.getLogger("airbyte.source-kustomer")  # PyAirbyte's logger for this connector's LOG messages
     logger.addHandler(progress)
     logger.setLevel(logging.INFO)

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import tomllib
 
 import duckdb
 import pytest
@@ -43,6 +44,8 @@ def test_demo_syncs_everything_then_only_what_changed(demo_sim, tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Conversations per channel per month" in done.stdout
+    installed = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f"Connector: airbyte-source-kustomer {installed} " in done.stdout  # PyAirbyte reports the version
     runs = json.loads(report.read_text())
     first, second = ({row["stream"]: row for row in run["streams"]} for run in runs)
     assert set(first) == set(demo_sim.org.collections)

@@ -11,7 +11,7 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
     "$PY" -m venv "$ROOT/.venv"
   fi
 fi
-stamp="$ROOT/.venv/.installed-$(cat "$ROOT/setup.py" | sha1sum | cut -c1-12)"
+stamp="$ROOT/.venv/.installed-$(cat "$ROOT/setup.py" "$ROOT/pyproject.toml" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >&2
   "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[tests]" >&2

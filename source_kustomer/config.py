@@ -4,8 +4,12 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from importlib.resources import files
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
+
+import yaml
 
 from source_kustomer.errors import config_error
 from source_kustomer.origin import Origin, UnsafeUrl
@@ -42,6 +46,26 @@ class KustomerConfig:
     def origin(self) -> Origin:
         """The only scheme, host and port the API key may be sent to."""
         return Origin.of(self.base_url)
+
+
+@lru_cache(maxsize=None)
+def spec_property(name: str) -> Mapping[str, Any]:
+    """One property of the connector's spec (spec.yaml is the one place its rules are written)."""
+    spec = yaml.safe_load(files("source_kustomer").joinpath("spec.yaml").read_text(encoding="utf-8"))
+    return spec["connectionSpecification"]["properties"][name]
+
+
+def _start_date(value: Any, now: datetime) -> datetime:
+    rule = spec_property("start_date")
+    if not isinstance(value, str) or not re.fullmatch(rule["pattern"], value.strip()):
+        raise config_error(
+            f"'start_date' must be a UTC date-time like {rule['pattern_descriptor']}, e.g. {rule['examples'][0]}; "
+            f"got {value!r}."
+        )
+    start = parse_timestamp(value, "start_date")
+    if start > now:
+        raise config_error(f"'start_date' {value!r} is in the future; use a past date (or leave it empty).")
+    return start
 
 
 def _int_field(config: Mapping[str, Any], field: str, default: Optional[int], low: int, high: int) -> Optional[int]:
@@ -141,14 +165,7 @@ def parse_config(config: Mapping[str, Any], now: Optional[datetime] = None) -> K
     now = now or datetime.now(timezone.utc)
     token = _token(config)
     base_url = _base_url(config)
-    if config.get("start_date"):
-        start = parse_timestamp(config["start_date"], "start_date")
-        if start > now:
-            raise config_error(
-                f"'start_date' {config['start_date']!r} is in the future; use a past date (or leave it empty)."
-            )
-    else:
-        start = now - timedelta(days=365)
+    start = _start_date(config["start_date"], now) if config.get("start_date") else now - timedelta(days=365)
     include_deleted = config.get("include_deleted", False)
     if not isinstance(include_deleted, bool):
         raise config_error(f"'include_deleted' must be true or false; got {include_deleted!r}.")

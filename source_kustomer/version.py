@@ -1,4 +1,11 @@
-"""The connector's version: the one place it is written (setup.py, metadata.yaml and the Dockerfile must agree)."""
+"""The connector's version, as installed (pyproject.toml is the one place it is written)."""
 
-VERSION = "0.2.0"
-USER_AGENT = f"airbyte-source-kustomer/{VERSION}"
+from importlib.metadata import PackageNotFoundError, version
+
+DISTRIBUTION = "airbyte-source-kustomer"
+
+try:
+    VERSION = version(DISTRIBUTION)
+except PackageNotFoundError:  # run from a checkout that was never installed
+    VERSION = "0+unknown"
+USER_AGENT = f"{DISTRIBUTION}/{VERSION}"

@@ -2,6 +2,7 @@
 no token -- and odd-but-valid input works."""
 
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -12,7 +13,7 @@ from airbyte_cdk.test.state_builder import StateBuilder
 
 from integration_tests.harness import token_forms
 from source_kustomer import SourceKustomer
-from source_kustomer.config import parse_config
+from source_kustomer.config import parse_config, spec_property
 from source_kustomer.run import run
 from unit_tests.conftest import NOW_ISO, TOKEN, catalog, config, discovery_mocks, page, resource, search
 
@@ -24,8 +25,10 @@ BAD_CONFIGS = [
     ({"api_token": "abc\ndef"}, "'api_token' contains spaces or line breaks"),
     ({"api_token": "kst-t\u00f6ken-\u201cquoted\u201d"}, "'api_token' contains characters an API key never has"),
     ({"api_token": 12345}, "'api_token' must be the API key as text"),
-    ({"start_date": "2025/01/01"}, "'start_date' is not a date"),
-    ({"start_date": "yesterday"}, "'start_date' is not a date"),
+    ({"start_date": "2025/01/01"}, "'start_date' must be a UTC date-time like YYYY-MM-DDTHH:mm:ssZ"),
+    ({"start_date": "yesterday"}, "'start_date' must be a UTC date-time like YYYY-MM-DDTHH:mm:ssZ"),
+    ({"start_date": "2025-01-01"}, "'start_date' must be a UTC date-time like YYYY-MM-DDTHH:mm:ssZ"),
+    ({"start_date": "2025-13-45T00:00:00Z"}, "'start_date' is not a date"),
     ({"start_date": "2999-01-01T00:00:00Z"}, "'start_date' '2999-01-01T00:00:00Z' is in the future"),
     ({"region": "mars"}, "'region' must be one of us, eu, in"),
     ({"region": ["us", "eu"]}, "'region' must be one of us, eu, in"),
@@ -195,6 +198,13 @@ def test_a_year_0001_cursor_is_sent_as_written():
 )
 def test_host_resolution(override, base_url):
     assert parse_config({**GOOD, **override}).base_url == base_url
+
+
+def test_the_start_date_rule_is_the_specs():
+    rule = spec_property("start_date")
+    assert rule["format"] == "date-time" and rule["pattern_descriptor"] == "YYYY-MM-DDTHH:mm:ssZ"
+    for good in (*rule["examples"], "2025-01-31T08:30:00.123Z", "2025-01-31T08:30:00+02:00"):
+        assert re.fullmatch(rule["pattern"], good) and parse_config({**GOOD, "start_date": good}).start_date
 
 
 def test_defaults():
