@@ -27,16 +27,18 @@ class ConnectorProgress(logging.Handler):
 
 
 def summary_table(rows: List[Dict[str, Any]], cached: Optional[Dict[str, int]] = None) -> str:
-    """A fixed-width table: one line per stream and a total."""
-    header = f"{'stream':<24}{'records':>10}{'requests':>10}{'seconds':>9}{'waits':>7}{'429s':>6}{'dups':>6}"
+    """A fixed-width table: one line per stream and a total; ``cached`` adds the live rows in DuckDB."""
+    header = (
+        f"{'stream':<24}{'records':>10}{'requests':>10}{'seconds':>9}{'waits':>7}{'429s':>6}{'dups':>6}{'deleted':>9}"
+    )
     if cached is not None:
-        header += f"{'in DuckDB':>11}"
+        header += f"{'live rows':>11}"
     lines = [header, "-" * len(header)]
-    totals = {"records": 0, "requests": 0, "http_429": 0, "possible_duplicates": 0, "rate_waits": 0}
+    totals = {"records": 0, "requests": 0, "http_429": 0, "possible_duplicates": 0, "rate_waits": 0, "deletions": 0}
     for row in sorted(rows, key=lambda r: r["stream"]):
         line = (
             f"{row['stream']:<24}{row['records']:>10,}{row['requests']:>10,}{row['duration_s']:>9.1f}"
-            f"{row['rate_waits']:>7}{row['http_429']:>6}{row['possible_duplicates']:>6}"
+            f"{row['rate_waits']:>7}{row['http_429']:>6}{row['possible_duplicates']:>6}{row['deletions']:>9,}"
         )
         if cached is not None:
             line += f"{cached.get(row['stream'], 0):>11,}"
@@ -48,7 +50,7 @@ def summary_table(rows: List[Dict[str, Any]], cached: Optional[Dict[str, int]] =
     lines.append("-" * len(header))
     total = (
         f"{'total':<24}{totals['records']:>10,}{totals['requests']:>10,}{'':>9}"
-        f"{totals['rate_waits']:>7}{totals['http_429']:>6}{totals['possible_duplicates']:>6}"
+        f"{totals['rate_waits']:>7}{totals['http_429']:>6}{totals['possible_duplicates']:>6}{totals['deletions']:>9,}"
     )
     if cached is not None:
         total += f"{sum(cached.values()):>11,}"

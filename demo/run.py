@@ -25,11 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CONNECTOR = ROOT / ".venv-source-kustomer" / "bin" / "source-kustomer"
 PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
 DEMO_TOKEN = "demo-token-not-a-secret"
+# Streams the demo hard-deletes from: objects whose deletes Kustomer's audit log reports (docs/kustomer.md).
+HARD_DELETED = ("customers", "conversations")
+# Deleted conversations stay in the table as delete markers (_ab_cdc_deleted_at set): leave them out.
 EXAMPLE_SQL = """
 SELECT strftime(CAST(createdat AS TIMESTAMP), '%Y-%m') AS month,
        json_extract_string(CAST(channels AS JSON), '$[0]') AS channel,
        count(*) AS conversations
 FROM conversations
+WHERE _ab_cdc_deleted_at IS NULL
 GROUP BY 1, 2
 ORDER BY 1 DESC, 3 DESC
 LIMIT 12
@@ -57,6 +61,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         default=250,
         help="records the simulated org updates per searchable stream between the two runs",
+    )
+    parser.add_argument(
+        "--delete",
+        type=int,
+        default=5,
+        help="records the simulated org deletes per searchable stream between two runs (soft and hard), and "
+        "customer pairs it merges",
     )
     parser.add_argument("--runs", type=int, default=2, help="syncs to run (the second and later are incremental)")
     parser.add_argument("--db", type=Path, default=ROOT / "demo_output" / "kustomer.duckdb")
@@ -148,13 +159,34 @@ def load_config(path: Path) -> Dict[str, Any]:
 
 
 def _table_counts(cache: Any, streams: List[str]) -> Dict[str, int]:
+    """Rows per table that stand for live records: delete markers are not counted."""
     counts = {}
     for stream in streams:
         try:
-            counts[stream] = int(cache.run_sql_query(f'SELECT count(*) AS n FROM "{stream}"')[0]["n"])
-        except RuntimeError:
+            columns = {row["column_name"] for row in cache.run_sql_query(f'DESCRIBE "{stream}"')}
+        except RuntimeError:  # no table: the stream had no records
             counts[stream] = 0
+            continue
+        live = "WHERE _ab_cdc_deleted_at IS NULL" if "_ab_cdc_deleted_at" in columns else ""
+        counts[stream] = int(cache.run_sql_query(f'SELECT count(*) AS n FROM "{stream}" {live}')[0]["n"])
     return counts
+
+
+def change_the_org(url: str, args: argparse.Namespace) -> None:
+    """Between two runs: updates, soft deletes, hard deletes and merges, as a busy org makes them."""
+    streams = _admin(url, "streams")["search"]
+    changed = sum(len(_admin(url, "mutate", {"stream": s, "count": args.mutate})["ids"]) for s in streams)
+    deleted = 0
+    if args.delete:
+        for stream in streams:
+            deleted += len(_admin(url, "delete", {"stream": stream, "count": args.delete, "mode": "soft"})["ids"])
+        for stream in HARD_DELETED:
+            deleted += len(_admin(url, "delete", {"stream": stream, "count": args.delete, "mode": "hard"})["ids"])
+        deleted += len(_admin(url, "merge", {"count": args.delete})["merged"])
+    print(
+        f"\nThe simulated org updates {changed:,} records across {len(streams)} streams and deletes {deleted:,} "
+        f"(soft and hard deletes, and {args.delete} customer merges) …"
+    )
 
 
 def sync(config: Dict[str, Any], db: Path, run_number: int) -> Dict[str, Any]:
@@ -218,14 +250,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "start_date": "2000-01-01T00:00:00Z",
                     "search_lag_seconds": 0,
                     "rate_limit_window_seconds": args.minute_seconds,
+                    "sync_deletes": True,
                 }
                 for n in range(1, args.runs + 1):
-                    if n > 1 and args.mutate:
-                        streams = _admin(url, "streams")["search"]
-                        changed = sum(
-                            len(_admin(url, "mutate", {"stream": s, "count": args.mutate})["ids"]) for s in streams
-                        )
-                        print(f"\nThe simulated org updates {changed:,} records across {len(streams)} streams …")
+                    if n > 1:
+                        change_the_org(url, args)
                     runs.append(sync(config, args.db, n))
     except DemoError as error:
         print(f"demo: {error}", file=sys.stderr)

@@ -32,6 +32,8 @@ def test_demo_syncs_everything_then_only_what_changed(demo_sim, tmp_path):
             "3",
             "--mutate",
             "40",
+            "--delete",
+            "3",
             "--db",
             str(db),
             "--report",
@@ -47,14 +49,25 @@ def test_demo_syncs_everything_then_only_what_changed(demo_sim, tmp_path):
     installed = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert f"Connector: airbyte-source-kustomer {installed} " in done.stdout  # PyAirbyte reports the version
     runs = json.loads(report.read_text())
-    first, second = ({row["stream"]: row for row in run["streams"]} for run in runs)
+    first, second = (
+        {row["stream"]: dict(row, live_rows=run["tables"][row["stream"]]) for row in run["streams"]} for run in runs
+    )
     assert set(first) == set(demo_sim.org.collections)
     with duckdb.connect(str(db), read_only=True) as con:
         for stream in first:
             truth = {rid for rid, _ in demo_sim.org.truth(stream)}
-            rows = [r[0] for r in con.execute(f'SELECT id FROM "{stream}"').fetchall()]
+            searched = stream in demo_sim.org.search_streams
+            live = "WHERE _ab_cdc_deleted_at IS NULL" if searched else ""
+            rows = [r[0] for r in con.execute(f'SELECT id FROM "{stream}" {live}').fetchall()]
             assert len(rows) == len(set(rows)) and set(rows) == truth, stream
+            assert second[stream]["live_rows"] == len(truth), stream
     for stream in demo_sim.org.search_streams:
-        assert first[stream]["records"] == len(demo_sim.org.truth(stream)), stream
-        # the second run reads what the org changed (40 picks, fewer after soft-deleted ones), not the rest
-        assert 0 < second[stream]["records"] <= 41, stream
+        # the first run meets every record once: live, or soft-deleted before it (a marker); 3 more went after it
+        collection = demo_sim.org.collections[stream]
+        assert first[stream]["records"] + first[stream]["deletions"] == collection.count, stream
+        assert first[stream]["deletions"] == len(collection.deleted) - 3, stream
+        # the second run reads what the org changed (40 picks, fewer after soft-deleted ones, and the 3 customers
+        # merges updated, and the record at the saved cursor), not the rest
+        assert 0 < second[stream]["records"] <= 41 + (3 if stream == "customers" else 0), stream
+        assert second[stream]["deletions"] >= 3, stream  # 3 soft deletes each, and hard deletes and merges
+    assert second["customers"]["deletions"] >= 3 + 3 + 3  # soft, hard, merged away

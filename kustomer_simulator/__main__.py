@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--total", choices=["exact", "capped"], default="exact", help="meta.total exact or capped at 10k"
     )
     serve.add_argument("--index-lag-seconds", type=float, default=0.0, help="writes reach search this much later")
+    serve.add_argument(
+        "--merge-audit",
+        choices=["delete", "merge-only"],
+        default="delete",
+        help="what a customer merge writes to the audit log besides its merge entry",
+    )
     serve.add_argument("--count", action="append", default=[], help="records of one stream, e.g. customers=250000")
     serve.add_argument("--mutate-every", type=int, default=0, help="update records every N requests (0: never)")
     serve.add_argument("--mutate-count", type=int, default=1, help="records updated per searchable stream each time")
@@ -98,6 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             deleted_fraction=args.deleted_fraction,
             klasses=tuple(k for k in args.klasses.split(",") if k),
             counts={name: int(n) for name, _, n in (c.partition("=") for c in args.count)},
+            merge_audit=args.merge_audit,
         )
     )
     built = time.perf_counter() - started

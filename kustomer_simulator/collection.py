@@ -36,7 +36,8 @@ class Collection:
     renderer: RecordRenderer
     created_ms: List[int] = field(default_factory=list)
     updated_ms: List[int] = field(default_factory=list)
-    deleted: Set[int] = field(default_factory=set)
+    deleted: Set[int] = field(default_factory=set)  # soft-deleted: found only with includeDeleted
+    removed: Set[int] = field(default_factory=set)  # hard-deleted or merged away: on no endpoint any more
     revisions: Dict[int, int] = field(default_factory=dict)
     _order_all: List[Tuple[int, int, int]] = field(default_factory=list)
     _order_live: List[Tuple[int, int, int]] = field(default_factory=list)
@@ -96,7 +97,7 @@ class Collection:
             i = int(record_id[18:], 16)
         except ValueError:
             return None
-        return i if i < self.count and self.record_id(i) == record_id else None
+        return i if i < self.count and self.record_id(i) == record_id and i not in self.removed else None
 
     def render(self, i: int) -> dict:
         """The JSON:API resource object for record i."""
@@ -129,18 +130,43 @@ class Collection:
         return order, lo, max(lo, hi)
 
     def live_indexes(self) -> Iterable[int]:
-        """Indexes of records that are not soft-deleted, in creation order."""
-        return (i for i in range(self.count) if i not in self.deleted)
+        """Indexes of records that are neither deleted nor removed, in creation order."""
+        return (i for i in range(self.count) if i not in self.deleted and i not in self.removed)
+
+    def exists(self, i: int) -> bool:
+        """Whether record i can still be found at all (live or soft-deleted)."""
+        return i not in self.removed
+
+    def _unorder(self, i: int, orders: Iterable[List[Tuple[int, int, int]]]) -> None:
+        key = self.order_key(i)
+        for order in orders:
+            pos = bisect.bisect_left(order, key)
+            if pos < len(order) and order[pos] == key:
+                del order[pos]
+
+    def soft_delete(self, i: int, at_ms: int) -> bool:
+        """Mark record i deleted at ``at_ms`` (its updatedAt and deletedAt); False if it was not live."""
+        if i in self.deleted or i in self.removed:
+            return False
+        self._unorder(i, [self._order_live])
+        self.deleted.add(i)
+        self.touch(i, at_ms)
+        return True
+
+    def hard_delete(self, i: int) -> bool:
+        """Remove record i from every endpoint; False if it was already gone."""
+        if i in self.removed:
+            return False
+        self._unorder(i, [self._order_all, self._order_live])
+        self.removed.add(i)
+        self._json.pop(i, None)
+        return True
 
     def touch(self, i: int, at_ms: int) -> None:
         """Move record i's updatedAt forward (an update made in Kustomer)."""
-        if at_ms <= self.updated_ms[i]:
+        if at_ms <= self.updated_ms[i] or i in self.removed:
             return
-        old = self.order_key(i)
-        for order in (self._order_all, self._order_live):
-            pos = bisect.bisect_left(order, old)
-            if pos < len(order) and order[pos] == old:
-                del order[pos]
+        self._unorder(i, [self._order_all, self._order_live])
         self.updated_ms[i] = at_ms
         self.revisions[i] = self.revisions.get(i, 0) + 1
         self._json.pop(i, None)

@@ -57,6 +57,10 @@ class OrgSettings:
     deleted_fraction: float = 0.01
     klasses: Sequence[str] = ("order", "subscription")
     counts: Mapping[str, int] = field(default_factory=dict)
+    # What a customer merge writes to the audit log besides its merge entry: "delete" (a delete entry for the
+    # customer merged away, as other CRMs announce a merge) or "merge-only". Kustomer does not document it.
+    merge_audit: str = "delete"
+    audit_retention_days: int = 365  # the published audit-log example expires an entry about a year after it
 
 
 def list_counts(scale: int) -> Dict[str, int]:
@@ -87,6 +91,7 @@ class Org:
         self.org_id = f"{mix32(settings.seed, 99):08x}{'0' * 8}{mix32(settings.seed, 98) & 0xFFFFFF:06x}"[:24]
         self.collections: Dict[str, Collection] = {}
         self._mutation_rng = random.Random(mix32(settings.seed, 4242))
+        self.audit: List[dict] = []  # audit-log entries, oldest first (written by mutations, deletes and merges)
         self._build()
 
     # ---- construction -------------------------------------------------------------------
@@ -357,11 +362,79 @@ class Org:
             picked: List[str] = []
             for _ in range(min(count, coll.count)):
                 i = self._mutation_rng.randrange(coll.count)
-                if i in coll.deleted:
+                if i in coll.deleted or i in coll.removed:
                     continue
                 coll.touch(i, at)
                 picked.append(coll.record_id(i))
+                self._audit("update", coll, i, at)
             return picked
+
+    def _live_picks(self, coll: Collection, count: int) -> List[int]:
+        live = [i for i in coll.live_indexes()]
+        return self._mutation_rng.sample(live, min(count, len(live)))
+
+    def delete(self, stream: str, count: int, hard: bool, at_ms: Optional[int] = None) -> List[str]:
+        """Delete ``count`` live records of ``stream`` now: soft (``deleted``/``deletedAt``) or hard (gone)."""
+        with self.lock:
+            coll = self.collections[stream]
+            at = at_ms if at_ms is not None else now_ms()
+            ids = []
+            for i in self._live_picks(coll, count):
+                if coll.hard_delete(i) if hard else coll.soft_delete(i, at):
+                    ids.append(coll.record_id(i))
+                    self._audit("delete", coll, i, at)
+            return ids
+
+    def merge(self, count: int, at_ms: Optional[int] = None) -> List[Tuple[str, str]]:
+        """Merge ``count`` pairs of live customers: each source is merged into its target and removed."""
+        with self.lock:
+            coll = self.collections["customers"]
+            at = at_ms if at_ms is not None else now_ms()
+            picks = self._live_picks(coll, 2 * count)
+            pairs = []
+            for source, target in zip(picks[0::2], picks[1::2], strict=False):  # an odd pick is left out
+                coll.hard_delete(source)
+                coll.touch(target, at)
+                source_id, target_id = coll.record_id(source), coll.record_id(target)
+                merged = {"relationships": {"mergedCustomers": {"op": "add", "before": [], "after": [source_id]}}}
+                self._audit("merge", coll, target, at, merged)
+                if self.settings.merge_audit == "delete":
+                    self._audit("delete", coll, source, at)
+                pairs.append((source_id, target_id))
+            return pairs
+
+    def _audit(self, verb: str, coll: Collection, i: int, at_ms: int, changes: Optional[dict] = None) -> None:
+        object_type = coll.type
+        stamp = iso_ms(at_ms)
+        entry_id = f"{at_ms // 1000:08x}a1{len(self.audit):014x}"  # ObjectId-shaped, ascending with time
+        self.audit.append(
+            {
+                "type": "audit_log",
+                "id": entry_id,
+                "attributes": {
+                    "eventName": f"kustomer.{object_type}.{verb}",
+                    "eventVerb": verb,
+                    "org": self.org_id,
+                    "userId": None,
+                    "userType": "system",
+                    "objectId": coll.record_id(i),
+                    "objectType": object_type,
+                    "client": "kustomer-simulator",
+                    "ip": None,
+                    "changes": changes or {},
+                    "createdAt": stamp,
+                    "publishedAt": stamp,
+                    "expiresAt": iso_ms(at_ms + self.settings.audit_retention_days * DAY_MS),
+                },
+                "relationships": {"user": {"links": {"self": "/v1/users/null"}, "data": {"type": "user", "id": None}}},
+            }
+        )
+
+    def audit_log(self, now: Optional[int] = None) -> List[dict]:
+        """The entries that have not expired yet, oldest first."""
+        cutoff = iso_ms(now if now is not None else now_ms())
+        with self.lock:
+            return [entry for entry in self.audit if entry["attributes"]["expiresAt"] > cutoff]
 
 
 LIST_TYPES = {

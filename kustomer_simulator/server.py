@@ -59,7 +59,9 @@ ROLES = {
     "metadata": "org.admin.metadata.read",
     "kobjects": "org.user.kobject.read",
     "routing": "org.user.routing.read",
+    "audit_logs": "org.permission.audit_logs.read",
 }
+AUDIT_PAGE_MAX = 1000
 # The read role behind each search queryContext (conversation times are read with the conversation role).
 CONTEXT_RESOURCES = {
     **CONTEXTS,
@@ -404,6 +406,8 @@ def _make_handler(sim: Simulator) -> type:
                 return 405, _error_body(405, "method_not_allowed", "Method Not Allowed", path), 0
             if path == "/v1/auth/tokens/current":
                 return 200, orjson.dumps({"data": self._token_record(token)}), 0
+            if path == "/v1/audit-logs":
+                return self._audit_logs(query, token)
             if path == "/v1/users/current":
                 with org.lock:
                     doc = {"data": org.collections["users"].render(0)}
@@ -424,6 +428,45 @@ def _make_handler(sim: Simulator) -> type:
                 name, indexes = child
                 return self._list(path, name, 100, query, token, indexes)
             return 404, _error_body(404, "not_found", "Not Found", path), 0
+
+        def _audit_logs(self, query: Mapping[str, str], token: str) -> Tuple[int, bytes, int]:
+            """GET /v1/audit-logs: newest first, paged by ids (`before`, `after`), filtered by type and dates."""
+            refusal = self._denied("audit_logs", token)
+            if refusal:
+                return refusal
+            try:
+                count = min(max(int(query.get("count", 100)), 1), AUDIT_PAGE_MAX)
+                start = parse_iso_ms(query["filter[start]"]) if query.get("filter[start]") else None
+                end = parse_iso_ms(query["filter[end]"]) if query.get("filter[end]") else None
+            except (TypeError, ValueError):
+                raise SearchError("count must be a number and filter[start]/filter[end] dates") from None
+            types = {t for t in [query.get("filter[objectType]"), *query.get("filter[include]", "").split(",")] if t}
+            before, after = query.get("before"), query.get("after")
+
+            def wanted(entry: Mapping[str, Any]) -> bool:
+                attributes = entry["attributes"]
+                created = parse_iso_ms(attributes["createdAt"])
+                return (
+                    (not types or attributes["objectType"] in types)
+                    and (start is None or created >= start)
+                    and (end is None or created <= end)
+                    and (before is None or entry["id"] < before)
+                    and (after is None or entry["id"] > after)
+                )
+
+            matching = [entry for entry in reversed(sim.org.audit_log()) if wanted(entry)]
+            shown = matching[:count]
+            filters = "".join(f"&{k}={v}" for k, v in sorted(query.items()) if k.startswith("filter["))
+            links = {
+                "self": f"/v1/audit-logs?count={count}{filters}" + (f"&before={before}" if before else ""),
+                "first": f"/v1/audit-logs?count={count}{filters}",
+                "prev": f"/v1/audit-logs?count={count}{filters}&after={shown[0]['id']}" if shown else None,
+                "next": f"/v1/audit-logs?count={count}{filters}&before={shown[-1]['id']}"
+                if len(matching) > count
+                else None,
+            }
+            body = {"meta": {"count": len(shown), "total": len(matching)}, "links": links, "data": shown}
+            return 200, orjson.dumps(body), len(shown)
 
         def _token_record(self, token: str) -> Dict[str, Any]:
             denied = sim.settings.tokens[token]
@@ -653,6 +696,11 @@ def _admin_action(sim: Simulator, method: str, path: str, query: Mapping[str, st
             return {"fired": dict(sim.faults.fired)}
     if path == "/__admin/mutate" and method == "POST":
         return {"ids": org.mutate(payload["stream"], int(payload.get("count", 1)))}
+    if path == "/__admin/delete" and method == "POST":
+        hard = {"soft": False, "hard": True}[payload.get("mode", "soft")]
+        return {"ids": org.delete(payload["stream"], int(payload.get("count", 1)), hard)}
+    if path == "/__admin/merge" and method == "POST":
+        return {"merged": [{"source": s, "target": t} for s, t in org.merge(int(payload.get("count", 1)))]}
     if path == "/__admin/mutate-during" and method == "POST":
         sim.mutate_during = payload or None
         return {"mutate_during": sim.mutate_during}

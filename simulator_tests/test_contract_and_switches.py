@@ -194,3 +194,38 @@ def test_the_default_token_model_and_settings_are_the_documented_ones():
         klass = listed["data"][0]
         assert "attributes" not in klass["attributes"] and klass["attributes"]["status"] == "enabled"
         assert klass["relationships"]["kobjects"]["links"]["self"] == f"/v1/klasses/{klass['attributes']['name']}"
+
+
+def test_deletes_and_merges_reach_search_lists_and_the_audit_log(sim, http):
+    since = iso_ms(int(time.time() * 1000) - 1000)
+    soft = sim.org.delete("customers", 3, hard=False)
+    hard = sim.org.delete("conversations", 2, hard=True)
+    ((source, target),) = sim.org.merge(1)
+    live = {r["id"] for r in _search(http, sim, search_body(since=since), size=500).json()["data"]}
+    everything = {r["id"] for r in _search(http, sim, search_body(since=since, includeDeleted=True)).json()["data"]}
+    assert live == {target} and everything == {target, *soft}  # soft deletes only with includeDeleted
+    customers = {rid for rid, _ in sim.org.truth("customers")}
+    assert not set(soft) & customers and source not in customers and target in customers
+
+    conversations = {rid for rid, _ in sim.org.truth("conversations", include_deleted=True)}
+    assert not set(hard) & conversations  # hard-deleted: not even with includeDeleted
+    log = http.get(f"{sim.url}/v1/audit-logs?count=2&filter[objectType]=customer").json()
+    assert [e["attributes"]["eventVerb"] for e in log["data"]] == ["delete", "merge"]  # newest first
+    assert log["data"][0]["attributes"]["objectId"] == source and log["links"]["next"].endswith(
+        f"&before={log['data'][1]['id']}"
+    )
+    rest = http.get(f"{sim.url}{log['links']['next']}").json()["data"]
+    assert [e["attributes"]["objectId"] for e in rest] == soft[::-1][:2]  # count=2 per page, newest first
+    deleted = http.get(f"{sim.url}/v1/audit-logs?filter[objectType]=conversation").json()["data"]
+    assert {e["attributes"]["objectId"] for e in deleted} == set(hard)
+
+
+def test_the_audit_log_needs_its_role_and_forgets_after_its_retention():
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset({"org.permission.audit_logs.read"})})
+    org = OrgSettings(seed=3, scale=400, anchor_ms=TEST_ANCHOR_MS, merge_audit="merge-only", audit_retention_days=1)
+    with running_simulator(org, settings) as small:
+        headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
+        assert requests.get(f"{small.url}/v1/audit-logs", headers=headers).status_code == 403
+        small.org.merge(1, at_ms=TEST_ANCHOR_MS - 2 * DAY_MS)  # two days ago: already expired
+        small.org.merge(1)
+        assert [e["attributes"]["eventVerb"] for e in small.org.audit_log()] == ["merge"]

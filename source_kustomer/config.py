@@ -38,6 +38,7 @@ class KustomerConfig:
     api_utilization_percent: int
     lookback: timedelta
     include_deleted: bool
+    sync_deletes: bool
     request_timeout_seconds: float
     rate_limit_window_seconds: float
     search_lag: timedelta
@@ -166,9 +167,10 @@ def parse_config(config: Mapping[str, Any], now: Optional[datetime] = None) -> K
     token = _token(config)
     base_url = _base_url(config)
     start = _start_date(config["start_date"], now) if config.get("start_date") else now - timedelta(days=365)
-    include_deleted = config.get("include_deleted", False)
-    if not isinstance(include_deleted, bool):
-        raise config_error(f"'include_deleted' must be true or false; got {include_deleted!r}.")
+    include_deleted, sync_deletes = config.get("include_deleted", False), config.get("sync_deletes", False)
+    for field, value in (("include_deleted", include_deleted), ("sync_deletes", sync_deletes)):
+        if not isinstance(value, bool):
+            raise config_error(f"'{field}' must be true or false; got {value!r}.")
     timeout = config.get("request_timeout_seconds", 60)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 600:
         raise config_error(f"'request_timeout_seconds' must be a number from 1 to 600; got {timeout!r}.")
@@ -184,6 +186,7 @@ def parse_config(config: Mapping[str, Any], now: Optional[datetime] = None) -> K
         api_utilization_percent=_int_field(config, "api_utilization_percent", 80, 1, 100),
         lookback=timedelta(minutes=_int_field(config, "lookback_window_minutes", 0, 0, 60 * 24 * 30)),
         include_deleted=include_deleted,
+        sync_deletes=sync_deletes,
         request_timeout_seconds=float(timeout),
         rate_limit_window_seconds=float(window),
         search_lag=timedelta(seconds=_int_field(config, "search_lag_seconds", 60, 0, 3600)),

@@ -22,6 +22,7 @@ class StreamProgress:
     pages: int = 0
     possible_duplicates: int = 0
     malformed: int = 0
+    deletions: int = 0
     forbidden: Optional[str] = None
     started: Optional[float] = None
     finished: Optional[float] = None
@@ -83,8 +84,9 @@ class StreamProgress:
         if self.forbidden:
             return f"summary {self.stream}: skipped, access refused ({self.forbidden})"
         malformed = f", {self.malformed} malformed records skipped" if self.malformed else ""
+        deletions = f", {self.deletions} deletions" if self.deletions else ""
         return (
-            f"summary {self.describe()}, {self.possible_duplicates} possible duplicates{malformed}, "
+            f"summary {self.describe()}, {self.possible_duplicates} possible duplicates{deletions}{malformed}, "
             f"{self.duration:.1f}s"
         )
 
@@ -101,5 +103,6 @@ class StreamProgress:
             "retries": self.http_stats.retries,
             "possible_duplicates": self.possible_duplicates,
             "malformed_skipped": self.malformed,
+            "deletions": self.deletions,
             "skipped": self.forbidden,
         }

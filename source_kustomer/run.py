@@ -103,12 +103,18 @@ def _preflight(argv: List[str]) -> Optional[int]:
 
 
 def launch(source: SourceKustomer, argv: List[str]) -> None:
-    """The CDK's launch loop, with every message redacted before it is printed."""
+    """The CDK's launch loop, with every message redacted before it is printed, and state never held back.
+
+    The CDK's print buffer writes out only when the next message arrives; a state message followed by a long
+    request would wait with it, and be lost if the sync were killed meanwhile. States are written at once.
+    """
     entrypoint = AirbyteEntrypoint(source)
     parsed = entrypoint.parse_args(argv)
     with PRINT_BUFFER:
         for message in entrypoint.run(parsed):
             print(f"{redaction.redact(message)}\n", end="")
+            if '"type":"STATE"' in message[:24]:
+                PRINT_BUFFER.flush()
 
 
 def run(args: Optional[List[str]] = None) -> None:

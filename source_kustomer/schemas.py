@@ -49,9 +49,15 @@ def custom_object_schema(definitions: Mapping[str, Any]) -> Dict[str, Any]:
     return {**OPEN_OBJECT, "properties": properties}
 
 
-def stream_schema(name: str, custom: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """The core schema of ``name`` with ``custom`` typed when definitions are known."""
+DELETED_AT_SCHEMA = {"type": ["null", "string"], "format": "date-time"}
+
+
+def stream_schema(name: str, custom: Optional[Mapping[str, Any]] = None, deletions: bool = False) -> Dict[str, Any]:
+    """The core schema of ``name``, ``custom`` typed when definitions are known, ``_ab_cdc_deleted_at`` when the
+    stream delivers delete markers."""
     schema = copy.deepcopy(dict(_core(name)))
     if "custom" in schema["properties"] and custom is not None:
         schema["properties"]["custom"] = custom_object_schema(custom)
+    if deletions:
+        schema["properties"]["_ab_cdc_deleted_at"] = dict(DELETED_AT_SCHEMA)
     return schema

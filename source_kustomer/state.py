@@ -16,7 +16,7 @@ from source_kustomer.errors import config_error
 from source_kustomer.origin import Origin
 from source_kustomer.streams import LIST_STREAMS
 from source_kustomer.streams.lists import list_state_link
-from source_kustomer.streams.search import search_state_cursor
+from source_kustomer.streams.search import search_state
 
 _LIST_NAMES = {spec.name for spec in LIST_STREAMS}
 RESET = "Reset the connection's state (or run without --state)."
@@ -27,7 +27,7 @@ def check_stream_state(name: str, stream_state: Any, origin: Origin, now: dateti
     if name in _LIST_NAMES:
         list_state_link(name, origin, stream_state)
     else:
-        search_state_cursor(name, stream_state, now)
+        search_state(name, stream_state, now)
 
 
 def check_state_file(document: Any, origin: Origin) -> None:

@@ -376,3 +376,71 @@ def test_start_date_beyond_search_history_warns():
     assert _ids(output) == ["c1"]
     warnings = [m.log.message for m in output.logs if m.log.level.name == "WARN"]
     assert any("search only covers the last two years" in w for w in warnings)
+
+
+def _audit_entry(verb: str, object_type: str, object_id: str, at: str) -> dict:
+    attributes = {"eventVerb": verb, "objectType": object_type, "objectId": object_id, "createdAt": at}
+    return {"type": "audit_log", "id": f"log-{object_id}-{verb}", "attributes": attributes}
+
+
+def test_sync_deletes_turns_soft_deletes_and_logged_hard_deletes_into_markers_and_saves_both_positions():
+    state = StateBuilder().with_stream_state("customers", {"updatedAt": T1, "deletionsSince": T1}).build()
+    criteria = [{"customer_updated_at": {"gte": T1}}, {"customer_updated_at": {"lte": NOW_ISO}}]
+    audit_query = {"count": "1000", "filter[objectType]": "customer", "filter[start]": T1, "filter[end]": NOW_ISO}
+    newer = "2026-02-04T10:00:00.000Z"
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        _metadata(http_mocker, "customer")
+        records = search("customer", criteria)
+        records._body = {**records._body, "includeDeleted": True}
+        http_mocker.post(
+            records,
+            page([resource("customer", "live", T2), resource("customer", "soft", T3, deleted=True, deletedAt=T3)]),
+        )
+        first_log = get("audit-logs", **audit_query)
+        second_log = get("audit-logs", **audit_query, before="log-gone-delete")
+        http_mocker.get(
+            first_log,
+            page(
+                [_audit_entry("delete", "customer", "merged", newer), _audit_entry("update", "customer", "live", T3)],
+                f"/v1/audit-logs?{'&'.join(f'{k}={v}' for k, v in audit_query.items())}&before=log-gone-delete",
+            ),
+        )
+        http_mocker.get(second_log, page([_audit_entry("delete", "customer", "gone", T2)]))
+        output = read(
+            SourceKustomer(), config(sync_deletes=True), catalog("customers", mode=SyncMode.incremental), state
+        )
+        http_mocker.assert_number_of_calls(first_log, 1)
+        http_mocker.assert_number_of_calls(second_log, 1)
+    data = [m.record.data for m in output.records]
+    assert [(r["id"], r.get("_ab_cdc_deleted_at")) for r in data] == [
+        ("live", None),
+        ("soft", T3),
+        ("gone", T2),  # the audit log is read newest first; its markers go out oldest first
+        ("merged", newer),
+    ]
+    assert data[1] == {"id": "soft", "type": "customer", "updatedAt": T3, "_ab_cdc_deleted_at": T3}
+    states = [m.state.stream.stream_state for m in output.state_messages]
+    assert states[0] == AirbyteStateBlob(updatedAt=T3, deletionsSince=T1)  # the records are saved first
+    assert states[-1] == AirbyteStateBlob(updatedAt=T3, deletionsSince=NOW_ISO)
+    assert output.is_in_logs("0 possible duplicates, 3 deletions")
+
+
+def test_an_audit_log_page_out_of_order_stops_the_deletions_without_moving_their_position():
+    state = StateBuilder().with_stream_state("companies", {"updatedAt": T1, "deletionsSince": T1}).build()
+    criteria = [{"company_updated_at": {"gte": T1}}, {"company_updated_at": {"lte": NOW_ISO}}]
+    audit_query = {"count": "1000", "filter[objectType]": "company", "filter[start]": T1, "filter[end]": NOW_ISO}
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        _metadata(http_mocker, "company")
+        records = search("company", criteria)
+        records._body = {**records._body, "includeDeleted": True}
+        http_mocker.post(records, page([resource("company", "c1", T2)]))
+        oldest_first = [_audit_entry("delete", "company", "a", T2), _audit_entry("delete", "company", "b", T3)]
+        http_mocker.get(get("audit-logs", **audit_query), page(oldest_first))
+        output = read(
+            SourceKustomer(), config(sync_deletes=True), catalog("companies", mode=SyncMode.incremental), state
+        )
+    assert _ids(output) == ["c1"]
+    assert output.most_recent_state.stream_state == AirbyteStateBlob(updatedAt=T2, deletionsSince=T1)
+    assert "newest first" in output.errors[0].trace.error.message

@@ -42,6 +42,7 @@ class KustomerStream(HttpStream, ABC):
 
     primary_key = "id"
     max_page_size = 100
+    delivers_deletions = False  # whether records may be delete markers (then the schema has _ab_cdc_deleted_at)
     schema_name = ""  # file under schemas/ (without .json); defaults to the stream name
 
     def __init__(
@@ -95,7 +96,7 @@ class KustomerStream(HttpStream, ABC):
         """The core schema, with ``custom`` typed from Kustomer's definitions (fetched once, lazily)."""
         if self._schema is None:
             custom = self._custom_fields() if self._custom_fields else None
-            self._schema = stream_schema(self.schema_name or self.name, custom)
+            self._schema = stream_schema(self.schema_name or self.name, custom, self.delivers_deletions)
         return self._schema
 
     def log_summary(self, logger: Optional[logging.Logger] = None) -> None:

@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 
 from airbyte_cdk.models import SyncMode
 
 from source_kustomer.client import AccessRefused
+from source_kustomer.deletions import AUDIT_OBJECT_TYPES, AuditRefused, hard_deletions, soft_deletion
 from source_kustomer.errors import config_error, with_clear_errors
 from source_kustomer.keyset import (
     Bound,
@@ -23,6 +24,8 @@ from source_kustomer.streams.base import KustomerStream
 from source_kustomer.timestamps import earlier, instant, kustomer_time, parse_timestamp
 
 CURSOR = "updatedAt"
+DELETIONS_SINCE = "deletionsSince"  # where this stream's reading of the audit log continues (with sync_deletes)
+RECORDS, DELETIONS = "records", "deletions"  # the two phases of a sync with sync_deletes
 CLOCK_SKEW_SECONDS = 300
 
 
@@ -41,25 +44,31 @@ class SearchSpec:
     schema_name: str = ""
 
 
-def search_state_cursor(stream: str, state: Any, now: datetime) -> Optional[str]:
-    """The cursor a saved search state resumes from (None: start_date); a config_error for state not ours."""
-    if not state:
+def _saved_moment(stream: str, state: Mapping[str, Any], key: str, now: datetime) -> Optional[str]:
+    value = state.get(key)
+    if value is None:
         return None
+    moment = parse_timestamp(value, f"state of stream '{stream}' ({key})")
+    if (moment - now).total_seconds() > CLOCK_SKEW_SECONDS:
+        raise config_error(
+            f"The saved state of stream '{stream}' is in the future ({key} {value!r}); resuming from it would skip "
+            f"records. Reset the state of '{stream}'."
+        )
+    return value
+
+
+def search_state(stream: str, state: Any, now: datetime) -> Tuple[Optional[str], Optional[str]]:
+    """(cursor, deletions position) a saved search state resumes from; a config_error for state not ours."""
+    if not state:
+        return None, None
     if not isinstance(state, Mapping):
         raise config_error(f"The saved state of stream '{stream}' is not an object. Reset the state of '{stream}'.")
-    if CURSOR not in state:
+    if CURSOR not in state and DELETIONS_SINCE not in state:
         raise config_error(
             f"The saved state of stream '{stream}' has no '{CURSOR}' cursor (keys: {sorted(map(str, state))}): it was "
             f"not written by this connector. Reset the state of '{stream}' to sync it from start_date."
         )
-    cursor = state[CURSOR]
-    moment = parse_timestamp(cursor, f"state of stream '{stream}' ({CURSOR})")
-    if (moment - now).total_seconds() > CLOCK_SKEW_SECONDS:
-        raise config_error(
-            f"The saved state of stream '{stream}' is in the future ({cursor!r}); resuming from it would skip "
-            f"records. Reset the state of '{stream}'."
-        )
-    return cursor
+    return _saved_moment(stream, state, CURSOR, now), _saved_moment(stream, state, DELETIONS_SINCE, now)
 
 
 class KustomerSearchStream(KustomerStream):
@@ -74,6 +83,8 @@ class KustomerSearchStream(KustomerStream):
         self.schema_name = spec.schema_name
         self._cursor: Optional[str] = None
         self._incoming: Optional[str] = None
+        self._deletions_since: Optional[str] = None
+        self._window: Optional[KeyRange] = None
         self.reader_stats: Optional[KeysetStats] = None
         super().__init__(*args, **kwargs)
 
@@ -82,12 +93,20 @@ class KustomerSearchStream(KustomerStream):
         return self.spec.name
 
     @property
+    def delivers_deletions(self) -> bool:  # type: ignore[override]
+        return self.config.sync_deletes
+
+    @property
     def state(self) -> MutableMapping[str, Any]:
-        return {CURSOR: self._cursor} if self._cursor else {}
+        state: MutableMapping[str, Any] = {CURSOR: self._cursor} if self._cursor else {}
+        if self.config.sync_deletes and self._deletions_since:
+            state[DELETIONS_SINCE] = self._deletions_since
+        return state
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
-        self._incoming = self._cursor = search_state_cursor(self.name, value, utc_now())
+        self._incoming, self._deletions_since = search_state(self.name, value, utc_now())
+        self._cursor = self._incoming
 
     @property
     def state_checkpoint_interval(self) -> Optional[int]:
@@ -115,7 +134,7 @@ class KustomerSearchStream(KustomerStream):
             "sort": [{token["sort"]: "asc"}],
             "queryContext": self.spec.query_context,
         }
-        if self.config.include_deleted:
+        if self.config.include_deleted or self.config.sync_deletes:
             body["includeDeleted"] = True
         return body
 
@@ -147,6 +166,19 @@ class KustomerSearchStream(KustomerStream):
         upper = now - self.config.search_lag
         return KeyRange(self.keys[0], Bound(kustomer_time(lower)), Bound(kustomer_time(upper)))
 
+    def stream_slices(
+        self,
+        *,
+        sync_mode: SyncMode,
+        cursor_field: Optional[List[str]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[Optional[Mapping[str, Any]]]:
+        """With sync_deletes, the records and then the deletions, as two slices: the state is saved in between, so a
+        sync stopped before its deletions keeps its records and still reads every deletion next time."""
+        if not self.config.sync_deletes:
+            return super().stream_slices(sync_mode=sync_mode, cursor_field=cursor_field, stream_state=stream_state)
+        return [{"phase": RECORDS}, {"phase": DELETIONS}]
+
     def read_records(
         self,
         sync_mode: SyncMode,
@@ -155,6 +187,21 @@ class KustomerSearchStream(KustomerStream):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
         self.progress.start()
+        if self._window is None:
+            self._window = self.window(sync_mode, utc_now())  # one window for both phases of this sync
+        try:
+            if (stream_slice or {}).get("phase") == DELETIONS:
+                yield from with_clear_errors(self.name, self._hard_deletions(self._window.high.value))  # type: ignore[union-attr]
+            else:
+                yield from self._records(sync_mode)
+        except AccessRefused as refusal:
+            self.skip(refusal)
+            return
+        if not self.config.sync_deletes or (stream_slice or {}).get("phase") == DELETIONS:
+            self.progress.finish()
+
+    def _records(self, sync_mode: SyncMode) -> Iterable[Mapping[str, Any]]:
+        """Every record of this sync's window, soft-deleted ones as delete markers when deletes are synced."""
         reader = KeysetReader(
             fetch=self._fetch,
             keys=self.keys,
@@ -165,14 +212,31 @@ class KustomerSearchStream(KustomerStream):
         )
         self.reader_stats = reader.stats
         already_synced = instant(self._incoming) if sync_mode == SyncMode.incremental and self._incoming else None
-        try:
-            for record in with_clear_errors(self.name, reader.read(self.window(sync_mode, utc_now()))):
-                self._cursor = record[CURSOR]
-                self.progress.records += 1
-                if already_synced is not None and instant(record[CURSOR]) <= already_synced:
-                    self.progress.possible_duplicates += 1
-                yield record
-        except AccessRefused as refusal:
-            self.skip(refusal)
-            return
-        self.progress.finish()
+        for record in with_clear_errors(self.name, reader.read(self._window)):  # type: ignore[arg-type]
+            self._cursor = record[CURSOR]
+            deletion = soft_deletion(record) if self.config.sync_deletes else None
+            if deletion is not None:
+                self.progress.deletions += 1
+                yield deletion.marker()
+                continue
+            self.progress.records += 1
+            if already_synced is not None and instant(record[CURSOR]) <= already_synced:
+                self.progress.possible_duplicates += 1
+            yield record
+
+    def _hard_deletions(self, until: str) -> Iterable[Mapping[str, Any]]:
+        """Delete markers for what the audit log says was deleted since the last sync's position; then move it."""
+        object_type = AUDIT_OBJECT_TYPES.get(self.spec.name)
+        since = self._deletions_since or kustomer_time(self.config.start_date)
+        if object_type is not None:
+            try:
+                for deletion in hard_deletions(self.client, object_type, since, until, self.progress.page):
+                    self.progress.deletions += 1
+                    yield deletion.marker()
+            except AuditRefused as refused:
+                self.logger.warning(
+                    f"Hard deletes of stream '{self.name}' are not synced: Kustomer refused the audit log ({refused}). "
+                    f"Give the API key org.permission.audit_logs.read; deletions since {since} are read then."
+                )
+                return
+        self._deletions_since = until

@@ -1,0 +1,109 @@
+"""Deletions as Airbyte delete markers: soft deletes from search, hard deletes and merges from the audit log.
+
+A delete marker is a record with the object's ``id``, the cursor (``updatedAt``) set to the time of the deletion,
+and ``_ab_cdc_deleted_at`` set to that time: a deduplicating destination then removes the row.
+
+Hard deletes leave a trace only in the audit log (``GET /v1/audit-logs``), newest first, paged by ``before`` ids.
+Kustomer documents filtering it by ``objectType`` only for some objects (company, conversation, customer, message),
+so only their hard deletes are read; a customer merged into another is covered when Kustomer logs the delete of
+the customer merged away (see docs/kustomer-api-model.md). Entries expire after about a year: deletions older
+than that are gone from Kustomer too.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, Mapping, MutableMapping, Optional
+
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_kustomer.client import KustomerClient
+from source_kustomer.responses import error_detail, response_json
+from source_kustomer.streams.lists import LinkTrail
+from source_kustomer.timestamps import instant
+
+DELETED_AT = "_ab_cdc_deleted_at"
+AUDIT_PAGE_SIZE = 1000
+# Search streams whose hard deletes the audit log can be asked for, and the objectType filter of each.
+AUDIT_OBJECT_TYPES = {
+    "customers": "customer",
+    "conversations": "conversation",
+    "messages": "message",
+    "companies": "company",
+}
+DELETE_VERB = "delete"
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """One object that was deleted, and when."""
+
+    object_id: str
+    object_type: str
+    at: str
+
+    def marker(self) -> MutableMapping[str, Any]:
+        """The delete marker for this object."""
+        return {"id": self.object_id, "type": self.object_type, "updatedAt": self.at, DELETED_AT: self.at}
+
+
+def soft_deletion(record: Mapping[str, Any]) -> Optional[Deletion]:
+    """The deletion a soft-deleted search record stands for (None for a live record)."""
+    if record.get("deleted") is not True:
+        return None
+    at = record["updatedAt"]  # a soft delete updates the record: its place in the search order
+    return Deletion(record["id"], str(record.get("type") or ""), at)
+
+
+class AuditRefused(Exception):
+    """The key may not read the audit log; ``reason`` quotes Kustomer."""
+
+
+def hard_deletions(
+    client: KustomerClient, object_type: str, since: str, until: str, on_page: Callable[[float], None]
+) -> Iterator[Deletion]:
+    """Every delete of ``object_type`` logged between ``since`` and ``until`` (inclusive), each object once.
+
+    ``on_page`` is told of every page read (for the stream's progress).
+
+    Every page must be newest first and inside the dates asked for; a page that is not stops the stream (its
+    position in the state does not move, so the next sync asks again).
+    """
+    query = f"count={AUDIT_PAGE_SIZE}&filter[objectType]={object_type}&filter[start]={since}&filter[end]={until}"
+    url: Optional[str] = client.link_url(f"/v1/audit-logs?{query}")
+    trail = LinkTrail("audit log")
+    low, high = instant(since), instant(until)
+    newest: Optional[int] = None
+    found: Dict[str, Deletion] = {}
+    while url:
+        trail.enter(url)
+        response = client.get(url)
+        on_page(time.monotonic())
+        refusal = client.refusal(response)
+        if refusal is not None or response.status_code in (400, 404):
+            raise AuditRefused(refusal.reason if refusal else f"HTTP {response.status_code}: {error_detail(response)}")
+        body = response_json(response)
+        for entry in body.get("data") or []:
+            attributes = entry.get("attributes") if isinstance(entry, Mapping) else None
+            if not isinstance(attributes, Mapping):
+                continue
+            moment = instant(attributes.get("createdAt"))
+            if moment is None or not low <= moment <= high or (newest is not None and moment > newest):
+                raise _disordered(object_type, since, until, attributes.get("createdAt"))
+            newest = moment
+            object_id = attributes.get("objectId")
+            if attributes.get("eventVerb") == DELETE_VERB and attributes.get("objectType") == object_type:
+                if isinstance(object_id, str) and object_id and object_id not in found:
+                    found[object_id] = Deletion(object_id, object_type, attributes["createdAt"])
+        links = body.get("links") if isinstance(body.get("links"), Mapping) else {}
+        url = client.link_url(links["next"]) if links.get("next") else None
+    yield from sorted(found.values(), key=lambda deletion: instant(deletion.at) or 0)
+
+
+def _disordered(object_type: str, since: str, until: str, seen: Any) -> AirbyteTracedException:
+    message = (
+        f"Kustomer's audit log answered with an entry dated {seen!r} while asked for {object_type} events from "
+        f"{since} to {until}, newest first. The deletions of this sync were not saved as read; the next sync asks "
+        "again."
+    )
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
