@@ -172,26 +172,35 @@ def test_without_the_audit_role_hard_deletes_wait_until_the_role_is_given():
         assert gone <= {r["id"] for r in third.records("conversations") if r.get(DELETED_AT)}
 
 
-def test_with_merges_logged_only_as_merges_the_merged_away_customers_stay():
-    """--merge-audit merge-only: Kustomer would log no delete for the customer merged away; the docs say the
-    connector cannot see it then. This row measures the gap instead of hiding it."""
+def test_merges_logged_only_as_merges_are_found_by_looking_the_named_customers_up():
+    """--merge-audit merge-only: Kustomer would log no delete for the customer merged away. Every customer a merge
+    entry names is looked up; the ones that are gone become markers, the survivors stay."""
     with _sim(merge_audit="merge-only") as sim:
         config = sim_config(sim, TEST_TOKEN, sync_deletes=True)
         catalog = configured_catalog(run_connector("discover", config), {"customers"})
         first = run_connector("read", config, catalog)
-        merged = {source for source, _ in sim.org.merge(3)}
+        pairs = sim.org.merge(3)
+        sim.stats.reset()
+        clock = time.monotonic()
         second = run_connector("read", config, catalog, first.final_state())
         markers = {r["id"] for r in second.records("customers") if r.get(DELETED_AT)}
+        merged, survivors = {source for source, _ in pairs}, {target for _, target in pairs}
         stayed = len(merged - markers)
+        lookups = sum(
+            n
+            for route, n in sim.stats.snapshot()["requests_by_route"].items()
+            if route.startswith("GET /v1/customers/")
+        )
         record(
             "customer merges logged only as merges (--merge-audit merge-only)",
             "incremental with sync_deletes",
             stayed,
             0,
-            f"{stayed} merged-away customers not removed (documented limit: no delete entry to read)",
-            0.0,
+            f"{len(merged)} merged-away customers removed after {lookups} lookups; survivors kept",
+            time.monotonic() - clock,
         )
-        assert second.returncode == 0 and stayed == len(merged)
+        assert second.returncode == 0 and stayed == 0 and not markers & survivors
+        assert lookups == 2 * len(pairs)  # each merge entry names the survivor and the customer merged away
 
 
 @pytest.mark.parametrize("setting", [None, False])

@@ -423,6 +423,9 @@ def _make_handler(sim: Simulator) -> type:
             if path in LISTS:
                 name, max_size = LISTS[path]
                 return self._list(path, name, max_size, query, token, lambda: org.collections[name].live_indexes())
+            single = self._single(path, token)
+            if single:
+                return single
             child = self._child_list(path)
             if child:
                 name, indexes = child
@@ -480,6 +483,21 @@ def _make_handler(sim: Simulator) -> type:
                     "lastAccessedAt": iso_ms(now_ms()),
                 },
             }
+
+        def _single(self, path: str, token: str) -> Optional[Tuple[int, bytes, int]]:
+            """GET /v1/customers/{id}: one customer, or 404 once it was hard-deleted or merged away."""
+            bits = path.strip("/").split("/")
+            if len(bits) != 3 or bits[:2] != ["v1", "customers"]:
+                return None
+            refusal = self._denied("customers", token)
+            if refusal:
+                return refusal
+            with sim.org.lock:
+                coll = sim.org.collections["customers"]
+                i = coll.index_of(bits[2])
+                if i is None:
+                    return 404, _error_body(404, "not_found", "Not Found", path), 0
+                return 200, orjson.dumps({"data": coll.render(i)}), 1
 
         def _child_list(self, path: str) -> Optional[Tuple[str, Any]]:
             org = sim.org

@@ -5,14 +5,16 @@ and ``_ab_cdc_deleted_at`` set to that time: a deduplicating destination then re
 
 Hard deletes leave a trace only in the audit log (``GET /v1/audit-logs``), newest first, paged by ``before`` ids.
 Kustomer documents filtering it by ``objectType`` only for some objects (company, conversation, customer, message),
-so only their hard deletes are read; a customer merged into another is covered when Kustomer logs the delete of
-the customer merged away (see docs/kustomer-api-model.md). Entries expire after about a year: deletions older
-than that are gone from Kustomer too.
+so only their hard deletes are read. A customer merged into another leaves the log either a delete entry for the
+customer merged away or only a merge entry (Kustomer does not document which; see docs/kustomer-api-model.md):
+every customer a merge entry names is looked up (``GET /v1/customers/{id}``) and the ones that are gone become
+delete markers. Entries expire after about a year: deletions older than that are gone from Kustomer too.
 """
 
+import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, Mapping, MutableMapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -32,6 +34,9 @@ AUDIT_OBJECT_TYPES = {
     "companies": "company",
 }
 DELETE_VERB = "delete"
+MERGE_VERB = "merge"
+OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+MAX_MERGE_CANDIDATES = 10  # customers looked up per merge entry, at most
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ def hard_deletions(
     low, high = instant(since), instant(until)
     newest: Optional[int] = None
     found: Dict[str, Deletion] = {}
+    merges: Dict[str, str] = {}  # customers a merge entry names -> when (looked up after the log is read)
     while url:
         trail.enter(url)
         response = client.get(url)
@@ -92,12 +98,45 @@ def hard_deletions(
                 raise _disordered(object_type, since, until, attributes.get("createdAt"))
             newest = moment
             object_id = attributes.get("objectId")
-            if attributes.get("eventVerb") == DELETE_VERB and attributes.get("objectType") == object_type:
+            if attributes.get("objectType") != object_type:
+                continue
+            if attributes.get("eventVerb") == DELETE_VERB:
                 if isinstance(object_id, str) and object_id and object_id not in found:
                     found[object_id] = Deletion(object_id, object_type, attributes["createdAt"])
+            elif attributes.get("eventVerb") == MERGE_VERB and object_type == "customer":
+                for candidate in _named_ids(object_id, attributes.get("changes")):
+                    merges.setdefault(candidate, attributes["createdAt"])
         links = body.get("links") if isinstance(body.get("links"), Mapping) else {}
         url = client.link_url(links["next"]) if links.get("next") else None
+    for candidate, at in merges.items():
+        if candidate not in found and _customer_is_gone(client, candidate, on_page):
+            found[candidate] = Deletion(candidate, object_type, at)
     yield from sorted(found.values(), key=lambda deletion: instant(deletion.at) or 0)
+
+
+def _named_ids(object_id: Any, changes: Any) -> List[str]:
+    """The object ids a merge entry names: its objectId and every id-shaped text in its changes."""
+    named: List[str] = []
+    pending = [object_id, changes]
+    while pending and len(named) < MAX_MERGE_CANDIDATES:
+        value = pending.pop()
+        if isinstance(value, str) and OBJECT_ID.match(value) and value not in named:
+            named.append(value)
+        elif isinstance(value, Mapping):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return named
+
+
+def _customer_is_gone(client: KustomerClient, customer_id: str, on_page: Callable[[float], None]) -> bool:
+    """Whether ``GET /v1/customers/{id}`` says the customer no longer exists (404)."""
+    response = client.get(client.api_url(f"customers/{customer_id}"))
+    on_page(time.monotonic())
+    refusal = client.refusal(response)
+    if refusal is not None:
+        raise AuditRefused(refusal.reason)
+    return response.status_code == 404
 
 
 def _disordered(object_type: str, since: str, until: str, seen: Any) -> AirbyteTracedException:
