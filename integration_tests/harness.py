@@ -58,8 +58,9 @@ class Run:
         ]
 
     def pairs(self, stream: str) -> List[Tuple[str, str]]:
-        """(id, updatedAt) of every record of ``stream``, in emission order, duplicates kept."""
-        return [(r["id"], r["updatedAt"]) for r in self.records(stream)]
+        """(id, version) of every record of ``stream``, in emission order, duplicates kept: the version is the
+        record's updatedAt, or createdAt for records that are never updated (conversation times, audit entries)."""
+        return [(r["id"], r.get("updatedAt") or r.get("createdAt")) for r in self.records(stream)]
 
     def states(self) -> List[Dict[str, Any]]:
         """Every STATE message, in order."""
@@ -163,7 +164,7 @@ def configured_catalog(discovered: Run, streams: Optional[Set[str]] = None, incr
                 "stream": stream,
                 "sync_mode": "incremental" if inc else "full_refresh",
                 "destination_sync_mode": "append_dedup" if inc else "overwrite",
-                "cursor_field": ["updatedAt"] if inc else None,
+                "cursor_field": stream.get("default_cursor_field") if inc else None,
                 "primary_key": [["id"]],
             }
         )
@@ -171,7 +172,23 @@ def configured_catalog(discovered: Run, streams: Optional[Set[str]] = None, incr
 
 
 def truth(sim: Simulator, stream: str, since: Optional[str] = START_DATE) -> Set[Tuple[str, str]]:
-    """What a correct sync of ``stream`` must emit (search streams from ``since``)."""
-    if stream in sim.org.search_streams:
+    """What a correct sync of ``stream`` must emit (search streams and conversation times from ``since``)."""
+    if stream == "audit_logs":
+        low = since or ""
+        return {
+            (e["id"], e["attributes"]["createdAt"]) for e in sim.org.audit_log() if e["attributes"]["createdAt"] >= low
+        }
+    if stream == "custom_attribute_metadata":
+        resources = ["customer", "company", "conversation", "message"] + [
+            f"kobject.{k}" for k in sim.org.settings.klasses
+        ]
+        return {
+            (f"{resource}.{name}", definition.get("updatedAt"))
+            for resource in resources
+            for name, definition in (sim.org.metadata(resource) or {"attributes": {"properties": {}}})["attributes"][
+                "properties"
+            ].items()
+        }
+    if stream in sim.org.timed_streams:
         return set(sim.org.truth(stream, since_ms=parse_iso_ms(since) if since else None))
     return set(sim.org.truth(stream))

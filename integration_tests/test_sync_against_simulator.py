@@ -43,6 +43,11 @@ def test_discover_lists_every_stream_including_one_per_klass(catalog):
         "companies",
         "kobjects_order",
         "kobjects_subscription",
+        "conversation_times",
+        "work_sessions",
+        "work_items",
+        "audit_logs",
+        "custom_attribute_metadata",
     }
 
 

@@ -10,7 +10,7 @@ from typing import Dict, FrozenSet, List, Optional
 
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.org import Org, OrgSettings
-from kustomer_simulator.search import CREATED_AT_BEHAVIOURS, CREATED_AT_DEFAULTS, SearchLimits
+from kustomer_simulator.search import CREATED_AT_BEHAVIOURS, CREATED_AT_DEFAULTS, SORT_BEHAVIOURS, SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
 
@@ -81,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="delete",
         help="what a customer merge writes to the audit log besides its merge entry",
     )
+    serve.add_argument(
+        "--conversation-time-sort",
+        choices=list(SORT_BEHAVIOURS),
+        default="ignored",
+        help="whether search sorts by conversation_time_created_at (undocumented)",
+    )
+    serve.add_argument(
+        "--work-item-updates",
+        choices=["touch", "silent"],
+        default="touch",
+        help="whether a work item's change also updates its conversation (undocumented)",
+    )
+    serve.add_argument("--history-days", type=int, default=330, help="days of history the generated org spans")
     serve.add_argument("--count", action="append", default=[], help="records of one stream, e.g. customers=250000")
     serve.add_argument("--mutate-every", type=int, default=0, help="update records every N requests (0: never)")
     serve.add_argument("--mutate-count", type=int, default=1, help="records updated per searchable stream each time")
@@ -105,6 +118,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             klasses=tuple(k for k in args.klasses.split(",") if k),
             counts={name: int(n) for name, _, n in (c.partition("=") for c in args.count)},
             merge_audit=args.merge_audit,
+            work_item_updates=args.work_item_updates,
+            history_days=args.history_days,
         )
     )
     built = time.perf_counter() - started
@@ -133,6 +148,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             created_at=args.created_at,
             total=args.total,
             index_lag_seconds=args.index_lag_seconds,
+            conversation_time_sort=args.conversation_time_sort,
         ),
     )
     sim = Simulator(org, settings, host=args.host, port=args.port)

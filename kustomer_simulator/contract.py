@@ -1,4 +1,4 @@
-"""The request body of ``POST /v1/customers/search`` (and ``/customers/archive/search``) as Kustomer publishes it.
+"""The request bodies of ``POST /v1/customers/search`` and ``/customers/archive/search`` as Kustomer publishes them.
 
 Kustomer's OpenAPI description gives the body a closed set of top-level keys (``additionalProperties: false``);
 ``and``, ``or`` and ``not`` take one criterion object or a list of at most 20 distinct ones, ``sort`` one object or
@@ -43,12 +43,27 @@ SEARCH_REQUEST_SCHEMA: Mapping[str, Any] = {
     },
 }
 
-_VALIDATOR = Draft7Validator(SEARCH_REQUEST_SCHEMA)
+# POST /v1/customers/archive/search: fewer keys and fewer object kinds (no notes, conversation times or routing).
+ARCHIVE_REQUEST_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "queryContext": {"type": "string", "pattern": "^(message|conversation|customer|kobject|kobject_.*|company)$"},
+        "includeDeleted": {"type": "boolean"},
+        "timeZone": {"type": "string"},
+        "and": _criteria(20),
+        "or": _criteria(20),
+        "not": _criteria(20),
+        "sort": _criteria(5),
+    },
+}
+
+_VALIDATORS = {False: Draft7Validator(SEARCH_REQUEST_SCHEMA), True: Draft7Validator(ARCHIVE_REQUEST_SCHEMA)}
 
 
-def search_body_violation(body: Any) -> Optional[str]:
-    """Why Kustomer's published schema rejects ``body`` (None when it accepts it)."""
-    error = best_match(_VALIDATOR.iter_errors(body))
+def search_body_violation(body: Any, archive: bool = False) -> Optional[str]:
+    """Why Kustomer's published schema (of standard or archive search) rejects ``body`` (None if it accepts it)."""
+    error = best_match(_VALIDATORS[archive].iter_errors(body))
     if error is None:
         return None
     where = "/".join(str(part) for part in error.absolute_path) or "the body"

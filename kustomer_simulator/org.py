@@ -61,6 +61,9 @@ class OrgSettings:
     # customer merged away, as other CRMs announce a merge) or "merge-only". Kustomer does not document it.
     merge_audit: str = "delete"
     audit_retention_days: int = 365  # the published audit-log example expires an entry about a year after it
+    # Whether a change to a work item also updates its conversation ("touch") or not ("silent"); undocumented.
+    work_item_updates: str = "touch"
+    audit_history: Optional[int] = None  # audit entries written before the anchor (default: scale // 100)
 
 
 def list_counts(scale: int) -> Dict[str, int]:
@@ -92,7 +95,9 @@ class Org:
         self.collections: Dict[str, Collection] = {}
         self._mutation_rng = random.Random(mix32(settings.seed, 4242))
         self.audit: List[dict] = []  # audit-log entries, oldest first (written by mutations, deletes and merges)
+        self.work_items_of: Dict[int, List[int]] = {}  # conversation index -> its work items' indexes
         self._build()
+        self._build_audit_history()
 
     # ---- construction -------------------------------------------------------------------
     def _count(self, name: str, default: int) -> int:
@@ -137,6 +142,54 @@ class Org:
         for klass in self.settings.klasses:
             name = f"kobjects_{klass}"
             self._add(name, f"kobject.{klass}", self._count(name, per_klass), self._render_kobject, True)
+        conversations = self.collections["conversations"].count
+        times = self._add(
+            "conversation_times",
+            "conversation_time",
+            self._count("conversation_times", conversations),
+            self._render_conversation_time,
+            True,
+        )
+        times.deleted = set()
+        times.created_ms = list(times.updated_ms)  # a conversation time is written once: createdAt is its only time
+        times.reindex()
+        self._add(
+            "work_sessions",
+            "work_session",
+            self._count("work_sessions", max(20, scale // 250)),
+            self._render_work_session,
+            False,
+        )
+        items = self._add(
+            "work_items", "work_item", self._count("work_items", conversations * 4 // 5), self._render_work_item, False
+        )
+        self._attach_work_items(items)
+
+    def _attach_work_items(self, items: Collection) -> None:
+        """Give each work item a conversation, created after it and last updated no later than it."""
+        conversations = self.collections["conversations"]
+        for i in range(items.count):
+            owner = mix32(self.settings.seed, 77, i) % conversations.count
+            self.work_items_of.setdefault(owner, []).append(i)
+            start, end = conversations.created_ms[owner], conversations.updated_ms[owner]
+            items.created_ms[i] = start + (end - start) // 4
+            items.updated_ms[i] = start + (end - start) // 2
+        items.reindex()
+
+    def conversation_of(self, work_item: int) -> int:
+        """The conversation index a work item belongs to."""
+        return mix32(self.settings.seed, 77, work_item) % self.collections["conversations"].count
+
+    def _build_audit_history(self) -> None:
+        """Create and update entries written before the anchor, across more than the log's retention."""
+        count = self.settings.audit_history if self.settings.audit_history is not None else self.settings.scale // 100
+        rng = random.Random(mix32(self.settings.seed, 515))
+        span = (self.settings.audit_retention_days + 60) * DAY_MS
+        sources = [self.collections[name] for name in ("customers", "conversations", "messages", "companies")]
+        moments = sorted(self.end_ms - rng.randrange(span) for _ in range(count))
+        for n, at in enumerate(moments):
+            coll = sources[n % len(sources)]
+            self._audit("create" if n % 3 == 0 else "update", coll, rng.randrange(coll.count), at)
 
     # ---- lookups ------------------------------------------------------------------------
     @property
@@ -145,6 +198,11 @@ class Org:
         return ["customers", "conversations", "messages", "notes", "companies"] + [
             f"kobjects_{k}" for k in self.settings.klasses
         ]
+
+    @property
+    def timed_streams(self) -> List[str]:
+        """Collections whose ground truth depends on a start time: the search streams and conversation times."""
+        return self.search_streams + ["conversation_times"]
 
     def klass_of(self, coll: Collection) -> Optional[str]:
         """The klass name of a kobject collection."""
@@ -311,6 +369,92 @@ class Org:
         }
         return self._base(coll, i, attributes, relationships)
 
+    def _render_conversation_time(self, coll: Collection, i: int) -> dict:
+        """A conversation time as ``GET /v1/conversations/{id}/times`` shows it: no updatedAt, never changed."""
+        h = mix32(coll.seed, coll.code, i, 8)
+        conv_id, conv_i = self._ref("conversations", h)
+        conv = self.collections["conversations"]
+        customer_id = self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]
+        created = coll.created_ms[i]
+        user = self._user_ref(h >> 2)["data"]
+        rid = coll.record_id(i)
+        return {
+            "type": "conversation_time",
+            "id": rid,
+            "attributes": {
+                "createdAt": iso_ms(created),
+                "createdByTeams": [self._ref("teams", h)[0]],
+                "assignedUsers": [user["id"]],
+                "assignedTeams": [],
+                "handleAt": iso_ms(created - h % 600_000),
+                "handleTime": h % 600,
+                "channels": [CHANNELS[h % len(CHANNELS)]],
+                "messageAt": iso_ms(created - h % 300_000),
+                "messageTime": h % 300,
+            },
+            "relationships": {
+                "org": {"data": {"type": "org", "id": self.org_id}},
+                "customer": {"data": {"type": "customer", "id": customer_id}},
+                "conversation": {"data": {"type": "conversation", "id": conv_id}},
+                "createdBy": {"data": user},
+            },
+            "links": {"self": f"/v1/conversations/times/{rid}"},
+        }
+
+    def _render_work_session(self, coll: Collection, i: int) -> dict:
+        h = mix32(coll.seed, coll.code, i, 9)
+        active = coll.updated_ms[i] > self.end_ms - DAY_MS and h % 4 == 0
+        status_type = ["available", "busy", "unavailable"][h % 3] if active else "offline"
+        attributes = {
+            "routable": status_type == "available",
+            "statusType": status_type,
+            "active": active,
+            "workItemCount": h % 4 if active else 0,
+            "signedInAt": iso_ms(coll.created_ms[i]),
+            "signedOutAt": None if active else iso_ms(coll.updated_ms[i]),
+            "capacityRemaining": h % 5,
+            "totalCapacity": 5,
+            "handledItemCount": h % 40,
+            "handledConversationCount": h % 35,
+            "totalAvailable": {"time": h % 30_000_000, "businessTime": h % 20_000_000},
+            "totalUnavailable": {"time": h % 5_000_000, "businessTime": h % 4_000_000},
+            "capacityStatus": ["idle", "available", "full"][(h >> 3) % 3],
+            "rev": 1 + coll.revisions.get(i, 0),
+        }
+        relationships = {
+            "user": self._user_ref(h),
+            "team": {"data": {"type": "team", "id": self._ref("teams", h)[0]}},
+            "queues": {"data": [{"type": "queue", "id": self._ref("queues", h)[0]}]},
+        }
+        record = self._base(coll, i, attributes, relationships)
+        record["links"] = {"self": f"/v1/routing/work-sessions/{record['id']}"}
+        return record
+
+    def _render_work_item(self, coll: Collection, i: int) -> dict:
+        h = mix32(coll.seed, coll.code, i, 10)
+        conversation = self.collections["conversations"].record_id(self.conversation_of(i))
+        status = ["queued", "routed", "assigned", "completed"][h % 4]
+        attributes = {
+            "resourceType": "conversation",
+            "status": status,
+            "paused": bool(h & 8),
+            "channel": CHANNELS[h % len(CHANNELS)],
+            "firstEnterQueueAt": iso_ms(coll.created_ms[i] + 500),
+            "queuedCount": 1 + h % 3,
+            "priority": 1 + h % 5,
+            "itemSize": 1,
+            "workItemNumber": 1 + h % 2,
+            "ivr": {"time": 0, "businessTime": 0},
+            "rev": 1 + coll.revisions.get(i, 0),
+        }
+        relationships = {
+            "resource": {"data": {"type": "conversation", "id": conversation}},
+            "queue": {"data": {"type": "queue", "id": self._ref("queues", h)[0]}},
+        }
+        record = self._base(coll, i, attributes, relationships)
+        record["links"] = {"self": f"/v1/routing/work-items/{record['id']}"}
+        return record
+
     def _render_klass(self, coll: Collection, i: int) -> dict:
         name = self.settings.klasses[i]
         attributes = {
@@ -347,7 +491,7 @@ class Org:
         """The (id, updatedAt) pairs a correct sync of ``stream`` must emit."""
         with self.lock:
             coll = self.collections[stream]
-            if stream not in self.search_streams:
+            if stream not in self.timed_streams:
                 return [(coll.record_id(i), iso_ms(coll.updated_ms[i])) for i in coll.live_indexes()]
             low = (since_ms, True) if since_ms is not None else None
             high = (until_ms, True) if until_ms is not None else None
@@ -367,6 +511,8 @@ class Org:
                 coll.touch(i, at)
                 picked.append(coll.record_id(i))
                 self._audit("update", coll, i, at)
+                if stream == "work_items" and self.settings.work_item_updates == "touch":
+                    self.collections["conversations"].touch(self.conversation_of(i), at)
             return picked
 
     def _live_picks(self, coll: Collection, count: int) -> List[int]:

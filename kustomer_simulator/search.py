@@ -1,10 +1,12 @@
 """POST /v1/customers/search: the published body, criteria, sorting, paging, the result window and what search sees.
 
-What search sees: records last updated within the standard-search horizon (two years before the org's
-"today", its anchor) and not within the index lag (writes reach the index a little later). Fields modelled:
-``<object>_updated_at`` and ``<object>_created_at``; any other field is answered 400 ("not modelled"), so a
-test never passes on a criterion the simulator silently ignored. Whether ``<object>_created_at`` is honoured,
-ignored or rejected is a per-object setting: Kustomer documents it only for some objects (see SearchLimits).
+What search sees: records last updated within the standard-search horizon (two years before now) and not
+within the index lag (writes reach the index a little later); archive search sees only the older ones. Fields
+modelled: ``<object>_updated_at`` and ``<object>_created_at`` (a conversation time has only
+``conversation_time_created_at``); any other field is answered 400 ("not modelled"), so a test never passes on a
+criterion the simulator silently ignored. Whether ``<object>_created_at`` is honoured, ignored or rejected by
+standard search is a per-object setting: Kustomer documents it only for some objects (see SearchLimits); archive
+search documents sorting by it for every object it serves, and honours it.
 """
 
 from dataclasses import dataclass, field
@@ -38,6 +40,14 @@ CREATED_AT_DEFAULTS = {
     "company": "rejected",
 }
 TOTAL_CAP = 10_000  # Elasticsearch's default: totals above it are reported as exactly 10,000
+# The field that dates each object in search; a conversation time is written once and has no updated-at field.
+TIME_FIELDS = {"conversation_time": "conversation_time_created_at"}
+SORT_BEHAVIOURS = ("honoured", "ignored")
+
+
+def time_field(prefix: str) -> str:
+    """The search field holding an object's last-change time."""
+    return TIME_FIELDS.get(prefix, f"{prefix}_updated_at")
 
 
 class SearchError(Exception):
@@ -56,6 +66,9 @@ class SearchLimits:
     total: str = "exact"  # exact | capped
     horizon_days: int = 730
     index_lag_seconds: float = 0.0
+    # Sorting by conversation_time_created_at is undocumented ("sorting based on other standard object attributes
+    # is unavailable"): honoured, or ignored -- then results come back in index order, which is not by time.
+    conversation_time_sort: str = "ignored"
 
     def created_at_behaviour(self, prefix: str) -> str:
         """honoured | ignored | rejected for ``<prefix>_created_at``."""
@@ -91,13 +104,14 @@ def _as_list(value: Any) -> List[Any]:
 class _Query:
     prefix: str
     limits: SearchLimits
+    archive: bool = False
 
     def field(self, name: str) -> Optional[Callable[[Collection, int], int]]:
         """The value getter of a search field; None when the field is ignored here."""
-        if name == f"{self.prefix}_updated_at":
+        if name == time_field(self.prefix):
             return lambda c, i: c.updated_ms[i]
-        if name == f"{self.prefix}_created_at":
-            behaviour = self.limits.created_at_behaviour(self.prefix)
+        if name == f"{self.prefix}_created_at" and self.prefix not in TIME_FIELDS:
+            behaviour = "honoured" if self.archive else self.limits.created_at_behaviour(self.prefix)
             if behaviour == "rejected":
                 raise SearchError(f"{name} is not a searchable attribute for {self.prefix}")
             return (lambda c, i: c.created_ms[i]) if behaviour == "honoured" else None
@@ -148,7 +162,7 @@ def _updated_bounds(prefix: str, clauses: List[Any]) -> Tuple[Optional[Tuple[int
     low: Optional[Tuple[int, bool]] = None
     high: Optional[Tuple[int, bool]] = None
     for clause in clauses:
-        ops = clause.get(f"{prefix}_updated_at") if isinstance(clause, Mapping) else None
+        ops = clause.get(time_field(prefix)) if isinstance(clause, Mapping) else None
         if not isinstance(ops, Mapping):
             continue
         for op, operand in ops.items():
@@ -180,11 +194,12 @@ def run_search(
     Raises SearchError for anything Kustomer would reject with 400. ``archive`` searches the records *older*
     than the standard-search horizon instead of the newer ones.
     """
-    violation = search_body_violation(body)
+    violation = search_body_violation(body, archive)
     if violation:
         raise SearchError(f"invalid search body: {violation}")
     collections, prefix = resolve_context(org, body.get("queryContext"))
-    query = _Query(prefix, limits)
+    query = _Query(prefix, limits, archive)
+    timed_by = time_field(prefix)
     and_clauses, or_clauses, not_clauses = (_as_list(body.get(k)) for k in ("and", "or", "not"))
     predicates = [query.group(kind, clauses) for kind, clauses in (("and", and_clauses), ("or", or_clauses))]
     if not_clauses:
@@ -195,6 +210,8 @@ def run_search(
         if direction not in ("asc", "desc"):
             raise SearchError(f"malformed sort {spec!r}")
         getter = query.field(name)
+        if name == timed_by and prefix in TIME_FIELDS and limits.conversation_time_sort == "ignored":
+            getter = None
         if getter is not None:
             sort_keys.append((name, getter, direction == "desc"))
     if page < 1 or page_size < 1:
@@ -203,7 +220,7 @@ def run_search(
     include_deleted = bool(body.get("includeDeleted", False))
 
     low, high = _updated_bounds(prefix, and_clauses)
-    horizon = (org.anchor_ms - limits.horizon_days * DAY_MS, True)
+    horizon = (now_ms() - limits.horizon_days * DAY_MS, True)
     if archive:
         high = _tighter_high(high, (horizon[0], False))
     else:
@@ -212,9 +229,11 @@ def run_search(
     if any(unindexed.values()):
         predicates.append(lambda c, i: i not in unindexed[c.name])
 
-    simple_sort = not sort_keys or (len(sort_keys) == 1 and sort_keys[0][0] == f"{prefix}_updated_at")
+    # A search whose sort is ignored answers in index order: stable, but not by time.
+    scrambled = not sort_keys and prefix in TIME_FIELDS and limits.conversation_time_sort == "ignored"
+    simple_sort = not scrambled and (not sort_keys or (len(sort_keys) == 1 and sort_keys[0][0] == timed_by))
     needs_filter = bool(or_clauses or not_clauses or any(unindexed.values())) or any(
-        set(c) != {f"{prefix}_updated_at"} for c in and_clauses if isinstance(c, Mapping)
+        set(c) != {timed_by} for c in and_clauses if isinstance(c, Mapping)
     )
     start = (page - 1) * page_size
     if len(collections) == 1 and simple_sort and not needs_filter:
@@ -233,6 +252,8 @@ def run_search(
             matched.extend((coll, key[2]) for key in order[lo:hi] if all(p(coll, key[2]) for p in predicates))
         if len(collections) > 1:
             matched.sort(key=lambda target: target[0].order_key(target[1]))
+        if scrambled:
+            matched.sort(key=lambda target: mix32(target[0].code, target[1], 0x5C))
         for _, getter, descending in reversed(sort_keys):
             matched.sort(key=lambda target: getter(*target), reverse=descending)
         total = len(matched)

@@ -36,6 +36,7 @@ LISTS: Dict[str, Tuple[str, int]] = {
     "/v1/satisfaction": ("satisfaction", 100),
     "/v1/slas": ("slas", 100),
     "/v1/schedules": ("business_schedules", 100),
+    "/v1/routing/work-sessions": ("work_sessions", 100),
 }
 
 # The read role each resource needs (Kustomer accepts a legacy and a permission-set name; one stands for both).
@@ -59,6 +60,8 @@ ROLES = {
     "metadata": "org.admin.metadata.read",
     "kobjects": "org.user.kobject.read",
     "routing": "org.user.routing.read",
+    "work_sessions": "org.user.routing.read",
+    "work_items": "org.user.routing.read",
     "audit_logs": "org.permission.audit_logs.read",
 }
 AUDIT_PAGE_MAX = 1000
@@ -505,6 +508,11 @@ def _make_handler(sim: Simulator) -> type:
             if len(bits) == 3 and bits[:2] == ["v1", "klasses"] and f"kobjects_{bits[2]}" in org.collections:
                 name = f"kobjects_{bits[2]}"  # GET /v1/klasses/{name}: that klass's custom objects
                 return name, lambda: org.collections[name].live_indexes()
+            if len(bits) == 5 and bits[:3] == ["v1", "routing", "conversations"] and bits[4] == "work-items":
+                conversation = org.collections["conversations"].index_of(bits[3])
+                items = org.collections["work_items"]
+                owned = org.work_items_of.get(conversation, []) if conversation is not None else []
+                return "work_items", lambda: (i for i in owned if items.exists(i))
             if len(bits) != 4 or bits[0] != "v1":
                 return None
             _, parent, parent_id, child = bits

@@ -10,10 +10,10 @@ import requests
 
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.org import DAY_MS, Org, OrgSettings
-from kustomer_simulator.search import SearchLimits, run_search
+from kustomer_simulator.search import SearchError, SearchLimits, run_search
 from kustomer_simulator.server import ServerSettings
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
-from kustomer_simulator.timefmt import iso_ms
+from kustomer_simulator.timefmt import iso_ms, now_ms
 from simulator_tests.conftest import search_body
 
 SINCE = "2000-01-01T00:00:00.000Z"
@@ -104,13 +104,83 @@ def test_total_can_be_capped_at_ten_thousand():
 
 def test_standard_search_covers_two_years_and_the_archive_the_rest():
     org = Org(OrgSettings(seed=2, scale=3000, anchor_ms=TEST_ANCHOR_MS, history_days=1500))
-    horizon = iso_ms(TEST_ANCHOR_MS - 730 * DAY_MS)
+    horizon = iso_ms(now_ms() - 730 * DAY_MS)  # two years before the real clock, whatever the data's anchor
     body = {**search_body(), "sort": [{"customer_updated_at": "asc"}]}
-    recent = run_search(org, body, 1, 500, SearchLimits())[0]
-    archived = run_search(org, body, 1, 500, SearchLimits(), archive=True)[0]
-    assert recent and archived
-    assert all(iso_ms(c.updated_ms[i]) >= horizon for c, i in recent)
-    assert all(iso_ms(c.updated_ms[i]) < horizon for c, i in archived)
+    recent = run_search(org, body, 1, 500, SearchLimits())[1]["total"]
+    archived = run_search(org, body, 1, 500, SearchLimits(), archive=True)[1]["total"]
+    times = org.collections["customers"].updated_ms
+    live = [i for i in org.collections["customers"].live_indexes()]
+    assert archived == sum(1 for i in live if iso_ms(times[i]) < horizon) > 0
+    assert recent == sum(1 for i in live if iso_ms(times[i]) >= horizon) > 0
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"queryContext": "note", "and": [{"note_updated_at": {"gte": "2020-01-01"}}]}, "queryContext"),
+        ({"queryContext": "conversation_time"}, "queryContext"),
+        ({"queryContext": "customer", "fields": [{"customer_id": {}}]}, "fields"),
+    ],
+)
+def test_archive_search_accepts_only_its_own_published_schema(body, fragment):
+    org = Org(OrgSettings(seed=2, scale=300, anchor_ms=TEST_ANCHOR_MS))
+    with pytest.raises(SearchError, match=fragment):
+        run_search(org, body, 1, 100, SearchLimits(), archive=True)
+
+
+def test_archive_search_sorts_by_created_at_as_documented_even_where_standard_search_does_not():
+    org = Org(OrgSettings(seed=3, scale=3000, anchor_ms=TEST_ANCHOR_MS, history_days=1500))
+    body = {"queryContext": "conversation", "sort": [{"conversation_created_at": "asc"}]}
+    coll = org.collections["conversations"]
+    archived = [coll.created_ms[i] for _, i in run_search(org, body, 1, 500, SearchLimits(), archive=True)[0]]
+    standard = [coll.created_ms[i] for _, i in run_search(org, body, 1, 500, SearchLimits())[0]]
+    assert archived == sorted(archived) and standard != sorted(standard)
+
+
+@pytest.mark.parametrize("sort", ["honoured", "ignored"])
+def test_conversation_times_are_dated_by_created_at_and_their_sort_follows_the_switch(sort):
+    org = Org(OrgSettings(seed=4, scale=3000, anchor_ms=TEST_ANCHOR_MS))
+    times = org.collections["conversation_times"]
+    body = {
+        "queryContext": "conversation_time",
+        "and": [{"conversation_time_created_at": {"gte": iso_ms(times.created_ms[10])}}],
+        "sort": [{"conversation_time_created_at": "asc"}],
+    }
+    targets, meta = run_search(org, body, 1, 500, SearchLimits(conversation_time_sort=sort))
+    found = [times.created_ms[i] for _, i in targets]
+    assert meta["total"] == sum(1 for c in times.created_ms if c >= times.created_ms[10])
+    assert min(found) >= times.created_ms[10] and (found == sorted(found)) == (sort == "honoured")
+    assert "updatedAt" not in times.render(0)["attributes"]
+    with pytest.raises(SearchError, match="not model"):
+        run_search(
+            org, {**body, "and": [{"conversation_time_updated_at": {"gte": "2020-01-01"}}]}, 1, 10, SearchLimits()
+        )
+
+
+@pytest.mark.parametrize("updates", ["touch", "silent"])
+def test_work_items_belong_to_conversations_and_their_updates_follow_the_switch(updates):
+    org = Org(OrgSettings(seed=5, scale=2000, anchor_ms=TEST_ANCHOR_MS, work_item_updates=updates))
+    items, conversations = org.collections["work_items"], org.collections["conversations"]
+    assert sum(len(owned) for owned in org.work_items_of.values()) == items.count
+    for owner, owned in org.work_items_of.items():
+        assert all(items.updated_ms[i] <= conversations.updated_ms[owner] for i in owned)
+    (moved,) = org.mutate("work_items", 1)
+    item = items.index_of(moved)
+    owner = org.conversation_of(item)
+    assert (conversations.updated_ms[owner] == items.updated_ms[item]) == (updates == "touch")
+
+
+def test_routing_lists_and_the_audit_history_are_served(sim, http):
+    headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
+    sessions = http.get(f"{sim.url}/v1/routing/work-sessions?page=1&pageSize=100", headers=headers).json()
+    assert len(sessions["data"]) == min(100, sim.org.collections["work_sessions"].count)
+    owner, owned = next(iter(sim.org.work_items_of.items()))
+    conversation = sim.org.collections["conversations"].record_id(owner)
+    items = http.get(f"{sim.url}/v1/routing/conversations/{conversation}/work-items", headers=headers).json()
+    assert [r["id"] for r in items["data"]] == [sim.org.collections["work_items"].record_id(i) for i in owned]
+    assert all(r["relationships"]["resource"]["data"]["id"] == conversation for r in items["data"])
+    expired = [e for e in sim.org.audit if e not in sim.org.audit_log()]
+    assert sim.org.audit_log() and expired  # the generated history reaches past the log's retention
 
 
 def test_writes_reach_search_within_the_index_lag_and_not_in_order(sim, http):
@@ -217,7 +287,7 @@ def test_deletes_and_merges_reach_search_lists_and_the_audit_log(sim, http):
     rest = http.get(f"{sim.url}{log['links']['next']}").json()["data"]
     assert [e["attributes"]["objectId"] for e in rest] == soft[::-1][:2]  # count=2 per page, newest first
     deleted = http.get(f"{sim.url}/v1/audit-logs?filter[objectType]=conversation").json()["data"]
-    assert {e["attributes"]["objectId"] for e in deleted} == set(hard)
+    assert {e["attributes"]["objectId"] for e in deleted if e["attributes"]["eventVerb"] == "delete"} == set(hard)
 
 
 def test_the_audit_log_needs_its_role_and_forgets_after_its_retention():

@@ -16,16 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional
 
-from airbyte_cdk.models import FailureType
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-
+from source_kustomer.audit_log import AuditRefused, audit_entries
 from source_kustomer.client import KustomerClient
-from source_kustomer.responses import error_detail, response_json
-from source_kustomer.streams.lists import LinkTrail
 from source_kustomer.timestamps import instant
 
 DELETED_AT = "_ab_cdc_deleted_at"
-AUDIT_PAGE_SIZE = 1000
 # Search streams whose hard deletes the audit log can be asked for, and the objectType filter of each.
 AUDIT_OBJECT_TYPES = {
     "customers": "customer",
@@ -60,54 +55,27 @@ def soft_deletion(record: Mapping[str, Any]) -> Optional[Deletion]:
     return Deletion(record["id"], str(record.get("type") or ""), at)
 
 
-class AuditRefused(Exception):
-    """The key may not read the audit log; ``reason`` quotes Kustomer."""
-
-
 def hard_deletions(
     client: KustomerClient, object_type: str, since: str, until: str, on_page: Callable[[float], None]
 ) -> Iterator[Deletion]:
     """Every delete of ``object_type`` logged between ``since`` and ``until`` (inclusive), each object once.
 
-    ``on_page`` is told of every page read (for the stream's progress).
-
-    Every page must be newest first and inside the dates asked for; a page that is not stops the stream (its
-    position in the state does not move, so the next sync asks again).
+    ``on_page`` is told of every request (for the stream's progress). The log is verified as it is read (see
+    audit_log); a page that breaks its order or dates stops the stream, whose audit position then does not move.
     """
-    query = f"count={AUDIT_PAGE_SIZE}&filter[objectType]={object_type}&filter[start]={since}&filter[end]={until}"
-    url: Optional[str] = client.link_url(f"/v1/audit-logs?{query}")
-    trail = LinkTrail("audit log")
-    low, high = instant(since), instant(until)
-    newest: Optional[int] = None
     found: Dict[str, Deletion] = {}
     merges: Dict[str, str] = {}  # customers a merge entry names -> when (looked up after the log is read)
-    while url:
-        trail.enter(url)
-        response = client.get(url)
-        on_page(time.monotonic())
-        refusal = client.refusal(response)
-        if refusal is not None or response.status_code in (400, 404):
-            raise AuditRefused(refusal.reason if refusal else f"HTTP {response.status_code}: {error_detail(response)}")
-        body = response_json(response)
-        for entry in body.get("data") or []:
-            attributes = entry.get("attributes") if isinstance(entry, Mapping) else None
-            if not isinstance(attributes, Mapping):
-                continue
-            moment = instant(attributes.get("createdAt"))
-            if moment is None or not low <= moment <= high or (newest is not None and moment > newest):
-                raise _disordered(object_type, since, until, attributes.get("createdAt"))
-            newest = moment
-            object_id = attributes.get("objectId")
-            if attributes.get("objectType") != object_type:
-                continue
-            if attributes.get("eventVerb") == DELETE_VERB:
-                if isinstance(object_id, str) and object_id and object_id not in found:
-                    found[object_id] = Deletion(object_id, object_type, attributes["createdAt"])
-            elif attributes.get("eventVerb") == MERGE_VERB and object_type == "customer":
-                for candidate in _named_ids(object_id, attributes.get("changes")):
-                    merges.setdefault(candidate, attributes["createdAt"])
-        links = body.get("links") if isinstance(body.get("links"), Mapping) else {}
-        url = client.link_url(links["next"]) if links.get("next") else None
+    for entry in audit_entries(client, since, until, on_page, object_type):
+        attributes = entry["attributes"]
+        object_id = attributes.get("objectId")
+        if attributes.get("objectType") != object_type:
+            continue
+        if attributes.get("eventVerb") == DELETE_VERB:
+            if isinstance(object_id, str) and object_id and object_id not in found:
+                found[object_id] = Deletion(object_id, object_type, attributes["createdAt"])
+        elif attributes.get("eventVerb") == MERGE_VERB and object_type == "customer":
+            for candidate in _named_ids(object_id, attributes.get("changes")):
+                merges.setdefault(candidate, attributes["createdAt"])
     for candidate, at in merges.items():
         if candidate not in found and _customer_is_gone(client, candidate, on_page):
             found[candidate] = Deletion(candidate, object_type, at)
@@ -137,12 +105,3 @@ def _customer_is_gone(client: KustomerClient, customer_id: str, on_page: Callabl
     if refusal is not None:
         raise AuditRefused(refusal.reason)
     return response.status_code == 404
-
-
-def _disordered(object_type: str, since: str, until: str, seen: Any) -> AirbyteTracedException:
-    message = (
-        f"Kustomer's audit log answered with an entry dated {seen!r} while asked for {object_type} events from "
-        f"{since} to {until}, newest first. The deletions of this sync were not saved as read; the next sync asks "
-        "again."
-    )
-    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)

@@ -1,10 +1,13 @@
 """What discover needs beyond the fixed streams: the org's custom object klasses and custom attribute types."""
 
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Tuple
+from urllib.parse import quote
+
+import requests
 
 from source_kustomer.client import KustomerClient
+from source_kustomer.link_trail import LinkTrail
 from source_kustomer.responses import response_json
-from source_kustomer.streams.lists import LinkTrail
 
 KLASS_PAGE_SIZE = 100
 
@@ -33,16 +36,23 @@ def list_klasses(client: KustomerClient) -> List[Mapping[str, Any]]:
     return found
 
 
+def metadata_properties(client: KustomerClient, resource: str) -> Tuple[requests.Response, Optional[Mapping[str, Any]]]:
+    """``GET /v1/metadata/{resource}``: the response, and its custom attribute definitions when it has them."""
+    response = client.get(client.api_url(f"metadata/{quote(resource, safe='.')}"))
+    if not response.ok:
+        return response, None
+    data = response_json(response).get("data")
+    attributes = data.get("attributes") if isinstance(data, Mapping) else None
+    properties = attributes.get("properties") if isinstance(attributes, Mapping) else None
+    return response, properties if isinstance(properties, Mapping) else None
+
+
 def custom_field_types(client: KustomerClient, resource: str) -> Optional[Mapping[str, Any]]:
-    """Custom attribute definitions from ``GET /v1/metadata/{resource}`` (None when Kustomer will not tell)."""
-    response = client.get(client.api_url(f"metadata/{resource}"))
+    """Custom attribute definitions of ``resource`` (None when Kustomer will not tell)."""
+    response, properties = metadata_properties(client, resource)
     if not response.ok:
         client.connection.logger.info(
             f"No custom attribute definitions for {resource} (HTTP {response.status_code}); "
             "'custom' stays an open object."
         )
-        return None
-    data = response_json(response).get("data")
-    attributes = data.get("attributes") if isinstance(data, Mapping) else None
-    properties = attributes.get("properties") if isinstance(attributes, Mapping) else None
-    return properties if isinstance(properties, Mapping) else None
+    return properties

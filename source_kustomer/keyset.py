@@ -31,18 +31,21 @@ the last record emitted is always a safe checkpoint.
 
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Callable, FrozenSet, Generator, Iterator, List, MutableMapping, Optional, Sequence, Set, Tuple
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.timestamps import instant
+from source_kustomer.timestamps import instant, kustomer_time
 
 Record = MutableMapping[str, Any]
 Criteria = List[MutableMapping[str, Any]]
 MAX_GROUP_PASSES = 5
 MALFORMED_RETRIES = 2
 NO_PROGRESS_LIMIT = 3
+MAX_RANGE_SPLITS = 10_000
+MAX_RANGE_PIECES = 64
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,33 @@ class _GroupPage:
     malformed: int  # records at this page's positions that could not be emitted (skipped and reported)
 
 
+@dataclass(frozen=True)
+class _Beyond:
+    """A set too large for one search to page through; ``total`` as Kustomer gave it (None if it did not)."""
+
+    total: Optional[int]
+
+
+def split_range(key_range: KeyRange, total: Optional[int], capacity: int) -> List[KeyRange]:
+    """``key_range`` cut into equal time ranges, enough for ``total`` records to fit half a window each (two
+    when the total is unknown); empty when the range is a single millisecond and cannot be cut."""
+    assert key_range.low is not None and key_range.high is not None
+    low = key_range.low.micros // 1000 + (0 if key_range.low.inclusive else 1)
+    high = key_range.high.micros // 1000 - (0 if key_range.high.inclusive else 1)
+    if high <= low:
+        return []
+    wanted = 2 if total is None else -(-2 * total // capacity)
+    pieces = max(2, min(MAX_RANGE_PIECES, wanted, high - low + 1))
+    cuts = sorted({low + (high - low) * n // pieces for n in range(1, pieces)})
+    parts, lower = [], key_range.low
+    for cut in cuts:
+        value = kustomer_time(datetime.fromtimestamp(cut / 1000, tz=timezone.utc))
+        parts.append(replace(key_range, low=lower, high=Bound(value)))
+        lower = Bound(value, inclusive=False)
+    parts.append(replace(key_range, low=lower))
+    return parts
+
+
 def _same_order(before: List[str], after: List[str]) -> bool:
     """Whether the ids present in both lists appear in the same relative order (a shrinking group keeps order)."""
     common = set(before) & set(after)
@@ -166,6 +196,7 @@ class KeysetStats:
     second_key_groups: int = 0
     skipped_seen: int = 0
     malformed: int = 0
+    range_splits: int = 0
 
 
 @dataclass
@@ -181,6 +212,7 @@ class KeysetReader:
     on_malformed: Callable[[Record, str], None] = lambda record, reason: None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("airbyte"))
     stats: KeysetStats = field(default_factory=KeysetStats)
+    checkpoint: Optional[str] = None  # read_by_ranges: every record at or before it has been emitted
 
     @property
     def pages_in_window(self) -> int:
@@ -194,8 +226,43 @@ class KeysetReader:
 
     def read(self, window: KeyRange) -> Iterator[Record]:
         """Every record whose ``keys[0]`` lies in ``window``, each at least once, ascending by it."""
+        yield from self._verified_read(self._keyset((), window, set()), window)
+
+    def read_by_ranges(self, window: KeyRange) -> Iterator[Record]:
+        """Every record whose ``keys[0]`` lies in ``window``, each once, without relying on any sort order.
+
+        For objects whose records never change after they are written and whose sort Kustomer does not document:
+        the window is read by offset as one set, the way a tie group is (complete only when a pass shows
+        ``meta.total`` distinct records); a set larger than one search can page is split into equal time ranges,
+        read in ascending order. ``checkpoint`` is then the upper bound of the last range read in full: every
+        record at or before it was emitted. Bounds: at most ``MAX_RANGE_SPLITS`` splits (one request each), and
+        per range the passes of a tie group.
+        """
+        yield from self._verified_read(self._ranges(window), window)
+
+    def _ranges(self, window: KeyRange) -> Iterator[Record]:
+        pending, splits = [window], 0
+        while pending:
+            current = pending.pop()
+            beyond = yield from self._offset_read((current,), set())
+            if beyond is None:
+                self.checkpoint = current.high.value if current.high is not None else self.checkpoint
+                continue
+            parts = split_range(current, beyond.total, self.capacity)
+            splits += 1
+            if not parts or splits > MAX_RANGE_SPLITS:
+                size = f"{beyond.total:,}" if beyond.total is not None else f"more than {self.capacity:,}"
+                raise self._stop(
+                    f"{size} records have {current.describe()}: more than the {self.capacity:,} one Kustomer search "
+                    "can page through, and the range cannot be split further. Please report this to the connector's "
+                    "maintainers."
+                )
+            self.stats.range_splits += 1
+            pending.extend(reversed(parts))
+
+    def _verified_read(self, records: Iterator[Record], window: KeyRange) -> Iterator[Record]:
         try:
-            yield from self._keyset((), window, set())
+            yield from records
         except _ContractBroken as broken:
             raise self._stop(
                 f"Kustomer's search did not return what was asked for ({broken}). No record past the last verified "
@@ -254,7 +321,14 @@ class KeysetReader:
     # ---- tie groups ----------------------------------------------------------------------------------------
     def _group(self, fixed: Query, pinned: KeyRange, seen: Set[str]) -> Iterator[Record]:
         """Every record whose key equals ``pinned``'s value, read by offset when the group fits the window."""
-        query = fixed + (pinned,)
+        beyond = yield from self._offset_read(fixed + (pinned,), seen)
+        if beyond is not None:
+            yield from self._beyond_window(fixed, pinned, seen, beyond.total)
+
+    def _offset_read(self, query: Query, seen: Set[str]) -> Generator[Record, None, Optional["_Beyond"]]:
+        """Every record of a set that can only shrink (a past group or range), read by offset in passes until one
+        proves complete. Returns None when done, or _Beyond (nothing emitted) when the set is larger than the window.
+        """
         previous: Optional[FrozenSet[str]] = None
         members: Set[str] = set()
         total: Optional[int] = None
@@ -262,21 +336,19 @@ class KeysetReader:
             members = set()
             outcome, total = yield from self._group_pass(query, seen, members)
             if outcome == "beyond":
-                yield from self._beyond_window(fixed, pinned, seen, total)
-                return
+                return _Beyond(total)
             if outcome == "complete" or (outcome == "totalless" and previous == members):
-                return
+                return None
             previous = frozenset(members)
             self.stats.group_rereads += 1
             self.logger.info(
-                f"The records sharing {pinned.describe()} changed while they were read (pass {attempt}); "
+                f"The records with {query[-1].describe()} changed while they were read (pass {attempt}); "
                 "reading them again to catch anything that shifted."
             )
         raise self._stop(
-            f"The records sharing {pinned.describe()} came back differently on each of {MAX_GROUP_PASSES} reads "
+            f"The records with {query[-1].describe()} came back differently on each of {MAX_GROUP_PASSES} reads "
             f"(meta.total {total if total is not None else 'absent'}, {len(members)} distinct ids), so the connector "
-            "cannot prove it read them all. The sync stopped without skipping any; the next sync resumes at this "
-            "timestamp."
+            "cannot prove it read them all. The sync stopped without skipping any; the next sync resumes here."
         )
 
     def _group_pass(self, query: Query, seen: Set[str], members: Set[str]) -> Generator[Record, None, Tuple[str, Any]]:
@@ -291,22 +363,27 @@ class KeysetReader:
         exactly ``total`` distinct members (a malformed one, skipped and reported, still counts as shown).
         Outcomes: complete | beyond (larger than the window) | totalless (confirm with a second pass) | again.
         """
-        current = yield from self._group_page(query, 1, seen, members)
-        if current.total is not None and current.total >= self.capacity:
-            return "beyond", current.total
+        first, records = self._get(query, self.keys[0], 1, ordered_by=None)
+        if first.total is not None and first.total >= self.capacity:
+            return "beyond", first.total  # nothing emitted: a larger set is read another way
+        current = yield from self._group_page(query, first, records, seen, members)
         quiet, page_no, malformed = True, 1, current.malformed
         while current.has_next and not current.empty:
             if page_no >= self.pages_in_window:
                 if current.total is None or current.total >= self.capacity:
                     return "beyond", current.total
                 break  # the last page inside the window links past it even when nothing is left there
-            following = yield from self._group_page(query, page_no + 1, seen, members)
+            following = yield from self._group_page(
+                query, *self._get(query, self.keys[0], page_no + 1, None), seen, members
+            )
             if current.total is not None and following.total != current.total:
                 quiet = False
                 if following.total is None or following.total > current.total:
                     return "again", following.total
                 self.stats.page_rereads += 1
-                again = yield from self._group_page(query, page_no, seen, members)
+                again = yield from self._group_page(
+                    query, *self._get(query, self.keys[0], page_no, None), seen, members
+                )
                 slipped = current.total - (again.total if again.total is not None else -self.page_size)
                 if slipped > self.page_size or not _same_order(current.ids, again.ids):
                     return "again", again.total
@@ -318,9 +395,8 @@ class KeysetReader:
         return "complete", current.total
 
     def _group_page(
-        self, query: Query, page_no: int, seen: Set[str], members: Set[str]
+        self, query: Query, page: SearchPage, records: List[Record], seen: Set[str], members: Set[str]
     ) -> Generator[Record, None, "_GroupPage"]:
-        page, records = self._get(query, self.keys[0], page_no, ordered_by=None)
         for record in records:
             members.add(record["id"])
             if record["id"] not in seen:

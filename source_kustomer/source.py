@@ -2,9 +2,7 @@
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, List, Mapping, Optional, Tuple
-from urllib.parse import quote
 
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
@@ -36,9 +34,11 @@ from source_kustomer.streams import (
     kobject_spec,
     kobject_stream_names,
 )
+from source_kustomer.streams.audit_logs import AuditLogsStream
+from source_kustomer.streams.metadata import CustomAttributeMetadataStream
+from source_kustomer.streams.work_items import WorkItemsStream
 from source_kustomer.timestamps import kustomer_time
 
-SEARCH_HISTORY = timedelta(days=730)  # Kustomer's search covers records updated in the last two years
 SEARCH_ROLES = "org.user.search.read, org.admin.search.read or org.permission.search.create"
 CHECK_RETRIES = 2
 
@@ -116,7 +116,8 @@ class SourceKustomer(AbstractSource):
         return True, None
 
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
-        """Every list stream, every search stream, and one kobjects_* stream per klass."""
+        """Every list and search stream, one kobjects_* stream per klass, work items, the audit log and the
+        custom attribute definitions."""
         connection = connect(config)
         client = connection.client("discover")
         require_valid_key(client)
@@ -133,7 +134,10 @@ class SourceKustomer(AbstractSource):
         names = kobject_stream_names(identities)
         for name, _ in identities:
             spec = kobject_spec(names[name], name)
-            streams.append(KustomerSearchStream(spec, connection, custom_fields(f"kobject.{quote(name, safe='')}")))
+            streams.append(KustomerSearchStream(spec, connection, custom_fields(f"kobject.{name}")))
+        streams.append(WorkItemsStream(connection))
+        streams.append(AuditLogsStream(connection))
+        streams.append(CustomAttributeMetadataStream(connection, [name for name, _ in identities]))
         self._streams = streams
         return list(streams)
 
@@ -149,11 +153,6 @@ class SourceKustomer(AbstractSource):
         redaction.register(parsed.api_token)
         selected = {s.stream.name for s in catalog.streams}
         validate_state(selected, state or [], parsed.origin, logger)
-        if parsed.start_date < datetime.now(timezone.utc) - SEARCH_HISTORY:
-            logger.warning(
-                "'start_date' is more than two years ago, but Kustomer's search only covers the last two years: "
-                "older customers, conversations, messages and notes are not returned by the search streams."
-            )
         try:
             yield from super().read(logger, config, catalog, state)
         finally:

@@ -14,11 +14,20 @@ from airbyte_cdk.models import AirbyteStateMessage, AirbyteStateType
 
 from source_kustomer.errors import config_error
 from source_kustomer.origin import Origin
-from source_kustomer.streams import LIST_STREAMS
+from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
+from source_kustomer.streams.audit_logs import AuditLogsStream
 from source_kustomer.streams.lists import list_state_link
-from source_kustomer.streams.search import search_state
+from source_kustomer.streams.search import CURSOR, search_state
+from source_kustomer.streams.work_items import PARENT_CURSOR
 
 _LIST_NAMES = {spec.name for spec in LIST_STREAMS}
+# The key of each cursor-based stream's position (kobjects_* streams, like the other search streams: updatedAt).
+_STATE_KEYS = {
+    **{spec.name: spec.cursor for spec in SEARCH_STREAMS},
+    "work_items": PARENT_CURSOR,
+    "audit_logs": AuditLogsStream.cursor_field,
+}
+_NO_STATE = {"custom_attribute_metadata"}  # read in full every sync; the CDK's own markers only
 RESET = "Reset the connection's state (or run without --state)."
 
 
@@ -26,8 +35,15 @@ def check_stream_state(name: str, stream_state: Any, origin: Origin, now: dateti
     """Raise a config_error naming ``name`` if its saved state cannot be resumed from."""
     if name in _LIST_NAMES:
         list_state_link(name, origin, stream_state)
+    elif name in _NO_STATE:
+        if stream_state and not (
+            isinstance(stream_state, Mapping) and all(k.startswith("__ab_") for k in stream_state)
+        ):
+            raise config_error(
+                f"Stream '{name}' keeps no state, but the saved state has some. Reset the state of '{name}'."
+            )
     else:
-        search_state(name, stream_state, now)
+        search_state(name, stream_state, now, _STATE_KEYS.get(name, CURSOR))
 
 
 def check_state_file(document: Any, origin: Origin) -> None:

@@ -9,6 +9,11 @@ from source_kustomer.errors import config_error
 EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc)
 
 
+def utc_now() -> datetime:
+    """The current time: one place, so tests can pin it (call it as ``timestamps.utc_now()``)."""
+    return datetime.now(timezone.utc)
+
+
 def _parse(text: str) -> Optional[datetime]:
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))

@@ -64,13 +64,17 @@ def get(path: str, **params: Any) -> HttpRequest:
 
 
 def search(
-    context: str, criteria: List[dict], page_no: int = 1, page_size: int = 500, sort: Optional[str] = None
+    context: str,
+    criteria: List[dict],
+    page_no: int = 1,
+    page_size: int = 500,
+    sort: Optional[str] = None,
+    archive: bool = False,
 ) -> HttpRequest:
-    """The exact search request the connector must send."""
+    """The exact search request the connector must send (to the archive search with ``archive``)."""
     body = {"and": criteria, "sort": [{sort or f"{context}_updated_at": "asc"}], "queryContext": context}
-    return HttpRequest(
-        f"{BASE}/customers/search", query_params={"page": str(page_no), "pageSize": str(page_size)}, body=body
-    )
+    path = "customers/archive/search" if archive else "customers/search"
+    return HttpRequest(f"{BASE}/{path}", query_params={"page": str(page_no), "pageSize": str(page_size)}, body=body)
 
 
 TOKEN_RECORD = {"type": "auth_token", "id": "t1", "attributes": {"name": "sync key", "roles": ["org.user.read"]}}
@@ -100,4 +104,4 @@ def catalog(*streams: str, mode: SyncMode = SyncMode.full_refresh):
 @pytest.fixture(autouse=True)
 def pinned_clock(monkeypatch):
     """Search windows end at NOW, so request bodies are exact."""
-    monkeypatch.setattr("source_kustomer.streams.search.utc_now", lambda: NOW)
+    monkeypatch.setattr("source_kustomer.timestamps.utc_now", lambda: NOW)

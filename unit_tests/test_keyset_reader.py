@@ -346,3 +346,68 @@ def test_naive_offset_paging_loses_records_in_the_same_scenario():
             break
         page += 1
     assert {rid for rid, _ in org.truth("customers", until_ms=org.end_ms)} - seen
+
+
+TIME_KEY = SortKey("conversation_time_created_at", "createdAt")
+
+
+def _times_reader(org: Org, page_size: int, limits: SearchLimits, before_fetch=None):
+    calls = []
+
+    def fetch(criteria, sort_field, page):
+        if before_fetch:
+            before_fetch(len(calls))
+        assert not past_window(page, page_size, limits), "the reader asked for a page past the result window"
+        body = {"and": criteria, "sort": [{sort_field: "asc"}], "queryContext": "conversation_time"}
+        assert search_body_violation(body) is None
+        calls.append((criteria, page))
+        targets, meta = run_search(org, body, page, page_size, limits)
+        records = [flatten(coll.render(i)) for coll, i in targets]
+        return SearchPage(records, meta["total"], page < meta["totalPages"])
+
+    reader = KeysetReader(fetch, [TIME_KEY], page_size, window_results=limits.window, max_pages=limits.max_pages)
+    return reader, calls
+
+
+@pytest.mark.parametrize("sort", ["honoured", "ignored"])
+def test_ranges_read_an_unsorted_window_exactly_splitting_what_one_search_cannot_page(sort):
+    org = Org(
+        OrgSettings(
+            seed=8, scale=1000, anchor_ms=TEST_ANCHOR_MS, tie_clusters=[300], counts={"conversation_times": 4000}
+        )
+    )
+    limits = SearchLimits(window=1000, conversation_time_sort=sort)
+    reader, calls = _times_reader(org, 100, limits)
+    upper = iso_ms(org.end_ms)
+    records = list(reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound(upper))))
+    ids = [r["id"] for r in records]
+    assert len(ids) == len(set(ids)) and set(ids) == {rid for rid, _ in org.truth("conversation_times")}
+    assert reader.stats.range_splits >= 4 and reader.checkpoint == upper
+    assert len(calls) <= 4000 / 100 * 1.5 + reader.stats.range_splits  # each split costs the one page it sized
+
+
+def test_a_range_reader_checkpoint_only_covers_ranges_read_in_full():
+    org = Org(OrgSettings(seed=9, scale=1000, anchor_ms=TEST_ANCHOR_MS, counts={"conversation_times": 3000}))
+    reader, _ = _times_reader(org, 100, SearchLimits(window=1000))
+    times = org.collections["conversation_times"]
+    dated = sorted((iso_ms(times.created_ms[i]), times.record_id(i)) for i in range(times.count))
+    emitted, checkpoints = set(), 0
+    for record in reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound(iso_ms(org.end_ms)))):
+        emitted.add(record["id"])
+        if reader.checkpoint is not None:  # every record dated at or before the checkpoint is already out
+            checkpoints += 1
+            assert {rid for moment, rid in dated if moment <= reader.checkpoint} <= emitted
+            dated = [(moment, rid) for moment, rid in dated if moment > reader.checkpoint]
+    assert checkpoints and reader.checkpoint == iso_ms(org.end_ms) and {rid for _, rid in dated} <= emitted
+
+
+def test_more_records_at_one_millisecond_than_one_search_can_page_stop_with_one_error():
+    org = Org(
+        OrgSettings(
+            seed=10, scale=1000, anchor_ms=TEST_ANCHOR_MS, tie_clusters=[1500], counts={"conversation_times": 2000}
+        )
+    )
+    reader, calls = _times_reader(org, 100, SearchLimits(window=1000))
+    with pytest.raises(AirbyteTracedException, match="cannot be split further"):
+        list(reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound(iso_ms(org.end_ms)))))
+    assert len(calls) < 200

@@ -366,16 +366,44 @@ def test_a_list_interrupted_mid_way_resumes_from_its_next_link():
     assert output.most_recent_state.stream_state == AirbyteStateBlob(__ab_full_refresh_sync_complete=True)
 
 
-def test_start_date_beyond_search_history_warns():
-    criteria = [{"company_updated_at": {"gte": "2020-01-01T00:00:00.000Z"}}, {"company_updated_at": {"lte": NOW_ISO}}]
+def test_history_older_than_two_years_is_read_from_the_archive_and_the_boundary_from_both_searches():
+    band_start, band_end = "2024-05-25T12:00:00.000Z", "2024-06-08T12:00:00.000Z"  # two years before NOW, +- 7 days
+    old, in_band, moved, recent = "2021-03-01T00:00:00.000Z", "2024-05-30T00:00:00.000Z", "2024-06-02T00:00:00.000Z", T1
+
+    def between(low, high):
+        return [{"company_updated_at": {"gte": low}}, {"company_updated_at": {"lte": high}}]
+
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
         _metadata(http_mocker, "company")
-        http_mocker.post(search("company", criteria), page([resource("company", "c1", T1)]))
-        output = read(SourceKustomer(), config(start_date="2020-01-01T00:00:00Z"), catalog("companies"))
-    assert _ids(output) == ["c1"]
+        archive_all = search("company", between("2020-01-01T00:00:00.000Z", band_end), archive=True)
+        http_mocker.post(archive_all, page([resource("company", "old", old), resource("company", "b1", in_band)]))
+        standard_band = search("company", between(band_start, band_end))
+        http_mocker.post(standard_band, page([resource("company", "b1", in_band), resource("company", "b2", moved)]))
+        archive_band = search("company", between(band_start, band_end), archive=True)
+        http_mocker.post(archive_band, page([resource("company", "b1", in_band), resource("company", "b3", moved)]))
+        http_mocker.post(search("company", between(band_end, NOW_ISO)), page([resource("company", "new", recent)]))
+        output = read(
+            SourceKustomer(), config(start_date="2020-01-01T00:00:00Z"), catalog("companies", mode=SyncMode.incremental)
+        )
+        for request in (archive_all, standard_band, archive_band):
+            http_mocker.assert_number_of_calls(request, 1)
+    assert _ids(output) == ["old", "b1", "b2", "b3", "new"]  # b1 was found three times, emitted once
+    states = [m.state.stream.stream_state for m in output.state_messages]
+    # while the boundary is read from both searches the state stays at its start, then moves past it
+    assert states[:3] == [AirbyteStateBlob(updatedAt=band_start)] * 2 + [AirbyteStateBlob(updatedAt=band_end)]
+    assert states[-1] == AirbyteStateBlob(updatedAt=recent)
+
+
+def test_notes_older_than_two_years_are_nowhere_in_kustomer_and_the_sync_says_so():
+    criteria = [{"note_updated_at": {"gte": "2020-01-01T00:00:00.000Z"}}, {"note_updated_at": {"lte": NOW_ISO}}]
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.post(search("note", criteria), page([resource("note", "n1", T1)]))
+        output = read(SourceKustomer(), config(start_date="2020-01-01T00:00:00Z"), catalog("notes"))
+    assert _ids(output) == ["n1"]
     warnings = [m.log.message for m in output.logs if m.log.level.name == "WARN"]
-    assert any("search only covers the last two years" in w for w in warnings)
+    assert any("neither in its search nor in its archive search" in w for w in warnings)
 
 
 def _audit_entry(verb: str, object_type: str, object_id: str, at: str) -> dict:
@@ -444,3 +472,105 @@ def test_an_audit_log_page_out_of_order_stops_the_deletions_without_moving_their
     assert _ids(output) == ["c1"]
     assert output.most_recent_state.stream_state == AirbyteStateBlob(updatedAt=T2, deletionsSince=T1)
     assert "newest first" in output.errors[0].trace.error.message
+
+
+def test_conversation_times_are_read_by_created_at_without_trusting_the_sort_and_checkpoint_the_window():
+    criteria = [{"conversation_time_created_at": {"gte": START}}, {"conversation_time_created_at": {"lte": NOW_ISO}}]
+    times = [
+        {"type": "conversation_time", "id": f"t{n}", "attributes": {"createdAt": at}} for n, at in ((2, T2), (1, T1))
+    ]
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        request = search("conversation_time", criteria, sort="conversation_time_created_at")
+        http_mocker.post(request, page(times, total=2))  # not in time order: fine, it is read as one set
+        output = read(SourceKustomer(), config(), catalog("conversation_times", mode=SyncMode.incremental))
+        http_mocker.assert_number_of_calls(request, 1)
+    assert _ids(output) == ["t2", "t1"] and not output.errors
+    assert output.most_recent_state.stream_state == AirbyteStateBlob(createdAt=NOW_ISO)
+
+
+def test_work_items_are_read_per_conversation_and_the_state_follows_the_conversations():
+    criteria = [{"conversation_updated_at": {"gte": START}}, {"conversation_updated_at": {"lte": NOW_ISO}}]
+    item = {"type": "work_item", "id": "w1", "attributes": {"updatedAt": T1, "status": "completed"}}
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        conversations = search("conversation", criteria)
+        conversations._body = {**conversations._body, "includeDeleted": True}
+        http_mocker.post(conversations, page([resource("conversation", "c1", T1), resource("conversation", "c2", T2)]))
+        first = get("routing/conversations/c1/work-items", page=1, pageSize=100)
+        http_mocker.get(first, page([item], "/v1/routing/conversations/c1/work-items?page=2&pageSize=100"))
+        http_mocker.get(
+            get("routing/conversations/c1/work-items", page=2, pageSize=100),
+            page([{**item, "id": "w2"}]),
+        )
+        http_mocker.get(get("routing/conversations/c2/work-items", page=1, pageSize=100), error(404, "gone"))
+        output = read(SourceKustomer(), config(), catalog("work_items", mode=SyncMode.incremental))
+    assert _ids(output) == ["w1", "w2"] and output.records[0].record.data["status"] == "completed"
+    assert output.most_recent_state.stream_state == AirbyteStateBlob(conversationUpdatedAt=T2)
+
+
+def test_work_sessions_are_a_paged_routing_list():
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        request = get("routing/work-sessions", page=1, pageSize=100)
+        http_mocker.get(request, page([resource("work_session", "s1", T1, statusType="offline")]))
+        output = read(SourceKustomer(), config(), catalog("work_sessions"))
+        http_mocker.assert_number_of_calls(request, 1)
+    assert _ids(output) == ["s1"] and output.records[0].record.data["statusType"] == "offline"
+
+
+def test_the_audit_log_is_read_a_week_at_a_time_and_its_state_is_a_date_not_an_entry():
+    state = StateBuilder().with_stream_state("audit_logs", {"createdAt": "2026-05-20T12:00:00.000Z"}).build()
+    week_one = {"count": "1000", "filter[start]": "2026-05-20T12:00:00.000Z", "filter[end]": "2026-05-27T12:00:00.000Z"}
+    week_two = {"count": "1000", "filter[start]": "2026-05-27T12:00:00.000Z", "filter[end]": NOW_ISO}
+    boundary = _audit_entry("update", "customer", "a", "2026-05-27T12:00:00.000Z")
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(
+            get("audit-logs", **week_one),
+            page([boundary, _audit_entry("create", "note", "b", "2026-05-22T00:00:00.000Z")]),
+        )
+        http_mocker.get(
+            get("audit-logs", **week_two), page([_audit_entry("update", "message", "c", NOW_ISO), boundary])
+        )
+        output = read(SourceKustomer(), config(), catalog("audit_logs", mode=SyncMode.incremental), state)
+    assert _ids(output) == ["log-a-update", "log-b-create", "log-c-update"]  # the shared millisecond: once
+    states = [m.state.stream.stream_state for m in output.state_messages]
+    assert states == [AirbyteStateBlob(createdAt="2026-05-27T12:00:00.000Z"), AirbyteStateBlob(createdAt=NOW_ISO)]
+
+
+def test_custom_attribute_metadata_is_one_record_per_attribute_of_every_described_resource():
+    klasses = [_klass("order", "k1")]
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker, klasses)
+        _metadata(http_mocker, "customer", {"tierStr": {"type": "string", "displayName": "Tier", "enumeration": ["a"]}})
+        http_mocker.get(get("metadata/company"), error(404, "no custom attributes"))
+        empty = {"data": {"attributes": {"properties": {}}}}
+        http_mocker.get(get("metadata/conversation"), HttpResponse(json.dumps(empty), 200))
+        _metadata(http_mocker, "message", {"sentimentNum": {"type": "number", "displayName": "Sentiment"}})
+        _metadata(http_mocker, "kobject.order", {"totalNum": {"type": "number", "displayName": "Total"}})
+        output = read(SourceKustomer(), config(), catalog("custom_attribute_metadata"))
+    assert [m.record.data for m in output.records] == [
+        {
+            "id": "customer.tierStr",
+            "resource": "customer",
+            "name": "tierStr",
+            "type": "string",
+            "displayName": "Tier",
+            "enumeration": ["a"],
+        },
+        {
+            "id": "message.sentimentNum",
+            "resource": "message",
+            "name": "sentimentNum",
+            "type": "number",
+            "displayName": "Sentiment",
+        },
+        {
+            "id": "kobject.order.totalNum",
+            "resource": "kobject.order",
+            "name": "totalNum",
+            "type": "number",
+            "displayName": "Total",
+        },
+    ]

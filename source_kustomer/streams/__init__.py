@@ -18,14 +18,24 @@ LIST_STREAMS = (
     ListSpec("satisfaction", "satisfaction"),
     ListSpec("slas", "slas"),
     ListSpec("business_schedules", "schedules"),
+    ListSpec("work_sessions", "routing/work-sessions"),
 )
 
 SEARCH_STREAMS = (
     SearchSpec("customers", query_context="customer", field_prefix="customer"),
     SearchSpec("conversations", query_context="conversation", field_prefix="conversation"),
     SearchSpec("messages", query_context="message", field_prefix="message"),
-    SearchSpec("notes", query_context="note", field_prefix="note"),
+    SearchSpec("notes", query_context="note", field_prefix="note", archived=False),
     SearchSpec("companies", query_context="company", field_prefix="company"),
+    # Written once, dated by createdAt; sorting by it is undocumented, and Kustomer keeps none older than two years.
+    SearchSpec(
+        "conversation_times",
+        query_context="conversation_time",
+        field_prefix="conversation_time",
+        cursor="createdAt",
+        archived=False,
+        sorted=False,
+    ),
 )
 
 # Kustomer documents custom attribute metadata (GET /v1/metadata/{resource}) for these objects only.

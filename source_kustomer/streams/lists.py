@@ -7,20 +7,18 @@ followed; a list that links back to a page already read, keeps returning records
 ``MAX_LIST_PAGES`` pages stops with one clear error instead of looping.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Set
-from urllib.parse import urlsplit
 
-from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from airbyte_cdk.models import SyncMode
 
 from source_kustomer.errors import config_error, with_clear_errors
+from source_kustomer.link_trail import LinkTrail, list_error, path_of
 from source_kustomer.origin import Origin, UnsafeUrl
 from source_kustomer.responses import error_detail
 from source_kustomer.streams.base import KustomerStream
 
 FULL_REFRESH_COMPLETE = "__ab_full_refresh_sync_complete"
-MAX_LIST_PAGES = 10_000
 NO_NEW_RECORDS_LIMIT = 3
 
 
@@ -31,11 +29,6 @@ class ListSpec:
     name: str
     path: str
     max_page_size: int = 100
-
-
-def _path_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
 def list_state_link(stream: str, origin: Origin, state: Any) -> Optional[str]:
@@ -52,36 +45,12 @@ def list_state_link(stream: str, origin: Origin, state: Any) -> Optional[str]:
             f"'next' or '{FULL_REFRESH_COMPLETE}' for a list. Reset the state of '{stream}'."
         )
     try:
-        return _path_of(origin.resolve(state["next"]))
+        return path_of(origin.resolve(state["next"]))
     except UnsafeUrl as reason:
         raise config_error(
             f"The saved state of stream '{stream}' has a next link that {reason}; the connector only follows links "
             f"on {origin.url}. Reset the state of '{stream}'."
         ) from None
-
-
-@dataclass
-class LinkTrail:
-    """The pages one list has read in this sync: no page twice, at most ``MAX_LIST_PAGES``."""
-
-    what: str
-    visited: Set[str] = field(default_factory=set)
-    max_pages: int = MAX_LIST_PAGES
-
-    def enter(self, url: str) -> None:
-        """Record the page about to be read; a repeat or one page too many stops the list."""
-        if url in self.visited:
-            raise _list_error(
-                f"Kustomer's {self.what} links back to a page already read in this sync ({_path_of(url)})"
-            )
-        if len(self.visited) >= self.max_pages:
-            raise _list_error(f"Kustomer's {self.what} is longer than {self.max_pages:,} pages")
-        self.visited.add(url)
-
-
-def _list_error(what: str) -> AirbyteTracedException:
-    message = f"{what}; the connector stopped instead of looping. The next sync starts the list again."
-    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
 
 
 class KustomerListStream(KustomerStream):
@@ -139,7 +108,7 @@ class KustomerListStream(KustomerStream):
             self._next, self._done = None, True
             return
         if response.status_code == 400:
-            raise _list_error(
+            raise list_error(
                 f"Kustomer rejected the request for the {self.name} list (HTTP 400: {error_detail(response)})"
             )
         page = self.parse_response(response)
@@ -152,7 +121,7 @@ class KustomerListStream(KustomerStream):
                 records.append(record)
         self._idle_pages = 0 if records or not page else self._idle_pages + 1
         if self._idle_pages >= NO_NEW_RECORDS_LIMIT:
-            raise _list_error(
+            raise list_error(
                 f"Kustomer's list of {self.name} returned only records already read, "
                 f"{NO_NEW_RECORDS_LIMIT} pages in a row"
             )
@@ -163,4 +132,4 @@ class KustomerListStream(KustomerStream):
             self._next, self._done = None, True
             self.progress.finish()
         else:
-            self._next = _path_of(self.client.link_url(link["next"]))
+            self._next = path_of(self.client.link_url(link["next"]))

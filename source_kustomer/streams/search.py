@@ -1,13 +1,16 @@
-"""Incremental streams over ``POST /v1/customers/search``, read exactly and verified by the keyset reader."""
+"""Incremental streams over ``POST /v1/customers/search`` (and its archive), read exactly and verified."""
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
+from datetime import datetime
+from typing import Any, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Set, Tuple
 
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_kustomer import timestamps
+from source_kustomer.audit_log import AUDIT_ROLES, AuditRefused
 from source_kustomer.client import AccessRefused
-from source_kustomer.deletions import AUDIT_OBJECT_TYPES, AuditRefused, hard_deletions, soft_deletion
+from source_kustomer.deletions import AUDIT_OBJECT_TYPES, hard_deletions, soft_deletion
 from source_kustomer.errors import config_error, with_clear_errors
 from source_kustomer.keyset import (
     Bound,
@@ -20,28 +23,32 @@ from source_kustomer.keyset import (
     SortKey,
 )
 from source_kustomer.responses import error_detail, response_json
+from source_kustomer.search_plan import ARCHIVE, BOUNDARY_MARGIN, Phase, plan, reaches_past_history
 from source_kustomer.streams.base import KustomerStream
 from source_kustomer.timestamps import earlier, instant, kustomer_time, parse_timestamp
 
 CURSOR = "updatedAt"
 DELETIONS_SINCE = "deletionsSince"  # where this stream's reading of the audit log continues (with sync_deletes)
-RECORDS, DELETIONS = "records", "deletions"  # the two phases of a sync with sync_deletes
+DELETIONS = "deletions"  # the slice after the records, with sync_deletes
 CLOCK_SKEW_SECONDS = 300
-
-
-def utc_now() -> datetime:
-    """The current time (one place, so tests can pin it)."""
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """A searchable resource: stream name, queryContext, and the prefix of its search fields."""
+    """A searchable resource: stream name, queryContext, the prefix of its search fields, and how it is dated."""
 
     name: str
     query_context: str
     field_prefix: str
     schema_name: str = ""
+    cursor: str = CURSOR  # the attribute dating a record's last change; also the state's key
+    archived: bool = True  # Kustomer keeps its records older than two years in the archive search
+    sorted: bool = True  # Kustomer sorts it by its time field (else it is read in time ranges, sort unused)
+
+    @property
+    def time_field(self) -> str:
+        """The search field of the cursor."""
+        return f"{self.field_prefix}_{'updated_at' if self.cursor == CURSOR else 'created_at'}"
 
 
 def _saved_moment(stream: str, state: Mapping[str, Any], key: str, now: datetime) -> Optional[str]:
@@ -57,24 +64,23 @@ def _saved_moment(stream: str, state: Mapping[str, Any], key: str, now: datetime
     return value
 
 
-def search_state(stream: str, state: Any, now: datetime) -> Tuple[Optional[str], Optional[str]]:
+def search_state(stream: str, state: Any, now: datetime, key: str = CURSOR) -> Tuple[Optional[str], Optional[str]]:
     """(cursor, deletions position) a saved search state resumes from; a config_error for state not ours."""
     if not state:
         return None, None
     if not isinstance(state, Mapping):
         raise config_error(f"The saved state of stream '{stream}' is not an object. Reset the state of '{stream}'.")
-    if CURSOR not in state and DELETIONS_SINCE not in state:
+    if key not in state and DELETIONS_SINCE not in state:
         raise config_error(
-            f"The saved state of stream '{stream}' has no '{CURSOR}' cursor (keys: {sorted(map(str, state))}): it was "
+            f"The saved state of stream '{stream}' has no '{key}' cursor (keys: {sorted(map(str, state))}): it was "
             f"not written by this connector. Reset the state of '{stream}' to sync it from start_date."
         )
-    return _saved_moment(stream, state, CURSOR, now), _saved_moment(stream, state, DELETIONS_SINCE, now)
+    return _saved_moment(stream, state, key, now), _saved_moment(stream, state, DELETIONS_SINCE, now)
 
 
 class KustomerSearchStream(KustomerStream):
-    """Records updated since the cursor, ascending; state is the updatedAt of the last record emitted."""
+    """Records changed since the cursor, ascending; the state is a position every earlier record was read by."""
 
-    cursor_field = CURSOR
     http_method = "POST"
     max_page_size = 500
 
@@ -85,6 +91,9 @@ class KustomerSearchStream(KustomerStream):
         self._incoming: Optional[str] = None
         self._deletions_since: Optional[str] = None
         self._window: Optional[KeyRange] = None
+        self._started: Optional[datetime] = None
+        self._band: Optional[Tuple[int, int]] = None  # the boundary band read from both searches, and ids seen in it
+        self._band_seen: Set[str] = set()
         self.reader_stats: Optional[KeysetStats] = None
         super().__init__(*args, **kwargs)
 
@@ -93,19 +102,33 @@ class KustomerSearchStream(KustomerStream):
         return self.spec.name
 
     @property
+    def cursor_field(self) -> str:  # type: ignore[override]
+        return self.spec.cursor
+
+    @property
+    def state_key(self) -> str:
+        """The key of the position in this stream's state."""
+        return self.spec.cursor
+
+    @property
     def delivers_deletions(self) -> bool:  # type: ignore[override]
         return self.config.sync_deletes
 
     @property
+    def asks_for_deleted(self) -> bool:
+        """Whether searches include soft-deleted records."""
+        return self.config.include_deleted or self.config.sync_deletes
+
+    @property
     def state(self) -> MutableMapping[str, Any]:
-        state: MutableMapping[str, Any] = {CURSOR: self._cursor} if self._cursor else {}
+        state: MutableMapping[str, Any] = {self.state_key: self._cursor} if self._cursor else {}
         if self.config.sync_deletes and self._deletions_since:
             state[DELETIONS_SINCE] = self._deletions_since
         return state
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
-        self._incoming, self._deletions_since = search_state(self.name, value, utc_now())
+        self._incoming, self._deletions_since = search_state(self.name, value, timestamps.utc_now(), self.state_key)
         self._cursor = self._incoming
 
     @property
@@ -114,9 +137,11 @@ class KustomerSearchStream(KustomerStream):
 
     @property
     def keys(self) -> List[SortKey]:
-        """updatedAt (the cursor) first; createdAt only for tie groups larger than a search can page."""
-        prefix = self.spec.field_prefix
-        return [SortKey(f"{prefix}_updated_at", CURSOR), SortKey(f"{prefix}_created_at", "createdAt")]
+        """The cursor's field first; for updatedAt, createdAt only for tie groups larger than a search can page."""
+        first = SortKey(self.spec.time_field, self.spec.cursor)
+        if self.spec.cursor != CURSOR:
+            return [first]
+        return [first, SortKey(f"{self.spec.field_prefix}_created_at", "createdAt")]
 
     def path(self, **kwargs: Any) -> str:
         return "customers/search"
@@ -134,13 +159,14 @@ class KustomerSearchStream(KustomerStream):
             "sort": [{token["sort"]: "asc"}],
             "queryContext": self.spec.query_context,
         }
-        if self.config.include_deleted or self.config.sync_deletes:
+        if self.asks_for_deleted:
             body["includeDeleted"] = True
         return body
 
-    def _fetch(self, criteria: Criteria, sort_field: str, page: int) -> SearchPage:
+    def _fetch(self, criteria: Criteria, sort_field: str, page: int, archive: bool = False) -> SearchPage:
+        self._check_sync_span()
         body = self.request_body_json(None, next_page_token={"criteria": criteria, "sort": sort_field})
-        response = self.client.search(body, page, self.effective_page_size)  # type: ignore[arg-type]
+        response = self.client.search(body, page, self.effective_page_size, archive=archive)  # type: ignore[arg-type]
         refusal = self.client.refusal(response)
         if refusal is not None:
             raise refusal
@@ -157,14 +183,24 @@ class KustomerSearchStream(KustomerStream):
             has_next=bool(links.get("next")),
         )
 
-    def window(self, sync_mode: SyncMode, now: datetime) -> KeyRange:
+    def _check_sync_span(self) -> None:
+        """A sync that reads both searches must end before records past the boundary band age into the archive."""
+        if self._band is None or self._started is None or timestamps.utc_now() - self._started < BOUNDARY_MARGIN:
+            return
+        message = (
+            f"Stream '{self.name}' has been reading for longer than {BOUNDARY_MARGIN.days} days, so records may have "
+            "moved from Kustomer's standard search to its archive behind the reader. It stopped; the next sync "
+            "resumes from the saved state and reads the boundary again."
+        )
+        raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+
+    def window(self, sync_mode: SyncMode, now: datetime) -> Tuple[datetime, datetime]:
         """This sync's fixed bounds: the incoming cursor less lookback (or start_date) up to now less the search lag."""
         if sync_mode == SyncMode.incremental and self._incoming:
-            lower = earlier(parse_timestamp(self._incoming, CURSOR), self.config.lookback)
+            lower = earlier(parse_timestamp(self._incoming, self.state_key), self.config.lookback)
         else:
             lower = self.config.start_date
-        upper = now - self.config.search_lag
-        return KeyRange(self.keys[0], Bound(kustomer_time(lower)), Bound(kustomer_time(upper)))
+        return lower, now - self.config.search_lag
 
     def stream_slices(
         self,
@@ -173,11 +209,27 @@ class KustomerSearchStream(KustomerStream):
         cursor_field: Optional[List[str]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Optional[Mapping[str, Any]]]:
-        """With sync_deletes, the records and then the deletions, as two slices: the state is saved in between, so a
-        sync stopped before its deletions keeps its records and still reads every deletion next time."""
-        if not self.config.sync_deletes:
-            return super().stream_slices(sync_mode=sync_mode, cursor_field=cursor_field, stream_state=stream_state)
-        return [{"phase": RECORDS}, {"phase": DELETIONS}]
+        """The phases of this sync's window (archive and standard search), then, with sync_deletes, the deletions.
+        The state is saved after each: a sync stopped before its deletions keeps its records and still reads every
+        deletion next time."""
+        now = timestamps.utc_now()
+        self._started = now
+        low, high = self.window(sync_mode, now)
+        self._window = KeyRange(self.keys[0], Bound(kustomer_time(low)), Bound(kustomer_time(high)))
+        phases = plan(low, high, now, self.spec.archived)
+        if len(phases) > 1:
+            band = phases[1]
+            self._band = (instant(band.low), instant(band.high))  # type: ignore[assignment]
+        elif reaches_past_history(low, now):
+            self.logger.warning(
+                f"Stream '{self.name}': Kustomer keeps {self.name} changed more than two years ago neither in its "
+                "search nor in its archive search, so those older than two years are not synced."
+            )
+        slices: List[MutableMapping[str, Any]] = [phase.as_slice() for phase in phases]
+        if self.config.sync_deletes:
+            slices.append({"phase": DELETIONS})
+        slices[-1]["last"] = True
+        return slices
 
     def read_records(
         self,
@@ -187,23 +239,24 @@ class KustomerSearchStream(KustomerStream):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
         self.progress.start()
-        if self._window is None:
-            self._window = self.window(sync_mode, utc_now())  # one window for both phases of this sync
+        current = dict(stream_slice or {})
+        if self.progress.forbidden:
+            return  # refused in an earlier slice of this sync
         try:
-            if (stream_slice or {}).get("phase") == DELETIONS:
+            if current.get("phase") == DELETIONS:
                 yield from with_clear_errors(self.name, self._hard_deletions(self._window.high.value))  # type: ignore[union-attr]
             else:
-                yield from self._records(sync_mode)
+                yield from with_clear_errors(self.name, self._records(sync_mode, Phase.from_slice(current)))
         except AccessRefused as refusal:
             self.skip(refusal)
             return
-        if not self.config.sync_deletes or (stream_slice or {}).get("phase") == DELETIONS:
+        if current.get("last"):
             self.progress.finish()
 
-    def _records(self, sync_mode: SyncMode) -> Iterable[Mapping[str, Any]]:
-        """Every record of this sync's window, soft-deleted ones as delete markers when deletes are synced."""
+    def _records(self, sync_mode: SyncMode, phase: Phase) -> Iterator[Mapping[str, Any]]:
+        """Every record of one phase; the cursor moves only to positions every earlier record was read by."""
         reader = KeysetReader(
-            fetch=self._fetch,
+            fetch=lambda criteria, sort, page: self._fetch(criteria, sort, page, archive=phase.source == ARCHIVE),
             keys=self.keys,
             page_size=self.effective_page_size,
             stream=self.name,
@@ -211,18 +264,51 @@ class KustomerSearchStream(KustomerStream):
             logger=self.logger,
         )
         self.reader_stats = reader.stats
-        already_synced = instant(self._incoming) if sync_mode == SyncMode.incremental and self._incoming else None
-        for record in with_clear_errors(self.name, reader.read(self._window)):  # type: ignore[arg-type]
-            self._cursor = record[CURSOR]
-            deletion = soft_deletion(record) if self.config.sync_deletes else None
-            if deletion is not None:
-                self.progress.deletions += 1
-                yield deletion.marker()
+        window = KeyRange(self.keys[0], Bound(phase.low), Bound(phase.high))
+        records = reader.read(window) if self.spec.sorted else reader.read_by_ranges(window)
+        for record in records:
+            if self._seen_in_band(record):
                 continue
-            self.progress.records += 1
-            if already_synced is not None and instant(record[CURSOR]) <= already_synced:
-                self.progress.possible_duplicates += 1
-            yield record
+            yield from self.emit(record, sync_mode)
+            self._advance(record[self.spec.cursor] if self.spec.sorted else reader.checkpoint, phase.cap)
+        if not self.spec.sorted:
+            self._advance(reader.checkpoint, phase.cap)
+        if phase.completes:
+            self._advance(phase.completes, None)
+
+    def emit(self, record: Mapping[str, Any], sync_mode: SyncMode) -> Iterator[Mapping[str, Any]]:
+        """What one search record becomes: itself, or a delete marker when deletes are synced."""
+        deletion = soft_deletion(record) if self.config.sync_deletes else None
+        if deletion is not None:
+            self.progress.deletions += 1
+            yield deletion.marker()
+            return
+        self.progress.records += 1
+        synced = instant(self._incoming) if sync_mode == SyncMode.incremental and self._incoming else None
+        if synced is not None and instant(record[self.spec.cursor]) <= synced:  # type: ignore[operator]
+            self.progress.possible_duplicates += 1
+        yield record
+
+    def _seen_in_band(self, record: Mapping[str, Any]) -> bool:
+        """Whether a record of the boundary band was already emitted in this sync (it may be found twice)."""
+        if self._band is None:
+            return False
+        moment = instant(record[self.spec.cursor])
+        if moment is None or not self._band[0] <= moment <= self._band[1]:
+            return False
+        if record["id"] in self._band_seen:
+            return True
+        self._band_seen.add(record["id"])
+        return False
+
+    def _advance(self, position: Optional[str], cap: Optional[str]) -> None:
+        """Move the cursor forward to ``position`` (never past ``cap``, never backwards)."""
+        if position is None:
+            return
+        if cap is not None and instant(position) > instant(cap):  # type: ignore[operator]
+            position = cap
+        if self._cursor is None or instant(position) > instant(self._cursor):  # type: ignore[operator]
+            self._cursor = position
 
     def _hard_deletions(self, until: str) -> Iterable[Mapping[str, Any]]:
         """Delete markers for what the audit log says was deleted since the last sync's position; then move it."""
@@ -236,7 +322,7 @@ class KustomerSearchStream(KustomerStream):
             except AuditRefused as refused:
                 self.logger.warning(
                     f"Hard deletes of stream '{self.name}' are not synced: Kustomer refused the audit log ({refused}). "
-                    f"Give the API key org.permission.audit_logs.read; deletions since {since} are read then."
+                    f"Give the API key {AUDIT_ROLES}; deletions since {since} are read then."
                 )
                 return
         self._deletions_since = until
