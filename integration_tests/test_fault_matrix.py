@@ -19,7 +19,15 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import pytest
 
-from integration_tests.harness import ROOT, START_DATE, configured_catalog, run_connector, sim_config, token_forms
+from integration_tests.harness import (
+    ROOT,
+    START_DATE,
+    configured_catalog,
+    run_connector,
+    sim_config,
+    token_forms,
+    truth,
+)
 from integration_tests.matrix import record
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.server import ServerSettings
@@ -431,3 +439,48 @@ def test_sigkill_at_a_random_point_then_resume_loses_nothing(sim, config, catalo
         time.monotonic() - clock,
     )
     assert lost == 0
+
+
+NEW_PATTERNS = {
+    "conversation_times": "search",  # time ranges read by offset
+    "work_items": "/v1/routing/conversations/",  # one list per conversation
+    "work_sessions": "/v1/routing/work-sessions",
+    "audit_logs": "/v1/audit-logs",  # newest first, paged by entry ids
+    "custom_attribute_metadata": "/v1/metadata/",
+}
+PATTERN_FAULTS = {
+    "5xx burst and connection resets": [
+        {"kind": "status", "status": 502, "count": 2, "after": 1},
+        {"kind": "reset", "count": 1, "after": 2},
+    ],
+    "truncated and non-JSON bodies": [
+        {"kind": "truncated", "count": 1, "after": 1},
+        {"kind": "invalid_json", "count": 1, "after": 2},
+    ],
+    "429 storm without Retry-After": [{"kind": "rate_limit", "count": 3, "after": 1, "retry_after": False}],
+}
+
+
+@pytest.mark.parametrize("fault", list(PATTERN_FAULTS))
+def test_transient_faults_on_each_new_read_pattern_lose_nothing(fault):
+    """Each fault is aimed at every new endpoint in turn (its scope), in one full sync of the new streams."""
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=1)
+    with running_simulator(server_settings=settings, scale=3000, seed=53) as sim:
+        config = sim_config(sim, TEST_TOKEN, request_timeout_seconds=2)
+        catalog = configured_catalog(run_connector("discover", config), set(NEW_PATTERNS))
+        for scope in NEW_PATTERNS.values():
+            for spec in PATTERN_FAULTS[fault]:
+                sim.faults.add(Fault(**{**spec, "scope": scope}))
+        clock = time.monotonic()
+        run = run_connector("read", config, catalog)
+        fired = sum(sim.faults.fired.values())
+        lost = duplicates = 0
+        for stream in NEW_PATTERNS:
+            pairs = run.pairs(stream)
+            lost += len(truth(sim, stream) - set(pairs))
+            duplicates += sum(n - 1 for n in Counter(rid for rid, _ in pairs).values())
+        outcome = "recovered" if run.returncode == 0 and not run.errors() else f"FAILED: {run.errors()[:1]}"
+        record(
+            f"{fault}, on each new endpoint", "full (new streams)", lost, duplicates, outcome, time.monotonic() - clock
+        )
+        assert fired >= len(NEW_PATTERNS) and run.returncode == 0 and (lost, duplicates) == (0, 0), run.errors()

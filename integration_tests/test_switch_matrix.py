@@ -33,6 +33,7 @@ def _org() -> OrgSettings:
 
 
 def _unlimited(**settings) -> ServerSettings:
+    settings.setdefault("minute_seconds", 1.0)  # the connector paces itself on this window even when unlimited
     return ServerSettings(tokens={TEST_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0, **settings)
 
 
@@ -242,3 +243,60 @@ def test_index_lag_switch(lag_seconds):
         assert moved and second.returncode == 0 and third.returncode == 0
         if lag_seconds >= 2:
             assert lost == 0
+
+
+@pytest.mark.parametrize("sort", ["honoured", "ignored"])
+def test_conversation_time_sort_switch(sort):
+    """Conversation times are read as time ranges, split until each fits the 10,000-result window; no page is
+    expected in time order, so both settings read the same records."""
+    org = OrgSettings(seed=43, scale=2000, anchor_ms=TEST_ANCHOR_MS, counts={"conversation_times": 24_000})
+    with running_simulator(org, _unlimited(search=SearchLimits(conversation_time_sort=sort))) as sim:
+        config = sim_config(sim, TEST_TOKEN, page_size=500)
+        catalog = configured_catalog(run_connector("discover", config), {"conversation_times"})
+        clock = time.monotonic()
+        run = run_connector("read", config, catalog)
+        lost, duplicates = _lost_and_duplicates(sim, run, ["conversation_times"])
+        requests = run.summary()["conversation_times"]["requests"]
+        record(
+            f"conversation_time sort {sort}, 24,000 records (more than one search can page)",
+            "full",
+            lost,
+            duplicates,
+            f"completed in time ranges; {requests} requests for {len(run.records('conversation_times')):,} records",
+            time.monotonic() - clock,
+        )
+        assert run.returncode == 0 and (lost, duplicates) == (0, 0)
+        assert requests <= 24_000 / 500 * 1.5
+
+
+@pytest.mark.parametrize("updates", ["touch", "silent"])
+def test_work_item_updates_switch(updates):
+    """Work items are listed per conversation; an incremental sync re-reads the items of the conversations that
+    changed. Where Kustomer updates a conversation when its work item changes, every change arrives; where it does
+    not, the changed items stay stale until their conversation changes or a full refresh (measured, documented)."""
+    org = OrgSettings(seed=47, scale=1500, anchor_ms=TEST_ANCHOR_MS, work_item_updates=updates)
+    with running_simulator(org, _unlimited(minute_seconds=0.5)) as sim:
+        config = sim_config(sim, TEST_TOKEN)
+        catalog = configured_catalog(run_connector("discover", config), {"work_items"})
+        first = run_connector("read", config, catalog)
+        changed = set(sim.org.mutate("work_items", 20))
+        clock = time.monotonic()
+        second = run_connector("read", config, catalog, first.final_state())
+        fresh = {pair for pair in truth(sim, "work_items") if pair[0] in changed}
+        stale = len(fresh - set(second.pairs("work_items")))
+        full = run_connector(
+            "read", config, configured_catalog(run_connector("discover", config), {"work_items"}, False)
+        )
+        lost_in_full, duplicates = _lost_and_duplicates(sim, full, ["work_items"])
+        record(
+            f"work item changes {'update' if updates == 'touch' else 'do not update'} their conversation",
+            "incremental after 20 work items changed; then a full refresh",
+            stale,
+            duplicates,
+            f"{len(changed) - stale} of {len(changed)} changes in the incremental sync"
+            + ("" if stale == 0 else " (documented limit)")
+            + f"; full refresh: {lost_in_full} lost",
+            time.monotonic() - clock,
+        )
+        assert second.returncode == 0 and full.returncode == 0 and (lost_in_full, duplicates) == (0, 0)
+        assert stale == (0 if updates == "touch" else len(changed))
