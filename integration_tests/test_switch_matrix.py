@@ -300,3 +300,30 @@ def test_work_item_updates_switch(updates):
         )
         assert second.returncode == 0 and full.returncode == 0 and (lost_in_full, duplicates) == (0, 0)
         assert stale == (0 if updates == "touch" else len(changed))
+
+
+@pytest.mark.parametrize("bounds", ["inclusive", "exclusive"])
+def test_audit_bounds_switch(bounds):
+    """An entry written at exactly the instant the last sync stopped at is read by the next sync, once, whether
+    the audit log's date filters include their own instant or not."""
+    org = OrgSettings(seed=59, scale=1500, anchor_ms=TEST_ANCHOR_MS)
+    with running_simulator(org, _unlimited(audit_bounds=bounds)) as sim:
+        config = sim_config(sim, TEST_TOKEN)
+        catalog = configured_catalog(run_connector("discover", config), {"audit_logs"})
+        first = run_connector("read", config, catalog)
+        lost, duplicates = _lost_and_duplicates(sim, first, ["audit_logs"])
+        stopped_at = first.final_state()[0]["stream"]["stream_state"]["createdAt"]
+        (touched,) = sim.org.mutate("customers", 1, at_ms=parse_iso_ms(stopped_at))
+        clock = time.monotonic()
+        second = run_connector("read", config, catalog, first.final_state())
+        at_the_edge = [r for r in second.records("audit_logs") if r["objectId"] == touched]
+        lost += 1 - min(1, len(at_the_edge))
+        record(
+            f"audit-log date filters {bounds} of their own instant",
+            "full, then incremental with an entry at exactly the saved position",
+            lost,
+            duplicates + max(0, len(at_the_edge) - 1),
+            "the entry at the edge read once by the next sync",
+            time.monotonic() - clock,
+        )
+        assert first.returncode == second.returncode == 0 and len(at_the_edge) == 1 and lost == 0

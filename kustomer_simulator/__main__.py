@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="touch",
         help="whether a work item's change also updates its conversation (undocumented)",
     )
+    serve.add_argument(
+        "--audit-bounds",
+        choices=["inclusive", "exclusive"],
+        default="inclusive",
+        help="whether the audit log's filter[start]/filter[end] include their own instant (undocumented)",
+    )
     serve.add_argument("--history-days", type=int, default=330, help="days of history the generated org spans")
     serve.add_argument("--count", action="append", default=[], help="records of one stream, e.g. customers=250000")
     serve.add_argument("--mutate-every", type=int, default=0, help="update records every N requests (0: never)")
@@ -143,6 +149,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         retry_after=not args.no_retry_after,
         list_over_max=args.list_over_max,
         missing_role_status=args.missing_role_status,
+        audit_bounds=args.audit_bounds,
         search=SearchLimits(
             past_window=args.past_window,
             created_at=args.created_at,

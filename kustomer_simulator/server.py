@@ -94,6 +94,7 @@ class ServerSettings:
     retry_after: bool = True
     list_over_max: str = "clamp"  # clamp | error
     missing_role_status: int = 403  # 403 | 401: Kustomer's docs say both
+    audit_bounds: str = "inclusive"  # inclusive | exclusive: whether filter[start]/filter[end] match their own instant
     search: SearchLimits = field(default_factory=SearchLimits)
 
 
@@ -449,13 +450,15 @@ def _make_handler(sim: Simulator) -> type:
             types = {t for t in [query.get("filter[objectType]"), *query.get("filter[include]", "").split(",")] if t}
             before, after = query.get("before"), query.get("after")
 
+            inclusive = sim.settings.audit_bounds == "inclusive"
+
             def wanted(entry: Mapping[str, Any]) -> bool:
                 attributes = entry["attributes"]
                 created = parse_iso_ms(attributes["createdAt"])
                 return (
                     (not types or attributes["objectType"] in types)
-                    and (start is None or created >= start)
-                    and (end is None or created <= end)
+                    and (start is None or created > start or (inclusive and created == start))
+                    and (end is None or created < end or (inclusive and created == end))
                     and (before is None or entry["id"] < before)
                     and (after is None or entry["id"] > after)
                 )

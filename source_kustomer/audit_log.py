@@ -8,6 +8,7 @@ the entry before it; a page that breaks this stops the read (its caller then doe
 """
 
 import time
+from datetime import timedelta
 from typing import Any, Callable, Iterator, Mapping, Optional
 
 from airbyte_cdk.models import FailureType
@@ -16,9 +17,10 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_kustomer.client import KustomerClient
 from source_kustomer.link_trail import LinkTrail
 from source_kustomer.responses import error_detail, response_json
-from source_kustomer.timestamps import instant
+from source_kustomer.timestamps import instant, kustomer_time, parse_timestamp
 
 AUDIT_PAGE_SIZE = 1000
+OVERLAP_MICROS = 1000  # windows are asked for from one millisecond before their start: bounds may be exclusive
 AUDIT_ROLES = "org.permission.audit_logs.read (or org.user.audit_logs.read)"
 
 
@@ -33,11 +35,15 @@ def audit_entries(
     on_page: Callable[[float], None],
     object_type: Optional[str] = None,
 ) -> Iterator[Mapping[str, Any]]:
-    """Every entry created between ``since`` and ``until`` (inclusive), newest first, optionally of one object type.
+    """Every entry created from ``since`` to ``until``, newest first, optionally of one object type.
 
-    Yields the JSON:API resources as Kustomer sent them (entries that are not objects with attributes are
-    skipped). ``on_page`` is told of every page read. Raises AuditRefused when the key may not read the log.
+    Whether Kustomer's date filters include their own instant is not documented, so the log is asked from one
+    millisecond before ``since`` (callers skip what they already emitted there) and entries exactly at ``until``
+    may or may not come back (callers' next window starts there). Yields the JSON:API resources as Kustomer sent
+    them (entries that are not objects with attributes are skipped). ``on_page`` is told of every page read.
+    Raises AuditRefused when the key may not read the log.
     """
+    since = kustomer_time(parse_timestamp(since, "since") - timedelta(microseconds=OVERLAP_MICROS))
     query = f"count={AUDIT_PAGE_SIZE}"
     if object_type:
         query += f"&filter[objectType]={object_type}"

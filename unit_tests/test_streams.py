@@ -26,6 +26,7 @@ from unit_tests.conftest import (
 )
 
 T1, T2, T3 = "2026-02-01T10:00:00.000Z", "2026-02-02T10:00:00.000Z", "2026-02-03T10:00:00.000Z"
+EARLIER = "2026-02-01T09:59:59.999Z"  # T1 less the millisecond the audit log is asked from before a position
 START = "2026-01-01T00:00:00.000Z"
 WINDOW = [{"customer_updated_at": {"gte": START}}, {"customer_updated_at": {"lte": NOW_ISO}}]
 
@@ -414,7 +415,7 @@ def _audit_entry(verb: str, object_type: str, object_id: str, at: str) -> dict:
 def test_sync_deletes_turns_soft_deletes_and_logged_hard_deletes_into_markers_and_saves_both_positions():
     state = StateBuilder().with_stream_state("customers", {"updatedAt": T1, "deletionsSince": T1}).build()
     criteria = [{"customer_updated_at": {"gte": T1}}, {"customer_updated_at": {"lte": NOW_ISO}}]
-    audit_query = {"count": "1000", "filter[objectType]": "customer", "filter[start]": T1, "filter[end]": NOW_ISO}
+    audit_query = {"count": "1000", "filter[objectType]": "customer", "filter[start]": EARLIER, "filter[end]": NOW_ISO}
     newer = "2026-02-04T10:00:00.000Z"
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
@@ -457,7 +458,7 @@ def test_sync_deletes_turns_soft_deletes_and_logged_hard_deletes_into_markers_an
 def test_an_audit_log_page_out_of_order_stops_the_deletions_without_moving_their_position():
     state = StateBuilder().with_stream_state("companies", {"updatedAt": T1, "deletionsSince": T1}).build()
     criteria = [{"company_updated_at": {"gte": T1}}, {"company_updated_at": {"lte": NOW_ISO}}]
-    audit_query = {"count": "1000", "filter[objectType]": "company", "filter[start]": T1, "filter[end]": NOW_ISO}
+    audit_query = {"count": "1000", "filter[objectType]": "company", "filter[start]": EARLIER, "filter[end]": NOW_ISO}
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
         _metadata(http_mocker, "company")
@@ -521,8 +522,8 @@ def test_work_sessions_are_a_paged_routing_list():
 
 def test_the_audit_log_is_read_a_week_at_a_time_and_its_state_is_a_date_not_an_entry():
     state = StateBuilder().with_stream_state("audit_logs", {"createdAt": "2026-05-20T12:00:00.000Z"}).build()
-    week_one = {"count": "1000", "filter[start]": "2026-05-20T12:00:00.000Z", "filter[end]": "2026-05-27T12:00:00.000Z"}
-    week_two = {"count": "1000", "filter[start]": "2026-05-27T12:00:00.000Z", "filter[end]": NOW_ISO}
+    week_one = {"count": "1000", "filter[start]": "2026-05-20T11:59:59.999Z", "filter[end]": "2026-05-27T12:00:00.000Z"}
+    week_two = {"count": "1000", "filter[start]": "2026-05-27T11:59:59.999Z", "filter[end]": NOW_ISO}
     boundary = _audit_entry("update", "customer", "a", "2026-05-27T12:00:00.000Z")
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)

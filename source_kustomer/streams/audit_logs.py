@@ -2,9 +2,9 @@
 
 The log is read a week at a time (oldest week first; within a week newest first, as Kustomer answers), and the
 state moves to the end of each week once that week was read in full, so it never points at an entry id -- entries
-expire about a year after they are written, and a state must outlive them. Consecutive weeks share their
-boundary millisecond (whether Kustomer's date filters include their bounds is not documented); an entry found
-twice there is emitted once. The first sync asks for everything before the log's retention in one window.
+expire about a year after they are written, and a state must outlive them. Whether Kustomer's date filters
+include their bounds is not documented, so each week is asked from one millisecond before its start; an entry
+found in two weeks there is emitted once. The first sync asks for everything before the log's retention in one window.
 """
 
 from datetime import datetime, timedelta
@@ -13,7 +13,7 @@ from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Set
 from airbyte_cdk.models import SyncMode
 
 from source_kustomer import timestamps
-from source_kustomer.audit_log import AUDIT_ROLES, AuditRefused, audit_entries
+from source_kustomer.audit_log import AUDIT_ROLES, OVERLAP_MICROS, AuditRefused, audit_entries
 from source_kustomer.client import AccessRefused
 from source_kustomer.errors import with_clear_errors
 from source_kustomer.streams.base import KustomerStream, flatten
@@ -104,9 +104,10 @@ class AuditLogsStream(KustomerStream):
             if not isinstance(record.get("id"), str) or not record["id"]:
                 self.report_malformed(record, "it has no id")
                 continue
-            if instant(record[CURSOR]) == instant(since) and record["id"] in boundary:
+            moment = instant(record[CURSOR])
+            if moment is None or (moment <= instant(since) and record["id"] in boundary):  # type: ignore[operator]
                 continue  # read at the end of the previous window
-            if instant(record[CURSOR]) == instant(until):
+            if moment >= instant(until) - OVERLAP_MICROS:  # type: ignore[operator]
                 at_end.add(record["id"])
             self.progress.records += 1
             yield record
