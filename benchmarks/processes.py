@@ -46,6 +46,7 @@ def simulator(
     tls: Optional[Tuple[Path, Path]] = None,
     host: str = "127.0.0.1",
     prerender: bool = True,
+    history_days: int = 330,
 ) -> Iterator[str]:
     """A simulator in its own process (pre-rendered by default, so it never paces the measured client)."""
     port = port or free_port()
@@ -68,6 +69,8 @@ def simulator(
         str(minute_seconds),
         "--deleted-fraction",
         "0.01",
+        "--history-days",
+        str(history_days),
     ]
     if prerender:
         command.append("--prerender")

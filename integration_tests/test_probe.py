@@ -18,11 +18,14 @@ from source_kustomer.probe import MAX_REQUESTS
 
 SETTINGS = {
     "A": {"created_at": "honoured", "missing_role_status": 401, "reset_mode": "epoch", "past_window": "error",
-          "total": "exact", "list_over_max": "clamp"},
+          "total": "exact", "list_over_max": "clamp",
+          "conversation_time_sort": "honoured", "audit_bounds": "exclusive"},
     "B": {"created_at": "ignored", "missing_role_status": 403, "reset_mode": "seconds", "past_window": "empty",
-          "total": "capped", "list_over_max": "error"},
+          "total": "capped", "list_over_max": "error",
+          "conversation_time_sort": "ignored", "audit_bounds": "inclusive"},
     "C": {"created_at": "rejected", "missing_role_status": 403, "reset_mode": "absent", "past_window": "error",
-          "total": "exact", "list_over_max": "clamp"},
+          "total": "exact", "list_over_max": "clamp",
+          "conversation_time_sort": "honoured", "audit_bounds": "inclusive"},
 }  # fmt: skip
 
 
@@ -46,6 +49,7 @@ def test_the_probe_names_every_switch_setting(name):
         created_at={context: chosen["created_at"] for context in contexts},
         past_window=chosen["past_window"],
         total=chosen["total"],
+        conversation_time_sort=chosen["conversation_time_sort"],
     )
     settings = ServerSettings(
         tokens={TEST_TOKEN: frozenset({"org.permission.sla.read"})},
@@ -53,6 +57,7 @@ def test_the_probe_names_every_switch_setting(name):
         reset_mode=chosen["reset_mode"],
         missing_role_status=chosen["missing_role_status"],
         list_over_max=chosen["list_over_max"],
+        audit_bounds=chosen["audit_bounds"],
         search=limits,
     )
     org = OrgSettings(seed=47, scale=2000, anchor_ms=TEST_ANCHOR_MS, counts={"customers": 10_500})
@@ -66,6 +71,10 @@ def test_the_probe_names_every_switch_setting(name):
         chosen["total"],
         "--past-window",
         chosen["past_window"],
+        "--conversation-time-sort",
+        chosen["conversation_time_sort"],
+        "--audit-bounds",
+        chosen["audit_bounds"],
         "--list-over-max",
         chosen["list_over_max"],
         "--missing-role-status",

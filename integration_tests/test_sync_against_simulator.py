@@ -49,6 +49,20 @@ def test_discover_lists_every_stream_including_one_per_klass(catalog):
         "audit_logs",
         "custom_attribute_metadata",
     }
+    shapes = {
+        s["stream"]["name"]: (
+            tuple(s["stream"]["supported_sync_modes"]),
+            tuple(s["stream"].get("default_cursor_field") or ()),
+            s["stream"]["source_defined_primary_key"],
+        )
+        for s in catalog["streams"]
+    }
+    both, full = ("full_refresh", "incremental"), ("full_refresh",)
+    assert shapes["conversation_times"] == (both, ("createdAt",), [["id"]])
+    assert shapes["audit_logs"] == (both, ("createdAt",), [["id"]])
+    assert shapes["work_items"] == (both, ("updatedAt",), [["id"]])
+    assert shapes["work_sessions"] == (full, (), [["id"]])
+    assert shapes["custom_attribute_metadata"] == (full, (), [["id"]])
 
 
 def test_full_sync_matches_ground_truth_and_every_record_fits_its_schema(sim, config, catalog):

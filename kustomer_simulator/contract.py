@@ -44,17 +44,12 @@ SEARCH_REQUEST_SCHEMA: Mapping[str, Any] = {
 }
 
 # POST /v1/customers/archive/search: fewer keys and fewer object kinds (no notes, conversation times or routing).
+ARCHIVE_KEYS = ("includeDeleted", "timeZone", "and", "or", "not", "sort")
 ARCHIVE_REQUEST_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
+    **SEARCH_REQUEST_SCHEMA,
     "properties": {
         "queryContext": {"type": "string", "pattern": "^(message|conversation|customer|kobject|kobject_.*|company)$"},
-        "includeDeleted": {"type": "boolean"},
-        "timeZone": {"type": "string"},
-        "and": _criteria(20),
-        "or": _criteria(20),
-        "not": _criteria(20),
-        "sort": _criteria(5),
+        **{key: SEARCH_REQUEST_SCHEMA["properties"][key] for key in ARCHIVE_KEYS},
     },
 }
 

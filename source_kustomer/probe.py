@@ -2,8 +2,9 @@
 
 A few read-only requests (never more than ``MAX_REQUESTS``, GETs and searches only, paced by the same budget as a
 sync) answer the questions the connector's simulator leaves as switches: is ``<object>_created_at`` sortable
-and filterable, does a missing role get 401 or 403, what do the rate-limit headers mean, what happens past
-page 100, how large may a page be, is ``meta.total`` exact or capped, how precise are timestamps. The answers are
+and filterable, are conversation times sorted, do the audit log's date filters include their bounds, does a
+missing role get 401 or 403, what do the rate-limit headers mean, what happens past page 100, how large may a page
+be, is ``meta.total`` exact or capped, how precise are timestamps. The answers are
 printed as a table and written as JSON next to the simulator switch each one maps to. The API key is never
 printed (every line goes through the connector's redaction).
 """
@@ -92,6 +93,7 @@ class Probe:
             findings.append(self.created_at(context, prefix))
         largest = max(self.totals, key=self.totals.get) if self.totals else "customer"
         findings += [self.total(largest), self.past_window(largest), self.search_page_size(largest)]
+        findings += [self.conversation_time_sort(), self.audit_bounds()]
         findings += [self.list_page_size(), self.missing_role(), self.rate_headers(), self.precision()]
         return findings
 
@@ -148,6 +150,34 @@ class Probe:
             f"filter gt {pivot}: {'honoured' if filtered else 'not honoured'}"
         )
         return Finding(question, answer, evidence, f"--created-at {switch_key}={answer}")
+
+    def conversation_time_sort(self) -> Finding:
+        field = "conversation_time_created_at"
+        question = f"{field}: sort"
+        body = {"and": [{field: {"gte": self.since}}], "sort": [{field: "desc"}], "queryContext": "conversation_time"}
+        response = self.search(body)
+        if not response.ok:
+            return Finding(question, "unknown", f"HTTP {response.status_code}: {error_detail(response)}")
+        created = [c for c in (instant(r.get("createdAt")) for r in _records(response)) if c is not None]
+        if len(set(created)) < 2:
+            return Finding(question, "inconclusive", f"only {len(set(created))} distinct createdAt values to compare")
+        answer = "honoured" if created == sorted(created, reverse=True) else "ignored"
+        return Finding(question, answer, f"sort desc over {len(created)} records", f"--conversation-time-sort {answer}")
+
+    def audit_bounds(self) -> Finding:
+        question = "audit-log filter[end] at an entry's own instant"
+        newest = self.get(self.client.api_url("audit-logs?count=1"))
+        entries = _records(newest)
+        if not newest.ok or not entries or not isinstance(entries[0].get("createdAt"), str):
+            return Finding(question, "unknown", f"HTTP {newest.status_code}; {len(entries)} entries")
+        moment = entries[0]["createdAt"]
+        bounded = self.get(self.client.api_url(f"audit-logs?count=1&filter[start]={moment}&filter[end]={moment}"))
+        if not bounded.ok:
+            return Finding(question, "unknown", f"HTTP {bounded.status_code}: {error_detail(bounded)}")
+        answer = "inclusive" if _records(bounded) else "exclusive"
+        return Finding(
+            question, answer, f"an entry at {moment}, asked for {moment}..{moment}", f"--audit-bounds {answer}"
+        )
 
     def _remember(self, context: str, response: requests.Response, records: List[Mapping[str, Any]]) -> None:
         meta = response_json(response).get("meta")

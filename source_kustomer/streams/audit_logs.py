@@ -15,7 +15,6 @@ from airbyte_cdk.models import SyncMode
 from source_kustomer import timestamps
 from source_kustomer.audit_log import AUDIT_ROLES, OVERLAP_MICROS, AuditRefused, audit_entries
 from source_kustomer.client import AccessRefused
-from source_kustomer.errors import with_clear_errors
 from source_kustomer.streams.base import KustomerStream, flatten
 from source_kustomer.streams.search import search_state
 from source_kustomer.timestamps import instant, kustomer_time, parse_timestamp
@@ -77,25 +76,15 @@ class AuditLogsStream(KustomerStream):
                 f"{kustomer_time(now - RETENTION)} may be gone and cannot be synced."
             )
         windows = week_windows(since, now - self.config.search_lag, now)
-        return [dict(window, last=n == len(windows) - 1) for n, window in enumerate(windows)] or [{"empty": True}]
+        return [dict(window, last=n == len(windows) - 1) for n, window in enumerate(windows)] or [{"last": True}]
 
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: Optional[List[str]] = None,
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        stream_state: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[Mapping[str, Any]]:
+    def read_slice(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """The entries of one window; the cursor moves to its end once all are out."""
-        self.progress.start()
-        window = stream_slice or {}
-        if window.get("since") and not self.progress.forbidden:
+        if stream_slice.get("since"):
             try:
-                yield from with_clear_errors(self.name, self._window(window["since"], window["until"]))
-            except (AuditRefused, AccessRefused) as refused:
-                self.skip(AccessRefused(403, f"{refused}; the audit log needs {AUDIT_ROLES}"))
-        if window.get("last") or window.get("empty"):
-            self.progress.finish()
+                yield from self._window(stream_slice["since"], stream_slice["until"])
+            except AuditRefused as refused:
+                raise AccessRefused(403, f"{refused}; the audit log needs {AUDIT_ROLES}") from None
 
     def _window(self, since: str, until: str) -> Iterable[Mapping[str, Any]]:
         boundary, at_end = self._boundary, set()

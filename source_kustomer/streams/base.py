@@ -3,12 +3,14 @@
 import logging
 import time
 from abc import ABC
-from typing import Any, Callable, Iterable, Mapping, MutableMapping, Optional
+from typing import Any, Callable, Iterable, List, Mapping, MutableMapping, Optional
 
 import requests
+from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.http import HttpStream
 
 from source_kustomer.client import AccessRefused, KustomerConnection
+from source_kustomer.errors import with_clear_errors
 from source_kustomer.progress import StreamProgress
 from source_kustomer.rate_policy import RateStats
 from source_kustomer.responses import response_json
@@ -73,6 +75,31 @@ class KustomerStream(HttpStream, ABC):
         self.progress.page(time.monotonic())
         data = response_json(response).get("data")
         return [flatten(resource) for resource in (data if isinstance(data, list) else [])]
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: Optional[List[str]] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[Mapping[str, Any]]:
+        """One slice, through ``read_slice``: progress, clear errors and an access refusal (which skips the rest of
+        the stream) are handled here once; a slice marked ``last`` ends the stream's progress."""
+        self.progress.start()
+        current = dict(stream_slice or {})
+        if self.progress.forbidden:
+            return  # refused in an earlier slice of this sync
+        try:
+            yield from with_clear_errors(self.name, self.read_slice(sync_mode, current))
+        except AccessRefused as refusal:
+            self.skip(refusal)
+            return
+        if current.get("last"):
+            self.progress.finish()
+
+    def read_slice(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+        """The records of one slice (each stream says how it reads)."""
+        raise NotImplementedError
 
     def report_malformed(self, record: Any, reason: str) -> None:
         """A record that cannot be emitted (no id, no usable cursor): skipped, named in the log, counted."""

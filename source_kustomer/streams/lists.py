@@ -8,11 +8,11 @@ followed; a list that links back to a page already read, keeps returning records
 """
 
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Set
+from typing import Any, Iterable, Mapping, MutableMapping, Optional, Set
 
 from airbyte_cdk.models import SyncMode
 
-from source_kustomer.errors import config_error, with_clear_errors
+from source_kustomer.errors import config_error
 from source_kustomer.link_trail import LinkTrail, list_error, path_of
 from source_kustomer.origin import Origin, UnsafeUrl
 from source_kustomer.responses import error_detail
@@ -84,18 +84,8 @@ class KustomerListStream(KustomerStream):
     def path(self, **kwargs: Any) -> str:
         return self.spec.path
 
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: Optional[List[str]] = None,
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        stream_state: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[Mapping[str, Any]]:
-        """One page: the first, or the one the state points to."""
-        self.progress.start()
-        yield from with_clear_errors(self.name, self._page())
-
-    def _page(self) -> Iterable[Mapping[str, Any]]:
+    def read_slice(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+        """One page: the first, or the one the state points to (the CDK checkpoints after each)."""
         url = self.client.link_url(self._next or f"/v1/{self.path()}?page=1&pageSize={self.effective_page_size}")
         self._trail.enter(url)
         response = self.client.get(url)

@@ -12,7 +12,6 @@ from airbyte_cdk.models import SyncMode
 
 from source_kustomer.client import KustomerConnection
 from source_kustomer.discovery import metadata_properties
-from source_kustomer.errors import with_clear_errors
 from source_kustomer.streams.base import KustomerStream
 
 STANDARD_RESOURCES = ("customer", "company", "conversation", "message")
@@ -33,30 +32,17 @@ class CustomAttributeMetadataStream(KustomerStream):
         return "metadata"
 
     def stream_slices(self, **kwargs: Any) -> Iterable[Optional[Mapping[str, Any]]]:
-        return [{"resource": resource} for resource in self.resources]
+        last = len(self.resources) - 1
+        return [{"resource": resource, "last": n == last} for n, resource in enumerate(self.resources)]
 
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: Optional[List[str]] = None,
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        stream_state: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[Mapping[str, Any]]:
+    def read_slice(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """The definitions of one resource."""
-        self.progress.start()
-        resource = (stream_slice or {}).get("resource", "")
-        if not self.progress.forbidden:
-            yield from with_clear_errors(self.name, self._definitions(resource))
-        if resource == self.resources[-1]:
-            self.progress.finish()
-
-    def _definitions(self, resource: str) -> Iterable[Mapping[str, Any]]:
+        resource = stream_slice["resource"]
         response, properties = metadata_properties(self.client, resource)
         self.progress.page(time.monotonic())
         refusal = self.client.refusal(response)
         if refusal is not None:
-            self.skip(refusal)
-            return
+            raise refusal
         if properties is None:
             self.logger.info(f"Kustomer describes no custom attributes for {resource} (HTTP {response.status_code}).")
             return

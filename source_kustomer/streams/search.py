@@ -9,9 +9,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_kustomer import timestamps
 from source_kustomer.audit_log import AUDIT_ROLES, AuditRefused
-from source_kustomer.client import AccessRefused
 from source_kustomer.deletions import AUDIT_OBJECT_TYPES, hard_deletions, soft_deletion
-from source_kustomer.errors import config_error, with_clear_errors
+from source_kustomer.errors import config_error
 from source_kustomer.keyset import (
     Bound,
     Criteria,
@@ -231,27 +230,11 @@ class KustomerSearchStream(KustomerStream):
         slices[-1]["last"] = True
         return slices
 
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: Optional[List[str]] = None,
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        stream_state: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[Mapping[str, Any]]:
-        self.progress.start()
-        current = dict(stream_slice or {})
-        if self.progress.forbidden:
-            return  # refused in an earlier slice of this sync
-        try:
-            if current.get("phase") == DELETIONS:
-                yield from with_clear_errors(self.name, self._hard_deletions(self._window.high.value))  # type: ignore[union-attr]
-            else:
-                yield from with_clear_errors(self.name, self._records(sync_mode, Phase.from_slice(current)))
-        except AccessRefused as refusal:
-            self.skip(refusal)
-            return
-        if current.get("last"):
-            self.progress.finish()
+    def read_slice(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+        """One phase of the window, or the deletions."""
+        if stream_slice.get("phase") == DELETIONS:
+            return self._hard_deletions(self._window.high.value)  # type: ignore[union-attr]
+        return self._records(sync_mode, Phase.from_slice(stream_slice))
 
     def _records(self, sync_mode: SyncMode, phase: Phase) -> Iterator[Mapping[str, Any]]:
         """Every record of one phase; the cursor moves only to positions every earlier record was read by."""
