@@ -13,4 +13,5 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 bash scripts/newest_cdk.sh
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Two workers, each test file on one of them (a file's simulator fixtures are shared by its tests).
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile "$@"

@@ -74,11 +74,19 @@ def connector_image(docker_client) -> str:
     return IMAGE_TAG
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    """Write and show the fault matrix (rows added by test_fault_matrix.py and test_switch_matrix.py)."""
-    from integration_tests.matrix import ROWS, TABLE, write_table
+def pytest_sessionstart(session) -> None:
+    """A new run starts a new fault matrix (in the main process only, not in each pytest-xdist worker)."""
+    from integration_tests.matrix import start
 
-    write_table()
-    if ROWS:
+    if not hasattr(session.config, "workerinput"):
+        start()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Write and show the fault matrix (rows added by the matrix modules, in whichever worker ran them)."""
+    from integration_tests.matrix import write_table
+
+    table = write_table()
+    if table:
         terminalreporter.write_sep("=", "fault matrix")
-        terminalreporter.write_line(TABLE.read_text())
+        terminalreporter.write_line(table)

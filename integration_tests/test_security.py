@@ -12,6 +12,7 @@ from typing import Dict, Iterator, List
 import pytest
 
 from integration_tests.harness import configured_catalog, run_connector, sim_config, token_forms, truth
+from integration_tests.matrix import record
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.org import OrgSettings
 from kustomer_simulator.server import ServerSettings
@@ -158,6 +159,14 @@ def test_a_server_that_trickles_bytes_ends_with_one_clear_error_within_the_deadl
     assert "Kustomer kept failing requests for stream 'tags' after every retry" in _error(run)
     tries = MAX_RETRIES + 1
     bound = tries * timeout + MAX_RETRIES * (1 + 1) + 10  # deadlines + the CDK's second + backoff + start-up
+    record(
+        "a server trickling one byte every 0.2 s",
+        "full (tags)",
+        0,
+        0,
+        f"one clear error after {tries} tries of {timeout} s each, {run.seconds:.1f} s in all (bound {bound} s)",
+        run.seconds,
+    )
     assert run.seconds < bound, (run.seconds, bound)
     assert sim.faults.fired["trickle"] == tries
 
@@ -169,6 +178,14 @@ def test_an_endless_body_or_a_gzip_bomb_ends_with_one_clear_error_in_bounded_mem
     sim.faults.add(Fault(kind, count=-1, size_mb=1024, scope="/v1/tags"))
     run = run_connector("read", config, catalog, timeout=120, observe=True)
     assert "larger than the connector accepts (64 MiB" in _error(run)
+    record(
+        f"{'an endless body' if kind == 'endless' else 'a gzip bomb inflating to 1 GiB'}",
+        "full (tags)",
+        0,
+        0,
+        f"one clear error at 64 MiB; peak RSS {run.peak_rss_mb:.0f} MB (limit {MEMORY_LIMIT_MB})",
+        run.seconds,
+    )
     assert sim.faults.fired[kind] == 1  # not retried: it would only cost the same again
     assert run.peak_rss_mb is not None and run.peak_rss_mb < MEMORY_LIMIT_MB, run.peak_rss_mb
     assert MAX_RESPONSE_BYTES == 64 * 2**20
