@@ -54,8 +54,8 @@ def docker_client():
         client.ping()
     except Exception as error:  # noqa: BLE001 - any failure means: no engine here
         message = (
-            f"No Docker-compatible engine answers ({error.__class__.__name__}). Start one with "
-            '`eval "$(../shared/container/local-docker-engine.sh docker.io/airbyte/python-connector-base:4.0.2)"`.'
+            f"No Docker-compatible engine answers ({error.__class__.__name__}). Start Docker (or a compatible "
+            "engine such as Podman serving the Docker API) and set DOCKER_HOST; ./test.sh does this where it can."
         )
         if os.environ.get("CI"):
             pytest.fail(message)

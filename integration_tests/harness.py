@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
@@ -192,3 +193,13 @@ def truth(sim: Simulator, stream: str, since: Optional[str] = START_DATE) -> Set
     if stream in sim.org.timed_streams:
         return set(sim.org.truth(stream, since_ms=parse_iso_ms(since) if since else None))
     return set(sim.org.truth(stream))
+
+
+def lost_and_duplicates(sim: Simulator, run: Run, streams: Iterable[str]) -> Tuple[int, int]:
+    """(records of ground truth the run did not emit, ids it emitted more than once) over ``streams``."""
+    lost = duplicates = 0
+    for stream in streams:
+        pairs = run.pairs(stream)
+        lost += len(truth(sim, stream) - set(pairs))
+        duplicates += sum(n - 1 for n in Counter(rid for rid, _ in pairs).values())
+    return lost, duplicates

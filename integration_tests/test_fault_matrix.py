@@ -23,10 +23,10 @@ from integration_tests.harness import (
     ROOT,
     START_DATE,
     configured_catalog,
+    lost_and_duplicates,
     run_connector,
     sim_config,
     token_forms,
-    truth,
 )
 from integration_tests.matrix import record
 from kustomer_simulator.faults import Fault
@@ -474,11 +474,7 @@ def test_transient_faults_on_each_new_read_pattern_lose_nothing(fault):
         clock = time.monotonic()
         run = run_connector("read", config, catalog)
         fired = sum(sim.faults.fired.values())
-        lost = duplicates = 0
-        for stream in NEW_PATTERNS:
-            pairs = run.pairs(stream)
-            lost += len(truth(sim, stream) - set(pairs))
-            duplicates += sum(n - 1 for n in Counter(rid for rid, _ in pairs).values())
+        lost, duplicates = lost_and_duplicates(sim, run, NEW_PATTERNS)
         outcome = "recovered" if run.returncode == 0 and not run.errors() else f"FAILED: {run.errors()[:1]}"
         record(
             f"{fault}, on each new endpoint", "full (new streams)", lost, duplicates, outcome, time.monotonic() - clock

@@ -8,11 +8,18 @@ of requests where it is not. See docs/kustomer-api-model.md for the switches and
 import threading
 import time
 from collections import Counter
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator
 
 import pytest
 
-from integration_tests.harness import START_DATE, configured_catalog, run_connector, sim_config, truth
+from integration_tests.harness import (
+    START_DATE,
+    configured_catalog,
+    lost_and_duplicates,
+    run_connector,
+    sim_config,
+    truth,
+)
 from integration_tests.matrix import record
 from kustomer_simulator.org import OrgSettings
 from kustomer_simulator.search import SearchLimits
@@ -35,15 +42,6 @@ def _org() -> OrgSettings:
 def _unlimited(**settings) -> ServerSettings:
     settings.setdefault("minute_seconds", 1.0)  # the connector paces itself on this window even when unlimited
     return ServerSettings(tokens={TEST_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0, **settings)
-
-
-def _lost_and_duplicates(sim: Simulator, run, streams) -> Tuple[int, int]:
-    lost = duplicates = 0
-    for stream in streams:
-        pairs = run.pairs(stream)
-        lost += len(truth(sim, stream) - set(pairs))
-        duplicates += sum(n - 1 for n in Counter(rid for rid, _ in pairs).values())
-    return lost, duplicates
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +75,7 @@ def test_created_at_switch(big, big_config, big_catalogs, behaviour):
     big.search_log.clear()
     clock = time.monotonic()
     others = run_connector("read", big_config, big_catalogs["others"])
-    lost, duplicates = _lost_and_duplicates(big, others, set(SEARCH) - {"customers"} | {"tags"})
+    lost, duplicates = lost_and_duplicates(big, others, set(SEARCH) - {"customers"} | {"tags"})
     record(
         f"created_at {behaviour}: tie groups of {SMALL_TIE} (inside the window)",
         "full",
@@ -96,7 +94,7 @@ def test_created_at_switch(big, big_config, big_catalogs, behaviour):
     before_group = {pair for pair in truth(big, "customers") if pair[1] < tied}
     missing_before = len(before_group - set(run.pairs("customers")))
     if behaviour == "honoured":
-        lost, duplicates = _lost_and_duplicates(big, run, ["customers"])
+        lost, duplicates = lost_and_duplicates(big, run, ["customers"])
         outcome = "completed, the group read by createdAt (each page checked)"
         assert run.returncode == 0 and (lost, duplicates) == (0, 0)
     else:
@@ -129,7 +127,7 @@ def test_window_and_total_switches(big, big_config, big_catalogs, setting):
     big.search_log.clear()
     clock = time.monotonic()
     run = run_connector("read", big_config, big_catalogs["customers"])
-    lost, duplicates = _lost_and_duplicates(big, run, ["customers"])
+    lost, duplicates = lost_and_duplicates(big, run, ["customers"])
     past = sum(1 for entry in big.search_log if entry["page"] * entry["pageSize"] > 10_000)
     record(
         f"{name} {value}, with a {BIG_TIE:,}-record tie",
@@ -155,7 +153,7 @@ def test_missing_role_switch(status):
         clock = time.monotonic()
         catalog = configured_catalog(run_connector("discover", config), {"notes", "slas", "tags", "companies"})
         run = run_connector("read", config, catalog)
-        lost, duplicates = _lost_and_duplicates(sim, run, ["tags", "companies"])
+        lost, duplicates = lost_and_duplicates(sim, run, ["tags", "companies"])
         warnings = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
         skipped = sorted(row["stream"] for row in run.summary().values() if row["skipped"])
         record(
@@ -184,7 +182,7 @@ def test_rate_limit_reset_header_switch(mode):
         catalog = configured_catalog(run_connector("discover", config), {"customers", "messages", "tags"})
         clock = time.monotonic()
         run = run_connector("read", config, catalog)
-        lost, duplicates = _lost_and_duplicates(sim, run, ["customers", "messages", "tags"])
+        lost, duplicates = lost_and_duplicates(sim, run, ["customers", "messages", "tags"])
         throttled = sum(row["http_429"] for row in run.summary().values())
         record(
             f"x-ratelimit-reset as {mode}, search budget spent every window",
@@ -255,7 +253,7 @@ def test_conversation_time_sort_switch(sort):
         catalog = configured_catalog(run_connector("discover", config), {"conversation_times"})
         clock = time.monotonic()
         run = run_connector("read", config, catalog)
-        lost, duplicates = _lost_and_duplicates(sim, run, ["conversation_times"])
+        lost, duplicates = lost_and_duplicates(sim, run, ["conversation_times"])
         requests = run.summary()["conversation_times"]["requests"]
         record(
             f"conversation_time sort {sort}, 24,000 records (more than one search can page)",
@@ -287,7 +285,7 @@ def test_work_item_updates_switch(updates):
         full = run_connector(
             "read", config, configured_catalog(run_connector("discover", config), {"work_items"}, False)
         )
-        lost_in_full, duplicates = _lost_and_duplicates(sim, full, ["work_items"])
+        lost_in_full, duplicates = lost_and_duplicates(sim, full, ["work_items"])
         record(
             f"work item changes {'update' if updates == 'touch' else 'do not update'} their conversation",
             "incremental after 20 work items changed; then a full refresh",
@@ -311,7 +309,7 @@ def test_audit_bounds_switch(bounds):
         config = sim_config(sim, TEST_TOKEN)
         catalog = configured_catalog(run_connector("discover", config), {"audit_logs"})
         first = run_connector("read", config, catalog)
-        lost, duplicates = _lost_and_duplicates(sim, first, ["audit_logs"])
+        lost, duplicates = lost_and_duplicates(sim, first, ["audit_logs"])
         stopped_at = first.final_state()[0]["stream"]["stream_state"]["createdAt"]
         (touched,) = sim.org.mutate("customers", 1, at_ms=parse_iso_ms(stopped_at))
         clock = time.monotonic()
