@@ -91,8 +91,8 @@ class KustomerSearchStream(KustomerStream):
         self._deletions_since: Optional[str] = None
         self._window: Optional[KeyRange] = None
         self._started: Optional[datetime] = None
-        self._band: Optional[Tuple[int, int]] = None  # the boundary band read from both searches, and ids seen in it
-        self._band_seen: Set[str] = set()
+        self._band: Optional[Tuple[int, int]] = None  # the boundary band read from both searches (microseconds)
+        self._band_seen: Set[str] = set()  # ids emitted from the band in this sync
         self.reader_stats: Optional[KeysetStats] = None
         super().__init__(*args, **kwargs)
 
