@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from urllib.parse import quote
 
+from kustomer_simulator.org import METADATA_RESOURCES
 from kustomer_simulator.server import Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
 
@@ -180,9 +181,7 @@ def truth(sim: Simulator, stream: str, since: Optional[str] = START_DATE) -> Set
             (e["id"], e["attributes"]["createdAt"]) for e in sim.org.audit_log() if e["attributes"]["createdAt"] >= low
         }
     if stream == "custom_attribute_metadata":
-        resources = ["customer", "company", "conversation", "message"] + [
-            f"kobject.{k}" for k in sim.org.settings.klasses
-        ]
+        resources = list(METADATA_RESOURCES) + [f"kobject.{k}" for k in sim.org.settings.klasses]
         return {
             (f"{resource}.{name}", definition.get("updatedAt"))
             for resource in resources

@@ -15,7 +15,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_kustomer.client import KustomerClient
-from source_kustomer.link_trail import LinkTrail
+from source_kustomer.link_trail import LinkTrail, linked_pages
 from source_kustomer.responses import error_detail, response_json
 from source_kustomer.timestamps import instant, kustomer_time, parse_timestamp
 
@@ -48,19 +48,14 @@ def audit_entries(
     if object_type:
         query += f"&filter[objectType]={object_type}"
     query += f"&filter[start]={since}&filter[end]={until}"
-    url: Optional[str] = client.link_url(f"/v1/audit-logs?{query}")
-    trail = LinkTrail("audit log")
     low, high = instant(since), instant(until)
     newest: Optional[int] = None
-    while url:
-        trail.enter(url)
-        response = client.get(url)
+    for response in linked_pages(client, f"/v1/audit-logs?{query}", LinkTrail("audit log")):
         on_page(time.monotonic())
         refusal = client.refusal(response)
         if refusal is not None or response.status_code in (400, 404):
             raise AuditRefused(refusal.reason if refusal else f"HTTP {response.status_code}: {error_detail(response)}")
-        body = response_json(response)
-        for entry in body.get("data") or []:
+        for entry in response_json(response).get("data") or []:
             attributes = entry.get("attributes") if isinstance(entry, Mapping) else None
             if not isinstance(attributes, Mapping):
                 continue
@@ -69,8 +64,6 @@ def audit_entries(
                 raise _disordered(object_type or "all", since, until, attributes.get("createdAt"))
             newest = moment
             yield entry
-        links = body.get("links") if isinstance(body.get("links"), Mapping) else {}
-        url = client.link_url(links["next"]) if links.get("next") else None
 
 
 def _disordered(object_type: str, since: str, until: str, seen: Any) -> AirbyteTracedException:

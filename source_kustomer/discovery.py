@@ -6,7 +6,7 @@ from urllib.parse import quote
 import requests
 
 from source_kustomer.client import KustomerClient
-from source_kustomer.link_trail import LinkTrail
+from source_kustomer.link_trail import LinkTrail, linked_pages
 from source_kustomer.responses import response_json
 
 KLASS_PAGE_SIZE = 100
@@ -15,11 +15,8 @@ KLASS_PAGE_SIZE = 100
 def list_klasses(client: KustomerClient) -> List[Mapping[str, Any]]:
     """Every custom object klass (``GET /v1/klasses``, following links.next); empty when the key may not list them."""
     found: List[Mapping[str, Any]] = []
-    trail = LinkTrail("list of klasses")
-    url: Optional[str] = client.link_url(f"/v1/klasses?page=1&pageSize={KLASS_PAGE_SIZE}")
-    while url:
-        trail.enter(url)
-        response = client.get(url)
+    first = f"/v1/klasses?page=1&pageSize={KLASS_PAGE_SIZE}"
+    for response in linked_pages(client, first, LinkTrail("list of klasses")):
         if not response.ok:
             refusal = client.refusal(response)
             reason = f"HTTP {response.status_code}" + (f": {refusal.reason}" if refusal else "")
@@ -28,11 +25,8 @@ def list_klasses(client: KustomerClient) -> List[Mapping[str, Any]]:
                 "org.permission.klass.read (or org.user.klass.read / org.admin.klass.read) to sync custom objects."
             )
             return []
-        body = response_json(response)
-        data = body.get("data")
+        data = response_json(response).get("data")
         found.extend(item for item in (data if isinstance(data, list) else []) if isinstance(item, Mapping))
-        links = body.get("links") if isinstance(body.get("links"), Mapping) else {}
-        url = client.link_url(links["next"]) if links.get("next") else None
     return found
 
 

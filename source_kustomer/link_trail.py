@@ -1,11 +1,17 @@
 """Following Kustomer's next links safely: no page twice, a bounded number of pages, one clear error otherwise."""
 
 from dataclasses import dataclass, field
-from typing import Set
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Set
 from urllib.parse import urlsplit
 
+import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_kustomer.responses import response_json
+
+if TYPE_CHECKING:
+    from source_kustomer.client import KustomerClient
 
 MAX_LIST_PAGES = 10_000
 
@@ -37,3 +43,19 @@ def list_error(what: str) -> AirbyteTracedException:
     """The error that stops a paged read instead of letting it loop."""
     message = f"{what}; the connector stopped instead of looping. The next sync starts the list again."
     return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+
+
+def linked_pages(client: "KustomerClient", first: str, trail: LinkTrail) -> Iterator[requests.Response]:
+    """Every page from ``first`` on, following ``links.next`` on the origin, each page once (``trail``).
+
+    The caller reads each response before the next is fetched and stops by leaving the loop; a page without a
+    next link (an error body has none) ends it.
+    """
+    url: Optional[str] = client.link_url(first)
+    while url:
+        trail.enter(url)
+        response = client.get(url)
+        yield response
+        links: Any = response_json(response).get("links")
+        link = links.get("next") if isinstance(links, Mapping) else None
+        url = client.link_url(link) if link else None

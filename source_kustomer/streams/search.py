@@ -93,6 +93,7 @@ class KustomerSearchStream(KustomerStream):
         self._started: Optional[datetime] = None
         self._band: Optional[Tuple[int, int]] = None  # the boundary band read from both searches (microseconds)
         self._band_seen: Set[str] = set()  # ids emitted from the band in this sync
+        self._synced: Optional[int] = None  # incremental: the incoming cursor (records at or before it: re-reads)
         self.reader_stats: Optional[KeysetStats] = None
         super().__init__(*args, **kwargs)
 
@@ -213,6 +214,7 @@ class KustomerSearchStream(KustomerStream):
         deletion next time."""
         now = timestamps.utc_now()
         self._started = now
+        self._synced = instant(self._incoming) if sync_mode == SyncMode.incremental and self._incoming else None
         low, high = self.window(sync_mode, now)
         self._window = KeyRange(self.keys[0], Bound(kustomer_time(low)), Bound(kustomer_time(high)))
         phases = plan(low, high, now, self.spec.archived)
@@ -252,14 +254,14 @@ class KustomerSearchStream(KustomerStream):
         for record in records:
             if self._seen_in_band(record):
                 continue
-            yield from self.emit(record, sync_mode)
+            yield from self.emit(record)
             self._advance(record[self.spec.cursor] if self.spec.sorted else reader.checkpoint, phase.cap)
         if not self.spec.sorted:
             self._advance(reader.checkpoint, phase.cap)
         if phase.completes:
             self._advance(phase.completes, None)
 
-    def emit(self, record: Mapping[str, Any], sync_mode: SyncMode) -> Iterator[Mapping[str, Any]]:
+    def emit(self, record: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
         """What one search record becomes: itself, or a delete marker when deletes are synced."""
         deletion = soft_deletion(record) if self.config.sync_deletes else None
         if deletion is not None:
@@ -267,8 +269,7 @@ class KustomerSearchStream(KustomerStream):
             yield deletion.marker()
             return
         self.progress.records += 1
-        synced = instant(self._incoming) if sync_mode == SyncMode.incremental and self._incoming else None
-        if synced is not None and instant(record[self.spec.cursor]) <= synced:  # type: ignore[operator]
+        if self._synced is not None and instant(record[self.spec.cursor]) <= self._synced:  # type: ignore[operator]
             self.progress.possible_duplicates += 1
         yield record
 

@@ -7,13 +7,11 @@ of its work items changes (routing assigns, queues and completes conversations);
 records that assumption and the simulator switch that breaks it. A full refresh reads every conversation's items.
 """
 
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
-from airbyte_cdk.models import SyncMode
-
-from source_kustomer.link_trail import LinkTrail, list_error
-from source_kustomer.responses import error_detail, response_json
+from source_kustomer.link_trail import LinkTrail, linked_pages, list_error
+from source_kustomer.responses import error_detail
 from source_kustomer.streams.search import KustomerSearchStream, SearchSpec
 
 WORK_ITEMS_PAGE_SIZE = 100
@@ -40,17 +38,12 @@ class WorkItemsStream(KustomerSearchStream):
     def asks_for_deleted(self) -> bool:
         return True  # a conversation deleted into the trash keeps its routing history
 
-    def emit(self, record: Mapping[str, Any], sync_mode: SyncMode) -> Iterator[Mapping[str, Any]]:
+    def emit(self, record: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
         """The work items of one conversation (the cursor moves past it only after they are all out)."""
         conversation = quote(record["id"], safe="")
-        path: Optional[str] = (
-            f"/v1/routing/conversations/{conversation}/work-items?page=1&pageSize={WORK_ITEMS_PAGE_SIZE}"
-        )
+        first = f"/v1/routing/conversations/{conversation}/work-items?page=1&pageSize={WORK_ITEMS_PAGE_SIZE}"
         trail = LinkTrail(f"list of work items of conversation {record['id']}", max_pages=MAX_PAGES_PER_CONVERSATION)
-        while path:
-            url = self.client.link_url(path)
-            trail.enter(url)
-            response = self.client.get(url)
+        for response in linked_pages(self.client, first, trail):
             refusal = self.client.refusal(response)
             if refusal is not None:
                 raise refusal
@@ -67,5 +60,3 @@ class WorkItemsStream(KustomerSearchStream):
                     continue
                 self.progress.records += 1
                 yield item
-            links = response_json(response).get("links")
-            path = links.get("next") if isinstance(links, Mapping) else None
