@@ -14,10 +14,11 @@ bash scripts/bootstrap.sh   # the project's venv: the simulator
 # PyAirbyte's venv executor looks for, so PyAirbyte can report the installed connector's version.
 VENV=.venv-source-kustomer
 if [ ! -x "$VENV/bin/python" ]; then "$PY" -m venv "$VENV"; fi
-sources_hash=$(cat setup.py pyproject.toml main.py $(find source_kustomer -type f -not -path '*__pycache__*' | sort) | sha1sum | cut -c1-12)
+sources_hash=$(cat setup.py pyproject.toml main.py $(find source_kustomer libs/kustomer-http -type f \
+  -not -path '*__pycache__*' -not -path '*.egg-info*' | sort) | sha1sum | cut -c1-12)
 if [ ! -f "$VENV/.installed-$sources_hash" ]; then
   echo "Installing the connector into $VENV …"
-  quiet "$VENV/bin/pip" install -q --disable-pip-version-check .
+  quiet "$VENV/bin/pip" install -q --disable-pip-version-check ./libs/kustomer-http .
   rm -f "$VENV"/.installed-* && touch "$VENV/.installed-$sources_hash"
 fi
 

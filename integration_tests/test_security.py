@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Iterator, List
 
 import pytest
+from kustomer_http.connection import MAX_RESPONSE_BYTES
+from kustomer_http.responses import MAX_RETRIES
 
 from integration_tests.harness import configured_catalog, run_connector, sim_config, token_forms, truth
 from integration_tests.matrix import record
@@ -17,8 +19,6 @@ from kustomer_simulator.faults import Fault
 from kustomer_simulator.org import OrgSettings
 from kustomer_simulator.server import ServerSettings
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
-from source_kustomer.client import MAX_RESPONSE_BYTES
-from source_kustomer.responses import MAX_RETRIES
 
 MEMORY_LIMIT_MB = 500
 

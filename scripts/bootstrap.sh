@@ -11,9 +11,13 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
     "$PY" -m venv "$ROOT/.venv"
   fi
 fi
-stamp="$ROOT/.venv/.installed-$(cat "$ROOT/setup.py" "$ROOT/pyproject.toml" | sha1sum | cut -c1-12)"
+stamp="$ROOT/.venv/.installed-$(cat "$ROOT/setup.py" "$ROOT/pyproject.toml" "$ROOT/libs/kustomer-http/pyproject.toml" \
+  | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
+  echo "bootstrap: installing the project's venv (.venv) from PyPI, about a minute on a fresh machine" >&2
   "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >&2
+  # The shared Kustomer HTTP layer first: the connectors' own requirement on it is then already met.
+  "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT/libs/kustomer-http" >&2
   "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[tests]" >&2
-  touch "$stamp"
+  rm -f "$ROOT"/.venv/.installed-* && touch "$stamp"
 fi

@@ -13,11 +13,11 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http.connection import KustomerClient
+from kustomer_http.responses import error_detail, response_json
+from kustomer_http.timestamps import instant, kustomer_time, parse_timestamp
 
-from source_kustomer.client import KustomerClient
 from source_kustomer.link_trail import LinkTrail, linked_pages
-from source_kustomer.responses import error_detail, response_json
-from source_kustomer.timestamps import instant, kustomer_time, parse_timestamp
 
 AUDIT_PAGE_SIZE = 1000
 OVERLAP_MICROS = 1000  # windows are asked for from one millisecond before their start: bounds may be exclusive

@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional
 
+from kustomer_http.connection import KustomerClient
+from kustomer_http.timestamps import instant
+
 from source_kustomer.audit_log import AuditRefused, audit_entries
-from source_kustomer.client import KustomerClient
-from source_kustomer.timestamps import instant
 
 DELETED_AT = "_ab_cdc_deleted_at"
 # Search streams whose hard deletes the audit log can be asked for, and the objectType filter of each.

@@ -4,10 +4,10 @@ from typing import Any, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 import requests
+from kustomer_http.connection import KustomerClient
+from kustomer_http.responses import response_json
 
-from source_kustomer.client import KustomerClient
 from source_kustomer.link_trail import LinkTrail, linked_pages
-from source_kustomer.responses import response_json
 
 KLASS_PAGE_SIZE = 100
 

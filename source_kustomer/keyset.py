@@ -36,8 +36,7 @@ from typing import Any, Callable, FrozenSet, Generator, Iterator, List, MutableM
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-
-from source_kustomer.timestamps import instant, kustomer_time
+from kustomer_http.timestamps import instant, kustomer_time
 
 Record = MutableMapping[str, Any]
 Criteria = List[MutableMapping[str, Any]]

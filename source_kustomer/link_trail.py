@@ -7,11 +7,10 @@ from urllib.parse import urlsplit
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-
-from source_kustomer.responses import response_json
+from kustomer_http.responses import response_json
 
 if TYPE_CHECKING:
-    from source_kustomer.client import KustomerClient
+    from kustomer_http.connection import KustomerClient
 
 MAX_LIST_PAGES = 10_000
 

@@ -20,15 +20,16 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http import redaction
+from kustomer_http.connection import KustomerClient, KustomerConnection
+from kustomer_http.rate_policy import EPOCH_THRESHOLD
+from kustomer_http.responses import error_detail, response_json
+from kustomer_http.timestamps import earlier, instant, kustomer_time
 
-from source_kustomer import redaction
-from source_kustomer.client import KustomerClient, KustomerConnection
 from source_kustomer.config import parse_config
 from source_kustomer.discovery import KLASS_PAGE_SIZE
-from source_kustomer.rate_policy import EPOCH_THRESHOLD
-from source_kustomer.responses import error_detail, response_json
 from source_kustomer.streams import LIST_STREAMS
-from source_kustomer.timestamps import earlier, instant, kustomer_time
+from source_kustomer.version import USER_AGENT
 
 MAX_REQUESTS = 30
 SAMPLE = 20
@@ -332,7 +333,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open(args.config, encoding="utf-8") as handle:
             config = parse_config(json.load(handle))
         redaction.register(config.api_token)
-        probe = Probe(KustomerConnection(config))
+        probe = Probe(KustomerConnection(config, USER_AGENT, max_sends=MAX_REQUESTS))
         findings = probe.run()
     except (OSError, ValueError) as error:
         print(f"probe: cannot read {args.config} ({error.__class__.__name__})", file=sys.stderr)

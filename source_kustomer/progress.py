@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
-from source_kustomer.rate_policy import RateStats
+from kustomer_http.rate_policy import RateStats
 
 PROGRESS_EVERY_SECONDS = 5.0
 logger = logging.getLogger("airbyte")

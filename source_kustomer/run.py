@@ -27,10 +27,10 @@ from airbyte_cdk.models import (
     Type,
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http import redaction
+from kustomer_http.errors import config_error
 
-from source_kustomer import redaction
 from source_kustomer.config import KustomerConfig, parse_config
-from source_kustomer.errors import config_error
 from source_kustomer.source import SourceKustomer
 from source_kustomer.state import check_state_file
 

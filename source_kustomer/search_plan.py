@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, List, Mapping, MutableMapping, Optional
 
-from source_kustomer.timestamps import kustomer_time
+from kustomer_http.timestamps import kustomer_time
 
 HISTORY = timedelta(days=730)  # standard search covers records updated in the last two years
 BOUNDARY_MARGIN = timedelta(days=7)

@@ -15,13 +15,14 @@ from airbyte_cdk.models import (
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http import redaction
+from kustomer_http.connection import KustomerClient, KustomerConnection
+from kustomer_http.errors import config_error
+from kustomer_http.responses import AUTH_MESSAGE, error_detail
+from kustomer_http.timestamps import kustomer_time
 
-from source_kustomer import redaction
-from source_kustomer.client import KustomerClient, KustomerConnection
 from source_kustomer.config import parse_config
 from source_kustomer.discovery import custom_field_types, list_klasses
-from source_kustomer.errors import config_error
-from source_kustomer.responses import AUTH_MESSAGE, error_detail
 from source_kustomer.state import validate_state
 from source_kustomer.streams import (
     LIST_STREAMS,
@@ -37,7 +38,7 @@ from source_kustomer.streams import (
 from source_kustomer.streams.audit_logs import AuditLogsStream
 from source_kustomer.streams.metadata import CustomAttributeMetadataStream
 from source_kustomer.streams.work_items import WorkItemsStream
-from source_kustomer.timestamps import kustomer_time
+from source_kustomer.version import USER_AGENT
 
 SEARCH_ROLES = "org.user.search.read, org.admin.search.read or org.permission.search.create"
 CHECK_RETRIES = 2
@@ -47,7 +48,7 @@ def connect(raw: Mapping[str, Any], logger: Optional[logging.Logger] = None) -> 
     """Validate a raw config (a config_error names the bad field), mask its key everywhere, open the session."""
     config = parse_config(raw)
     redaction.register(config.api_token)
-    return KustomerConnection(config, logger or logging.getLogger("airbyte"))
+    return KustomerConnection(config, USER_AGENT, logger)
 
 
 def require_valid_key(client: KustomerClient) -> None:

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, List, Mapping
 
 from airbyte_cdk.models import AirbyteStateMessage, AirbyteStateType
+from kustomer_http.errors import config_error
+from kustomer_http.origin import Origin
 
-from source_kustomer.errors import config_error
-from source_kustomer.origin import Origin
 from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
 from source_kustomer.streams.audit_logs import AuditLogsStream
 from source_kustomer.streams.lists import list_state_link

@@ -104,4 +104,4 @@ def catalog(*streams: str, mode: SyncMode = SyncMode.full_refresh):
 @pytest.fixture(autouse=True)
 def pinned_clock(monkeypatch):
     """Search windows end at NOW, so request bodies are exact."""
-    monkeypatch.setattr("source_kustomer.timestamps.utc_now", lambda: NOW)
+    monkeypatch.setattr("kustomer_http.timestamps.utc_now", lambda: NOW)

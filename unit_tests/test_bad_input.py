@@ -127,7 +127,7 @@ BAD_STATES = [
     ([_stream_state("customers", {"updatedAt": "last tuesday"})], "(updatedAt)' is not a date", "'last tuesday'"),
     ([_stream_state("customers", "2026-01-01")], "state of stream 'customers' is not an object", "Reset"),
     ([_stream_state("tags", {"next": 123})], "stream 'tags' has a next link that is empty or not text", "Reset"),
-    ([_stream_state("tags", {"next": "https://evil.example/v1/tags?page=2"})], "points to evil.example", "Reset"),
+    ([_stream_state("tags", {"next": "https://evil.example/v1/tags?page=2"})], "points to another host", "Reset"),
     ([_stream_state("tags", {"next": "//evil.example/v1/tags"})], "neither a path starting with a single '/'", "tags"),
     ([_stream_state("tags", {"page": 3})], "this connector writes only 'next'", "Reset the state of 'tags'"),
 ]

@@ -1,7 +1,8 @@
 """Per-stream progress counts only what happened while that stream ran."""
 
+from kustomer_http.rate_policy import RateStats
+
 from source_kustomer.progress import StreamProgress
-from source_kustomer.rate_policy import RateStats
 
 
 def test_rate_waits_stop_counting_when_the_stream_finishes():

@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Set
 
 from airbyte_cdk.models import SyncMode
+from kustomer_http import timestamps
+from kustomer_http.connection import AccessRefused
+from kustomer_http.timestamps import instant, kustomer_time, parse_timestamp
 
-from source_kustomer import timestamps
 from source_kustomer.audit_log import AUDIT_ROLES, OVERLAP_MICROS, AuditRefused, audit_entries
-from source_kustomer.client import AccessRefused
 from source_kustomer.streams.base import KustomerStream, flatten
 from source_kustomer.streams.search import search_state
-from source_kustomer.timestamps import instant, kustomer_time, parse_timestamp
 
 CURSOR = "createdAt"
 WEEK = timedelta(days=7)

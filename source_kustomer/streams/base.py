@@ -8,12 +8,12 @@ from typing import Any, Callable, Iterable, List, Mapping, MutableMapping, Optio
 import requests
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.http import HttpStream
+from kustomer_http.connection import AccessRefused, KustomerConnection
+from kustomer_http.errors import with_clear_errors
+from kustomer_http.rate_policy import RateStats
+from kustomer_http.responses import response_json
 
-from source_kustomer.client import AccessRefused, KustomerConnection
-from source_kustomer.errors import with_clear_errors
 from source_kustomer.progress import StreamProgress
-from source_kustomer.rate_policy import RateStats
-from source_kustomer.responses import response_json
 from source_kustomer.schemas import stream_schema
 
 MALFORMED_SHOWN = 10  # malformed records named one by one in the log; the rest are counted

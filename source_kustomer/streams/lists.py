@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, MutableMapping, Optional, Set
 
 from airbyte_cdk.models import SyncMode
+from kustomer_http.errors import config_error
+from kustomer_http.origin import Origin, UnsafeUrl
+from kustomer_http.responses import error_detail
 
-from source_kustomer.errors import config_error
 from source_kustomer.link_trail import LinkTrail, list_error, path_of
-from source_kustomer.origin import Origin, UnsafeUrl
-from source_kustomer.responses import error_detail
 from source_kustomer.streams.base import KustomerStream
 
 FULL_REFRESH_COMPLETE = "__ab_full_refresh_sync_complete"

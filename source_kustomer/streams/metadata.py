@@ -9,8 +9,8 @@ import time
 from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.models import SyncMode
+from kustomer_http.connection import KustomerConnection
 
-from source_kustomer.client import KustomerConnection
 from source_kustomer.discovery import metadata_properties
 from source_kustomer.streams.base import KustomerStream
 

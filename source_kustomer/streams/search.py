@@ -6,11 +6,13 @@ from typing import Any, Iterable, Iterator, List, Mapping, MutableMapping, Optio
 
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http import timestamps
+from kustomer_http.errors import config_error
+from kustomer_http.responses import error_detail, response_json
+from kustomer_http.timestamps import earlier, instant, kustomer_time, parse_timestamp
 
-from source_kustomer import timestamps
 from source_kustomer.audit_log import AUDIT_ROLES, AuditRefused
 from source_kustomer.deletions import AUDIT_OBJECT_TYPES, hard_deletions, soft_deletion
-from source_kustomer.errors import config_error
 from source_kustomer.keyset import (
     Bound,
     Criteria,
@@ -21,10 +23,8 @@ from source_kustomer.keyset import (
     SearchRejected,
     SortKey,
 )
-from source_kustomer.responses import error_detail, response_json
 from source_kustomer.search_plan import ARCHIVE, BOUNDARY_MARGIN, Phase, plan, reaches_past_history
 from source_kustomer.streams.base import KustomerStream
-from source_kustomer.timestamps import earlier, instant, kustomer_time, parse_timestamp
 
 CURSOR = "updatedAt"
 DELETIONS_SINCE = "deletionsSince"  # where this stream's reading of the audit log continues (with sync_deletes)

@@ -10,8 +10,9 @@ records that assumption and the simulator switch that breaks it. A full refresh 
 from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
+from kustomer_http.responses import error_detail
+
 from source_kustomer.link_trail import LinkTrail, linked_pages, list_error
-from source_kustomer.responses import error_detail
 from source_kustomer.streams.search import KustomerSearchStream, SearchSpec
 
 WORK_ITEMS_PAGE_SIZE = 100

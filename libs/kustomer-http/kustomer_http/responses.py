@@ -18,10 +18,9 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
     ResponseAction,
 )
 from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
-
-from source_kustomer.rate_policy import RateStats
-from source_kustomer.redaction import redact
-from source_kustomer.transport import DeadlineExceeded, RefusedDestination, ResponseTooLarge
+from kustomer_http.rate_policy import RateStats
+from kustomer_http.redaction import redact
+from kustomer_http.transport import DeadlineExceeded, RefusedDestination, ResponseTooLarge
 
 MAX_RETRIES = 8
 REFUSALS = (400, 401, 403, 404)

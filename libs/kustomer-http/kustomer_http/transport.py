@@ -15,12 +15,11 @@ from typing import Any, Iterator, Optional
 
 import requests
 from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget, LimiterSession
+from kustomer_http.origin import Origin
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.connection import HTTPConnection, HTTPSConnection
-
-from source_kustomer.origin import Origin
 
 CHUNK_BYTES = 64 * 1024
 POOL_CONNECTIONS = 20
@@ -38,12 +37,18 @@ class DeadlineExceeded(requests.exceptions.Timeout):
     """The server did not finish its response within the request deadline."""
 
 
+class SendLimitReached(Exception):
+    """The command has sent as many requests as it may (``Limits.max_sends``); nothing more is sent."""
+
+
 @dataclass(frozen=True)
 class Limits:
-    """What one request may cost: wall-clock seconds for the whole exchange, and body bytes after decompression."""
+    """What one request may cost -- wall-clock seconds for the whole exchange, body bytes after decompression --
+    and, when set, how many requests (every attempt, retries included) the whole command may send."""
 
     deadline_seconds: float
     max_response_bytes: int
+    max_sends: Optional[int] = None
 
 
 _current = threading.local()
@@ -139,6 +144,8 @@ class GuardedAdapter(HTTPAdapter):
     def __init__(self, origin: Origin, limits: Limits) -> None:
         self._origin = origin
         self._limits = limits
+        self._lock = threading.Lock()
+        self.sends = 0
         super().__init__(pool_connections=POOL_CONNECTIONS, pool_maxsize=POOL_CONNECTIONS, max_retries=0)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -157,6 +164,10 @@ class GuardedAdapter(HTTPAdapter):
                 f"A request was not sent because its URL is not on {self._origin.url}; the API key goes nowhere else.",
                 request=request,
             )
+        with self._lock:
+            if self._limits.max_sends is not None and self.sends >= self._limits.max_sends:
+                raise SendLimitReached(f"the limit of {self._limits.max_sends} requests is reached")
+            self.sends += 1
         with _Watchdog(self._limits.deadline_seconds) as watchdog:
             try:
                 response = super().send(request, stream=True, **kwargs)
@@ -192,6 +203,12 @@ class GuardedAdapter(HTTPAdapter):
             f"The server did not finish its response within {self._limits.deadline_seconds:g} seconds.",
             request=request,
         )
+
+
+def sends_of(session: requests.Session) -> int:
+    """How many requests a session from ``guarded_session`` has sent."""
+    adapter = session.get_adapter("https://")
+    return adapter.sends if isinstance(adapter, GuardedAdapter) else 0
 
 
 def guarded_session(

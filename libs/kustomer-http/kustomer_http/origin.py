@@ -21,13 +21,6 @@ class UnsafeUrl(ValueError):
     """A URL the API key must not be sent to; the message says why and never quotes the URL's path or query."""
 
 
-def _host_of(text: str) -> str:
-    try:
-        return (urlsplit(text).hostname or "?").lower()
-    except ValueError:
-        return "?"
-
-
 @dataclass(frozen=True)
 class Origin:
     """The scheme, host and port every request of a sync must go to."""
@@ -94,6 +87,16 @@ class Origin:
             candidate = link
         else:
             raise UnsafeUrl("is neither a path starting with a single '/' nor an absolute http(s) URL")
-        if Origin.of(candidate) != self:
-            raise UnsafeUrl(f"points to {_host_of(candidate)}, not to {self.host}")
+        other = Origin.of(candidate)
+        if other != self:
+            raise UnsafeUrl(f"points to {other.difference(self)}")
         return candidate
+
+    def difference(self, expected: "Origin") -> str:
+        """How this origin differs from ``expected``, in words; a foreign host is not quoted (it could carry
+        anything, the key included)."""
+        if self.host != expected.host:
+            return f"another host (not {expected.host})"
+        if self.scheme != expected.scheme:
+            return f"{self.scheme}:// (not {expected.scheme}://)"
+        return f"port {self.port} (not {expected.port}) of {expected.host}"

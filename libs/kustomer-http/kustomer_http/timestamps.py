@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Optional
 
-from source_kustomer.errors import config_error
+from kustomer_http.errors import config_error
 
 EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc)
 

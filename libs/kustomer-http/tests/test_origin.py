@@ -1,9 +1,8 @@
 """Where the key may go: every URL is read with both parsers the HTTP stack uses, and must name the one origin."""
 
 import pytest
-
-from source_kustomer.origin import Origin, UnsafeUrl
-from source_kustomer.redaction import redact, register, token_forms
+from kustomer_http.origin import Origin, UnsafeUrl
+from kustomer_http.redaction import redact, register, token_forms
 
 ORIGIN = Origin("https", "acme.api.kustomerapp.com", 443)
 

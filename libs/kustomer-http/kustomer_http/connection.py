@@ -1,13 +1,12 @@
-"""Every request the connector makes, through one guarded session per sync.
+"""Every request a Kustomer connector makes, through one guarded session per command.
 
-``KustomerConnection`` is what a command (check, discover, read, probe) shares: the validated config, the
-origin, the rate budget and the guarded session. Each stream (and each helper) asks it for a
+``KustomerConnection`` is what a command (check, discover, read, write, probe) shares: the validated settings,
+the origin, the rate budget and the guarded session. Each stream (and each helper) asks it for a
 ``KustomerClient`` of its own -- the CDK's public ``HttpClient`` with Kustomer's error handling and backoff,
 so retries and counters are per stream while the budget, the origin guard and the limits are shared.
 """
 
 import logging
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Mapping, Optional
 
@@ -16,14 +15,12 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-
-from source_kustomer.config import KustomerConfig
-from source_kustomer.errors import config_error
-from source_kustomer.origin import Origin, UnsafeUrl
-from source_kustomer.rate_policy import KustomerAPIBudget, KustomerBackoffStrategy, RateStats
-from source_kustomer.responses import AUTH_MESSAGE, MAX_RETRIES, KustomerErrorHandler, error_detail
-from source_kustomer.transport import Limits, guarded_session
-from source_kustomer.version import USER_AGENT
+from kustomer_http.errors import config_error
+from kustomer_http.origin import Origin, UnsafeUrl
+from kustomer_http.rate_policy import KustomerAPIBudget, KustomerBackoffStrategy, RateStats
+from kustomer_http.responses import AUTH_MESSAGE, MAX_RETRIES, KustomerErrorHandler, error_detail
+from kustomer_http.settings import ConnectionSettings
+from kustomer_http.transport import Limits, guarded_session, sends_of
 
 MAX_RESPONSE_BYTES = 64 * 2**20
 SEARCH_PATH = "customers/search"
@@ -39,28 +36,63 @@ class AccessRefused(Exception):
         self.reason = reason
 
 
-@dataclass
+class SyncStopped(AirbyteTracedException):
+    """Another part of the same command failed; this one stops before sending anything more."""
+
+
 class KustomerConnection:
-    """The config, origin, budget and guarded session one command shares."""
+    """The settings, origin, budget and guarded session one command shares.
 
-    config: KustomerConfig
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("airbyte"))
+    ``stop`` ends the command for everyone sharing it: once one stream fails, the others send nothing more
+    (their next request raises ``SyncStopped`` naming the first failure), so a broken key or an outage costs
+    one clear error and no burnt budget.
+    """
 
-    def __post_init__(self) -> None:
-        self.origin: Origin = self.config.origin
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        user_agent: str,
+        logger: Optional[logging.Logger] = None,
+        max_sends: Optional[int] = None,
+    ) -> None:
+        self.config = settings
+        self.logger = logger or logging.getLogger("airbyte")
+        self.origin: Origin = settings.origin
         self.budget = KustomerAPIBudget(
-            search_per_window=self.config.search_requests_per_minute,
-            utilization_percent=self.config.api_utilization_percent,
-            window=timedelta(seconds=self.config.rate_limit_window_seconds),
+            search_per_window=settings.search_requests_per_minute,
+            utilization_percent=settings.api_utilization_percent,
+            window=timedelta(seconds=settings.rate_limit_window_seconds),
             stats=RateStats(),
         )
-        limits = Limits(deadline_seconds=self.config.request_timeout_seconds, max_response_bytes=MAX_RESPONSE_BYTES)
-        auth = TokenAuthenticator(token=self.config.api_token)
-        self.session = guarded_session(self.origin, limits, self.budget, auth, USER_AGENT)
+        limits = Limits(
+            deadline_seconds=settings.request_timeout_seconds,
+            max_response_bytes=MAX_RESPONSE_BYTES,
+            max_sends=max_sends,
+        )
+        self.session = guarded_session(
+            self.origin, limits, self.budget, TokenAuthenticator(token=settings.api_token), user_agent
+        )
+        self._stopped: Optional[str] = None
+
+    @property
+    def sends(self) -> int:
+        """Requests sent so far (every attempt counts, retries included)."""
+        return sends_of(self.session)
 
     def client(self, name: str, stats: Optional[RateStats] = None, max_retries: int = MAX_RETRIES) -> "KustomerClient":
         """A client of its own for one stream or helper."""
         return KustomerClient(self, name, stats or RateStats(), max_retries)
+
+    def stop(self, reason: str) -> None:
+        """Stop every client of this connection (the first reason is kept)."""
+        if self._stopped is None:
+            self._stopped = reason
+
+    def check_running(self, name: str) -> None:
+        """Raise ``SyncStopped`` if the command was stopped."""
+        if self._stopped is not None:
+            message = f"'{name}' stopped without finishing because {self._stopped}; the next sync resumes it."
+            raise SyncStopped(message=message, internal_message=message, failure_type=FailureType.transient_error)
 
     def close(self) -> None:
         """Release the connections of the session."""
@@ -68,10 +100,11 @@ class KustomerConnection:
 
 
 class KustomerClient:
-    """GETs and searches with retries; refusals (400/401/403/404) come back as responses for the caller."""
+    """Requests with retries and backoff; refusals (400/401/403/404/409/422) come back as responses for the caller."""
 
     def __init__(self, connection: KustomerConnection, name: str, stats: RateStats, max_retries: int) -> None:
         self.connection = connection
+        self.name = name
         self.stats = stats
         window = connection.config.rate_limit_window_seconds
         self._http = HttpClient(
@@ -100,27 +133,33 @@ class KustomerClient:
                 message=message, internal_message=message, failure_type=FailureType.system_error
             ) from None
 
-    def get(self, url: str, params: Optional[Mapping[str, Any]] = None) -> requests.Response:
-        """GET an absolute URL (from ``api_url`` or ``link_url``)."""
+    def send(
+        self,
+        method: str,
+        url: str,
+        params: Optional[Mapping[str, Any]] = None,
+        body: Optional[Any] = None,
+    ) -> requests.Response:
+        """One request to an absolute URL (from ``api_url`` or ``link_url``), retried as Kustomer's errors say."""
+        self.connection.check_running(self.name)
         _, response = self._http.send_request(
-            http_method="GET",
+            http_method=method,
             url=url,
             request_kwargs={"allow_redirects": False},
             params=dict(params or {}),
+            json=body,
             dedupe_query_params=True,
         )
         return response
 
+    def get(self, url: str, params: Optional[Mapping[str, Any]] = None) -> requests.Response:
+        """GET an absolute URL."""
+        return self.send("GET", url, params)
+
     def search(self, body: Mapping[str, Any], page: int, page_size: int, archive: bool = False) -> requests.Response:
         """POST one page of a search (standard, or archive for records older than two years)."""
-        _, response = self._http.send_request(
-            http_method="POST",
-            url=self.api_url(ARCHIVE_SEARCH_PATH if archive else SEARCH_PATH),
-            request_kwargs={"allow_redirects": False},
-            params={"page": page, "pageSize": page_size},
-            json=body,
-        )
-        return response
+        url = self.api_url(ARCHIVE_SEARCH_PATH if archive else SEARCH_PATH)
+        return self.send("POST", url, {"page": page, "pageSize": page_size}, body)
 
     def refusal(self, response: requests.Response) -> Optional[AccessRefused]:
         """The access refusal a 401/403 means, or None; a 401 for an invalid key stops the sync instead.

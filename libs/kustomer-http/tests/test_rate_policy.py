@@ -6,8 +6,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
-
-from source_kustomer.rate_policy import (
+from kustomer_http.rate_policy import (
     KustomerAPIBudget,
     KustomerBackoffStrategy,
     RateStats,

@@ -1,7 +1,9 @@
 """Keeping the API key out of every byte the connector writes.
 
 The token is registered once, as soon as a config is read, in every form it could take on the wire or in a
-log: raw, URL-encoded, base64 (alone and as HTTP basic credentials) and after ``Bearer``. The CDK's own secret
+log: raw, URL-encoded, base64 (alone, as HTTP basic credentials and of the whole ``Bearer <token>`` header
+value) and after ``Bearer``; the raw and URL-encoded forms also lower- and upper-cased, as a host name carrying
+them is case-folded by URL parsers and IDNA. The CDK's own secret
 filter (used by its log formatter and traces) learns the same forms, and ``redact`` is applied to every
 protocol message this connector prints, including the ones it writes before the CDK's entrypoint runs.
 """
@@ -19,14 +21,19 @@ _forms: List[str] = []
 def token_forms(token: str) -> List[str]:
     """Every form in which ``token`` could appear in text, longest first."""
     encoded = token.encode("utf-8", "surrogatepass")
+    header = f"Bearer {token}".encode("utf-8", "surrogatepass")
+    quoted = quote(token, safe="")
     forms = {
         f"Bearer {token}",
         token,
-        quote(token, safe=""),
+        quoted,
+        *(variant for text in (token, quoted) for variant in (text.lower(), text.upper())),
         base64.b64encode(encoded).decode(),
         base64.b64encode(b":" + encoded).decode(),
         base64.b64encode(encoded + b":").decode(),
         base64.urlsafe_b64encode(encoded).decode().rstrip("="),
+        base64.b64encode(header).decode(),
+        base64.urlsafe_b64encode(header).decode().rstrip("="),
     }
     return sorted((form for form in forms if form), key=len, reverse=True)
 
