@@ -1,25 +1,49 @@
 """Deletions as Airbyte delete markers: soft deletes from search, hard deletes and merges from the audit log.
 
 A delete marker is a record with the object's ``id``, the cursor (``updatedAt``) set to the time of the deletion,
-and ``_ab_cdc_deleted_at`` set to that time: a deduplicating destination then removes the row.
+and ``_ab_cdc_deleted_at`` set to that time: a deduplicating destination then removes the row. A marker is only
+ever written on proof -- a soft-deleted record as search returns it, a ``delete`` entry of the audit log, or a
+merge record of ``GET /v1/customers/{id}/merges`` naming the customer as its ``source`` -- never because of one
+404 (a blip or a lagging replica would delete a live row for good).
 
-Hard deletes leave a trace only in the audit log (``GET /v1/audit-logs``), newest first, paged by ``before`` ids.
-Kustomer documents filtering it by ``objectType`` only for some objects (company, conversation, customer, message),
-so only their hard deletes are read. A customer merged into another leaves the log either a delete entry for the
-customer merged away or only a merge entry (Kustomer does not document which; see docs/kustomer-api-model.md):
-every customer a merge entry names is looked up (``GET /v1/customers/{id}``) and the ones that are gone become
-delete markers. Entries expire after about a year: deletions older than that are gone from Kustomer too.
+The audit log is read once per sync for every stream that syncs deletes (``DeletionsLog``): one pass with
+``filter[objectType]`` and ``filter[include]`` for all their object types, checked on every page (an entry of a
+type not asked for means the combined filter is not honoured; the pass is then made once per type). Windows are
+read oldest first; the deletions of each stream are held until that stream takes them (at most
+``MAX_HELD_DELETIONS``; a window holding more is read again in halves), and each stream's audit position moves
+only to where every deletion before it is settled. A merge that cannot be settled (its lookups failed, or the
+sync's ``MAX_MERGE_LOOKUPS`` are spent) keeps the customers' position before it, so the next sync asks again.
+
+Without the merge role Kustomer refuses ``/merges``; the connector then looks each customer a merge entry names
+up -- except the one the entry is about, which is the one kept -- and only an absence seen twice,
+``ABSENCE_RECHECK_SECONDS`` apart, becomes a marker (Kustomer documents only 200 for that lookup; a merged-away
+customer may even still answer 200, which this fallback then cannot see, and says so).
 """
 
+import logging
 import re
+import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Set, Tuple
+from urllib.parse import quote
 
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.connection import KustomerClient
-from kustomer_http.timestamps import instant
+from kustomer_http.responses import error_detail, response_json
+from kustomer_http.timestamps import instant, kustomer_time, moment_of
 
-from source_kustomer.audit_log import AuditRefused, audit_entries
+from source_kustomer.audit_log import (
+    AuditEntry,
+    AuditPageBudget,
+    AuditRefused,
+    AuditRejected,
+    AuditReport,
+    TypeFilterIgnored,
+    audit_window,
+)
 
 DELETED_AT = "_ab_cdc_deleted_at"
 # Search streams whose hard deletes the audit log can be asked for, and the objectType filter of each.
@@ -31,8 +55,16 @@ AUDIT_OBJECT_TYPES = {
 }
 DELETE_VERB = "delete"
 MERGE_VERB = "merge"
-OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
-MAX_MERGE_CANDIDATES = 10  # customers looked up per merge entry, at most
+WINDOW = timedelta(days=7)
+SMALLEST_WINDOW = timedelta(hours=1)
+MAX_HELD_DELETIONS = 100_000  # per sync, across streams (about 30 MB)
+MAX_MERGE_LOOKUPS = 5_000  # requests per sync for merges (GET /customers/{id}/merges or /customers/{id})
+MAX_MERGE_CANDIDATES = 10  # customers a merge entry may name
+MAX_MERGE_PAGES = 10  # pages of one customer's merges
+MAX_DELETION_PAGES = 10_000  # audit-log pages per sync for deletions
+ABSENCE_RECHECK_SECONDS = 10.0
+MERGE_ROLES = "org.permission.customer_merge.read (legacy org.user.customer.read or org.admin.customer.merge.read)"
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
 @dataclass(frozen=True)
@@ -56,53 +88,293 @@ def soft_deletion(record: Mapping[str, Any]) -> Optional[Deletion]:
     return Deletion(record["id"], str(record.get("type") or ""), at)
 
 
-def hard_deletions(
-    client: KustomerClient, object_type: str, since: str, until: str, on_page: Callable[[float], None]
-) -> Iterator[Deletion]:
-    """Every delete of ``object_type`` logged between ``since`` and ``until`` (inclusive), each object once.
-
-    ``on_page`` is told of every request (for the stream's progress). The log is verified as it is read (see
-    audit_log); a page that breaks its order or dates stops the stream, whose audit position then does not move.
-    """
-    found: Dict[str, Deletion] = {}
-    merges: Dict[str, str] = {}  # customers a merge entry names -> when (looked up after the log is read)
-    for entry in audit_entries(client, since, until, on_page, object_type):
-        attributes = entry["attributes"]
-        object_id = attributes.get("objectId")
-        if attributes.get("objectType") != object_type:
-            continue
-        if attributes.get("eventVerb") == DELETE_VERB:
-            if isinstance(object_id, str) and object_id and object_id not in found:
-                found[object_id] = Deletion(object_id, object_type, attributes["createdAt"])
-        elif attributes.get("eventVerb") == MERGE_VERB and object_type == "customer":
-            for candidate in _named_ids(object_id, attributes.get("changes")):
-                merges.setdefault(candidate, attributes["createdAt"])
-    for candidate, at in merges.items():
-        if candidate not in found and _customer_is_gone(client, candidate, on_page):
-            found[candidate] = Deletion(candidate, object_type, at)
-    yield from sorted(found.values(), key=lambda deletion: instant(deletion.at) or 0)
+class DeletionsUnavailable(Exception):
+    """The audit log cannot be read for deletions (the key lacks its role, or Kustomer rejected the request)."""
 
 
-def _named_ids(object_id: Any, changes: Any) -> List[str]:
-    """The object ids a merge entry names: its objectId and every id-shaped text in its changes."""
+def named_ids(entry: AuditEntry) -> List[str]:
+    """The customer ids a merge entry names: its objectId first, then every id-shaped text in its changes."""
     named: List[str] = []
-    pending = [object_id, changes]
+    pending: List[Any] = [entry.attributes.get("changes"), entry.object_id]
     while pending and len(named) < MAX_MERGE_CANDIDATES:
         value = pending.pop()
-        if isinstance(value, str) and OBJECT_ID.match(value) and value not in named:
+        if isinstance(value, str) and _OBJECT_ID.match(value) and value not in named:
             named.append(value)
         elif isinstance(value, Mapping):
-            pending.extend(value.values())
+            pending.extend(reversed(list(value.values())))
         elif isinstance(value, list):
-            pending.extend(value)
+            pending.extend(reversed(value))
     return named
 
 
-def _customer_is_gone(client: KustomerClient, customer_id: str, on_page: Callable[[float], None]) -> bool:
-    """Whether ``GET /v1/customers/{id}`` says the customer no longer exists (404)."""
-    response = client.get(client.api_url(f"customers/{customer_id}"))
-    on_page(time.monotonic())
-    refusal = client.refusal(response)
-    if refusal is not None:
-        raise AuditRefused(refusal.reason)
-    return response.status_code == 404
+@dataclass
+class _Outcome:
+    deletions: List[Deletion] = field(default_factory=list)
+    settled: bool = True
+
+
+class MergeResolver:
+    """Which customers a merge entry merged away, from Kustomer's own merge records (or, without the merge role,
+    from an absence seen twice). Every request counts against ``MAX_MERGE_LOOKUPS``."""
+
+    def __init__(self, client: KustomerClient, logger: logging.Logger, recheck_seconds: float) -> None:
+        self.client = client
+        self.logger = logger
+        self.recheck_seconds = recheck_seconds
+        self.lookups = 0
+        self.refused: Optional[str] = None  # why /merges is refused, once it was
+        self._listed: Set[str] = set()  # customers whose merges were read this sync
+        self._absent: Dict[str, Tuple[float, AuditEntry]] = {}  # fallback: first absence seen, to check again
+
+    def _spend(self) -> bool:
+        if self.lookups >= MAX_MERGE_LOOKUPS:
+            return False
+        self.lookups += 1
+        return True
+
+    def resolve(self, entry: AuditEntry) -> _Outcome:
+        """The merged-away customers of one merge entry, and whether that is certain."""
+        outcome = _Outcome()
+        candidates = named_ids(entry)
+        if self.refused is None:
+            for candidate in candidates:
+                if candidate in self._listed:
+                    continue
+                if not self._merges_of(candidate, entry, outcome):
+                    break
+            if self.refused is None:
+                return outcome
+        for candidate in candidates:
+            if candidate != entry.object_id:
+                self._look_up(candidate, entry, outcome)
+        return outcome
+
+    def _merges_of(self, customer: str, entry: AuditEntry, outcome: _Outcome) -> bool:
+        """Read the merge records of one customer into ``outcome``; False when /merges is refused."""
+        url: Optional[str] = self.client.api_url(f"customers/{quote(customer, safe='')}/merges?page=1&pageSize=100")
+        pages = 0
+        while url is not None:
+            if pages >= MAX_MERGE_PAGES or not self._spend():
+                outcome.settled = False
+                return True
+            pages += 1
+            response = self.client.get(url)
+            if response.status_code in (401, 403):
+                refusal = self.client.refusal(response)
+                self.refused = f"HTTP {response.status_code}: {refusal.reason if refusal else error_detail(response)}"
+                return False
+            if response.status_code == 404:
+                break  # Kustomer knows no merges of this customer
+            if not response.ok:
+                outcome.settled = False
+                return True
+            document = response_json(response)
+            for record in document.get("data") or [] if isinstance(document, Mapping) else []:
+                deletion = _merged_away(record, entry)
+                if deletion is not None:
+                    outcome.deletions.append(deletion)
+            links = document.get("links") if isinstance(document, Mapping) else None
+            link = links.get("next") if isinstance(links, Mapping) else None
+            url = self.client.link_url(link) if link else None
+        self._listed.add(customer)
+        return True
+
+    def _look_up(self, customer: str, entry: AuditEntry, outcome: _Outcome) -> None:
+        """Fallback without the merge role: an absence is noted now and confirmed by ``confirm_absences``."""
+        if customer in self._absent:
+            return
+        if not self._spend():
+            outcome.settled = False
+            return
+        response = self.client.get(self.client.api_url(f"customers/{quote(customer, safe='')}"))
+        if response.status_code == 404:
+            self._absent[customer] = (time.monotonic(), entry)
+        elif not response.ok:
+            outcome.settled = False
+
+    def confirm_absences(self) -> _Outcome:
+        """Look up again every customer found absent once; a second absence becomes a marker."""
+        outcome = _Outcome()
+        for customer, (first_seen, entry) in sorted(self._absent.items(), key=lambda item: item[1][0]):
+            wait = first_seen + self.recheck_seconds - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            if not self._spend():
+                outcome.settled = False
+                continue
+            response = self.client.get(self.client.api_url(f"customers/{quote(customer, safe='')}"))
+            if response.status_code == 404:
+                outcome.deletions.append(Deletion(customer, "customer", kustomer_time(moment_of(entry.placed))))
+            elif not response.ok:
+                outcome.settled = False
+        self._absent.clear()
+        return outcome
+
+
+def _merged_away(record: Any, entry: AuditEntry) -> Optional[Deletion]:
+    """The customer a successful ``customer_merge`` record merged away (its source), dated by the record."""
+    if not isinstance(record, Mapping):
+        return None
+    attributes = record.get("attributes") if isinstance(record.get("attributes"), Mapping) else {}
+    relationships = record.get("relationships") if isinstance(record.get("relationships"), Mapping) else {}
+    source = relationships.get("source") if isinstance(relationships.get("source"), Mapping) else {}
+    data = source.get("data") if isinstance(source.get("data"), Mapping) else {}
+    source_id = data.get("id")
+    if attributes.get("status", "success") != "success" or not isinstance(source_id, str) or not source_id:
+        return None
+    at = attributes.get("createdAt") if instant(attributes.get("createdAt")) is not None else None
+    return Deletion(source_id, "customer", at or kustomer_time(moment_of(entry.placed)))
+
+
+class DeletionsLog:
+    """The audit-log deletions of one sync, read once for every stream that syncs deletes.
+
+    ``since`` maps each object type to the position its stream's deletions continue from; ``until`` is where
+    this sync's read ends. The first stream to ``take`` its deletions reads the log (under a lock); the others
+    then take theirs from what it held for them.
+    """
+
+    def __init__(
+        self,
+        client: KustomerClient,
+        since: Mapping[str, str],
+        until: str,
+        logger: logging.Logger,
+        on_page: Callable[[float], None],
+        recheck_seconds: float = ABSENCE_RECHECK_SECONDS,
+    ) -> None:
+        self.client = client
+        self.since = {object_type: instant(moment) for object_type, moment in since.items()}
+        self.until = until
+        self.logger = logger
+        self.on_page = on_page
+        self.merges = MergeResolver(client, logger, recheck_seconds)
+        self.combined = len(since) > 1
+        self.report = AuditReport()
+        self._budget = AuditPageBudget(MAX_DELETION_PAGES)
+        self._lock = threading.Lock()
+        self._read = False
+        self._failure: Optional[BaseException] = None
+        self._held: Dict[str, Dict[str, Deletion]] = {object_type: {} for object_type in since}
+        self._settled: Dict[str, str] = {object_type: moment for object_type, moment in since.items()}
+        self._unsettled_merge: Optional[int] = None  # the earliest merge (microseconds) not settled
+
+    def take(self, object_type: str) -> Tuple[List[Deletion], str]:
+        """This stream's deletions (oldest first) and the position every deletion up to which is among them.
+
+        Raises DeletionsUnavailable when the log cannot be read (the position then stays where it was).
+        """
+        with self._lock:
+            if not self._read:
+                self._read = True
+                try:
+                    self._read_log()
+                except (AuditRefused, AuditRejected) as refused:
+                    self._failure = DeletionsUnavailable(str(refused))
+                except BaseException as error:  # noqa: BLE001 - every taker must see the same failure
+                    self._failure = error
+            held = self._held.pop(object_type, {})
+            settled = self._settled.get(object_type)
+        if self._failure is not None:
+            raise self._failure
+        return sorted(held.values(), key=lambda d: instant(d.at) or 0), settled or self.until
+
+    # ---- reading ---------------------------------------------------------------------------------------
+    def _read_log(self) -> None:
+        low = min(self.since.values())
+        high = instant(self.until)
+        pending = list(_windows(low, high))  # type: ignore[arg-type]
+        while pending:
+            start, end = pending.pop(0)
+            found = self._window(start, end)
+            if found is None:  # too many deletions held: read the window again in halves
+                if end - start <= SMALLEST_WINDOW.total_seconds() * 1e6:
+                    raise _too_many(kustomer_time(moment_of(start)), kustomer_time(moment_of(end)))
+                middle = start + (end - start) // 2
+                pending[:0] = [(start, middle), (middle, end)]
+                continue
+            self._hold(found, end)
+        confirmed = self.merges.confirm_absences()
+        if not confirmed.settled:
+            self._unsettle(low)
+        if "customer" in self._held:
+            self._add("customer", confirmed.deletions)
+        if self._unsettled_merge is not None and "customer" in self._settled:
+            position = kustomer_time(moment_of(max(self._unsettled_merge - 1000, self.since["customer"])))
+            self._settled["customer"] = min(self._settled["customer"], position, key=lambda t: instant(t) or 0)
+        if self.merges.refused is not None and "customer" in self.since:
+            self.logger.warning(
+                f"Kustomer refused the customer merge records ({self.merges.refused}); merged-away customers are "
+                "found only where Kustomer answers 404 for them twice, which it may not do. Give the API key "
+                f"{MERGE_ROLES} to sync every merge."
+            )
+
+    def _window(self, start: int, end: int) -> Optional[Dict[str, List[Deletion]]]:
+        """The deletions placed in ``(start, end]`` per object type; None when they are more than may be held."""
+        types = sorted(self.since)
+        while True:
+            try:
+                return self._collect(start, end, [types] if self.combined else [[t] for t in types])
+            except TypeFilterIgnored as ignored:
+                if not self.combined:
+                    raise AuditRejected(f"Kustomer's audit log ignored filter[objectType] ({ignored})") from None
+                self.logger.info(
+                    f"Kustomer's audit log does not honour filter[include] ({ignored}); reading deletions once per "
+                    "object type instead."
+                )
+                self.combined = False
+
+    def _collect(self, start: int, end: int, passes: Sequence[Sequence[str]]) -> Optional[Dict[str, List[Deletion]]]:
+        found: Dict[str, List[Deletion]] = {object_type: [] for object_type in self.since}
+        held = sum(len(held) for held in self._held.values())
+        for object_types in passes:
+            for entry in audit_window(self.client, start, end, self.on_page, self._budget, self.report, object_types):
+                if entry.object_type not in found or entry.placed <= self.since[entry.object_type]:  # type: ignore[operator]
+                    continue
+                outcome = self._deletions_of(entry)
+                if not outcome.settled:
+                    self._unsettle(entry.placed)
+                found[entry.object_type].extend(outcome.deletions)
+                held += len(outcome.deletions)
+                if held > MAX_HELD_DELETIONS:
+                    return None
+        return found
+
+    def _deletions_of(self, entry: AuditEntry) -> _Outcome:
+        if entry.verb == DELETE_VERB and isinstance(entry.object_id, str) and entry.object_id:
+            at = kustomer_time(moment_of(entry.placed))
+            return _Outcome([Deletion(entry.object_id, entry.object_type, at)])
+        if entry.verb == MERGE_VERB and entry.object_type == "customer":
+            return self.merges.resolve(entry)
+        return _Outcome()
+
+    def _unsettle(self, moment: int) -> None:
+        if self._unsettled_merge is None or moment < self._unsettled_merge:
+            self._unsettled_merge = moment
+
+    def _hold(self, found: Mapping[str, List[Deletion]], end: int) -> None:
+        for object_type, deletions in found.items():
+            self._add(object_type, deletions)
+            self._settled[object_type] = kustomer_time(moment_of(end))
+
+    def _add(self, object_type: str, deletions: List[Deletion]) -> None:
+        held = self._held.setdefault(object_type, {})
+        for deletion in deletions:
+            held.setdefault(deletion.object_id, deletion)
+
+
+def _windows(low: int, high: int) -> Iterator[Tuple[int, int]]:
+    step = int(WINDOW.total_seconds() * 1e6)
+    start = low
+    while start < high:
+        yield start, min(start + step, high)
+        start += step
+
+
+def _too_many(start: str, end: str) -> AirbyteTracedException:
+    message = (
+        f"More than {MAX_HELD_DELETIONS:,} deletions were logged between {start} and {end}, more than one sync holds "
+        "in memory. The records were synced; deletions since the last position are read again next sync. Please "
+        "report this to the connector's maintainers."
+    )
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)

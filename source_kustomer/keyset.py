@@ -64,7 +64,7 @@ class SearchRejected(Exception):
     """Kustomer answered 400 to a search; the message quotes Kustomer."""
 
 
-class _ContractBroken(Exception):
+class ContractBroken(Exception):
     """A page that contradicts what was asked (order or bounds)."""
 
 
@@ -184,6 +184,60 @@ def query_criteria(query: Query) -> Criteria:
     return [item for key_range in query for item in key_range.criteria()]
 
 
+def _limits(key_range: KeyRange) -> Tuple[str, int, int]:
+    """(record key, lowest and highest admitted microseconds) of a range: a cheap form of ``admits``."""
+    low = -(2**63) if key_range.low is None else key_range.low.micros + (0 if key_range.low.inclusive else 1)
+    high = 2**63 if key_range.high is None else key_range.high.micros - (0 if key_range.high.inclusive else 1)
+    return key_range.key.record_key, low, high
+
+
+def verified_records(
+    records: List[Record], query: Query, ordered_by: Optional[SortKey] = None
+) -> Tuple[List[Record], List[Tuple[Record, str]]]:
+    """The well-formed records of a page (each id once) and the malformed ones with why, after checking every
+    well-formed one lies in ``query`` (and comes in ascending ``ordered_by``); raises ContractBroken otherwise.
+    One pass, each key parsed once per record."""
+    limits = [_limits(key_range) for key_range in query]
+    order_key = ordered_by.record_key if ordered_by is not None else None
+    good: List[Record] = []
+    bad: List[Tuple[Record, str]] = []
+    ids: Set[str] = set()
+    previous = -(2**63)
+    for record in records:
+        rid = record.get("id") if record.__class__ is dict else None
+        if rid.__class__ is not str or not rid:
+            bad.append((record, "it has no id"))
+            continue
+        moments = {}
+        for name, low, high in limits:
+            moment = instant(record.get(name))
+            if moment is None:
+                break
+            moments[name] = moment
+            if not low <= moment <= high:
+                key_range = next(r for r in query if r.key.record_key == name)
+                raise ContractBroken(f"asked for {key_range.describe()}, got a record with {record[name]}")
+        else:
+            if rid in ids:
+                continue  # the same record twice on one page: once is enough
+            if order_key is not None:
+                moment = moments.get(order_key)
+                moment = instant(record.get(order_key)) if moment is None else moment
+                if moment is None:
+                    bad.append((record, f"its {order_key} is missing or not a timestamp"))
+                    continue
+                if moment < previous:
+                    raise ContractBroken(
+                        f"asked for ascending {order_key}, got {good[-1][order_key]} before {record[order_key]}"
+                    )
+                previous = moment
+            ids.add(rid)
+            good.append(record)
+            continue
+        bad.append((record, f"its {name} is missing or not a timestamp"))
+    return good, bad
+
+
 @dataclass
 class KeysetStats:
     """What the reader did, for the summary, tests and debugging."""
@@ -262,7 +316,7 @@ class KeysetReader:
     def _verified_read(self, records: Iterator[Record], window: KeyRange) -> Iterator[Record]:
         try:
             yield from records
-        except _ContractBroken as broken:
+        except ContractBroken as broken:
             raise self._stop(
                 f"Kustomer's search did not return what was asked for ({broken}). No record past the last verified "
                 "one was emitted and the saved state does not move past it; the next sync resumes from there. If "
@@ -282,7 +336,7 @@ class KeysetReader:
         stalled = 0
         while True:
             query = fixed + (moving,)
-            page, records = self._get(query, key, 1, ordered_by=key)
+            page, records, _ = self._get(query, key, 1, ordered_by=key)
             low = moving.low.micros if moving.low is not None else None
             fresh = [
                 record
@@ -295,7 +349,7 @@ class KeysetReader:
                 return
             if not records:
                 what = "an empty page" if not page.records else "a page of only malformed records"
-                raise _ContractBroken(f"{what} that links to a further page, at {moving.describe()}")
+                raise ContractBroken(f"{what} that links to a further page, at {moving.describe()}")
             last_value = records[-1][key.record_key]
             last = instant(last_value)
             at_last = {record["id"] for record in records if instant(record[key.record_key]) == last}
@@ -362,27 +416,23 @@ class KeysetReader:
         exactly ``total`` distinct members (a malformed one, skipped and reported, still counts as shown).
         Outcomes: complete | beyond (larger than the window) | totalless (confirm with a second pass) | again.
         """
-        first, records = self._get(query, self.keys[0], 1, ordered_by=None)
+        first, records, malformed = self._get(query, self.keys[0], 1, ordered_by=None)
         if first.total is not None and first.total >= self.capacity:
             return "beyond", first.total  # nothing emitted: a larger set is read another way
-        current = yield from self._group_page(query, first, records, seen, members)
+        current = yield from self._group_page(first, records, malformed, seen, members)
         quiet, page_no, malformed = True, 1, current.malformed
         while current.has_next and not current.empty:
             if page_no >= self.pages_in_window:
                 if current.total is None or current.total >= self.capacity:
                     return "beyond", current.total
                 break  # the last page inside the window links past it even when nothing is left there
-            following = yield from self._group_page(
-                query, *self._get(query, self.keys[0], page_no + 1, None), seen, members
-            )
+            following = yield from self._group_page(*self._get(query, self.keys[0], page_no + 1, None), seen, members)
             if current.total is not None and following.total != current.total:
                 quiet = False
                 if following.total is None or following.total > current.total:
                     return "again", following.total
                 self.stats.page_rereads += 1
-                again = yield from self._group_page(
-                    query, *self._get(query, self.keys[0], page_no, None), seen, members
-                )
+                again = yield from self._group_page(*self._get(query, self.keys[0], page_no, None), seen, members)
                 slipped = current.total - (again.total if again.total is not None else -self.page_size)
                 if slipped > self.page_size or not _same_order(current.ids, again.ids):
                     return "again", again.total
@@ -394,14 +444,13 @@ class KeysetReader:
         return "complete", current.total
 
     def _group_page(
-        self, query: Query, page: SearchPage, records: List[Record], seen: Set[str], members: Set[str]
+        self, page: SearchPage, records: List[Record], malformed: int, seen: Set[str], members: Set[str]
     ) -> Generator[Record, None, "_GroupPage"]:
         for record in records:
             members.add(record["id"])
             if record["id"] not in seen:
                 seen.add(record["id"])
                 yield record
-        malformed = sum(1 for record in page.records if self._malformed(record, query))
         return _GroupPage([r["id"] for r in records], page.total, page.has_next, not page.records, malformed)
 
     def _beyond_window(self, fixed: Query, pinned: KeyRange, seen: Set[str], total: Optional[int]) -> Iterator[Record]:
@@ -422,7 +471,7 @@ class KeysetReader:
         )
         try:
             yield from self._keyset(fixed + (pinned,), KeyRange(next_key), seen)
-        except (_ContractBroken, SearchRejected) as reason:
+        except (ContractBroken, SearchRejected) as reason:
             raise self._stop(
                 f"{size} records share {where}, more than the {self.capacity:,} one Kustomer search can page "
                 f"through. Reading them needs Kustomer to sort and filter by {next_key.search_field}, which it does "
@@ -435,54 +484,25 @@ class KeysetReader:
     # ---- pages ---------------------------------------------------------------------------------------------
     def _get(
         self, query: Query, sort: SortKey, page_no: int, ordered_by: Optional[SortKey]
-    ) -> Tuple[SearchPage, List[Record]]:
-        """A page and its verified records; a page with malformed records is asked for again first (a broken
-        response is often transient), at most ``MALFORMED_RETRIES`` times, before they are skipped and reported."""
+    ) -> Tuple[SearchPage, List[Record], int]:
+        """A page, its verified records and how many it held that could not be emitted. A page with malformed
+        records is asked for again first (a broken response is often transient), at most ``MALFORMED_RETRIES``
+        times, before they are skipped and reported."""
         for attempt in range(MALFORMED_RETRIES + 1):
             self.stats.requests += 1
             page = self.fetch(query_criteria(query), sort.search_field, page_no)
-            if attempt == MALFORMED_RETRIES or not any(self._malformed(r, query) for r in page.records):
+            if len(page.records) > self.page_size:
+                raise ContractBroken(
+                    f"a page of {len(page.records):,} records, though {self.page_size:,} were asked for"
+                )
+            good, bad = verified_records(page.records, query, ordered_by)
+            if not bad or attempt == MALFORMED_RETRIES:
                 break
             self.logger.info(f"A page of {query[-1].describe()} held malformed records; asking for it again.")
-        return page, self._verified(page, query, ordered_by)
-
-    def _verified(self, page: SearchPage, query: Query, ordered_by: Optional[SortKey]) -> List[Record]:
-        """The page's well-formed records, after checking every one lies in ``query`` (and in order)."""
-        good: List[Record] = []
-        ids: Set[str] = set()
-        previous: Optional[Tuple[int, str]] = None
-        for record in page.records:
-            reason = self._malformed(record, query)
-            if reason is None and record["id"] in ids:
-                continue  # the same record twice on one page: once is enough
-            if reason is not None:
-                self.stats.malformed += 1
-                self.on_malformed(record, reason)
-                continue
-            for key_range in query:
-                value = record[key_range.key.record_key]
-                if not key_range.admits(instant(value)):  # type: ignore[arg-type]
-                    raise _ContractBroken(f"asked for {key_range.describe()}, got a record with {value}")
-            if ordered_by is not None:
-                value = record[ordered_by.record_key]
-                if previous is not None and instant(value) < previous[0]:  # type: ignore[operator]
-                    raise _ContractBroken(
-                        f"asked for ascending {ordered_by.record_key}, got {previous[1]} before {value}"
-                    )
-                previous = (instant(value), value)  # type: ignore[assignment]
-            ids.add(record["id"])
-            good.append(record)
-        return good
-
-    @staticmethod
-    def _malformed(record: Record, query: Query) -> Optional[str]:
-        rid = record.get("id") if isinstance(record, MutableMapping) else None
-        if not isinstance(rid, str) or not rid:
-            return "it has no id"
-        for key_range in query:
-            if instant(record.get(key_range.key.record_key)) is None:
-                return f"its {key_range.key.record_key} is missing or not a timestamp"
-        return None
+        for record, reason in bad:
+            self.stats.malformed += 1
+            self.on_malformed(record, reason)
+        return page, good, len(bad)
 
     def _stop(self, message: str) -> AirbyteTracedException:
         text = f"Stream '{self.stream}': {message}"

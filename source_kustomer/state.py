@@ -17,14 +17,13 @@ from kustomer_http.origin import Origin
 from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
 from source_kustomer.streams.audit_logs import AuditLogsStream
 from source_kustomer.streams.lists import list_state_link
+from source_kustomer.streams.routing import PARENT_CURSOR, list_state_of_sessions
 from source_kustomer.streams.search import CURSOR, search_state
-from source_kustomer.streams.work_items import PARENT_CURSOR
 
 _LIST_NAMES = {spec.name for spec in LIST_STREAMS}
 # The key of each cursor-based stream's position (kobjects_* streams, like the other search streams: updatedAt).
 _STATE_KEYS = {
     **{spec.name: spec.cursor for spec in SEARCH_STREAMS},
-    "work_items": PARENT_CURSOR,
     "audit_logs": AuditLogsStream.cursor_field,
 }
 _NO_STATE = {"custom_attribute_metadata"}  # read in full every sync; the CDK's own markers only
@@ -35,6 +34,14 @@ def check_stream_state(name: str, stream_state: Any, origin: Origin, now: dateti
     """Raise a config_error naming ``name`` if its saved state cannot be resumed from."""
     if name in _LIST_NAMES:
         list_state_link(name, origin, stream_state)
+    elif name == "work_items":
+        for key in (CURSOR, PARENT_CURSOR):
+            if isinstance(stream_state, Mapping) and key in stream_state:
+                search_state(name, {key: stream_state[key]}, now, key)
+        if stream_state and not (isinstance(stream_state, Mapping) and {CURSOR, PARENT_CURSOR} & set(stream_state)):
+            search_state(name, stream_state, now, CURSOR)  # names what is wrong with it
+    elif name == "work_sessions" and list_state_of_sessions(stream_state):
+        return  # written when work sessions were a list: the stream starts over from start_date
     elif name in _NO_STATE:
         if stream_state and not (
             isinstance(stream_state, Mapping) and all(k.startswith("__ab_") for k in stream_state)

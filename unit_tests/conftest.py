@@ -68,11 +68,15 @@ def search(
     criteria: List[dict],
     page_no: int = 1,
     page_size: int = 500,
-    sort: Optional[str] = None,
+    sort: Optional[str] = "",
     archive: bool = False,
 ) -> HttpRequest:
-    """The exact search request the connector must send (to the archive search with ``archive``)."""
-    body = {"and": criteria, "sort": [{sort or f"{context}_updated_at": "asc"}], "queryContext": context}
+    """The exact search request the connector must send (to the archive search with ``archive``); ``sort`` None
+    for a search that asks for no order."""
+    body: Dict[str, Any] = {"and": criteria}
+    if sort is not None:
+        body["sort"] = [{sort or f"{context}_updated_at": "asc"}]
+    body["queryContext"] = context
     path = "customers/archive/search" if archive else "customers/search"
     return HttpRequest(f"{BASE}/{path}", query_params={"page": str(page_no), "pageSize": str(page_size)}, body=body)
 
@@ -88,9 +92,12 @@ def token_check(http_mocker) -> HttpRequest:
 
 
 def discovery_mocks(http_mocker, klasses: Optional[List[dict]] = None) -> None:
-    """The requests every read starts with: the key check (which also sizes the budget) and the klasses."""
+    """The requests every read starts with: the key check (which also sizes the budget) and the klasses of each
+    status (``klasses`` are listed as enabled)."""
     token_check(http_mocker)
-    http_mocker.get(get("klasses", page=1, pageSize=100), page(klasses or []))
+    for status in ("enabled", "existing_only", "disabled"):
+        listed = (klasses or []) if status == "enabled" else []
+        http_mocker.get(get("klasses", status=status, page=1, pageSize=100), page(listed))
 
 
 def catalog(*streams: str, mode: SyncMode = SyncMode.full_refresh):

@@ -1,6 +1,7 @@
 """Each read pattern through the real source with HttpMocker: exact requests, records, state, retries, refusals."""
 
 import json
+from datetime import datetime
 from urllib.parse import quote
 
 from airbyte_cdk.models import AirbyteMessageSerializer, AirbyteStateBlob, FailureType, Status, SyncMode
@@ -27,6 +28,12 @@ from unit_tests.conftest import (
 
 T1, T2, T3 = "2026-02-01T10:00:00.000Z", "2026-02-02T10:00:00.000Z", "2026-02-03T10:00:00.000Z"
 EARLIER = "2026-02-01T09:59:59.999Z"  # T1 less the millisecond the audit log is asked from before a position
+AUDIT_UNTIL = "2026-06-01T11:55:00.000Z"  # the audit log is read up to now less its publish lag (5 minutes)
+AUDIT_END = "2026-06-01T12:00:00.001Z"
+DELETIONS_SINCE, DELETIONS_ASKED = (
+    "2026-05-28T10:00:00.000Z",
+    "2026-05-28T09:59:59.999Z",
+)  # within a week of now  # asked up to that lag (and a millisecond) later: late-published entries
 START = "2026-01-01T00:00:00.000Z"
 WINDOW = [{"customer_updated_at": {"gte": START}}, {"customer_updated_at": {"lte": NOW_ISO}}]
 
@@ -48,22 +55,31 @@ def _klass(name: str, klass_id: str) -> dict:
     return {"type": "klass", "id": klass_id, "attributes": {"name": name}}
 
 
-def test_list_stream_follows_next_links_at_the_maximum_page_size():
+def test_list_stream_follows_next_links_at_the_maximum_page_size_and_reads_deactivated_users_too():
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
-        first = get("users", page=1, pageSize=500)
-        second = get("users", page=2, pageSize=500)
+        first = get("users", deleted="false", page=1, pageSize=500)
+        second = get("users", page=2, pageSize=500, deleted="false")  # the link drops the filter: it is sent again
+        deactivated = get("users", deleted="true", page=1, pageSize=500)
         http_mocker.get(
             first, page([resource("user", "u1", T1), resource("user", "u2", T1)], "/v1/users?page=2&pageSize=500")
         )
         http_mocker.get(second, page([resource("user", "u3", T2)]))
+        http_mocker.get(deactivated, page([resource("user", "u4", T2, deletedAt=T2)]))
         output = read(SourceKustomer(), config(), catalog("users"))
-        http_mocker.assert_number_of_calls(first, 1)
-        http_mocker.assert_number_of_calls(second, 1)
-    assert _ids(output) == ["u1", "u2", "u3"]
+        for request in (first, second, deactivated):
+            http_mocker.assert_number_of_calls(request, 1)
+    assert _ids(output) == ["u1", "u2", "u3", "u4"]
     record = output.records[0].record.data
     assert record["type"] == "user" and record["updatedAt"] == T1
     assert record["relationships"]["org"]["data"]["id"] == "org1"
+    states = [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+    assert states == [
+        {"next": "/v1/users?page=2&pageSize=500"},
+        {"next": "/v1/users?deleted=true&page=1&pageSize=500"},
+        {"__ab_full_refresh_sync_complete": True},
+        {"__ab_full_refresh_sync_complete": True},
+    ]
     assert not output.errors
 
 
@@ -273,17 +289,28 @@ def test_custom_fields_are_typed_from_documented_metadata_in_discover():
     assert streams["customers"].source_defined_primary_key == [["id"]]
 
 
-def test_klasses_are_listed_past_the_first_page():
+def test_klasses_of_every_status_are_listed_past_the_first_page_each_once():
     first = [_klass(f"k{n:03d}", f"{n:024x}") for n in range(100)]
     with HttpMocker() as http_mocker:
         token_check(http_mocker)
-        http_mocker.get(get("klasses", page=1, pageSize=100), page(first, "/v1/klasses?page=2&pageSize=100"))
-        http_mocker.get(get("klasses", page=2, pageSize=100), page([_klass("k100", f"{100:024x}")]))
+        enabled = "/v1/klasses?status=enabled&page=2&pageSize=100"
+        http_mocker.get(get("klasses", status="enabled", page=1, pageSize=100), page(first, enabled))
+        second = [_klass("k100", f"{100:024x}"), first[0]]  # listed again: one klass, one stream
+        http_mocker.get(get("klasses", status="enabled", page=2, pageSize=100), page(second))
+        legacy = {
+            **_klass("legacy_case", f"{200:024x}"),
+            "attributes": {"name": "legacy_case", "status": "existing_only"},
+        }
+        http_mocker.get(get("klasses", status="existing_only", page=1, pageSize=100), page([legacy]))
+        http_mocker.get(get("klasses", status="disabled", page=1, pageSize=100), error(403, "lacks klass read"))
         for name in ["customer", "conversation", "message", "company"] + [f"kobject.k{n:03d}" for n in range(101)]:
             http_mocker.get(get(f"metadata/{name}"), error(404))
+        http_mocker.get(get("metadata/kobject.legacy_case"), error(404))
         output = discover(SourceKustomer(), config())
-    names = {s.name for s in output.catalog.catalog.streams if s.name.startswith("kobjects_")}
-    assert len(names) == 101 and "kobjects_k100" in names
+    streams = {s.name: s for s in output.catalog.catalog.streams if s.name.startswith("kobjects_")}
+    assert len(streams) == 102 and "kobjects_k100" in streams and "kobjects_k000_" not in " ".join(streams)
+    assert "klass status: existing_only" in streams["kobjects_legacy_case"].json_schema["description"]
+    assert any("Cannot list disabled custom object klasses" in m.log.message for m in output.logs)
 
 
 def test_klasses_whose_names_normalise_alike_get_unique_stable_stream_names():
@@ -407,16 +434,27 @@ def test_notes_older_than_two_years_are_nowhere_in_kustomer_and_the_sync_says_so
     assert any("neither in its search nor in its archive search" in w for w in warnings)
 
 
+def _entry_id(object_id: str, verb: str, at: str) -> str:
+    """An ObjectId-shaped entry id: the second it was published (here: created), then something unique."""
+    seconds = int(datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp())
+    return f"{seconds:08x}{int.from_bytes((object_id + verb).encode()[:8].ljust(8, b'0'), 'big'):016x}"
+
+
 def _audit_entry(verb: str, object_type: str, object_id: str, at: str) -> dict:
     attributes = {"eventVerb": verb, "objectType": object_type, "objectId": object_id, "createdAt": at}
-    return {"type": "audit_log", "id": f"log-{object_id}-{verb}", "attributes": attributes}
+    return {"type": "audit_log", "id": _entry_id(object_id, verb, at), "attributes": attributes}
 
 
 def test_sync_deletes_turns_soft_deletes_and_logged_hard_deletes_into_markers_and_saves_both_positions():
-    state = StateBuilder().with_stream_state("customers", {"updatedAt": T1, "deletionsSince": T1}).build()
+    state = StateBuilder().with_stream_state("customers", {"updatedAt": T1, "deletionsSince": DELETIONS_SINCE}).build()
     criteria = [{"customer_updated_at": {"gte": T1}}, {"customer_updated_at": {"lte": NOW_ISO}}]
-    audit_query = {"count": "1000", "filter[objectType]": "customer", "filter[start]": EARLIER, "filter[end]": NOW_ISO}
-    newer = "2026-02-04T10:00:00.000Z"
+    audit_query = {
+        "count": "1000",
+        "filter[objectType]": "customer",
+        "filter[start]": DELETIONS_ASKED,
+        "filter[end]": AUDIT_END,
+    }
+    newer, gone_at = "2026-05-30T10:00:00.000Z", "2026-05-29T10:00:00.000Z"
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
         _metadata(http_mocker, "customer")
@@ -427,15 +465,28 @@ def test_sync_deletes_turns_soft_deletes_and_logged_hard_deletes_into_markers_an
             page([resource("customer", "live", T2), resource("customer", "soft", T3, deleted=True, deletedAt=T3)]),
         )
         first_log = get("audit-logs", **audit_query)
-        second_log = get("audit-logs", **audit_query, before="log-gone-delete")
+        updated_at = "2026-05-29T12:00:00.000Z"
+        last_id = _entry_id("live", "update", updated_at)
+        second_log = get("audit-logs", **audit_query, before=last_id)  # built from the last id read
         http_mocker.get(
             first_log,
             page(
-                [_audit_entry("delete", "customer", "merged", newer), _audit_entry("update", "customer", "live", T3)],
-                f"/v1/audit-logs?{'&'.join(f'{k}={v}' for k, v in audit_query.items())}&before=log-gone-delete",
+                [
+                    _audit_entry("delete", "customer", "merged", newer),
+                    _audit_entry("update", "customer", "live", updated_at),
+                ],
+                f"/v1/audit-logs?count=1000&before={last_id}",  # Kustomer's link carries no filters
             ),
         )
-        http_mocker.get(second_log, page([_audit_entry("delete", "customer", "gone", T2)]))
+        http_mocker.get(
+            second_log,
+            page(
+                [
+                    _audit_entry("delete", "customer", "soft", gone_at),
+                    _audit_entry("delete", "customer", "gone", gone_at),
+                ]
+            ),
+        )
         output = read(
             SourceKustomer(), config(sync_deletes=True), catalog("customers", mode=SyncMode.incremental), state
         )
@@ -444,45 +495,53 @@ def test_sync_deletes_turns_soft_deletes_and_logged_hard_deletes_into_markers_an
     data = [m.record.data for m in output.records]
     assert [(r["id"], r.get("_ab_cdc_deleted_at")) for r in data] == [
         ("live", None),
-        ("soft", T3),
-        ("gone", T2),  # the audit log is read newest first; its markers go out oldest first
+        ("soft", T3),  # its audit-log delete entry is not delivered (nor counted) again
+        ("gone", gone_at),  # the audit log is read newest first; its markers go out oldest first
         ("merged", newer),
     ]
     assert data[1] == {"id": "soft", "type": "customer", "updatedAt": T3, "_ab_cdc_deleted_at": T3}
     states = [m.state.stream.stream_state for m in output.state_messages]
-    assert states[0] == AirbyteStateBlob(updatedAt=T3, deletionsSince=T1)  # the records are saved first
-    assert states[-1] == AirbyteStateBlob(updatedAt=T3, deletionsSince=NOW_ISO)
+    assert states[0] == AirbyteStateBlob(updatedAt=T3, deletionsSince=DELETIONS_SINCE)  # records are saved first
+    assert states[-1] == AirbyteStateBlob(updatedAt=T3, deletionsSince=AUDIT_UNTIL)
     assert output.is_in_logs("0 possible duplicates, 3 deletions")
 
 
 def test_an_audit_log_page_out_of_order_stops_the_deletions_without_moving_their_position():
-    state = StateBuilder().with_stream_state("companies", {"updatedAt": T1, "deletionsSince": T1}).build()
+    state = StateBuilder().with_stream_state("companies", {"updatedAt": T1, "deletionsSince": DELETIONS_SINCE}).build()
     criteria = [{"company_updated_at": {"gte": T1}}, {"company_updated_at": {"lte": NOW_ISO}}]
-    audit_query = {"count": "1000", "filter[objectType]": "company", "filter[start]": EARLIER, "filter[end]": NOW_ISO}
+    audit_query = {
+        "count": "1000",
+        "filter[objectType]": "company",
+        "filter[start]": DELETIONS_ASKED,
+        "filter[end]": AUDIT_END,
+    }
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
         _metadata(http_mocker, "company")
         records = search("company", criteria)
         records._body = {**records._body, "includeDeleted": True}
         http_mocker.post(records, page([resource("company", "c1", T2)]))
-        oldest_first = [_audit_entry("delete", "company", "a", T2), _audit_entry("delete", "company", "b", T3)]
+        oldest_first = [
+            _audit_entry("delete", "company", "a", "2026-05-29T10:00:00.000Z"),
+            _audit_entry("delete", "company", "b", "2026-05-30T10:00:00.000Z"),
+        ]
         http_mocker.get(get("audit-logs", **audit_query), page(oldest_first))
         output = read(
             SourceKustomer(), config(sync_deletes=True), catalog("companies", mode=SyncMode.incremental), state
         )
     assert _ids(output) == ["c1"]
-    assert output.most_recent_state.stream_state == AirbyteStateBlob(updatedAt=T2, deletionsSince=T1)
-    assert "newest first" in output.errors[0].trace.error.message
+    assert output.most_recent_state.stream_state == AirbyteStateBlob(updatedAt=T2, deletionsSince=DELETIONS_SINCE)
+    assert "newest first by id" in output.errors[0].trace.error.message
 
 
-def test_conversation_times_are_read_by_created_at_without_trusting_the_sort_and_checkpoint_the_window():
+def test_conversation_times_are_read_by_created_at_without_asking_for_a_sort_and_checkpoint_the_window():
     criteria = [{"conversation_time_created_at": {"gte": START}}, {"conversation_time_created_at": {"lte": NOW_ISO}}]
     times = [
         {"type": "conversation_time", "id": f"t{n}", "attributes": {"createdAt": at}} for n, at in ((2, T2), (1, T1))
     ]
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
-        request = search("conversation_time", criteria, sort="conversation_time_created_at")
+        request = search("conversation_time", criteria, sort=None)
         http_mocker.post(request, page(times, total=2))  # not in time order: fine, it is read as one set
         output = read(SourceKustomer(), config(), catalog("conversation_times", mode=SyncMode.incremental))
         http_mocker.assert_number_of_calls(request, 1)
@@ -490,11 +549,13 @@ def test_conversation_times_are_read_by_created_at_without_trusting_the_sort_and
     assert output.most_recent_state.stream_state == AirbyteStateBlob(createdAt=NOW_ISO)
 
 
-def test_work_items_are_read_per_conversation_and_the_state_follows_the_conversations():
+def test_work_items_are_read_per_conversation_where_their_search_is_rejected_and_the_state_follows_the_conversations():
     criteria = [{"conversation_updated_at": {"gte": START}}, {"conversation_updated_at": {"lte": NOW_ISO}}]
     item = {"type": "work_item", "id": "w1", "attributes": {"updatedAt": T1, "status": "completed"}}
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
+        items_window = [{"work_item_updated_at": {"gte": START}}, {"work_item_updated_at": {"lte": NOW_ISO}}]
+        http_mocker.post(search("work_item", items_window), error(400, "work_item_updated_at is not searchable"))
         conversations = search("conversation", criteria)
         conversations._body = {**conversations._body, "includeDeleted": True}
         http_mocker.post(conversations, page([resource("conversation", "c1", T1), resource("conversation", "c2", T2)]))
@@ -505,15 +566,23 @@ def test_work_items_are_read_per_conversation_and_the_state_follows_the_conversa
             page([{**item, "id": "w2"}]),
         )
         http_mocker.get(get("routing/conversations/c2/work-items", page=1, pageSize=100), error(404, "gone"))
+        http_mocker.get(get("conversations/c2"), error(404, "no such conversation"))  # verified: it is gone
         output = read(SourceKustomer(), config(), catalog("work_items", mode=SyncMode.incremental))
     assert _ids(output) == ["w1", "w2"] and output.records[0].record.data["status"] == "completed"
     assert output.most_recent_state.stream_state == AirbyteStateBlob(conversationUpdatedAt=T2)
+    warnings = [m.log.message for m in output.logs if m.log.level.name == "WARN"]
+    assert any(
+        "work_item_updated_at is not searchable" in w and "Reading each changed conversation" in w for w in warnings
+    )
+    assert any("1 conversations were deleted while their work items were read" in w for w in warnings)
 
 
-def test_work_sessions_are_a_paged_routing_list():
+def test_work_sessions_where_their_search_is_rejected_are_every_session_of_every_agent_from_the_list():
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
-        request = get("routing/work-sessions", page=1, pageSize=100)
+        window = [{"work_session_updated_at": {"gte": START}}, {"work_session_updated_at": {"lte": NOW_ISO}}]
+        http_mocker.post(search("work_session", window), error(400, "unknown field"))
+        request = get("routing/work-sessions", user="false", active="false", page=1, pageSize=100)
         http_mocker.get(request, page([resource("work_session", "s1", T1, statusType="offline")]))
         output = read(SourceKustomer(), config(), catalog("work_sessions"))
         http_mocker.assert_number_of_calls(request, 1)
@@ -522,22 +591,25 @@ def test_work_sessions_are_a_paged_routing_list():
 
 def test_the_audit_log_is_read_a_week_at_a_time_and_its_state_is_a_date_not_an_entry():
     state = StateBuilder().with_stream_state("audit_logs", {"createdAt": "2026-05-20T12:00:00.000Z"}).build()
-    week_one = {"count": "1000", "filter[start]": "2026-05-20T11:59:59.999Z", "filter[end]": "2026-05-27T12:00:00.000Z"}
-    week_two = {"count": "1000", "filter[start]": "2026-05-27T11:59:59.999Z", "filter[end]": NOW_ISO}
+    week_one = {"count": "1000", "filter[start]": "2026-05-20T11:59:59.999Z", "filter[end]": "2026-05-27T12:05:00.001Z"}
+    week_two = {"count": "1000", "filter[start]": "2026-05-27T11:59:59.999Z", "filter[end]": AUDIT_END}
     boundary = _audit_entry("update", "customer", "a", "2026-05-27T12:00:00.000Z")
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
-        http_mocker.get(
-            get("audit-logs", **week_one),
-            page([boundary, _audit_entry("create", "note", "b", "2026-05-22T00:00:00.000Z")]),
-        )
-        http_mocker.get(
-            get("audit-logs", **week_two), page([_audit_entry("update", "message", "c", NOW_ISO), boundary])
-        )
+        week_one_page = [boundary, _audit_entry("create", "note", "b", "2026-05-22T00:00:00.000Z")]
+        http_mocker.get(get("audit-logs", **week_one), page(week_one_page))
+        late = _audit_entry("update", "message", "c", "2026-06-01T11:56:00.000Z")  # after the sync's end: next sync
+        week_two_page = [late, _audit_entry("update", "message", "d", "2026-06-01T11:50:00.000Z"), boundary]
+        http_mocker.get(get("audit-logs", **week_two), page(week_two_page))
         output = read(SourceKustomer(), config(), catalog("audit_logs", mode=SyncMode.incremental), state)
-    assert _ids(output) == ["log-a-update", "log-b-create", "log-c-update"]  # the shared millisecond: once
+    expected = [boundary, week_one_page[1], week_two_page[1]]
+    assert _ids(output) == [entry["id"] for entry in expected]  # an entry at a week's end: once
     states = [m.state.stream.stream_state for m in output.state_messages]
-    assert states == [AirbyteStateBlob(createdAt="2026-05-27T12:00:00.000Z"), AirbyteStateBlob(createdAt=NOW_ISO)]
+    assert states == [
+        AirbyteStateBlob(createdAt="2026-05-27T12:00:00.000Z"),
+        AirbyteStateBlob(createdAt=AUDIT_UNTIL),
+        AirbyteStateBlob(createdAt=AUDIT_UNTIL),
+    ]
 
 
 def test_custom_attribute_metadata_is_one_record_per_attribute_of_every_described_resource():

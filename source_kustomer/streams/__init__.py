@@ -1,24 +1,27 @@
 """Every Kustomer object the connector reads, declared in one line each."""
 
 import re
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Dict, List, Tuple
 
 from source_kustomer.streams.base import KustomerStream
 from source_kustomer.streams.lists import KustomerListStream, ListSpec
 from source_kustomer.streams.search import KustomerSearchStream, SearchSpec
 
+# Kustomer lists deactivated users only with deleted=true (and active ones with deleted=false); klasses by status,
+# enabled only unless asked.
+USER_VARIANTS = ({"deleted": "false"}, {"deleted": "true"})
+KLASS_STATUSES = ("enabled", "existing_only", "disabled")
 LIST_STREAMS = (
-    ListSpec("users", "users", max_page_size=500),
+    ListSpec("users", "users", max_page_size=500, variants=USER_VARIANTS),
     ListSpec("teams", "teams", max_page_size=500),
     ListSpec("tags", "tags"),
     ListSpec("shortcuts", "shortcuts"),
     ListSpec("brands", "brands"),
     ListSpec("queues", "routing/queues"),
-    ListSpec("klasses", "klasses"),
+    ListSpec("klasses", "klasses", variants=tuple({"status": status} for status in KLASS_STATUSES)),
     ListSpec("satisfaction", "satisfaction"),
     ListSpec("slas", "slas"),
     ListSpec("business_schedules", "schedules"),
-    ListSpec("work_sessions", "routing/work-sessions"),
 )
 
 SEARCH_STREAMS = (
@@ -76,16 +79,15 @@ def kobject_stream_names(klasses: List[Tuple[str, str]]) -> Dict[str, str]:
     return names
 
 
-def kobject_spec(stream_name: str, klass: str) -> SearchSpec:
-    """The search stream of one custom object klass."""
-    return SearchSpec(stream_name, query_context=f"kobject_{klass}", field_prefix="kobject", schema_name="kobjects")
-
-
-def klass_identity(klass: Mapping[str, Any]) -> Tuple[str, str]:
-    """(name, id) of a klass resource from ``GET /v1/klasses``; ('', '') when it has no name."""
-    attributes = klass.get("attributes") if isinstance(klass.get("attributes"), Mapping) else {}
-    name = attributes.get("name")
-    return (name, str(klass.get("id") or "")) if isinstance(name, str) and name else ("", "")
+def kobject_spec(stream_name: str, klass: str, status: str = "enabled") -> SearchSpec:
+    """The search stream of one custom object klass (its status said in the stream's description)."""
+    return SearchSpec(
+        stream_name,
+        query_context=f"kobject_{klass}",
+        field_prefix="kobject",
+        schema_name="kobjects",
+        description=f"Custom objects of the Kustomer klass '{klass}' (klass status: {status}).",
+    )
 
 
 __all__ = [
@@ -99,5 +101,4 @@ __all__ = [
     "SEARCH_STREAMS",
     "kobject_spec",
     "kobject_stream_names",
-    "klass_identity",
 ]

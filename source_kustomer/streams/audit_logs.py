@@ -1,33 +1,47 @@
 """audit_logs: every change Kustomer logged, incremental by createdAt.
 
-The log is read a week at a time (oldest week first; within a week newest first, as Kustomer answers), and the
-state moves to the end of each week once that week was read in full, so it never points at an entry id -- entries
-expire about a year after they are written, and a state must outlive them. Whether Kustomer's date filters
-include their bounds is not documented, so each week is asked from one millisecond before its start; an entry
-found in two weeks there is emitted once. The first sync asks for everything before the log's retention in one window.
+The log is read a week at a time, oldest week first (each week newest first, as Kustomer answers; see
+audit_log.py for how a week is asked for and verified). A week keeps the entries placed in ``(start, end]``, so
+consecutive weeks share no entry, and the state moves to the end of each week once it was read in full: it never
+points at an entry id (entries expire, a state must outlive them). The last week ends ``PUBLISH_LAG`` (or the
+search lag, if longer) before now, so every entry created before it has been published when it is read. Kustomer
+keeps some kinds of entries 90 days and the rest 12 months; a state older than that is warned about, naming
+what may be gone. The first sync asks for everything older than the log's retention in one window.
 """
 
 from datetime import datetime, timedelta
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Set
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.models import SyncMode
 from kustomer_http import timestamps
 from kustomer_http.connection import AccessRefused
 from kustomer_http.timestamps import instant, kustomer_time, parse_timestamp
 
-from source_kustomer.audit_log import AUDIT_ROLES, OVERLAP_MICROS, AuditRefused, audit_entries
+from source_kustomer.audit_log import (
+    AUDIT_ROLES,
+    LONG_RETENTION,
+    PUBLISH_LAG,
+    SHORT_LIVED,
+    SHORT_RETENTION,
+    AuditPageBudget,
+    AuditRefused,
+    AuditRejected,
+    AuditReport,
+    audit_window,
+)
+from source_kustomer.link_trail import list_error
 from source_kustomer.streams.base import KustomerStream, flatten
 from source_kustomer.streams.search import search_state
 
 CURSOR = "createdAt"
 WEEK = timedelta(days=7)
-RETENTION = timedelta(days=365)  # the documented entry's expiresAt is a year after its createdAt
+MAX_AUDIT_PAGES = 10_000  # per sync: 10 million entries
 
 
 def week_windows(since: datetime, until: datetime, now: datetime) -> List[Mapping[str, str]]:
     """The windows a sync reads: everything before the retention at once, then one per week, up to ``until``."""
     windows, start = [], since
-    oldest_kept = now - RETENTION - WEEK
+    oldest_kept = now - LONG_RETENTION - WEEK
     if start < oldest_kept < until:
         windows.append((start, oldest_kept))
         start = oldest_kept
@@ -38,14 +52,31 @@ def week_windows(since: datetime, until: datetime, now: datetime) -> List[Mappin
     return [{"since": kustomer_time(low), "until": kustomer_time(high)} for low, high in windows]
 
 
+def retention_warning(what: str, since: datetime, now: datetime) -> Optional[str]:
+    """What may have expired from the log since ``since`` (None when nothing can have)."""
+    if since < now - LONG_RETENTION:
+        return (
+            f"{what} continues from {kustomer_time(since)}, more than a year ago: Kustomer keeps audit-log entries "
+            f"at most 12 months, so entries from before {kustomer_time(now - LONG_RETENTION)} may be gone."
+        )
+    if since < now - SHORT_RETENTION:
+        return (
+            f"{what} continues from {kustomer_time(since)}, more than 90 days ago: Kustomer keeps {SHORT_LIVED} "
+            f"90 days, so those from before {kustomer_time(now - SHORT_RETENTION)} may be gone."
+        )
+    return None
+
+
 class AuditLogsStream(KustomerStream):
-    """The audit log, week by week; state: every entry created at or before it has been emitted."""
+    """The audit log, week by week; state: every entry placed at or before it has been emitted."""
 
     cursor_field = CURSOR
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._cursor: Optional[str] = None
-        self._boundary: Set[str] = set()  # ids of entries at the end of the last window read (shared millisecond)
+        self._first_low: Optional[str] = None  # a full read includes entries placed exactly at its start
+        self._budget = AuditPageBudget(MAX_AUDIT_PAGES)
+        self._report = AuditReport()
         super().__init__(*args, **kwargs)
 
     @property
@@ -63,42 +94,54 @@ class AuditLogsStream(KustomerStream):
     def state(self, value: MutableMapping[str, Any]) -> None:
         self._cursor, _ = search_state(self.name, value, timestamps.utc_now(), CURSOR)
 
-    def stream_slices(
-        self, *, sync_mode: SyncMode, cursor_field: Optional[List[str]] = None, stream_state: Any = None
-    ) -> Iterable[Optional[Mapping[str, Any]]]:
+    def parts(self) -> List[Mapping[str, Any]]:
+        """The weeks this sync reads."""
         now = timestamps.utc_now()
-        incremental = sync_mode == SyncMode.incremental and self._cursor
+        incremental = self.sync_mode == SyncMode.incremental and self._cursor
         since = parse_timestamp(self._cursor, CURSOR) if incremental else self.config.start_date
-        if incremental and since < now - RETENTION:
-            self.logger.warning(
-                f"Stream 'audit_logs' was last synced up to {self._cursor}, more than a year ago: Kustomer deletes "
-                "audit-log entries about a year after writing them, so entries from before "
-                f"{kustomer_time(now - RETENTION)} may be gone and cannot be synced."
-            )
-        windows = week_windows(since, now - self.config.search_lag, now)
+        self._first_low = None if incremental else kustomer_time(since)
+        warning = retention_warning("Stream 'audit_logs'", since, now) if incremental else None
+        if warning:
+            self.logger.warning(warning)
+        until = now - max(self.config.search_lag, PUBLISH_LAG)
+        windows = week_windows(since, until, now)
         return [dict(window, last=n == len(windows) - 1) for n, window in enumerate(windows)] or [{"last": True}]
 
-    def read_slice(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
         """The entries of one window; the cursor moves to its end once all are out."""
-        if stream_slice.get("since"):
+        if part.get("since"):
             try:
-                yield from self._window(stream_slice["since"], stream_slice["until"])
+                yield from self._window(part["since"], part["until"])
             except AuditRefused as refused:
-                raise AccessRefused(403, f"{refused}; the audit log needs {AUDIT_ROLES}") from None
+                raise AccessRefused(refused.status, f"{refused}; the audit log needs {AUDIT_ROLES}") from None
+            except AuditRejected as rejected:
+                raise list_error(f"Kustomer rejected a request for the audit log ({rejected})") from None
+        if part.get("last"):
+            self._warn_about_entries()
 
     def _window(self, since: str, until: str) -> Iterable[Mapping[str, Any]]:
-        boundary, at_end = self._boundary, set()
-        for entry in audit_entries(self.client, since, until, self.progress.page):
-            record = flatten(entry)
-            if not isinstance(record.get("id"), str) or not record["id"]:
-                self.report_malformed(record, "it has no id")
-                continue
-            moment = instant(record[CURSOR])
-            if moment is None or (moment <= instant(since) and record["id"] in boundary):  # type: ignore[operator]
-                continue  # read at the end of the previous window
-            if moment >= instant(until) - OVERLAP_MICROS:  # type: ignore[operator]
-                at_end.add(record["id"])
+        low = instant(since) - (1 if since == self._first_low else 0)  # type: ignore[operator]
+        for entry in audit_window(self.client, low, instant(until), self.progress.page, self._budget, self._report):  # type: ignore[arg-type]
             self.progress.records += 1
-            yield record
-        self._boundary = at_end
+            yield flatten(entry.resource)
         self._cursor = until
+        yield self.checkpoint()
+
+    def _warn_about_entries(self) -> None:
+        report = self._report
+        if report.unplaceable:
+            self.logger.warning(
+                f"Stream 'audit_logs': {report.unplaceable} entries had no id or no date at all and were skipped."
+            )
+        if report.undated:
+            self.logger.warning(
+                f"Stream 'audit_logs': {report.undated} entries had neither createdAt nor publishedAt; each was placed "
+                "by the time its id encodes."
+            )
+        if report.late:
+            self.logger.warning(
+                f"Stream 'audit_logs': {report.late} entries were published more than "
+                f"{PUBLISH_LAG.total_seconds():.0f} s after they were created (up to {report.latest_lag:.0f} s). An "
+                "entry that late, created at the very end of a sync's last week, can be missed; a full refresh of "
+                "audit_logs reads it."
+            )

@@ -1,4 +1,5 @@
-"""What every Kustomer stream shares: its client on the sync's guarded session, JSON:API flattening, progress."""
+"""What every Kustomer stream shares: its client on the sync's guarded session, JSON:API flattening, progress,
+and the shape every stream reads in -- one partition made of parts read in order, checkpointed by the stream."""
 
 import logging
 import time
@@ -6,9 +7,18 @@ from abc import ABC
 from typing import Any, Callable, Iterable, List, Mapping, MutableMapping, Optional
 
 import requests
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteStateBlob,
+    AirbyteStateMessage,
+    AirbyteStateType,
+    AirbyteStreamState,
+    StreamDescriptor,
+    SyncMode,
+    Type,
+)
 from airbyte_cdk.sources.streams.http import HttpStream
-from kustomer_http.connection import AccessRefused, KustomerConnection
+from kustomer_http.connection import AccessRefused, KustomerConnection, SyncStopped
 from kustomer_http.errors import with_clear_errors
 from kustomer_http.rate_policy import RateStats
 from kustomer_http.responses import response_json
@@ -24,10 +34,10 @@ def flatten(resource: Any) -> MutableMapping[str, Any]:
 
     Anything that is not an object becomes an empty record, which the caller reports as malformed.
     """
-    if not isinstance(resource, Mapping):
+    if resource.__class__ is not dict:
         return {}
     attributes = resource.get("attributes")
-    record: MutableMapping[str, Any] = dict(attributes) if isinstance(attributes, Mapping) else {}
+    record: MutableMapping[str, Any] = dict(attributes) if attributes.__class__ is dict else {}
     record["id"] = resource.get("id")
     record["type"] = resource.get("type")
     record["relationships"] = resource.get("relationships") or {}
@@ -38,14 +48,19 @@ def flatten(resource: Any) -> MutableMapping[str, Any]:
 class KustomerStream(HttpStream, ABC):
     """Base of every stream: one Kustomer resource read through the sync's shared session and budget.
 
-    Requests go through ``self.client`` (the CDK's public ``HttpClient`` on the guarded session); the
-    ``HttpStream`` machinery supplies the stream's identity, schema and checkpointing.
+    A stream is one partition for the concurrent framework: ``parts()`` says what it reads this sync (search
+    phases, audit-log weeks, list variants, metadata resources) and ``read_part`` reads one, in order -- they
+    depend on one another. Each stream yields its own ``checkpoint()`` right after the records it covers.
+    Requests go through ``self.client`` (the CDK's ``HttpClient`` on the guarded session: ``HttpStream``'s own
+    client cannot be given that session without reaching into the CDK's private members).
     """
 
     primary_key = "id"
     max_page_size = 100
     delivers_deletions = False  # whether records may be delete markers (then the schema has _ab_cdc_deleted_at)
     schema_name = ""  # file under schemas/ (without .json); defaults to the stream name
+    description = ""  # said in the catalog (e.g. a custom object klass's status)
+    metadata_resource: Optional[str] = None  # the resource whose custom attribute definitions type its 'custom'
 
     def __init__(
         self,
@@ -56,6 +71,7 @@ class KustomerStream(HttpStream, ABC):
         self.config = connection.config
         self.rate_stats = RateStats()
         self.client = connection.client(self.name, self.rate_stats)
+        self.sync_mode = SyncMode.full_refresh  # as configured in the catalog (the source sets it)
         self._custom_fields = custom_fields
         self._schema: Optional[Mapping[str, Any]] = None
         self.progress = StreamProgress(self.name, connection.budget.stats, self.rate_stats)
@@ -76,30 +92,50 @@ class KustomerStream(HttpStream, ABC):
         data = response_json(response).get("data")
         return [flatten(resource) for resource in (data if isinstance(data, list) else [])]
 
+    def stream_slices(self, **kwargs: Any) -> Iterable[Optional[Mapping[str, Any]]]:
+        """One partition: the stream's parts depend on one another and are read in order (``read_records``)."""
+        return [None]
+
+    def parts(self) -> List[Mapping[str, Any]]:
+        """What this sync reads, in order (each stream says); one empty part by default."""
+        return [{}]
+
+    def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
+        """The records (and checkpoints) of one part."""
+        raise NotImplementedError
+
     def read_records(
         self,
         sync_mode: SyncMode,
         cursor_field: Optional[List[str]] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[Mapping[str, Any]]:
-        """One slice, through ``read_slice``: progress, clear errors and an access refusal (which skips the rest of
-        the stream) are handled here once; a slice marked ``last`` ends the stream's progress."""
+    ) -> Iterable[Any]:
+        """The whole stream, part after part. An access refusal skips the rest of the stream; any other failure
+        stops the other streams of the sync too (they would fail alike), each resuming from its saved state."""
         self.progress.start()
-        current = dict(stream_slice or {})
-        if self.progress.forbidden:
-            return  # refused in an earlier slice of this sync
         try:
-            yield from with_clear_errors(self.name, self.read_slice(sync_mode, current))
+            for part in self.parts():
+                yield from with_clear_errors(self.name, self.read_part(part))
         except AccessRefused as refusal:
             self.skip(refusal)
             return
-        if current.get("last"):
-            self.progress.finish()
+        except SyncStopped:
+            raise
+        except Exception:
+            self.connection.stop(f"stream '{self.name}' failed (see its error)")
+            raise
+        self.progress.finish()
 
-    def read_slice(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-        """The records of one slice (each stream says how it reads)."""
-        raise NotImplementedError
+    def checkpoint(self) -> AirbyteMessage:
+        """A STATE message of this stream's state as it is now; yielded after the records it covers, so it reaches
+        the destination after them, whatever else runs meanwhile."""
+        stream_state = AirbyteStreamState(
+            stream_descriptor=StreamDescriptor(name=self.name), stream_state=AirbyteStateBlob(dict(self.state))
+        )
+        return AirbyteMessage(
+            type=Type.STATE, state=AirbyteStateMessage(type=AirbyteStateType.STREAM, stream=stream_state)
+        )
 
     def report_malformed(self, record: Any, reason: str) -> None:
         """A record that cannot be emitted (no id, no usable cursor): skipped, named in the log, counted."""
@@ -124,6 +160,8 @@ class KustomerStream(HttpStream, ABC):
         if self._schema is None:
             custom = self._custom_fields() if self._custom_fields else None
             self._schema = stream_schema(self.schema_name or self.name, custom, self.delivers_deletions)
+            if self.description:
+                self._schema = {**self._schema, "description": self.description}
         return self._schema
 
     def log_summary(self, logger: Optional[logging.Logger] = None) -> None:

@@ -2,23 +2,25 @@
 
 ``GET /v1/metadata/{resource}`` for customer, company, conversation, message and every ``kobject.<klass>``;
 each definition (type, displayName, enumeration, target, multi, …) becomes a record whose id is
-``<resource>.<attribute>``. Read in full every sync: a few requests, and definitions have no updated-since filter.
+``<resource>.<attribute>``. Read in full every sync: the requests are independent, so up to
+``METADATA_IN_FLIGHT`` are in flight at once, and definitions have no updated-since filter.
 """
 
 import time
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 
-from airbyte_cdk.models import SyncMode
+import requests
 from kustomer_http.connection import KustomerConnection
 
-from source_kustomer.discovery import metadata_properties
+from source_kustomer.discovery import METADATA_IN_FLIGHT, metadata_properties
 from source_kustomer.streams.base import KustomerStream
 
 STANDARD_RESOURCES = ("customer", "company", "conversation", "message")
 
 
 class CustomAttributeMetadataStream(KustomerStream):
-    """Every custom attribute definition, resource by resource (one slice each)."""
+    """Every custom attribute definition, resource by resource, fetched several at a time."""
 
     def __init__(self, connection: KustomerConnection, klasses: List[str]) -> None:
         self.resources = list(STANDARD_RESOURCES) + [f"kobject.{klass}" for klass in klasses]
@@ -31,15 +33,24 @@ class CustomAttributeMetadataStream(KustomerStream):
     def path(self, **kwargs: Any) -> str:
         return "metadata"
 
-    def stream_slices(self, **kwargs: Any) -> Iterable[Optional[Mapping[str, Any]]]:
-        last = len(self.resources) - 1
-        return [{"resource": resource, "last": n == last} for n, resource in enumerate(self.resources)]
+    def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
+        """The definitions of every resource, in order."""
+        clients = [self.connection.client(f"{self.name}-{n}", self.rate_stats) for n in range(METADATA_IN_FLIGHT)]
+        with ThreadPoolExecutor(METADATA_IN_FLIGHT, thread_name_prefix="metadata") as pool:
+            fetched = pool.map(
+                lambda job: self._definitions(clients[job[0] % METADATA_IN_FLIGHT], job[1]), enumerate(self.resources)
+            )
+            for resource, (response, properties) in zip(self.resources, fetched, strict=True):
+                yield from self._records(resource, response, properties)
 
-    def read_slice(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-        """The definitions of one resource."""
-        resource = stream_slice["resource"]
-        response, properties = metadata_properties(self.client, resource)
+    def _definitions(self, client: Any, resource: str) -> Tuple[requests.Response, Optional[Mapping[str, Any]]]:
+        response, properties = metadata_properties(client, resource)
         self.progress.page(time.monotonic())
+        return response, properties
+
+    def _records(
+        self, resource: str, response: requests.Response, properties: Optional[Mapping[str, Any]]
+    ) -> Iterable[MutableMapping[str, Any]]:
         refusal = self.client.refusal(response)
         if refusal is not None:
             raise refusal

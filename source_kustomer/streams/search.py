@@ -9,10 +9,11 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http import timestamps
 from kustomer_http.errors import config_error
 from kustomer_http.responses import error_detail, response_json
+from kustomer_http.settings import EARLIEST_DATE
 from kustomer_http.timestamps import earlier, instant, kustomer_time, parse_timestamp
 
-from source_kustomer.audit_log import AUDIT_ROLES, AuditRefused
-from source_kustomer.deletions import AUDIT_OBJECT_TYPES, hard_deletions, soft_deletion
+from source_kustomer.audit_log import AUDIT_ROLES, LONG_RETENTION, SHORT_RETENTION
+from source_kustomer.deletions import AUDIT_OBJECT_TYPES, DeletionsLog, DeletionsUnavailable, soft_deletion
 from source_kustomer.keyset import (
     Bound,
     Criteria,
@@ -30,6 +31,11 @@ CURSOR = "updatedAt"
 DELETIONS_SINCE = "deletionsSince"  # where this stream's reading of the audit log continues (with sync_deletes)
 DELETIONS = "deletions"  # the slice after the records, with sync_deletes
 CLOCK_SKEW_SECONDS = 300
+MAX_BAND_IDS = 500_000  # ids remembered from the boundary band; past it, a record found twice there is emitted twice
+MAX_SOFT_MARKED = 100_000  # soft-delete markers remembered, so their audit-log delete entry is not counted again
+# How long Kustomer keeps the audit-log delete entries of each object ("Audit log storage limits", 2024): company
+# updates 12 months; customer, conversation and message updates (deletes included, the conservative reading) 90 days.
+DELETION_RETENTION = {"company": LONG_RETENTION}
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class SearchSpec:
     cursor: str = CURSOR  # the attribute dating a record's last change; also the state's key
     archived: bool = True  # Kustomer keeps its records older than two years in the archive search
     sorted: bool = True  # Kustomer sorts it by its time field (else it is read in time ranges, sort unused)
+    description: str = ""
 
     @property
     def time_field(self) -> str:
@@ -55,6 +62,11 @@ def _saved_moment(stream: str, state: Mapping[str, Any], key: str, now: datetime
     if value is None:
         return None
     moment = parse_timestamp(value, f"state of stream '{stream}' ({key})")
+    if moment < EARLIEST_DATE:
+        raise config_error(
+            f"The saved state of stream '{stream}' is before 1970 ({key} {value!r}), before any Kustomer record. "
+            f"Reset the state of '{stream}'."
+        )
     if (moment - now).total_seconds() > CLOCK_SKEW_SECONDS:
         raise config_error(
             f"The saved state of stream '{stream}' is in the future ({key} {value!r}); resuming from it would skip "
@@ -86,6 +98,7 @@ class KustomerSearchStream(KustomerStream):
     def __init__(self, spec: SearchSpec, *args: Any, **kwargs: Any) -> None:
         self.spec = spec
         self.schema_name = spec.schema_name
+        self.description = spec.description
         self._cursor: Optional[str] = None
         self._incoming: Optional[str] = None
         self._deletions_since: Optional[str] = None
@@ -94,6 +107,8 @@ class KustomerSearchStream(KustomerStream):
         self._band: Optional[Tuple[int, int]] = None  # the boundary band read from both searches (microseconds)
         self._band_seen: Set[str] = set()  # ids emitted from the band in this sync
         self._synced: Optional[int] = None  # incremental: the incoming cursor (records at or before it: re-reads)
+        self._soft_marked: Set[str] = set()  # ids delivered as soft-delete markers in this sync
+        self.deletions_log: Optional[DeletionsLog] = None  # set by the source when this sync reads deletions
         self.reader_stats: Optional[KeysetStats] = None
         super().__init__(*args, **kwargs)
 
@@ -132,8 +147,9 @@ class KustomerSearchStream(KustomerStream):
         self._cursor = self._incoming
 
     @property
-    def state_checkpoint_interval(self) -> Optional[int]:
-        return self.effective_page_size
+    def deletions_since(self) -> str:
+        """Where this stream's reading of the audit log for deletions continues."""
+        return self._deletions_since or kustomer_time(self.config.start_date)
 
     @property
     def keys(self) -> List[SortKey]:
@@ -152,20 +168,22 @@ class KustomerSearchStream(KustomerStream):
         stream_slice: Optional[Mapping[str, Any]] = None,
         next_page_token: Optional[Mapping[str, Any]] = None,
     ) -> Optional[Mapping[str, Any]]:
-        """The search body for criteria and a sort field (``next_page_token``), in Kustomer's published shape."""
+        """The search body for criteria and a sort field (``next_page_token``; none for a stream read in time
+        ranges), in Kustomer's published shape."""
         token = next_page_token or {}
-        body = {
-            "and": token["criteria"],
-            "sort": [{token["sort"]: "asc"}],
-            "queryContext": self.spec.query_context,
-        }
+        body: MutableMapping[str, Any] = {"and": token["criteria"]}
+        if token.get("sort"):
+            body["sort"] = [{token["sort"]: "asc"}]
+        body["queryContext"] = self.spec.query_context
         if self.asks_for_deleted:
             body["includeDeleted"] = True
         return body
 
-    def _fetch(self, criteria: Criteria, sort_field: str, page: int, archive: bool = False) -> SearchPage:
+    def fetch_page(self, criteria: Criteria, sort_field: str, page: int, archive: bool = False) -> SearchPage:
+        """One page of a search of this stream's object; raises AccessRefused, or SearchRejected for 400/404."""
         self._check_sync_span()
-        body = self.request_body_json(None, next_page_token={"criteria": criteria, "sort": sort_field})
+        sort = sort_field if self.spec.sorted else None  # a range read relies on no order; none is asked for
+        body = self.request_body_json(None, next_page_token={"criteria": criteria, "sort": sort})
         response = self.client.search(body, page, self.effective_page_size, archive=archive)  # type: ignore[arg-type]
         refusal = self.client.refusal(response)
         if refusal is not None:
@@ -202,16 +220,11 @@ class KustomerSearchStream(KustomerStream):
             lower = self.config.start_date
         return lower, now - self.config.search_lag
 
-    def stream_slices(
-        self,
-        *,
-        sync_mode: SyncMode,
-        cursor_field: Optional[List[str]] = None,
-        stream_state: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[Optional[Mapping[str, Any]]]:
+    def parts(self) -> List[Mapping[str, Any]]:
         """The phases of this sync's window (archive and standard search), then, with sync_deletes, the deletions.
         The state is saved after each: a sync stopped before its deletions keeps its records and still reads every
         deletion next time."""
+        sync_mode = self.sync_mode
         now = timestamps.utc_now()
         self._started = now
         self._synced = instant(self._incoming) if sync_mode == SyncMode.incremental and self._incoming else None
@@ -226,22 +239,22 @@ class KustomerSearchStream(KustomerStream):
                 f"Stream '{self.name}': Kustomer keeps {self.name} changed more than two years ago neither in its "
                 "search nor in its archive search, so those older than two years are not synced."
             )
-        slices: List[MutableMapping[str, Any]] = [phase.as_slice() for phase in phases]
+        parts: List[Mapping[str, Any]] = [phase.as_slice() for phase in phases]
         if self.config.sync_deletes:
-            slices.append({"phase": DELETIONS})
-        slices[-1]["last"] = True
-        return slices
+            self._warn_about_deletion_retention(now)
+            parts.append({"phase": DELETIONS})
+        return parts
 
-    def read_slice(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
         """One phase of the window, or the deletions."""
-        if stream_slice.get("phase") == DELETIONS:
-            return self._hard_deletions(self._window.high.value)  # type: ignore[union-attr]
-        return self._records(sync_mode, Phase.from_slice(stream_slice))
+        if part.get("phase") == DELETIONS:
+            return self._hard_deletions()
+        return self._records(Phase.from_slice(part))
 
-    def _records(self, sync_mode: SyncMode, phase: Phase) -> Iterator[Mapping[str, Any]]:
+    def _records(self, phase: Phase) -> Iterator[Any]:
         """Every record of one phase; the cursor moves only to positions every earlier record was read by."""
         reader = KeysetReader(
-            fetch=lambda criteria, sort, page: self._fetch(criteria, sort, page, archive=phase.source == ARCHIVE),
+            fetch=lambda criteria, sort, page: self.fetch_page(criteria, sort, page, archive=phase.source == ARCHIVE),
             keys=self.keys,
             page_size=self.effective_page_size,
             stream=self.name,
@@ -251,21 +264,29 @@ class KustomerSearchStream(KustomerStream):
         self.reader_stats = reader.stats
         window = KeyRange(self.keys[0], Bound(phase.low), Bound(phase.high))
         records = reader.read(window) if self.spec.sorted else reader.read_by_ranges(window)
+        since_checkpoint = 0
         for record in records:
             if self._seen_in_band(record):
                 continue
             yield from self.emit(record)
             self._advance(record[self.spec.cursor] if self.spec.sorted else reader.checkpoint, phase.cap)
+            since_checkpoint += 1
+            if since_checkpoint >= self.effective_page_size:
+                since_checkpoint = 0
+                yield self.checkpoint()
         if not self.spec.sorted:
             self._advance(reader.checkpoint, phase.cap)
         if phase.completes:
             self._advance(phase.completes, None)
+        yield self.checkpoint()
 
     def emit(self, record: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
         """What one search record becomes: itself, or a delete marker when deletes are synced."""
         deletion = soft_deletion(record) if self.config.sync_deletes else None
         if deletion is not None:
             self.progress.deletions += 1
+            if len(self._soft_marked) < MAX_SOFT_MARKED:
+                self._soft_marked.add(deletion.object_id)
             yield deletion.marker()
             return
         self.progress.records += 1
@@ -282,7 +303,8 @@ class KustomerSearchStream(KustomerStream):
             return False
         if record["id"] in self._band_seen:
             return True
-        self._band_seen.add(record["id"])
+        if len(self._band_seen) < MAX_BAND_IDS:
+            self._band_seen.add(record["id"])
         return False
 
     def _advance(self, position: Optional[str], cap: Optional[str]) -> None:
@@ -294,19 +316,39 @@ class KustomerSearchStream(KustomerStream):
         if self._cursor is None or instant(position) > instant(self._cursor):  # type: ignore[operator]
             self._cursor = position
 
-    def _hard_deletions(self, until: str) -> Iterable[Mapping[str, Any]]:
-        """Delete markers for what the audit log says was deleted since the last sync's position; then move it."""
+    def _warn_about_deletion_retention(self, now: datetime) -> None:
         object_type = AUDIT_OBJECT_TYPES.get(self.spec.name)
-        since = self._deletions_since or kustomer_time(self.config.start_date)
-        if object_type is not None:
-            try:
-                for deletion in hard_deletions(self.client, object_type, since, until, self.progress.page):
-                    self.progress.deletions += 1
-                    yield deletion.marker()
-            except AuditRefused as refused:
-                self.logger.warning(
-                    f"Hard deletes of stream '{self.name}' are not synced: Kustomer refused the audit log ({refused}). "
-                    f"Give the API key {AUDIT_ROLES}; deletions since {since} are read then."
-                )
-                return
-        self._deletions_since = until
+        if object_type is None or self._deletions_since is None:
+            return
+        kept = DELETION_RETENTION.get(object_type, SHORT_RETENTION)
+        if instant(self._deletions_since) < instant(kustomer_time(now - kept)):  # type: ignore[operator]
+            self.logger.warning(
+                f"Stream '{self.name}': deletions were last read up to {self._deletions_since}, but Kustomer keeps the "
+                f"audit log's {object_type} deletions {kept.days} days, so deletions from before "
+                f"{kustomer_time(now - kept)} may be gone and are not delivered; a full refresh of '{self.name}' "
+                "removes what is gone."
+            )
+
+    def _hard_deletions(self) -> Iterable[Any]:
+        """Delete markers for what the audit log says was deleted since this stream's position; then move it to
+        where every deletion is settled."""
+        object_type = AUDIT_OBJECT_TYPES.get(self.spec.name)
+        if object_type is None or self.deletions_log is None:
+            self._deletions_since = self._window.high.value  # type: ignore[union-attr]
+            yield self.checkpoint()
+            return
+        try:
+            deletions, settled = self.deletions_log.take(object_type)
+        except DeletionsUnavailable as unavailable:
+            self.logger.warning(
+                f"Hard deletes of stream '{self.name}' are not synced: Kustomer refused the audit log ({unavailable}). "
+                f"Give the API key {AUDIT_ROLES}; deletions since {self.deletions_since} are read then."
+            )
+            return
+        for deletion in deletions:
+            if deletion.object_id in self._soft_marked:
+                continue  # delivered already, from search
+            self.progress.deletions += 1
+            yield deletion.marker()
+        self._deletions_since = settled
+        yield self.checkpoint()

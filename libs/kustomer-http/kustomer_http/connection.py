@@ -107,7 +107,7 @@ class KustomerClient:
         self.name = name
         self.stats = stats
         window = connection.config.rate_limit_window_seconds
-        self._http = HttpClient(
+        self.http = HttpClient(
             name=name,
             logger=connection.logger,
             error_handler=KustomerErrorHandler(connection.logger, window, stats, max_retries),
@@ -142,7 +142,7 @@ class KustomerClient:
     ) -> requests.Response:
         """One request to an absolute URL (from ``api_url`` or ``link_url``), retried as Kustomer's errors say."""
         self.connection.check_running(self.name)
-        _, response = self._http.send_request(
+        _, response = self.http.send_request(
             http_method=method,
             url=url,
             request_kwargs={"allow_redirects": False},

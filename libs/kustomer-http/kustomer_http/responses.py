@@ -6,6 +6,7 @@ past the size limit and a request to another host end the request with one clear
 """
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any, Dict, Optional, Union
 
@@ -25,6 +26,11 @@ from kustomer_http.transport import DeadlineExceeded, RefusedDestination, Respon
 MAX_RETRIES = 8
 REFUSALS = (400, 401, 403, 404)
 DETAIL_CHARS = 300
+# What one parsed body may cost: a JSON value costs up to ~160 bytes once parsed (a minimal record's), so 64 MiB of
+# tiny items would take gigabytes. A page of 500 Kustomer records holds well under 200,000 values; past this many
+# the body is refused before it is parsed (peak memory stays under ~300 MB).
+MAX_JSON_VALUES = 1_500_000
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 AUTH_MESSAGE = (
     "Kustomer rejected the API token (HTTP 401): it is invalid or has expired. Create a new API key in "
@@ -78,11 +84,38 @@ KUSTOMER_ERROR_MAPPING = {
 }
 
 
+class ResponseTooComplex(ValueError):
+    """A body holding more JSON values than ``MAX_JSON_VALUES``: it was not parsed."""
+
+
+def _values_at_most(body: bytes) -> int:
+    # Every value after the first in a container follows a comma; objects and arrays open with a bracket.
+    return body.count(b",") + body.count(b"{") + body.count(b"[") + 1
+
+
+def check_complexity(body: bytes) -> None:
+    """Raise ``ResponseTooComplex`` when ``body`` holds more than ``MAX_JSON_VALUES`` JSON values.
+
+    The count is an upper bound taken at C speed; only when it is exceeded are strings (whose commas inflate
+    it) blanked out and the structure counted again, so long texts never cause a refusal.
+    """
+    if _values_at_most(body) <= MAX_JSON_VALUES:
+        return
+    if _values_at_most(_JSON_STRING.sub(b'""', body)) > MAX_JSON_VALUES:
+        raise ResponseTooComplex(
+            f"Kustomer sent a body of more than {MAX_JSON_VALUES:,} JSON values ({len(body):,} bytes), far more than "
+            "any page holds; it was not read."
+        )
+
+
 def response_json(response: requests.Response) -> Any:
-    """The parsed body, parsed once per response (the error handler may already have done it)."""
+    """The parsed body, parsed once per response (the error handler may already have done it); a body too
+    complex to parse safely raises ``ResponseTooComplex``."""
     cached = getattr(response, "_kustomer_json", None)
     if cached is None:
-        cached = orjson.loads(response.content)
+        content = response.content
+        check_complexity(content)
+        cached = orjson.loads(content)
         response._kustomer_json = cached  # type: ignore[attr-defined]
     return cached
 
@@ -103,6 +136,8 @@ def unusable_body(response: requests.Response) -> Optional[str]:
     """Why a 2xx body cannot be used as a page (None when it can)."""
     try:
         body = response_json(response)
+    except ResponseTooComplex:
+        raise
     except orjson.JSONDecodeError:
         return "Kustomer answered 200 with a body that is not JSON; retrying."
     if not isinstance(body, dict):
@@ -145,7 +180,10 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
             if 300 <= response_or_exception.status_code < 400:  # requests counts a redirect as "ok"
                 resolution = _REDIRECT
             else:
-                reason = unusable_body(response_or_exception)
+                try:
+                    reason = unusable_body(response_or_exception)
+                except ResponseTooComplex as refused:
+                    return _fail(f"{refused} Please report this to the connector's maintainers.")
                 resolution = _retry(reason) if reason else resolution
         if resolution.response_action == ResponseAction.RATE_LIMITED:
             self._stats.throttled_429 += 1

@@ -7,6 +7,7 @@ from typing import Any, Optional
 from kustomer_http.errors import config_error
 
 EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def utc_now() -> datetime:
@@ -47,8 +48,13 @@ def instant(value: Any) -> Optional[int]:
     parsed = _parse(value)
     if parsed is None:
         return None
-    delta = parsed - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = parsed - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def moment_of(micros: int) -> datetime:
+    """The aware UTC datetime of microseconds since the epoch (the inverse of ``instant``)."""
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def kustomer_time(moment: datetime) -> str:
