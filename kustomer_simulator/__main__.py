@@ -6,11 +6,12 @@ import json
 import ssl
 import sys
 import time
-from typing import Dict, FrozenSet, List, Optional
+from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from kustomer_simulator.faults import Fault
-from kustomer_simulator.org import Org, OrgSettings
-from kustomer_simulator.search import CREATED_AT_BEHAVIOURS, CREATED_AT_DEFAULTS, SORT_BEHAVIOURS, SearchLimits
+from kustomer_simulator.merges import MERGE_SIDES
+from kustomer_simulator.org import KLASS_STATUSES, Org, OrgSettings
+from kustomer_simulator.search import CREATED_AT_DEFAULTS, FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
 
@@ -28,13 +29,13 @@ def parse_tokens(specs: List[str]) -> Dict[str, FrozenSet[str]]:
     return tokens
 
 
-def parse_created_at(text: str) -> Dict[str, str]:
-    """``honoured`` (every object) or ``customer=honoured,company=rejected`` (the rest keep their defaults)."""
-    behaviours = dict(CREATED_AT_DEFAULTS)
+def _per_context(text: str, defaults: Mapping[str, str]) -> Dict[str, str]:
+    """``honoured`` (every context) or ``a=honoured,b=rejected`` (the rest keep their defaults)."""
+    behaviours = dict(defaults)
     for part in (p.strip() for p in text.split(",") if p.strip()):
         context, _, behaviour = part.rpartition("=")
-        if behaviour not in CREATED_AT_BEHAVIOURS:
-            raise argparse.ArgumentTypeError(f"{behaviour!r} is not one of {', '.join(CREATED_AT_BEHAVIOURS)}")
+        if behaviour not in FIELD_BEHAVIOURS:
+            raise argparse.ArgumentTypeError(f"{behaviour!r} is not one of {', '.join(FIELD_BEHAVIOURS)}")
         if context:
             behaviours[context] = behaviour
         else:
@@ -42,71 +43,178 @@ def parse_created_at(text: str) -> Dict[str, str]:
     return behaviours
 
 
+def parse_created_at(text: str) -> Dict[str, str]:
+    """How standard search treats ``<object>_created_at``, per object (``customer=honoured,company=rejected``)."""
+    return _per_context(text, CREATED_AT_DEFAULTS)
+
+
+def parse_routing_search(text: str) -> Dict[str, str]:
+    """How search treats the routing contexts' time fields (``ignored``, or ``work_item=honoured,...``)."""
+    unknown = {p.partition("=")[0].strip() for p in text.split(",") if "=" in p} - set(ROUTING_SEARCH_DEFAULTS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{sorted(unknown)}: the routing contexts are work_item and work_session")
+    return _per_context(text, ROUTING_SEARCH_DEFAULTS)
+
+
+def parse_klasses(text: str) -> Tuple[Tuple[str, ...], Dict[str, str]]:
+    """``order,legacy_case:existing_only``: the klass names, and the status of those not enabled."""
+    names, statuses = [], {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, status = part.partition(":")
+        if status and status not in KLASS_STATUSES:
+            raise argparse.ArgumentTypeError(f"klass status {status!r} is not one of {', '.join(KLASS_STATUSES)}")
+        names.append(name)
+        if status:
+            statuses[name] = status
+    return tuple(names), statuses
+
+
+def _spelled(behaviours: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in behaviours.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The CLI's argument parser."""
+    """The CLI's argument parser; ``serve --help`` lists every switch with its default."""
     parser = argparse.ArgumentParser(prog="python -m kustomer_simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve a simulated Kustomer org over HTTP")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8099)
-    serve.add_argument("--seed", type=int, default=7)
-    serve.add_argument("--scale", type=int, default=50_000, help="records across the searchable resources")
-    serve.add_argument("--anchor", help="ISO date the data ends at (default: today, UTC midnight)")
-    serve.add_argument("--ties", type=_int_list, default=[], help="tie cluster sizes, e.g. 1000,5000")
-    serve.add_argument("--deleted-fraction", type=float, default=0.01)
-    serve.add_argument("--klasses", default="order,subscription")
-    serve.add_argument("--token", action="append", default=[], help="TOKEN or TOKEN:denied.role,... (repeatable)")
-    serve.add_argument("--org-per-minute", type=int, default=1000, help="0 disables")
-    serve.add_argument("--search-per-minute", type=int, default=100, help="0 disables")
-    serve.add_argument("--minute-seconds", type=float, default=60.0, help="length of a rate-limit 'minute'")
-    serve.add_argument("--reset-mode", choices=["epoch", "seconds", "absent"], default="epoch")
-    serve.add_argument("--no-retry-after", action="store_true")
-    serve.add_argument("--past-window", choices=["error", "empty"], default="error")
-    serve.add_argument("--list-over-max", choices=["clamp", "error"], default="clamp")
-    serve.add_argument("--missing-role-status", type=int, choices=[401, 403], default=403)
-    serve.add_argument(
+    serve = sub.add_parser(
+        "serve",
+        help="serve a simulated Kustomer org over HTTP",
+        description="Every behaviour Kustomer's evidence leaves open is a switch; each default is the strict reading "
+        "(docs/kustomer-api-model.md).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = serve.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on")
+    add("--port", type=int, default=8099, help="port to listen on")
+    add("--seed", type=int, default=7, help="seed of the generated org")
+    add("--scale", type=int, default=50_000, help="records across the searchable resources")
+    add("--anchor", help="ISO date the data ends at (None: today, UTC midnight)")
+    add("--ties", type=_int_list, default="", help="tie cluster sizes, e.g. 1000,5000")
+    add("--deleted-fraction", type=float, default=0.01, help="share of searchable records soft-deleted")
+    add(
+        "--klasses",
+        type=parse_klasses,
+        default="order,subscription",
+        help="custom object klasses, each NAME or NAME:STATUS (enabled, existing_only, disabled; e.g. "
+        "order,legacy_case:existing_only,old_survey:disabled)",
+    )
+    add(
+        "--token",
+        action="append",
+        default=[],
+        help="TOKEN or TOKEN:denied.role,... (repeatable; none given: sim-token)",
+    )
+    add("--org-per-minute", type=int, default=1000, help="org-wide requests per minute (0 disables)")
+    add("--search-per-minute", type=int, default=100, help="searches per minute (0 disables)")
+    add("--minute-seconds", type=float, default=60.0, help="length of a rate-limit 'minute'")
+    add("--reset-mode", choices=["epoch", "seconds", "absent"], default="epoch", help="what x-ratelimit-reset holds")
+    add("--no-retry-after", action="store_true", help="send 429s without Retry-After")
+    add("--past-window", choices=["error", "empty"], default="error", help="a search page past the result window")
+    add("--list-over-max", choices=["clamp", "error"], default="clamp", help="a list pageSize above its maximum")
+    add("--missing-role-status", type=int, choices=[401, 403], default=403, help="the status for a missing role")
+    add(
         "--created-at",
         type=parse_created_at,
-        default=dict(CREATED_AT_DEFAULTS),
-        help="how search treats <object>_created_at: honoured|ignored|rejected, for all or per object "
-        "(e.g. customer=honoured,company=rejected)",
+        default=_spelled(CREATED_AT_DEFAULTS),
+        help="how search treats <object>_created_at: honoured|ignored|rejected, for all or per object",
     )
-    serve.add_argument(
-        "--total", choices=["exact", "capped"], default="exact", help="meta.total exact or capped at 10k"
-    )
-    serve.add_argument("--index-lag-seconds", type=float, default=0.0, help="writes reach search this much later")
-    serve.add_argument(
+    add("--total", choices=["exact", "capped"], default="exact", help="meta.total exact or capped at 10k")
+    add("--index-lag-seconds", type=float, default=0.0, help="writes reach search this much later")
+    add(
         "--merge-audit",
         choices=["delete", "merge-only"],
         default="delete",
         help="what a customer merge writes to the audit log besides its merge entry",
     )
-    serve.add_argument(
+    add(
         "--conversation-time-sort",
-        choices=list(SORT_BEHAVIOURS),
+        choices=list(FIELD_BEHAVIOURS),
         default="ignored",
         help="whether search sorts by conversation_time_created_at (undocumented)",
     )
-    serve.add_argument(
+    add(
+        "--routing-search",
+        type=parse_routing_search,
+        default=_spelled(ROUTING_SEARCH_DEFAULTS),
+        help="how search treats work_item_/work_session_ updated_at and created_at: honoured|ignored|rejected, "
+        "for both contexts or per context (e.g. work_item=honoured,work_session=rejected)",
+    )
+    add(
         "--work-item-updates",
         choices=["touch", "silent"],
-        default="touch",
+        default="silent",
         help="whether a work item's change also updates its conversation (undocumented)",
     )
-    serve.add_argument(
+    add(
         "--audit-bounds",
         choices=["inclusive", "exclusive"],
         default="inclusive",
         help="whether the audit log's filter[start]/filter[end] include their own instant (undocumented)",
     )
-    serve.add_argument("--history-days", type=int, default=330, help="days of history the generated org spans")
-    serve.add_argument("--count", action="append", default=[], help="records of one stream, e.g. customers=250000")
-    serve.add_argument("--mutate-every", type=int, default=0, help="update records every N requests (0: never)")
-    serve.add_argument("--mutate-count", type=int, default=1, help="records updated per searchable stream each time")
-    serve.add_argument("--fault", action="append", default=[], help='JSON, e.g. {"kind":"status","count":3}')
-    serve.add_argument("--prerender", action="store_true", help="serialize every record before serving (benchmarks)")
-    serve.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
-    serve.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    add(
+        "--audit-date-field",
+        choices=["publishedAt", "createdAt"],
+        default="publishedAt",
+        help="the entry time filter[start]/filter[end] compare (undocumented)",
+    )
+    add(
+        "--audit-publish-lag-seconds",
+        type=float,
+        default=8.0,
+        help="an audit entry's createdAt precedes its publishedAt (and id time) by up to this much",
+    )
+    add(
+        "--audit-next-links",
+        choices=["bare", "filtered"],
+        default="bare",
+        help="whether the audit log's links carry only count and before/after (as published) or the filters too",
+    )
+    add(
+        "--audit-include",
+        choices=["honoured", "ignored"],
+        default="honoured",
+        help="whether the audit log's filter[include] adds object types (documented) or is ignored",
+    )
+    add(
+        "--work-session-defaults",
+        choices=["true", "false"],
+        default="true",
+        help="what an absent user= and active= on GET /v1/routing/work-sessions mean (undocumented)",
+    )
+    add(
+        "--users-default",
+        choices=["active", "all"],
+        default="active",
+        help="what GET /v1/users lists without deleted= (undocumented)",
+    )
+    add(
+        "--disabled-klass-objects",
+        choices=["served", "refused"],
+        default="served",
+        help="whether a disabled klass's custom objects are still listed and searched, or refused with 403",
+    )
+    add(
+        "--merges-listed-for",
+        choices=list(MERGE_SIDES),
+        default="source",
+        help="the merges GET /v1/customers/{id}/merges lists: where the customer is the source, or either side",
+    )
+    add(
+        "--merged-lookup",
+        type=int,
+        choices=[200, 404],
+        default=200,
+        help="what GET /v1/customers/{id} answers for a customer merged away",
+    )
+    add("--history-days", type=int, default=330, help="days of history the generated org spans")
+    add("--count", action="append", default=[], help="records of one stream, e.g. customers=250000 (repeatable)")
+    add("--mutate-every", type=int, default=0, help="update records every N requests (0: never)")
+    add("--mutate-count", type=int, default=1, help="records updated per searchable stream each time")
+    add("--fault", action="append", default=[], help='JSON, e.g. {"kind":"status","count":3} (repeatable)')
+    add("--prerender", action="store_true", help="serialize every record before serving (benchmarks)")
+    add("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    add("--tls-key", help="the certificate's private key (PEM)")
     return parser
 
 
@@ -121,11 +229,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             anchor_ms=parse_iso_ms(args.anchor) if args.anchor else None,
             tie_clusters=args.ties,
             deleted_fraction=args.deleted_fraction,
-            klasses=tuple(k for k in args.klasses.split(",") if k),
+            klasses=args.klasses[0],
+            klass_status=args.klasses[1],
             counts={name: int(n) for name, _, n in (c.partition("=") for c in args.count)},
             merge_audit=args.merge_audit,
             work_item_updates=args.work_item_updates,
             history_days=args.history_days,
+            audit_publish_lag_seconds=args.audit_publish_lag_seconds,
         )
     )
     built = time.perf_counter() - started
@@ -150,12 +260,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         list_over_max=args.list_over_max,
         missing_role_status=args.missing_role_status,
         audit_bounds=args.audit_bounds,
+        audit_date_field=args.audit_date_field,
+        audit_next_links=args.audit_next_links,
+        audit_include=args.audit_include,
+        work_session_defaults=args.work_session_defaults,
+        users_default=args.users_default,
+        disabled_klass_objects=args.disabled_klass_objects,
+        merges_listed_for=args.merges_listed_for,
+        merged_lookup=args.merged_lookup,
         search=SearchLimits(
             past_window=args.past_window,
             created_at=args.created_at,
             total=args.total,
             index_lag_seconds=args.index_lag_seconds,
             conversation_time_sort=args.conversation_time_sort,
+            routing_search=args.routing_search,
         ),
     )
     sim = Simulator(org, settings, host=args.host, port=args.port)

@@ -89,15 +89,20 @@ class Collection:
         """A Mongo-ObjectId-shaped id: creation seconds, a per-collection salt, the index."""
         return f"{self.created_ms[i] // 1000:08x}{self._id_infix}{i:06x}"
 
-    def index_of(self, record_id: str) -> Optional[int]:
-        """The index behind an id this collection issued, or None."""
+    def issued(self, record_id: str) -> Optional[int]:
+        """The index behind an id this collection issued (even if the record was removed since), or None."""
         if len(record_id) != 24 or record_id[8:10] != f"{self.code:02x}":
             return None
         try:
             i = int(record_id[18:], 16)
         except ValueError:
             return None
-        return i if i < self.count and self.record_id(i) == record_id and i not in self.removed else None
+        return i if i < self.count and self.record_id(i) == record_id else None
+
+    def index_of(self, record_id: str) -> Optional[int]:
+        """The index behind an id of a record that still exists (live or soft-deleted), or None."""
+        i = self.issued(record_id)
+        return i if i is not None and i not in self.removed else None
 
     def render(self, i: int) -> dict:
         """The JSON:API resource object for record i."""

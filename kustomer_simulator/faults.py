@@ -1,8 +1,11 @@
-"""Faults injected on demand: what the network and a struggling API do to a long sync."""
+"""Faults injected on demand: what the network and a struggling API do to a long sync, and the pages they spoil."""
 
 import threading
 from dataclasses import dataclass
 from typing import List, Optional
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
 
 FAULT_KINDS = (
     "status",  # an HTTP error status (default 503) with a JSON error body
@@ -24,8 +27,26 @@ FAULT_KINDS = (
     "gzip_bomb",  # a small gzip body inflating to `size_mb` MiB
     "redirect",  # 302 to `link`
     "echo_auth",  # 403 whose error detail repeats the request's Authorization header
+    "sparse_audit",  # audit entries without dates (the published schema requires only org, eventName, eventVerb)
+    "oversized_page",  # a page bigger than asked: more records than its pageSize, or a body of `size_mb` MiB
 )
-MALFORMED_VARIANTS = ("no_id", "bad_updated_at", "no_attributes", "not_object")
+# The variants of the kinds that have them; the first is the default.
+VARIANTS = {
+    "malformed": ("no_id", "bad_updated_at", "no_attributes", "not_object"),
+    "sparse_audit": ("no_created_at", "no_dates"),
+    "oversized_page": ("extra_records", "empty_objects", "minimal_records"),
+}
+# Kinds that answer with the real page, changed (the rest answer instead of it).
+PAGE_FAULTS = (
+    "empty_next",
+    "timed_out",
+    "unsorted",
+    "malformed",
+    "far_future",
+    "foreign_next",
+    "self_next",
+    "sparse_audit",
+)
 
 
 @dataclass
@@ -40,17 +61,24 @@ class Fault:
     seconds: float = 0.0
     retry_after: bool = True
     reset: str = "normal"  # normal | past | future | garbage | missing
-    variant: str = "no_id"  # for malformed
+    variant: str = ""  # for the kinds in VARIANTS (default: the kind's first)
     link: str = "////evil.invalid/v1/tags?page=2"  # for foreign_next and redirect
-    size_mb: int = 1024  # for gzip_bomb
+    size_mb: int = 1024  # for gzip_bomb and oversized_page's body variants
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; choose one of {', '.join(FAULT_KINDS)}")
-        if self.variant not in MALFORMED_VARIANTS:
+        choices = VARIANTS.get(self.kind, ())
+        self.variant = self.variant or (choices[0] if choices else "")
+        if self.variant and self.variant not in choices:
             raise ValueError(
-                f"unknown malformed variant {self.variant!r}; choose one of {', '.join(MALFORMED_VARIANTS)}"
+                f"unknown {self.kind} variant {self.variant!r}; choose one of {', '.join(choices) or 'none'}"
             )
+
+    @property
+    def spoils_page(self) -> bool:
+        """Whether this fault answers with the real page, changed (see ``spoil``)."""
+        return self.kind in PAGE_FAULTS or (self.kind, self.variant) == ("oversized_page", "extra_records")
 
     def matches(self, path: str, is_search: bool) -> bool:
         """Whether this fault applies to a request for ``path``."""
@@ -97,3 +125,62 @@ class FaultPlan:
                 self.fired[fault.kind] = self.fired.get(fault.kind, 0) + 1
                 return fault
             return None
+
+
+def spoil(fault: Fault, payload: bytes, request_path: str) -> bytes:
+    """A 200 page changed the way ``fault`` says (for the faults whose ``spoils_page`` is true)."""
+    if not fault.spoils_page:
+        return payload
+    doc = orjson.loads(payload)
+    data = doc.get("data") if isinstance(doc.get("data"), list) else []
+    links = doc.setdefault("links", {})
+    if fault.kind == "empty_next":
+        doc["data"] = []
+        if not links.get("next"):
+            links["next"] = _next_page_link(request_path)
+    elif fault.kind == "timed_out":
+        doc["data"] = data[: len(data) // 2]
+        doc.setdefault("meta", {})["timed_out"] = True
+    elif fault.kind == "unsorted":
+        doc["data"] = data[::-1]
+    elif fault.kind == "malformed" and data:
+        _break(data, fault.variant)
+    elif fault.kind == "far_future" and data:
+        data[-1].setdefault("attributes", {})["updatedAt"] = "2999-01-01T00:00:00.000Z"
+    elif fault.kind == "foreign_next":
+        links["next"] = fault.link
+    elif fault.kind == "self_next":
+        links["next"] = request_path
+    elif fault.kind == "sparse_audit":
+        dropped = ("createdAt",) if fault.variant == "no_created_at" else ("createdAt", "publishedAt")
+        for entry in data:
+            for name in dropped:
+                entry.get("attributes", {}).pop(name, None)
+    elif fault.kind == "oversized_page":
+        doc["data"] = data + [_copy_with_new_id(record) for record in data]
+    return orjson.dumps(doc)
+
+
+def _break(data: list, variant: str) -> None:
+    record = data[0]
+    if variant == "no_id":
+        record.pop("id", None)
+    elif variant == "bad_updated_at":
+        record.setdefault("attributes", {})["updatedAt"] = "last tuesday"
+    elif variant == "no_attributes":
+        record.pop("attributes", None)
+    else:
+        data[0] = 42
+
+
+def _copy_with_new_id(record: dict) -> dict:
+    """The record under an id no record has (ids carry their collection's code in hex digits 9-10; ee is unused)."""
+    rid = str(record.get("id", ""))
+    return {**record, "id": f"{rid[:8]}ee{rid[10:]}" if len(rid) == 24 else f"{rid}-copy"}
+
+
+def _next_page_link(request_path: str) -> str:
+    parts = urlsplit(request_path)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    page = int(query.get("page", 1))
+    return f"{parts.path}?page={page + 1}&pageSize={query.get('pageSize', 100)}"

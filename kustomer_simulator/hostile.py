@@ -1,7 +1,7 @@
 """Responses a broken or hostile server sends, for the faults that test how a client survives them.
 
 They are not Kustomer behaviour; they are what any server on the path could do: trickle bytes forever, send a
-body that never ends, or a small gzip body that inflates to gigabytes.
+body that never ends, a small gzip body that inflates to gigabytes, or a page far bigger than anyone asked for.
 """
 
 import socket
@@ -44,6 +44,24 @@ def endless_records(record: bytes) -> Iterator[bytes]:
     yield b'{"data": ['
     while True:
         yield record + b","
+
+
+def oversized_page(minimal: bool, size_mib: int, updated_at: str) -> Iterator[bytes]:
+    """A page of about ``size_mib`` MiB, made chunk by chunk (never whole in memory): ``{"data":[{},{},...]}``, or
+    (``minimal``) records holding only a distinct id and ``updatedAt``."""
+    yield b'{"data":['
+    target, written, n = size_mib << 20, 0, 0
+    while written < target:
+        if minimal:
+            stamp = updated_at.encode()
+            items = [b'{"id":"%024x","attributes":{"updatedAt":"%s"}}' % (k, stamp) for k in range(n, n + 1024)]
+        else:
+            items = [b"{}"] * 16384
+        n += len(items)
+        chunk = (b"," if written else b"") + b",".join(items)
+        written += len(chunk)
+        yield chunk
+    yield b"]}"
 
 
 def stream_chunked(write: Any, chunks: Iterator[bytes], max_bytes: int = 8 << 30) -> None:

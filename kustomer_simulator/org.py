@@ -3,12 +3,15 @@
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+from kustomer_simulator.audit import LONG_TERM_DAYS, AuditLog
 from kustomer_simulator.collection import Collection, mix32
-from kustomer_simulator.timefmt import iso_ms, now_ms
+from kustomer_simulator.merges import MergeBook
+from kustomer_simulator.shapes import relationship, self_path
+from kustomer_simulator.timefmt import DAY_MS, iso_ms, now_ms
 
-DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 
 # Share of --scale given to each searchable resource (kobjects are split between klasses).
 SEARCH_SHARES = {
@@ -43,6 +46,9 @@ PRIORITIES = [1, 2, 3, 4, 5]
 DOMAINS = ["example.com", "example.org", "example.net", "mail.test"]
 TIERS = ["bronze", "silver", "gold", "platinum"]
 INDUSTRIES = ["retail", "travel", "fintech", "health", "gaming"]
+KLASS_STATUSES = ("enabled", "existing_only", "disabled")  # GetKlasses' status filter
+MACHINE_USER = 0  # the user behind every API key (GET /v1/users/current); it works no routing sessions
+AUDIT_BURST_VERBS = ("update", "delete", "merge")
 
 
 @dataclass
@@ -56,14 +62,17 @@ class OrgSettings:
     tie_clusters: Sequence[int] = ()
     deleted_fraction: float = 0.01
     klasses: Sequence[str] = ("order", "subscription")
+    klass_status: Mapping[str, str] = field(default_factory=dict)  # klass name -> enabled | existing_only | disabled
     counts: Mapping[str, int] = field(default_factory=dict)
     # What a customer merge writes to the audit log besides its merge entry: "delete" (a delete entry for the
     # customer merged away, as other CRMs announce a merge) or "merge-only". Kustomer does not document it.
     merge_audit: str = "delete"
-    audit_retention_days: int = 365  # the published audit-log example expires an entry about a year after it
-    # Whether a change to a work item also updates its conversation ("touch") or not ("silent"); undocumented.
-    work_item_updates: str = "touch"
+    # Whether a change to a work item also updates its conversation ("touch") or not ("silent"); undocumented, and
+    # the Help Center's wrap-up and completion phases need not touch the conversation.
+    work_item_updates: str = "silent"
     audit_history: Optional[int] = None  # audit entries written before the anchor (default: scale // 100)
+    # An audit entry's createdAt precedes its publishedAt (and id) by up to this much; the published example: 7.3 s.
+    audit_publish_lag_seconds: float = 8.0
 
 
 def list_counts(scale: int) -> Dict[str, int]:
@@ -90,12 +99,19 @@ class Org:
         anchor = settings.anchor_ms if settings.anchor_ms is not None else (now_ms() // DAY_MS) * DAY_MS
         self.anchor_ms = anchor
         self.start_ms = anchor - settings.history_days * DAY_MS
-        self.end_ms = anchor - 3_600_000
-        self.org_id = f"{mix32(settings.seed, 99):08x}{'0' * 8}{mix32(settings.seed, 98) & 0xFFFFFF:06x}"[:24]
+        self.end_ms = anchor - HOUR_MS
+        unknown = set(settings.klass_status.values()) - set(KLASS_STATUSES)
+        if unknown:
+            raise ValueError(f"klass status {sorted(unknown)} is not one of {', '.join(KLASS_STATUSES)}")
+        self.org_id = f"{mix32(settings.seed, 99):08x}{mix32(settings.seed, 97):08x}{mix32(settings.seed, 98):08x}"
         self.collections: Dict[str, Collection] = {}
         self._mutation_rng = random.Random(mix32(settings.seed, 4242))
-        self.audit: List[dict] = []  # audit-log entries, oldest first (written by mutations, deletes and merges)
+        self.audit = AuditLog(self.org_id, settings.seed, settings.audit_publish_lag_seconds)
+        self.merges = MergeBook(settings.seed)
+        self.merged_into: Dict[int, int] = {}  # customer merged away -> the customer it was merged into
         self.work_items_of: Dict[int, List[int]] = {}  # conversation index -> its work items' indexes
+        self.deactivated_users: Set[int] = set()
+        self.active_sessions: Set[int] = set()  # work sessions still running (at most one per user)
         self._build()
         self._build_audit_history()
 
@@ -124,7 +140,9 @@ class Org:
     def _build(self) -> None:
         scale = self.settings.scale
         for name, count in list_counts(scale).items():
-            self._add(name, LIST_TYPES[name], self._count(name, count), _render_config_item, False)
+            renderer = self._render_user if name == "users" else _render_config_item
+            self._add(name, LIST_TYPES[name], self._count(name, count), renderer, False)
+        self._deactivate_users()
         self._add("klasses", "klass", len(self.settings.klasses), self._render_klass, False)
         shares = {ctx: max(1, int(scale * share)) for ctx, share in SEARCH_SHARES.items()}
         self._add("companies", "company", self._count("companies", shares["company"]), self._render_company, True)
@@ -153,13 +171,14 @@ class Org:
         times.deleted = set()
         times.created_ms = list(times.updated_ms)  # a conversation time is written once: createdAt is its only time
         times.reindex()
-        self._add(
+        sessions = self._add(
             "work_sessions",
             "work_session",
             self._count("work_sessions", max(20, scale // 250)),
             self._render_work_session,
             False,
         )
+        self._shape_work_sessions(sessions)
         items = self._add(
             "work_items", "work_item", self._count("work_items", conversations * 4 // 5), self._render_work_item, False
         )
@@ -176,6 +195,35 @@ class Org:
             items.updated_ms[i] = start + (end - start) // 2
         items.reindex()
 
+    def _deactivate_users(self) -> None:
+        """Deactivate some users (Kustomer never deletes a user); never the API key's own machine user."""
+        users = self.collections["users"]
+        chosen = {i for i in range(1, users.count) if mix32(self.settings.seed, 0xDE, i) % 6 == 0}
+        self.deactivated_users = chosen or ({users.count - 1} if users.count > 1 else set())
+
+    def _shape_work_sessions(self, sessions: Collection) -> None:
+        """One session per agent shift: ended ones lasted a shift; an agent's latest one may still be running."""
+        agents = max(1, self.collections["users"].count - 1)
+        for i in range(sessions.count):
+            h = mix32(self.settings.seed, 91, i)
+            if i >= sessions.count - agents and h % 3 == 0:
+                self.active_sessions.add(i)
+                sessions.created_ms[i] = self.end_ms - HOUR_MS - h % (8 * HOUR_MS)
+                sessions.updated_ms[i] = self.end_ms - h % (HOUR_MS // 2)
+            else:
+                sessions.updated_ms[i] = min(self.end_ms, sessions.created_ms[i] + 4 * HOUR_MS + h % (6 * HOUR_MS))
+        sessions.reindex()
+
+    def _agent(self, h: int) -> int:
+        """The index of a user other than the machine user that ``h`` picks."""
+        users = self.collections["users"].count
+        return 1 + h % (users - 1) if users > 1 else MACHINE_USER
+
+    def session_user(self, session: int) -> int:
+        """The user index a work session belongs to: the agents take turns, so each agent's latest session is one of
+        the last sessions."""
+        return self._agent(session)
+
     def conversation_of(self, work_item: int) -> int:
         """The conversation index a work item belongs to."""
         return mix32(self.settings.seed, 77, work_item) % self.collections["conversations"].count
@@ -184,7 +232,7 @@ class Org:
         """Create and update entries written before the anchor, across more than the log's retention."""
         count = self.settings.audit_history if self.settings.audit_history is not None else self.settings.scale // 100
         rng = random.Random(mix32(self.settings.seed, 515))
-        span = (self.settings.audit_retention_days + 60) * DAY_MS
+        span = (LONG_TERM_DAYS + 60) * DAY_MS
         sources = [self.collections[name] for name in ("customers", "conversations", "messages", "companies")]
         moments = sorted(self.end_ms - rng.randrange(span) for _ in range(count))
         for n, at in enumerate(moments):
@@ -201,8 +249,13 @@ class Org:
 
     @property
     def timed_streams(self) -> List[str]:
-        """Collections whose ground truth depends on a start time: the search streams and conversation times."""
-        return self.search_streams + ["conversation_times"]
+        """Collections whose ground truth depends on a start time: the search streams, conversation times and the
+        routing objects (searched with queryContext work_item / work_session)."""
+        return self.search_streams + ["conversation_times", "work_items", "work_sessions"]
+
+    def klass_status(self, klass: str) -> str:
+        """enabled | existing_only | disabled."""
+        return self.settings.klass_status.get(klass, "enabled")
 
     def klass_of(self, coll: Collection) -> Optional[str]:
         """The klass name of a kobject collection."""
@@ -220,7 +273,7 @@ class Org:
         if i in coll.deleted:
             attributes["deleted"] = True
             attributes["deletedAt"] = attributes["updatedAt"]
-        relationships["org"] = {"data": {"type": "org", "id": self.org_id}}
+        relationships["org"] = relationship("org", self.org_id)
         rid = coll.record_id(i)
         klass = self.klass_of(coll)
         return {
@@ -228,7 +281,7 @@ class Org:
             "id": rid,
             "attributes": attributes,
             "relationships": relationships,
-            "links": {"self": f"/v1/klasses/{klass}/{rid}" if klass else f"/v1/{coll.type}s/{rid}"},
+            "links": {"self": f"/v1/klasses/{klass}/{rid}" if klass else self_path(coll.type, rid)},
         }
 
     def _custom(self, fields: List[str], coll: Collection, i: int) -> dict:
@@ -255,7 +308,11 @@ class Org:
         return out
 
     def _user_ref(self, h: int) -> dict:
-        return {"data": {"type": "user", "id": self._ref("users", h)[0]}}
+        return relationship("user", self._ref("users", h)[0])
+
+    def _link(self, type_: str, name: str, h: int) -> dict:
+        """A relationship to the record of collection ``name`` that ``h`` picks."""
+        return relationship(type_, self._ref(name, h)[0])
 
     # ---- renderers ----------------------------------------------------------------------
     def _render_customer(self, coll: Collection, i: int) -> dict:
@@ -277,7 +334,7 @@ class Org:
         }
         relationships = {"createdBy": self._user_ref(h)}
         if h % 3 == 0:
-            relationships["company"] = {"data": {"type": "company", "id": self._ref("companies", h)[0]}}
+            relationships["company"] = self._link("company", "companies", h)
         return self._base(coll, i, attributes, relationships)
 
     def _render_conversation(self, coll: Collection, i: int) -> dict:
@@ -298,9 +355,9 @@ class Org:
             "custom": self._custom(CUSTOM_FIELDS["conversation"], coll, i),
         }
         relationships = {
-            "customer": {"data": {"type": "customer", "id": self._ref("customers", h)[0]}},
+            "customer": self._link("customer", "customers", h),
             "assignedUsers": {"data": [self._user_ref(h >> 3)["data"]]},
-            "queue": {"data": {"type": "queue", "id": self._ref("queues", h)[0]}},
+            "queue": self._link("queue", "queues", h),
         }
         return self._base(coll, i, attributes, relationships)
 
@@ -322,8 +379,8 @@ class Org:
             "custom": self._custom(CUSTOM_FIELDS["message"], coll, i),
         }
         relationships = {
-            "conversation": {"data": {"type": "conversation", "id": conv_id}},
-            "customer": {"data": {"type": "customer", "id": customer_id}},
+            "conversation": relationship("conversation", conv_id),
+            "customer": relationship("customer", customer_id),
         }
         return self._base(coll, i, attributes, relationships)
 
@@ -336,10 +393,8 @@ class Org:
             "custom": self._custom(CUSTOM_FIELDS["note"], coll, i),
         }
         relationships = {
-            "conversation": {"data": {"type": "conversation", "id": conv_id}},
-            "customer": {
-                "data": {"type": "customer", "id": self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]}
-            },
+            "conversation": relationship("conversation", conv_id),
+            "customer": self._link("customer", "customers", mix32(conv.seed, conv.code, conv_i, 2)),
             "createdBy": self._user_ref(h),
         }
         return self._base(coll, i, attributes, relationships)
@@ -364,8 +419,8 @@ class Org:
             "custom": self._custom(KLASS_FIELDS.get(klass, ["valueStr"]), coll, i),
         }
         relationships = {
-            "customer": {"data": {"type": "customer", "id": self._ref("customers", h)[0]}},
-            "klass": {"data": {"type": "klass", "id": klass}, "links": {"self": f"/v1/klasses/{klass}"}},
+            "customer": self._link("customer", "customers", h),
+            "klass": relationship("klass", klass),
         }
         return self._base(coll, i, attributes, relationships)
 
@@ -393,18 +448,24 @@ class Org:
                 "messageTime": h % 300,
             },
             "relationships": {
-                "org": {"data": {"type": "org", "id": self.org_id}},
-                "customer": {"data": {"type": "customer", "id": customer_id}},
-                "conversation": {"data": {"type": "conversation", "id": conv_id}},
-                "createdBy": {"data": user},
+                "org": relationship("org", self.org_id),
+                "customer": relationship("customer", customer_id),
+                "conversation": relationship("conversation", conv_id),
+                "createdBy": relationship("user", user["id"]),
             },
             "links": {"self": f"/v1/conversations/times/{rid}"},
         }
 
+    def session_status_type(self, session: int) -> str:
+        """available | busy | unavailable while a session runs; offline once it ended."""
+        coll = self.collections["work_sessions"]
+        h = mix32(coll.seed, coll.code, session, 9)
+        return ["available", "busy", "unavailable"][h % 3] if session in self.active_sessions else "offline"
+
     def _render_work_session(self, coll: Collection, i: int) -> dict:
         h = mix32(coll.seed, coll.code, i, 9)
-        active = coll.updated_ms[i] > self.end_ms - DAY_MS and h % 4 == 0
-        status_type = ["available", "busy", "unavailable"][h % 3] if active else "offline"
+        active = i in self.active_sessions
+        status_type = self.session_status_type(i)
         attributes = {
             "routable": status_type == "available",
             "statusType": status_type,
@@ -422,8 +483,8 @@ class Org:
             "rev": 1 + coll.revisions.get(i, 0),
         }
         relationships = {
-            "user": self._user_ref(h),
-            "team": {"data": {"type": "team", "id": self._ref("teams", h)[0]}},
+            "user": relationship("user", self.collections["users"].record_id(self.session_user(i))),
+            "team": self._link("team", "teams", h),
             "queues": {"data": [{"type": "queue", "id": self._ref("queues", h)[0]}]},
         }
         record = self._base(coll, i, attributes, relationships)
@@ -448,11 +509,26 @@ class Org:
             "rev": 1 + coll.revisions.get(i, 0),
         }
         relationships = {
-            "resource": {"data": {"type": "conversation", "id": conversation}},
-            "queue": {"data": {"type": "queue", "id": self._ref("queues", h)[0]}},
+            "resource": relationship("conversation", conversation),
+            "queue": self._link("queue", "queues", h),
         }
         record = self._base(coll, i, attributes, relationships)
         record["links"] = {"self": f"/v1/routing/work-items/{record['id']}"}
+        return record
+
+    def _render_user(self, coll: Collection, i: int) -> dict:
+        h = mix32(coll.seed, coll.code, i)
+        first, last = FIRST_NAMES[h % len(FIRST_NAMES)], LAST_NAMES[(h >> 8) % len(LAST_NAMES)]
+        attributes = {
+            "name": f"{first} {last}",
+            "displayName": f"{first} {last}",
+            "email": f"{first.lower()}.{last.lower()}.{i}@agents.example.com",
+            "userType": "machine" if i == MACHINE_USER else "user",
+            "roles": ["org.user"],
+        }
+        record = self._base(coll, i, attributes, {})
+        if i in self.deactivated_users:
+            record["attributes"]["deletedAt"] = record["attributes"]["updatedAt"]
         return record
 
     def _render_klass(self, coll: Collection, i: int) -> dict:
@@ -461,11 +537,9 @@ class Org:
             "name": name,
             "displayName": name.replace("_", " ").title(),
             "icon": "box",
-            "status": "enabled",
+            "status": self.klass_status(name),
         }
-        record = self._base(coll, i, attributes, {"kobjects": {"links": {"self": f"/v1/klasses/{name}"}}})
-        record["links"] = {"self": f"/v1/klasses/{record['id']}"}
-        return record
+        return self._base(coll, i, attributes, {"kobjects": {"links": {"self": f"/v1/klasses/{name}"}}})
 
     # ---- metadata -----------------------------------------------------------------------
     def metadata(self, resource: str) -> Optional[dict]:
@@ -499,13 +573,18 @@ class Org:
             return [(coll.record_id(k[2]), iso_ms(k[0])) for k in order[lo:hi]]
 
     def mutate(self, stream: str, count: int, at_ms: Optional[int] = None) -> List[str]:
-        """Update ``count`` live records of ``stream`` now; returns their ids."""
+        """Update ``count`` live records of ``stream`` now; returns their ids. A work session can change only while
+        it runs (Kustomer makes an ended one read-only)."""
         with self.lock:
             coll = self.collections[stream]
             at = at_ms if at_ms is not None else now_ms()
             picked: List[str] = []
-            for _ in range(min(count, coll.count)):
-                i = self._mutation_rng.randrange(coll.count)
+            if stream == "work_sessions":
+                running = sorted(self.active_sessions)
+                picks = [self._mutation_rng.choice(running) for _ in range(count)] if running else []
+            else:
+                picks = [self._mutation_rng.randrange(coll.count) for _ in range(min(count, coll.count))]
+            for i in picks:
                 if i in coll.deleted or i in coll.removed:
                     continue
                 coll.touch(i, at)
@@ -540,47 +619,46 @@ class Org:
             pairs = []
             for source, target in zip(picks[0::2], picks[1::2], strict=False):  # an odd pick is left out
                 coll.hard_delete(source)
+                self.merged_into[source] = target
                 coll.touch(target, at)
                 source_id, target_id = coll.record_id(source), coll.record_id(target)
-                merged = {"relationships": {"mergedCustomers": {"op": "add", "before": [], "after": [source_id]}}}
-                self._audit("merge", coll, target, at, merged)
+                agent = self.collections["users"].record_id(self._agent(mix32(self.settings.seed, 0x3E, source)))
+                self.merges.record(source_id, target_id, at, agent)
+                self._audit("merge", coll, target, at, _merge_changes(source_id))
                 if self.settings.merge_audit == "delete":
                     self._audit("delete", coll, source, at)
                 pairs.append((source_id, target_id))
             return pairs
 
     def _audit(self, verb: str, coll: Collection, i: int, at_ms: int, changes: Optional[dict] = None) -> None:
-        object_type = coll.type
-        stamp = iso_ms(at_ms)
-        entry_id = f"{at_ms // 1000:08x}a1{len(self.audit):014x}"  # ObjectId-shaped, ascending with time
-        self.audit.append(
-            {
-                "type": "audit_log",
-                "id": entry_id,
-                "attributes": {
-                    "eventName": f"kustomer.{object_type}.{verb}",
-                    "eventVerb": verb,
-                    "org": self.org_id,
-                    "userId": None,
-                    "userType": "system",
-                    "objectId": coll.record_id(i),
-                    "objectType": object_type,
-                    "client": "kustomer-simulator",
-                    "ip": None,
-                    "changes": changes or {},
-                    "createdAt": stamp,
-                    "publishedAt": stamp,
-                    "expiresAt": iso_ms(at_ms + self.settings.audit_retention_days * DAY_MS),
-                },
-                "relationships": {"user": {"links": {"self": "/v1/users/null"}, "data": {"type": "user", "id": None}}},
-            }
-        )
+        self.audit.write((verb, coll.type, coll.record_id(i), at_ms, changes))
+
+    def audit_burst(
+        self, count: int, object_type: str, verb: str, per_second: int, at_ms: Optional[int] = None
+    ) -> List[str]:
+        """Log ``count`` synthetic entries about records of ``object_type``, ``per_second`` to a second, the last one
+        in the second before ``at_ms`` (default now); no record changes. A merge entry names another customer as
+        merged away, as a real merge's does. Returns the first and last new ids."""
+        coll = next((c for c in self.collections.values() if c.type == object_type), None)
+        if coll is None or verb not in AUDIT_BURST_VERBS or (verb == "merge" and object_type != "customer"):
+            raise ValueError(f"no burst of {object_type!r} {verb!r} entries (verbs: {', '.join(AUDIT_BURST_VERBS)})")
+        if count < 1 or per_second < 1:
+            raise ValueError("count and per_second must be positive")
+        with self.lock:
+            first_second = (at_ms if at_ms is not None else now_ms()) // 1000 - (count - 1) // per_second - 1
+            rng = random.Random(mix32(self.settings.seed, 616, len(self.audit.entries)))
+            events = []
+            for n in range(count):
+                published = (first_second + n // per_second) * 1000 + (n % per_second) * 1000 // per_second
+                changes = _merge_changes(coll.record_id(rng.randrange(coll.count))) if verb == "merge" else None
+                events.append((verb, object_type, coll.record_id(rng.randrange(coll.count)), published, changes))
+            written = self.audit.write_all(events)
+            return [written[0].id, written[-1].id]
 
     def audit_log(self, now: Optional[int] = None) -> List[dict]:
-        """The entries that have not expired yet, oldest first."""
-        cutoff = iso_ms(now if now is not None else now_ms())
+        """The entries that have not expired yet, oldest id first."""
         with self.lock:
-            return [entry for entry in self.audit if entry["attributes"]["expiresAt"] > cutoff]
+            return [entry.record for entry in self.audit.live(now if now is not None else now_ms())]
 
 
 LIST_TYPES = {
@@ -604,6 +682,11 @@ def custom_type(name: str) -> str:
     return "string"
 
 
+def _merge_changes(source_id: str) -> dict:
+    """The changes a merge entry records on the surviving customer: the customer merged into it."""
+    return {"relationships": {"mergedCustomers": {"op": "add", "before": [], "after": [source_id]}}}
+
+
 def _render_config_item(coll: Collection, i: int) -> dict:
     h = mix32(coll.seed, coll.code, i)
     attributes: dict = {
@@ -611,16 +694,7 @@ def _render_config_item(coll: Collection, i: int) -> dict:
         "createdAt": iso_ms(coll.created_ms[i]),
         "updatedAt": iso_ms(coll.updated_ms[i]),
     }
-    if coll.type == "user":
-        first, last = FIRST_NAMES[h % len(FIRST_NAMES)], LAST_NAMES[(h >> 8) % len(LAST_NAMES)]
-        attributes.update(
-            name=f"{first} {last}",
-            displayName=f"{first} {last}",
-            email=f"{first.lower()}.{last.lower()}.{i}@agents.example.com",
-            userType="user",
-            roles=["org.user"],
-        )
-    elif coll.type == "team":
+    if coll.type == "team":
         attributes.update(displayName=f"Team {i}", icon="users")
     elif coll.type == "tag":
         attributes.update(color=["red", "blue", "green"][h % 3])
@@ -638,5 +712,5 @@ def _render_config_item(coll: Collection, i: int) -> dict:
         "id": rid,
         "attributes": attributes,
         "relationships": {},
-        "links": {"self": f"/v1/{coll.type}s/{rid}"},
+        "links": {"self": self_path(coll.type, rid)},
     }

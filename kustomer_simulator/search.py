@@ -6,11 +6,15 @@ modelled: ``<object>_updated_at`` and ``<object>_created_at`` (a conversation ti
 ``conversation_time_created_at``); any other field is answered 400 ("not modelled"), so a test never passes on a
 criterion the simulator silently ignored. Whether ``<object>_created_at`` is honoured, ignored or rejected by
 standard search is a per-object setting: Kustomer documents it only for some objects (see SearchLimits); archive
-search documents sorting by it for every object it serves, and honours it.
+search documents sorting by it for every object it serves, and honours it. The routing contexts (``work_item``,
+``work_session``) are in the published request schema but no field of theirs is documented: whether their
+``_updated_at``/``_created_at`` fields are honoured, ignored or rejected is a per-context setting too.
+
+A search whose ordering is not honoured answers in index order: stable, but not by time.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import AbstractSet, Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from kustomer_simulator.collection import Collection, mix32
 from kustomer_simulator.contract import search_body_violation
@@ -28,7 +32,7 @@ CONTEXTS = {
     "work_item": "work_items",
 }
 OPERATORS = ("gte", "gt", "lte", "lt", "equals")
-CREATED_AT_BEHAVIOURS = ("honoured", "ignored", "rejected")
+FIELD_BEHAVIOURS = ("honoured", "ignored", "rejected")
 # Kustomer documents sorting by customer_created_at; the others' sort is undocumented ("Sorting based on other
 # standard Object attributes is unavailable"), and company_created_at is no published search field at all.
 CREATED_AT_DEFAULTS = {
@@ -42,7 +46,8 @@ CREATED_AT_DEFAULTS = {
 TOTAL_CAP = 10_000  # Elasticsearch's default: totals above it are reported as exactly 10,000
 # The field that dates each object in search; a conversation time is written once and has no updated-at field.
 TIME_FIELDS = {"conversation_time": "conversation_time_created_at"}
-SORT_BEHAVIOURS = ("honoured", "ignored")
+# The routing contexts' fields are undocumented: by default their criteria and sorts are silently ignored.
+ROUTING_SEARCH_DEFAULTS = {"work_item": "ignored", "work_session": "ignored"}
 
 
 def time_field(prefix: str) -> str:
@@ -67,8 +72,10 @@ class SearchLimits:
     horizon_days: int = 730
     index_lag_seconds: float = 0.0
     # Sorting by conversation_time_created_at is undocumented ("sorting based on other standard object attributes
-    # is unavailable"): honoured, or ignored -- then results come back in index order, which is not by time.
+    # is unavailable"): honoured, ignored (results come back in index order, which is not by time) or rejected (400).
     conversation_time_sort: str = "ignored"
+    # work_item / work_session -> honoured | ignored | rejected, for their _updated_at and _created_at fields.
+    routing_search: Mapping[str, str] = field(default_factory=lambda: dict(ROUTING_SEARCH_DEFAULTS))
 
     def created_at_behaviour(self, prefix: str) -> str:
         """honoured | ignored | rejected for ``<prefix>_created_at``."""
@@ -79,13 +86,16 @@ Target = Tuple[Collection, int]
 Predicate = Callable[[Collection, int], bool]
 
 
-def resolve_context(org: Org, context: Any) -> Tuple[List[Collection], str]:
-    """The collections and the field prefix of a queryContext (plain ``kobject`` covers every klass)."""
+def resolve_context(
+    org: Org, context: Any, hidden_klasses: AbstractSet[str] = frozenset()
+) -> Tuple[List[Collection], str]:
+    """The collections and the field prefix of a queryContext (plain ``kobject`` covers every klass but the hidden)."""
     if context in CONTEXTS:
         name = CONTEXTS[context]
         return ([org.collections[name]] if name in org.collections else []), context
     if context == "kobject":
-        return [c for c in org.collections.values() if org.klass_of(c) is not None], "kobject"
+        klasses = [c for c in org.collections.values() if org.klass_of(c) is not None]
+        return [c for c in klasses if org.klass_of(c) not in hidden_klasses], "kobject"
     if isinstance(context, str) and context.startswith("kobject_"):
         name = f"kobjects_{context[len('kobject_') :]}"
         if name in org.collections:
@@ -106,16 +116,29 @@ class _Query:
     limits: SearchLimits
     archive: bool = False
 
-    def field(self, name: str) -> Optional[Callable[[Collection, int], int]]:
+    def behaviour(self, name: str, sorting: bool) -> str:
+        """honoured | ignored | rejected: how this search treats a criterion on (or a sort by) field ``name``."""
+        created = f"{self.prefix}_created_at"
+        if self.prefix in ROUTING_SEARCH_DEFAULTS and name in (time_field(self.prefix), created):
+            return self.limits.routing_search.get(self.prefix, ROUTING_SEARCH_DEFAULTS[self.prefix])
+        if name == time_field(self.prefix):
+            return self.limits.conversation_time_sort if sorting and self.prefix in TIME_FIELDS else "honoured"
+        if name == created and self.prefix not in TIME_FIELDS:
+            return "honoured" if self.archive else self.limits.created_at_behaviour(self.prefix)
+        raise SearchError(f"the simulator does not model the search field {name!r}")
+
+    def field(self, name: str, sorting: bool = False) -> Optional[Callable[[Collection, int], int]]:
         """The value getter of a search field; None when the field is ignored here."""
+        behaviour = self.behaviour(name, sorting)
+        if behaviour == "rejected":
+            if sorting:
+                raise SearchError(f"sorting by {name} is unavailable for {self.prefix}")
+            raise SearchError(f"{name} is not a searchable attribute for {self.prefix}")
+        if behaviour == "ignored":
+            return None
         if name == time_field(self.prefix):
             return lambda c, i: c.updated_ms[i]
-        if name == f"{self.prefix}_created_at" and self.prefix not in TIME_FIELDS:
-            behaviour = "honoured" if self.archive else self.limits.created_at_behaviour(self.prefix)
-            if behaviour == "rejected":
-                raise SearchError(f"{name} is not a searchable attribute for {self.prefix}")
-            return (lambda c, i: c.created_ms[i]) if behaviour == "honoured" else None
-        raise SearchError(f"the simulator does not model the search field {name!r}")
+        return lambda c, i: c.created_ms[i]
 
     def clause(self, clause: Any) -> Predicate:
         if not isinstance(clause, Mapping) or len(clause) != 1:
@@ -187,17 +210,24 @@ def _tighter_high(a: Optional[Tuple[int, bool]], b: Tuple[int, bool]) -> Tuple[i
 
 
 def run_search(
-    org: Org, body: Any, page: int, page_size: int, limits: SearchLimits, archive: bool = False
+    org: Org,
+    body: Any,
+    page: int,
+    page_size: int,
+    limits: SearchLimits,
+    archive: bool = False,
+    hidden_klasses: AbstractSet[str] = frozenset(),
 ) -> Tuple[List[Target], Dict[str, Any]]:
     """Evaluate a search; returns the page's (collection, index) pairs and the meta block.
 
     Raises SearchError for anything Kustomer would reject with 400. ``archive`` searches the records *older*
-    than the standard-search horizon instead of the newer ones.
+    than the standard-search horizon instead of the newer ones; a plain ``kobject`` search leaves out the custom
+    objects of ``hidden_klasses``.
     """
     violation = search_body_violation(body, archive)
     if violation:
         raise SearchError(f"invalid search body: {violation}")
-    collections, prefix = resolve_context(org, body.get("queryContext"))
+    collections, prefix = resolve_context(org, body.get("queryContext"), hidden_klasses)
     query = _Query(prefix, limits, archive)
     timed_by = time_field(prefix)
     and_clauses, or_clauses, not_clauses = (_as_list(body.get(k)) for k in ("and", "or", "not"))
@@ -209,9 +239,7 @@ def run_search(
         ((name, direction),) = spec.items() if isinstance(spec, Mapping) and len(spec) == 1 else ((None, None),)
         if direction not in ("asc", "desc"):
             raise SearchError(f"malformed sort {spec!r}")
-        getter = query.field(name)
-        if name == timed_by and prefix in TIME_FIELDS and limits.conversation_time_sort == "ignored":
-            getter = None
+        getter = query.field(name, sorting=True)
         if getter is not None:
             sort_keys.append((name, getter, direction == "desc"))
     if page < 1 or page_size < 1:
@@ -219,7 +247,8 @@ def run_search(
     page_size = min(page_size, limits.max_page_size)
     include_deleted = bool(body.get("includeDeleted", False))
 
-    low, high = _updated_bounds(prefix, and_clauses)
+    # Criteria on an ignored time field match everything, so they must not narrow the scan either.
+    low, high = _updated_bounds(prefix, and_clauses) if query.behaviour(timed_by, False) == "honoured" else (None, None)
     horizon = (now_ms() - limits.horizon_days * DAY_MS, True)
     if archive:
         high = _tighter_high(high, (horizon[0], False))
@@ -229,8 +258,7 @@ def run_search(
     if any(unindexed.values()):
         predicates.append(lambda c, i: i not in unindexed[c.name])
 
-    # A search whose sort is ignored answers in index order: stable, but not by time.
-    scrambled = not sort_keys and prefix in TIME_FIELDS and limits.conversation_time_sort == "ignored"
+    scrambled = not sort_keys and query.behaviour(timed_by, True) != "honoured"
     simple_sort = not scrambled and (not sort_keys or (len(sort_keys) == 1 and sort_keys[0][0] == timed_by))
     needs_filter = bool(or_clauses or not_clauses or any(unindexed.values())) or any(
         set(c) != {timed_by} for c in and_clauses if isinstance(c, Mapping)

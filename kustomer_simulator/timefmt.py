@@ -3,6 +3,8 @@
 import time
 from datetime import datetime, timezone
 
+DAY_MS = 86_400_000
+
 
 def iso_ms(epoch_ms: int) -> str:
     """Format epoch milliseconds the way Kustomer does."""

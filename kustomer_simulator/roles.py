@@ -1,0 +1,27 @@
+"""The read role each resource needs (Kustomer accepts a legacy and a permission-set name; one stands for both)."""
+
+ROLES = {
+    "search": "org.user.search.read",
+    "users": "org.user.read",
+    "teams": "org.permission.team.read",
+    "tags": "org.permission.tag.read",
+    "shortcuts": "org.permission.shortcut.read",
+    "brands": "org.permission.brand.read",
+    "queues": "org.permission.queue.read",
+    "klasses": "org.admin.klass.read",
+    "companies": "org.permission.company.read",
+    "customers": "org.permission.customer.read",
+    "customer_merges": "org.permission.customer_merge.read",
+    "conversations": "org.permission.conversation.read",
+    "messages": "org.permission.message.read",
+    "notes": "org.permission.note.read",
+    "satisfaction": "org.permission.satisfaction.read",
+    "slas": "org.permission.sla.read",
+    "business_schedules": "org.permission.schedule.read",
+    "metadata": "org.admin.metadata.read",
+    "kobjects": "org.user.kobject.read",
+    "routing": "org.user.routing.read",
+    "work_sessions": "org.user.routing.read",
+    "work_items": "org.user.routing.read",
+    "audit_logs": "org.permission.audit_logs.read",
+}

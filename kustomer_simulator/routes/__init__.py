@@ -1,0 +1,56 @@
+"""Kustomer's API routes as one declared table; ``kustomer_simulator.server`` dispatches every request through it.
+
+Each row: method, path template, handler, and the resource whose read role the token needs. Adding a route is one
+row here plus its handler in the module of its resource.
+"""
+
+from typing import Dict, Optional, Tuple
+
+from kustomer_simulator.routes import audit, auth, conversations, customers, klasses, lists, metadata, routing, search
+from kustomer_simulator.routes.base import Route
+from kustomer_simulator.routes.lists import USERS_PAGE_MAX
+
+ROUTES: Tuple[Route, ...] = (
+    Route("POST", "/v1/customers/search", search.standard, "search", search=True),
+    Route("POST", "/v1/customers/archive/search", search.archive, "search", search=True),
+    Route("GET", "/v1/auth/tokens/current", auth.current_token, None),
+    Route("GET", "/v1/users/current", auth.current_user, None),
+    Route("GET", "/v1/audit-logs", audit.audit_logs, "audit_logs"),
+    Route("GET", "/v1/metadata/{resource}", metadata.metadata, "metadata"),
+    Route("GET", "/v1/users", lists.users, "users"),
+    Route("GET", "/v1/teams", lists.plain("teams", USERS_PAGE_MAX), "teams"),
+    Route("GET", "/v1/tags", lists.plain("tags"), "tags"),
+    Route("GET", "/v1/shortcuts", lists.plain("shortcuts"), "shortcuts"),
+    Route("GET", "/v1/brands", lists.plain("brands"), "brands"),
+    Route("GET", "/v1/satisfaction", lists.plain("satisfaction"), "satisfaction"),
+    Route("GET", "/v1/slas", lists.plain("slas"), "slas"),
+    Route("GET", "/v1/schedules", lists.plain("business_schedules"), "business_schedules"),
+    Route("GET", "/v1/companies", lists.plain("companies"), "companies"),
+    Route("GET", "/v1/customers", lists.plain("customers"), "customers"),
+    Route("GET", "/v1/customers/merges/{id}", customers.merge, "customer_merges"),
+    Route("GET", "/v1/customers/{id}", customers.customer, "customers"),
+    Route("GET", "/v1/customers/{id}/merges", customers.merges, "customer_merges"),
+    Route("GET", "/v1/customers/{id}/notes", customers.notes, "notes"),
+    Route("GET", "/v1/conversations", lists.plain("conversations"), "conversations"),
+    Route("GET", "/v1/conversations/{id}", conversations.conversation, "conversations"),
+    Route("GET", "/v1/conversations/{id}/messages", conversations.messages, "messages"),
+    Route("GET", "/v1/klasses", klasses.klasses, "klasses"),
+    Route("GET", "/v1/klasses/{name}", klasses.kobjects, "kobjects"),
+    Route("GET", "/v1/routing/queues", lists.plain("queues"), "queues"),
+    Route("GET", "/v1/routing/work-sessions", routing.work_sessions, "work_sessions"),
+    Route("GET", "/v1/routing/conversations/{id}/work-items", routing.work_items, "work_items"),
+)
+
+
+def resolve(method: str, path: str) -> Tuple[Optional[Route], Dict[str, str], bool]:
+    """The route serving ``method path`` and its path's named segments; the flag says whether some route serves
+    the path with another method (then the answer is 405, not 404)."""
+    other_method = False
+    for route in ROUTES:
+        params = route.match(path)
+        if params is None:
+            continue
+        if route.method == method:
+            return route, params, False
+        other_method = True
+    return None, {}, other_method
