@@ -26,6 +26,8 @@ class StreamProgress:
     forbidden: Optional[str] = None
     started: Optional[float] = None
     finished: Optional[float] = None
+    started_at: Optional[float] = None  # wall clock (epoch seconds), to line streams up against each other
+    finished_at: Optional[float] = None
     _waits_at_start: tuple = (0, 0.0)
     _waits_at_end: Optional[tuple] = None
     _last_log: float = field(default=0.0)
@@ -34,6 +36,7 @@ class StreamProgress:
         """Mark the stream's start, once (budget waits are counted from here)."""
         if self.started is None:
             self.started = self._last_log = time.monotonic()
+            self.started_at = time.time()
             self._waits_at_start = (self.budget_stats.waits, self.budget_stats.wait_seconds)
 
     def page(self, now: float) -> None:
@@ -48,6 +51,7 @@ class StreamProgress:
         """Mark the stream's end (once) and say where it ended."""
         if self.finished is None:
             self.finished = time.monotonic()
+            self.finished_at = time.time()
             self._waits_at_end = (self.budget_stats.waits, self.budget_stats.wait_seconds)
             logger.info(f"progress {self.describe()} — done in {self.duration:.1f}s")
 
@@ -97,6 +101,8 @@ class StreamProgress:
             "records": self.records,
             "requests": self.pages,
             "duration_s": round(self.duration, 3),
+            "started_at": round(self.started_at, 3) if self.started_at is not None else None,
+            "finished_at": round(self.finished_at, 3) if self.finished_at is not None else None,
             "rate_waits": self.rate_waits,
             "rate_wait_s": round(self.rate_wait_seconds, 3),
             "http_429": self.http_stats.throttled_429,

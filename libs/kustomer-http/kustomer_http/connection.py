@@ -8,7 +8,7 @@ so retries and counters are per stream while the budget, the origin guard and th
 
 import logging
 from datetime import timedelta
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -18,7 +18,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.errors import config_error
 from kustomer_http.origin import Origin, UnsafeUrl
 from kustomer_http.rate_policy import KustomerAPIBudget, KustomerBackoffStrategy, RateStats
-from kustomer_http.responses import AUTH_MESSAGE, MAX_RETRIES, KustomerErrorHandler, error_detail
+from kustomer_http.responses import AUTH_MESSAGE, MAX_RETRIES, KustomerErrorHandler, error_detail, refused
 from kustomer_http.settings import ConnectionSettings
 from kustomer_http.transport import Limits, guarded_session, sends_of
 
@@ -79,9 +79,16 @@ class KustomerConnection:
         """Requests sent so far (every attempt counts, retries included)."""
         return sends_of(self.session)
 
-    def client(self, name: str, stats: Optional[RateStats] = None, max_retries: int = MAX_RETRIES) -> "KustomerClient":
-        """A client of its own for one stream or helper."""
-        return KustomerClient(self, name, stats or RateStats(), max_retries)
+    def client(
+        self,
+        name: str,
+        stats: Optional[RateStats] = None,
+        max_retries: int = MAX_RETRIES,
+        refusals: Sequence[int] = (),
+    ) -> "KustomerClient":
+        """A client of its own for one stream or helper; ``refusals`` are statuses (beyond 400/401/403/404) it
+        gets back as responses instead of retrying, e.g. a writer's 409 and 422."""
+        return KustomerClient(self, name, stats or RateStats(), max_retries, refusals)
 
     def stop(self, reason: str) -> None:
         """Stop every client of this connection (the first reason is kept)."""
@@ -102,7 +109,14 @@ class KustomerConnection:
 class KustomerClient:
     """Requests with retries and backoff; refusals (400/401/403/404/409/422) come back as responses for the caller."""
 
-    def __init__(self, connection: KustomerConnection, name: str, stats: RateStats, max_retries: int) -> None:
+    def __init__(
+        self,
+        connection: KustomerConnection,
+        name: str,
+        stats: RateStats,
+        max_retries: int,
+        refusals: Sequence[int] = (),
+    ) -> None:
         self.connection = connection
         self.name = name
         self.stats = stats
@@ -110,7 +124,9 @@ class KustomerClient:
         self.http = HttpClient(
             name=name,
             logger=connection.logger,
-            error_handler=KustomerErrorHandler(connection.logger, window, stats, max_retries),
+            error_handler=KustomerErrorHandler(
+                connection.logger, window, stats, max_retries, {status: refused(status) for status in refusals}
+            ),
             session=connection.session,
             backoff_strategy=KustomerBackoffStrategy(window, stats),
             request_timeout=connection.config.request_timeout_seconds,

@@ -48,6 +48,11 @@ def _fail(message: str, failure_type: FailureType = FailureType.system_error) ->
     return ErrorResolution(response_action=ResponseAction.FAIL, failure_type=failure_type, error_message=message)
 
 
+def refused(status: int) -> ErrorResolution:
+    """A status handed back to the caller as a response (it knows what was asked and says so)."""
+    return _ignore(status)
+
+
 def _ignore(status: int) -> ErrorResolution:
     return ErrorResolution(
         response_action=ResponseAction.IGNORE,
