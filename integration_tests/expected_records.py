@@ -22,10 +22,13 @@ def read_expected() -> List[str]:
     catalog = json.loads((HERE / "configured_catalog.json").read_text())
     catalog["streams"] = [s for s in catalog["streams"] if s["stream"]["name"] in STREAMS]
     run = run_connector("read", config, catalog)
-    return [
+    lines = [
         json.dumps({"stream": m["record"]["stream"], "data": m["record"]["data"], "emitted_at": 0}, sort_keys=True)
         for m in run.of_type("RECORD")
     ]
+    order = {name: n for n, name in enumerate(STREAMS)}
+    # Streams are read concurrently: they come interleaved; each stream's own records keep their order.
+    return sorted(lines, key=lambda line: order[json.loads(line)["stream"]])
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def test_discover_lists_every_stream_including_one_per_klass(catalog):
     assert shapes["conversation_times"] == (both, ("createdAt",), [["id"]])
     assert shapes["audit_logs"] == (both, ("createdAt",), [["id"]])
     assert shapes["work_items"] == (both, ("updatedAt",), [["id"]])
-    assert shapes["work_sessions"] == (full, (), [["id"]])
+    assert shapes["work_sessions"] == (both, ("updatedAt",), [["id"]])
     assert shapes["custom_attribute_metadata"] == (full, (), [["id"]])
 
 

@@ -205,7 +205,8 @@ def audit_window(
             raise _broken("a page whose data is not a list")
         if len(data) > AUDIT_PAGE_SIZE:
             raise _broken(f"a page of {len(data):,} entries, though {AUDIT_PAGE_SIZE:,} were asked for")
-        for resource in data:
+        kept, reached_start = [], False
+        for resource in data:  # the whole page is checked before any of it is taken
             entry_id = resource.get("id") if isinstance(resource, Mapping) else None
             if isinstance(entry_id, str) and entry_id:
                 if before is not None and entry_id.lower() >= before.lower():
@@ -219,8 +220,9 @@ def audit_window(
             previous = entry
             if wanted and entry.object_type not in wanted:
                 raise TypeFilterIgnored(f"asked for {', '.join(object_types)}, got an entry of {entry.object_type!r}")
-            if entry.published_before(low):
-                return
+            if reached_start or entry.published_before(low):
+                reached_start = True
+                continue
             lag = entry.publish_lag()
             if lag is not None and lag > PUBLISH_LAG.total_seconds():
                 report.late += 1
@@ -228,7 +230,10 @@ def audit_window(
             if entry.dated_by == "id":
                 report.undated += 1
             if low < entry.placed <= high:
-                yield entry
+                kept.append(entry)
+        yield from kept
+        if reached_start:
+            return
         links = document.get("links") if isinstance(document.get("links"), Mapping) else {}
         if not data or not links.get("next"):
             return

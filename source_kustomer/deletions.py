@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Set, Tuple
 from urllib.parse import quote
 
+import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.connection import KustomerClient
@@ -59,6 +60,7 @@ WINDOW = timedelta(days=7)
 SMALLEST_WINDOW = timedelta(hours=1)
 MAX_HELD_DELETIONS = 100_000  # per sync, across streams (about 30 MB)
 MAX_MERGE_LOOKUPS = 5_000  # requests per sync for merges (GET /customers/{id}/merges or /customers/{id})
+MAX_HELD_MERGES = 50_000  # merge entries of one window held to be settled oldest first (about 20 MB)
 MAX_MERGE_CANDIDATES = 10  # customers a merge entry may name
 MAX_MERGE_PAGES = 10  # pages of one customer's merges
 MAX_DELETION_PAGES = 10_000  # audit-log pages per sync for deletions
@@ -111,6 +113,12 @@ def named_ids(entry: AuditEntry) -> List[str]:
 class _Outcome:
     deletions: List[Deletion] = field(default_factory=list)
     settled: bool = True
+    unsettled_at: Optional[int] = None  # the earliest merge (microseconds) left unsettled, when known
+
+    def unsettle(self, moment: int) -> None:
+        """Note a merge at ``moment`` that could not be settled."""
+        self.settled = False
+        self.unsettled_at = moment if self.unsettled_at is None else min(self.unsettled_at, moment)
 
 
 class MergeResolver:
@@ -131,6 +139,16 @@ class MergeResolver:
             return False
         self.lookups += 1
         return True
+
+    def _get(self, url: str) -> Optional[requests.Response]:
+        """A lookup's response; None when Kustomer kept failing it (retries spent): then it is not settled."""
+        try:
+            return self.client.get(url)
+        except AirbyteTracedException as error:
+            if error.failure_type == FailureType.config_error:
+                raise
+            self.logger.info(f"A merge lookup kept failing ({error.message}); it is asked again next sync.")
+            return None
 
     def resolve(self, entry: AuditEntry) -> _Outcome:
         """The merged-away customers of one merge entry, and whether that is certain."""
@@ -158,7 +176,10 @@ class MergeResolver:
                 outcome.settled = False
                 return True
             pages += 1
-            response = self.client.get(url)
+            response = self._get(url)
+            if response is None:
+                outcome.settled = False
+                return True
             if response.status_code in (401, 403):
                 refusal = self.client.refusal(response)
                 self.refused = f"HTTP {response.status_code}: {refusal.reason if refusal else error_detail(response)}"
@@ -186,10 +207,10 @@ class MergeResolver:
         if not self._spend():
             outcome.settled = False
             return
-        response = self.client.get(self.client.api_url(f"customers/{quote(customer, safe='')}"))
-        if response.status_code == 404:
+        response = self._get(self.client.api_url(f"customers/{quote(customer, safe='')}"))
+        if response is not None and response.status_code == 404:
             self._absent[customer] = (time.monotonic(), entry)
-        elif not response.ok:
+        elif response is None or not response.ok:
             outcome.settled = False
 
     def confirm_absences(self) -> _Outcome:
@@ -200,13 +221,13 @@ class MergeResolver:
             if wait > 0:
                 time.sleep(wait)
             if not self._spend():
-                outcome.settled = False
+                outcome.unsettle(entry.placed)
                 continue
-            response = self.client.get(self.client.api_url(f"customers/{quote(customer, safe='')}"))
-            if response.status_code == 404:
+            response = self._get(self.client.api_url(f"customers/{quote(customer, safe='')}"))
+            if response is not None and response.status_code == 404:
                 outcome.deletions.append(Deletion(customer, "customer", kustomer_time(moment_of(entry.placed))))
-            elif not response.ok:
-                outcome.settled = False
+            elif response is None or not response.ok:
+                outcome.unsettle(entry.placed)
         self._absent.clear()
         return outcome
 
@@ -296,12 +317,18 @@ class DeletionsLog:
             self._hold(found, end)
         confirmed = self.merges.confirm_absences()
         if not confirmed.settled:
-            self._unsettle(low)
+            self._unsettle(confirmed.unsettled_at if confirmed.unsettled_at is not None else low)
         if "customer" in self._held:
             self._add("customer", confirmed.deletions)
         if self._unsettled_merge is not None and "customer" in self._settled:
             position = kustomer_time(moment_of(max(self._unsettled_merge - 1000, self.since["customer"])))
             self._settled["customer"] = min(self._settled["customer"], position, key=lambda t: instant(t) or 0)
+            self.logger.warning(
+                f"Customer merges from {kustomer_time(moment_of(self._unsettled_merge))} on could not all be settled "
+                f"in this sync ({self.merges.lookups:,} of at most {MAX_MERGE_LOOKUPS:,} merge lookups made); the "
+                f"customers' deletions position stays at {self._settled['customer']} and the next sync goes on "
+                "from there."
+            )
         if self.merges.refused is not None and "customer" in self.since:
             self.logger.warning(
                 f"Kustomer refused the customer merge records ({self.merges.refused}); merged-away customers are "
@@ -326,27 +353,30 @@ class DeletionsLog:
 
     def _collect(self, start: int, end: int, passes: Sequence[Sequence[str]]) -> Optional[Dict[str, List[Deletion]]]:
         found: Dict[str, List[Deletion]] = {object_type: [] for object_type in self.since}
+        merges: List[AuditEntry] = []  # resolved after the window is read, oldest first
         held = sum(len(held) for held in self._held.values())
         for object_types in passes:
             for entry in audit_window(self.client, start, end, self.on_page, self._budget, self.report, object_types):
                 if entry.object_type not in found or entry.placed <= self.since[entry.object_type]:  # type: ignore[operator]
                     continue
-                outcome = self._deletions_of(entry)
-                if not outcome.settled:
-                    self._unsettle(entry.placed)
-                found[entry.object_type].extend(outcome.deletions)
-                held += len(outcome.deletions)
-                if held > MAX_HELD_DELETIONS:
-                    return None
+                if entry.verb == MERGE_VERB and entry.object_type == "customer":
+                    merges.append(entry)
+                    if len(merges) > MAX_HELD_MERGES:
+                        return None
+                elif entry.verb == DELETE_VERB and isinstance(entry.object_id, str) and entry.object_id:
+                    at = kustomer_time(moment_of(entry.placed))
+                    found[entry.object_type].append(Deletion(entry.object_id, entry.object_type, at))
+                    held += 1
+                    if held > MAX_HELD_DELETIONS:
+                        return None
+        for entry in sorted(merges, key=lambda merge: merge.placed):
+            if self._unsettled_merge is not None:
+                break  # the customers' position cannot pass an earlier unsettled merge: leave these to next sync
+            outcome = self.merges.resolve(entry)
+            if not outcome.settled:
+                self._unsettle(entry.placed)
+            found["customer"].extend(outcome.deletions)
         return found
-
-    def _deletions_of(self, entry: AuditEntry) -> _Outcome:
-        if entry.verb == DELETE_VERB and isinstance(entry.object_id, str) and entry.object_id:
-            at = kustomer_time(moment_of(entry.placed))
-            return _Outcome([Deletion(entry.object_id, entry.object_type, at)])
-        if entry.verb == MERGE_VERB and entry.object_type == "customer":
-            return self.merges.resolve(entry)
-        return _Outcome()
 
     def _unsettle(self, moment: int) -> None:
         if self._unsettled_merge is None or moment < self._unsettled_merge:

@@ -1,22 +1,33 @@
 """``source-kustomer probe --config config.json``: what a real Kustomer org does where the docs are silent.
 
-A few read-only requests (never more than ``MAX_REQUESTS``, GETs and searches only, paced by the same budget as a
-sync) answer the questions the connector's simulator leaves as switches: is ``<object>_created_at`` sortable
-and filterable, are conversation times sorted, do the audit log's date filters include their bounds, does a
-missing role get 401 or 403, what do the rate-limit headers mean, what happens past page 100, how large may a page
-be, is ``meta.total`` exact or capped, how precise are timestamps. The answers are
-printed as a table and written as JSON next to the simulator switch each one maps to. The API key is never
-printed (every line goes through the connector's redaction).
+A few read-only requests (GETs and searches only, paced by the same budget as a sync) answer the questions the
+connector's simulator leaves as switches: is ``<object>_created_at`` sortable and filterable, and the routing
+contexts' time fields; are conversation times sorted; which klasses exist in which status, and are a disabled
+klass's objects served; which date the audit log's filters compare, do they include their bounds, how late are
+entries published, do ``links.next`` keep the filters, is ``filter[include]`` honoured; what do work sessions and
+users list without their filters; are customer merges listed for both sides, does a merged-away customer still
+answer; does a missing role get 401 or 403; what do the rate-limit headers mean; what happens past page 100; how
+large may a page be; is ``meta.total`` exact or capped; how precise are timestamps.
+
+At most ``MAX_REQUESTS`` requests are sent, every attempt counted (retries too; the transport refuses any more).
+Before each question the probe checks that the question fits in what is left, assuming every one of its requests
+is retried as often as the client may; a question that does not fit is reported as not asked. Each question is
+asked on its own: an answer of an unexpected shape becomes a finding and the probe goes on. Every value put into
+a URL is encoded. The answers are printed as a table and written as JSON next to the simulator switch each one
+maps to. The API key is never printed (every line goes through the connector's redaction).
 """
 
 import argparse
 import json
 import logging
+import math
 import re
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -24,21 +35,37 @@ from kustomer_http import redaction
 from kustomer_http.connection import KustomerClient, KustomerConnection
 from kustomer_http.rate_policy import EPOCH_THRESHOLD
 from kustomer_http.responses import error_detail, response_json
-from kustomer_http.timestamps import earlier, instant, kustomer_time
+from kustomer_http.timestamps import earlier, instant, kustomer_time, moment_of
+from kustomer_http.transport import SendLimitReached
 
+from source_kustomer.audit_log import AuditEntry, parse_entry
 from source_kustomer.config import parse_config
+from source_kustomer.deletions import MERGE_ROLES, MERGE_VERB, named_ids
 from source_kustomer.discovery import KLASS_PAGE_SIZE
-from source_kustomer.streams import LIST_STREAMS
+from source_kustomer.streams import KLASS_STATUSES, LIST_STREAMS
 from source_kustomer.version import USER_AGENT
 
-MAX_REQUESTS = 30
+MAX_REQUESTS = 60  # every attempt counts; at most 23 of them are searches (69 with every retry), under 100/min
+RETRIES = 2  # how often the probe's client retries one request
 SAMPLE = 20
+AUDIT_SAMPLE = 100
+LIST_SAMPLE = 100
+USERS_PAGE = 500  # the users list's largest page
 WINDOW_PAGE, WINDOW_PAGE_SIZE = 101, 100
 CONTEXTS = ("customer", "conversation", "message", "note", "company")
+MILLISECOND = 1000  # microseconds
+QUERY_SAFE = "[]:"  # left readable in queries, as the connector sends them; '&', '=', ',' and the rest are encoded
+NOT_ASKED = "not asked: the probe's request budget is spent"
+REFUSED = "not readable by this key"
+WHY_CHARS = 160
 
 
 class ProbeStopped(Exception):
-    """The probe cannot go on (invalid key, no search role, request budget spent); the message says why."""
+    """The probe cannot go on (the key is invalid); the message says why."""
+
+
+class Unexpected(Exception):
+    """An answer of a shape the probe cannot read; the message says what was wrong with it."""
 
 
 @dataclass
@@ -51,152 +78,278 @@ class Finding:
     switch: Optional[str] = None
 
 
+@dataclass(frozen=True)
+class Question:
+    """One question: its name, the requests it sends at most (each retried up to ``RETRIES`` times), how to ask."""
+
+    name: str
+    requests: int
+    ask: Callable[[], List[Finding]]
+
+
+@dataclass(frozen=True)
+class TimeField:
+    """A search field asked to sort (desc) and filter (``gt`` a pivot); ``flag`` is the switch it settles."""
+
+    context: str
+    prefix: str
+    attribute: str  # the record attribute the field holds: createdAt or updatedAt
+    flag: Optional[str]  # None: reported only
+
+    @property
+    def name(self) -> str:
+        """The search field, e.g. ``customer_created_at``."""
+        return f"{self.prefix}_{'created' if self.attribute == 'createdAt' else 'updated'}_at"
+
+    def switch(self, answer: str) -> Optional[str]:
+        """The switch setting for this field's context (joined per context in ``simulator_args``)."""
+        return f"{self.flag} {self.prefix}={answer}" if self.flag else None
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the work-session question reads of one session."""
+
+    id: str
+    user: Optional[str]
+    ended: bool
+
+
 class Probe:
-    """Asks a real org the open questions, at most ``MAX_REQUESTS`` read-only requests."""
+    """Asks a real org the open questions, within ``MAX_REQUESTS`` read-only requests (retries included)."""
 
     def __init__(self, connection: KustomerConnection) -> None:
         self.connection = connection
-        self.client: KustomerClient = connection.client("probe", max_retries=2)
-        self.requests = 0
+        self.client: KustomerClient = connection.client("probe", max_retries=RETRIES)
+        self.spent = False
+        self.last = "no request"  # the request in flight or last answered, for the evidence of a failure
         self.headers: Dict[str, Mapping[str, str]] = {}
         self.totals: Dict[str, int] = {}
         self.samples: List[str] = []
+        self.ids: Dict[str, List[str]] = {}  # record ids seen, by search context
+        self.klasses: Dict[str, List[str]] = {}  # klass names, by status
+        self.newest: Optional[List[AuditEntry]] = None  # the newest page of the audit log, once read
+        self.audit: Dict[str, AuditEntry] = {}  # every audit entry read, by id
+        self.audit_refused: Optional[str] = None
+        self.date_field: Optional[str] = None
+        self.merged_away: List[str] = []
         self.since = kustomer_time(earlier(connection.config.start_date, timedelta(days=3650)))
 
-    # ---- requests ---------------------------------------------------------------------------------------
-    def _count(self) -> None:
-        if self.requests >= MAX_REQUESTS:
-            raise ProbeStopped(f"the probe's budget of {MAX_REQUESTS} requests is spent")
-        self.requests += 1
+    # ---- budget and guard ---------------------------------------------------------------------------------
+    @property
+    def remaining(self) -> int:
+        """Requests the probe may still send."""
+        return MAX_REQUESTS - self.connection.sends
 
-    def get(self, url: str) -> requests.Response:
-        self._count()
-        response = self.client.get(url)
+    def affords(self, requests_: int) -> bool:
+        """Whether ``requests_`` requests fit in what is left, each retried as often as the client may."""
+        return not self.spent and requests_ * (1 + RETRIES) <= self.remaining
+
+    def run(self) -> List[Finding]:
+        """Every question, in order; a question that does not fit in the budget is reported as not asked."""
+        findings: List[Finding] = []
+        for question in self.questions():
+            findings += self.ask(question)
+        return findings
+
+    def ask(self, question: Question) -> List[Finding]:
+        """One question, guarded: the budget spent, no answer or an answer of an unexpected shape is a finding."""
+        if not self.affords(question.requests):
+            need = question.requests * (1 + RETRIES)
+            left = f"{max(self.remaining, 0)} of {MAX_REQUESTS} left" if not self.spent else "the transport refused"
+            return [Finding(question.name, NOT_ASKED, f"needs up to {need} requests with retries; {left}")]
+        try:
+            return question.ask()
+        except SendLimitReached:
+            self.spent = True
+            return [Finding(question.name, NOT_ASKED, f"stopped at {self.last}: {MAX_REQUESTS} requests were sent")]
+        except AirbyteTracedException as error:
+            return [Finding(question.name, "no answer", f"{self.last}: {error.message}")]
+        except (Unexpected, LookupError, TypeError, ValueError, AttributeError) as error:
+            return [Finding(question.name, f"unexpected answer: {_why(error)}", self.last)]
+
+    # ---- requests -----------------------------------------------------------------------------------------
+    def get(self, path: str, params: Optional[Mapping[str, Any]] = None) -> requests.Response:
+        """GET ``/v1/<path>`` with ``params`` encoded (``path`` segments from the server must be ``_segment``-ed)."""
+        query = urlencode(params or {}, safe=QUERY_SAFE)
+        target = f"{path}?{query}" if query else path
+        response = self._sent(f"GET /v1/{target}", lambda: self.client.get(self.client.api_url(target)))
         self.headers.setdefault("other", response.headers)
         return response
 
     def search(self, body: Mapping[str, Any], page: int = 1, page_size: int = SAMPLE) -> requests.Response:
-        self._count()
-        response = self.client.search(body, page, page_size)
+        """One page of a standard search."""
+        asked = f"POST /v1/customers/search?page={page}&pageSize={page_size} ({body.get('queryContext')})"
+        response = self._sent(asked, lambda: self.client.search(body, page, page_size))
         if response.ok:
             self.headers.setdefault("search", response.headers)
         return response
 
+    def _sent(self, asked: str, send: Callable[[], requests.Response]) -> requests.Response:
+        self.last = asked
+        response = send()
+        self.last = f"{asked}: HTTP {response.status_code}"
+        return response
+
+    def said(self, response: requests.Response) -> str:
+        """The last request and Kustomer's own words about a refusal."""
+        return f"{self.last}: {error_detail(response)}"
+
     def body(self, context: str, prefix: str, sort: Tuple[str, str], *extra: Mapping[str, Any]) -> Dict[str, Any]:
+        """A search of ``context`` since long before ``start_date``, sorted by ``sort``, narrowed by ``extra``."""
         criteria = [{f"{prefix}_updated_at": {"gte": self.since}}, *extra]
         return {"and": criteria, "sort": [{sort[0]: sort[1]}], "queryContext": context}
 
-    # ---- questions --------------------------------------------------------------------------------------
-    def run(self) -> List[Finding]:
-        findings = [self.key()]
-        contexts = [(context, context) for context in CONTEXTS] + self.klass_context()
-        for context, prefix in contexts:
-            findings.append(self.created_at(context, prefix))
-        largest = max(self.totals, key=self.totals.get) if self.totals else "customer"
-        findings += [self.total(largest), self.past_window(largest), self.search_page_size(largest)]
-        findings += [self.conversation_time_sort(), self.audit_bounds()]
-        findings += [self.list_page_size(), self.missing_role(), self.rate_headers(), self.precision()]
-        return findings
+    # ---- the questions ------------------------------------------------------------------------------------
+    def questions(self) -> Iterator[Question]:
+        """The questions in the order asked; later ones use what earlier ones found (the list is lazy)."""
+        yield Question("API key", 1, self.key)
+        yield Question("klasses by status", len(KLASS_STATUSES), self.klass_statuses)
+        for field in self.created_at_fields():
+            yield Question(f"{field.name}: sort and filter", 2, lambda field=field: self.sort_and_filter(field))
+        yield Question("meta.total above 10,000", 1, self.total)
+        yield Question(f"search page {WINDOW_PAGE} (pageSize {WINDOW_PAGE_SIZE})", 1, self.past_window)
+        yield Question("search pageSize 1000", 1, self.search_page_size)
+        yield Question("conversation_time_created_at: sort", 1, self.conversation_time_sort)
+        for field in ROUTING_FIELDS:
+            yield Question(f"{field.name}: sort and filter", 2, lambda field=field: self.sort_and_filter(field))
+        yield Question("custom objects of a disabled klass", 1, self.disabled_klass_objects)
+        yield Question("audit-log publish lag (publishedAt - createdAt)", 1, self.audit_newest)
+        yield Question("audit-log links.next of a filtered request", 1, self.audit_next_links)
+        yield Question("audit-log filter[include]", 1, self.audit_include)
+        yield Question("audit-log date field of filter[start]/filter[end]", 1, self.audit_date_field)
+        yield Question("audit-log filter[start]/filter[end] at an entry's own instant", 1, self.audit_bounds)
+        yield Question("customer merges (GET /v1/customers/{id}/merges)", 1, self.customer_merges)
+        yield Question("GET /v1/customers/{id} of a customer merged away", 1, self.merged_lookup)
+        yield Question("work sessions without user= and active=", 2, self.work_session_defaults)
+        yield Question("users without deleted=", 2, self.users_default)
+        yield Question("list pageSize 1000 (tags)", 1, self.list_page_size)
+        yield Question("status for a missing role", 1, self.missing_role)  # one list after another, while it fits
+        yield Question("x-ratelimit-reset", 0, self.rate_headers)
+        yield Question("timestamp precision", 0, self.precision)
 
-    def key(self) -> Finding:
-        response = self.get(self.client.api_url("auth/tokens/current"))
+    def key(self) -> List[Finding]:
+        """Whether the key is valid, and the roles Kustomer lists for it."""
+        response = self.get("auth/tokens/current")
         if response.status_code == 401:
             raise ProbeStopped("Kustomer rejected the API key (HTTP 401): it is invalid or has expired")
-        data = response_json(response).get("data") if response.ok else None
-        roles = (data or {}).get("attributes", {}).get("roles") if isinstance(data, Mapping) else None
+        if not response.ok:
+            return [Finding("API key", "unknown", self.said(response))]
+        token = _object(_document(response).get("data"), "data")
+        roles = _object(token.get("attributes", {}), "data.attributes").get("roles")
         shown = ", ".join(map(str, roles)) if isinstance(roles, list) else "not listed"
-        return Finding("API key", "valid", f"GET /v1/auth/tokens/current: HTTP {response.status_code}; roles: {shown}")
+        return [Finding("API key", "valid", f"{self.last}; roles: {shown}")]
 
-    def klass_context(self) -> List[Tuple[str, str]]:
-        response = self.get(self.client.api_url(f"klasses?page=1&pageSize={KLASS_PAGE_SIZE}"))
-        data = response_json(response).get("data") if response.ok else None
-        for klass in data if isinstance(data, list) else []:
-            name = (klass.get("attributes") or {}).get("name") if isinstance(klass, Mapping) else None
-            if isinstance(name, str) and name:
-                return [(f"kobject_{name}", "kobject")]
-        return []
+    def klass_statuses(self) -> List[Finding]:
+        """The klasses of each status (first page each): the ``--klasses`` setting."""
+        question = "klasses by status"
+        for status in KLASS_STATUSES:
+            response = self.get("klasses", {"status": status, "page": 1, "pageSize": KLASS_PAGE_SIZE})
+            if response.status_code in (401, 403):
+                return [Finding(question, REFUSED, self.said(response))]
+            if not response.ok:
+                return [Finding(question, "unknown", self.said(response))]
+            self.klasses[status] = [_text(record.get("name"), "a klass name") for record in _records(response)]
+        counts = ", ".join(f"{status} {len(names)}" for status, names in self.klasses.items())
+        listed = "; ".join(f"{status}: {', '.join(names) or 'none'}" for status, names in self.klasses.items())
+        spelled = [
+            name if status == "enabled" else f"{name}:{status}"
+            for status, names in self.klasses.items()
+            for name in names
+            if not re.search(r"[,:\s]", name)  # not expressible in the switch
+        ]
+        switch = f"--klasses {','.join(spelled)}" if spelled else None
+        return [Finding(question, counts, f"GET /v1/klasses?status=…: {listed}", switch)]
 
-    def created_at(self, context: str, prefix: str) -> Finding:
-        field = f"{prefix}_created_at"
-        question = f"{field}: sort and filter"
-        switch_key = prefix
-        first = self.search(self.body(context, prefix, (field, "desc")))
-        if first.status_code in (401, 403):
-            return Finding(question, "not readable by this key", f"HTTP {first.status_code}: {error_detail(first)}")
-        if first.status_code == 400:
-            return Finding(
-                question, "rejected", f"HTTP 400: {error_detail(first)}", f"--created-at {switch_key}=rejected"
-            )
-        if not first.ok:
-            return Finding(question, "unknown", f"HTTP {first.status_code}")
-        records = _records(first)
-        self._remember(context, first, records)
-        created = [instant(r.get("createdAt")) for r in records]
-        created = [c for c in created if c is not None]
-        if len(set(created)) < 2:
-            return Finding(question, "inconclusive", f"only {len(set(created))} distinct createdAt values to compare")
-        sorted_desc = created == sorted(created, reverse=True)
-        pivot_value = sorted(created)[len(created) // 2]
-        pivot = next(r["createdAt"] for r in records if instant(r.get("createdAt")) == pivot_value)
-        second = self.search(self.body(context, prefix, (f"{prefix}_updated_at", "asc"), {field: {"gt": pivot}}))
-        if second.status_code == 400:
-            return Finding(
-                question, "rejected", f"HTTP 400: {error_detail(second)}", f"--created-at {switch_key}=rejected"
-            )
-        later = [instant(r.get("createdAt")) for r in _records(second)]
-        filtered = second.ok and all(c is not None and c > pivot_value for c in later)
+    def created_at_fields(self) -> List[TimeField]:
+        """``<object>_created_at`` of every searched object, custom objects through the first enabled klass."""
+        contexts = [(context, context) for context in CONTEXTS]
+        contexts += [(f"kobject_{name}", "kobject") for name in self.klasses.get("enabled", [])[:1]]
+        return [TimeField(context, prefix, "createdAt", "--created-at") for context, prefix in contexts]
+
+    def sort_and_filter(self, field: TimeField) -> List[Finding]:
+        """Is ``field`` sorted by (desc) and filtered by (``gt`` a pivot)? honoured, ignored or rejected."""
+        question = f"{field.name}: sort and filter"
+        first = self.search(self.body(field.context, field.prefix, (field.name, "desc")))
+        refusal = self._search_refusal(question, first, field)
+        if refusal is not None:
+            return [refusal]
+        records = self._remember(field.context, first)
+        values = [v for v in (instant(r.get(field.attribute)) for r in records) if v is not None]
+        if len(set(values)) < 2:
+            return [Finding(question, "inconclusive", f"{self.last}: {len(set(values))} distinct {field.attribute}")]
+        sorted_desc = values == sorted(values, reverse=True)
+        pivot_value = sorted(values)[len(values) // 2]
+        pivot = next(r[field.attribute] for r in records if instant(r.get(field.attribute)) == pivot_value)
+        narrowed = {field.name: {"gt": pivot}}
+        second = self.search(self.body(field.context, field.prefix, (f"{field.prefix}_updated_at", "asc"), narrowed))
+        refusal = self._search_refusal(question, second, field)
+        if refusal is not None:
+            return [refusal]
+        later = [instant(r.get(field.attribute)) for r in _records(second)]
+        filtered = all(value is not None and value > pivot_value for value in later)
         answer = "honoured" if sorted_desc and filtered else "ignored"
         evidence = (
-            f"sort desc: {'honoured' if sorted_desc else 'not honoured'} over {len(created)} records; "
-            f"filter gt {pivot}: {'honoured' if filtered else 'not honoured'}"
+            f"sort desc: {'honoured' if sorted_desc else 'not honoured'} over {len(values)} records; "
+            f"filter gt {pivot}: {'honoured' if filtered else 'not honoured'} over {len(later)} records ({self.last})"
         )
-        return Finding(question, answer, evidence, f"--created-at {switch_key}={answer}")
+        return [Finding(question, answer, evidence, field.switch(answer))]
 
-    def conversation_time_sort(self) -> Finding:
+    def _search_refusal(self, question: str, response: requests.Response, field: TimeField) -> Optional[Finding]:
+        if response.status_code in (401, 403):
+            return Finding(question, REFUSED, self.said(response))
+        if response.status_code == 400:
+            return Finding(question, "rejected", self.said(response), field.switch("rejected"))
+        if not response.ok:
+            return Finding(question, "unknown", self.said(response))
+        return None
+
+    def conversation_time_sort(self) -> List[Finding]:
+        """Are conversation times sorted by ``conversation_time_created_at``?"""
         field = "conversation_time_created_at"
         question = f"{field}: sort"
         body = {"and": [{field: {"gte": self.since}}], "sort": [{field: "desc"}], "queryContext": "conversation_time"}
         response = self.search(body)
+        if response.status_code == 400:
+            return [Finding(question, "rejected", self.said(response), "--conversation-time-sort rejected")]
         if not response.ok:
-            return Finding(question, "unknown", f"HTTP {response.status_code}: {error_detail(response)}")
+            return [Finding(question, "unknown", self.said(response))]
         created = [c for c in (instant(r.get("createdAt")) for r in _records(response)) if c is not None]
         if len(set(created)) < 2:
-            return Finding(question, "inconclusive", f"only {len(set(created))} distinct createdAt values to compare")
+            return [Finding(question, "inconclusive", f"{self.last}: {len(set(created))} distinct createdAt")]
         answer = "honoured" if created == sorted(created, reverse=True) else "ignored"
-        return Finding(question, answer, f"sort desc over {len(created)} records", f"--conversation-time-sort {answer}")
+        evidence = f"{self.last}: sort desc over {len(created)} records"
+        return [Finding(question, answer, evidence, f"--conversation-time-sort {answer}")]
 
-    def audit_bounds(self) -> Finding:
-        question = "audit-log filter[end] at an entry's own instant"
-        newest = self.get(self.client.api_url("audit-logs?count=1"))
-        entries = _records(newest)
-        if not newest.ok or not entries or not isinstance(entries[0].get("createdAt"), str):
-            return Finding(question, "unknown", f"HTTP {newest.status_code}; {len(entries)} entries")
-        moment = entries[0]["createdAt"]
-        bounded = self.get(self.client.api_url(f"audit-logs?count=1&filter[start]={moment}&filter[end]={moment}"))
-        if not bounded.ok:
-            return Finding(question, "unknown", f"HTTP {bounded.status_code}: {error_detail(bounded)}")
-        answer = "inclusive" if _records(bounded) else "exclusive"
-        return Finding(
-            question, answer, f"an entry at {moment}, asked for {moment}..{moment}", f"--audit-bounds {answer}"
-        )
-
-    def _remember(self, context: str, response: requests.Response, records: List[Mapping[str, Any]]) -> None:
-        meta = response_json(response).get("meta")
+    def _remember(self, context: str, response: requests.Response) -> List[Mapping[str, Any]]:
+        """The records of a search page; its total, ids and updatedAt values are kept for later questions."""
+        resources = _resources(response)
+        meta = _document(response).get("meta")
         total = meta.get("total") if isinstance(meta, Mapping) else None
         if isinstance(total, int) and not isinstance(total, bool):
             self.totals[context] = total
+        self.ids.setdefault(context, []).extend(r["id"] for r in resources if isinstance(r.get("id"), str))
+        records = [r["attributes"] for r in resources]
         self.samples += [r["updatedAt"] for r in records if isinstance(r.get("updatedAt"), str)]
+        return records
+
+    def largest(self) -> str:
+        """The context with the largest total seen (customer when none was seen)."""
+        return max(self.totals, key=self.totals.__getitem__) if self.totals else "customer"
 
     def _largest_body(self, context: str) -> Dict[str, Any]:
         prefix = "kobject" if context.startswith("kobject_") else context
         return self.body(context, prefix, (f"{prefix}_updated_at", "asc"))
 
-    def total(self, context: str) -> Finding:
+    def total(self) -> List[Finding]:
+        """Is ``meta.total`` above 10,000 exact or capped?"""
+        question = "meta.total above 10,000"
+        context = self.largest()
         if context not in self.totals:
             response = self.search(self._largest_body(context), page_size=1)
             if not response.ok:
-                return Finding("meta.total above 10,000", "unknown", f"HTTP {response.status_code}")
-            self._remember(context, response, _records(response))
+                return [Finding(question, "unknown", self.said(response))]
+            self._remember(context, response)
         total = self.totals.get(context, -1)
         if total > 10_000:
             answer, switch = "exact", "--total exact"
@@ -204,58 +357,310 @@ class Probe:
             answer, switch = "capped at 10,000 (or exactly 10,000)", "--total capped"
         else:
             answer, switch = "inconclusive", None
-        return Finding("meta.total above 10,000", answer, f"{context}: meta.total {total:,}", switch)
+        return [Finding(question, answer, f"{context}: meta.total {total:,}", switch)]
 
-    def past_window(self, context: str) -> Finding:
+    def past_window(self) -> List[Finding]:
+        """What a search page past the 10,000-result window answers."""
+        context = self.largest()
         response = self.search(self._largest_body(context), page=WINDOW_PAGE, page_size=WINDOW_PAGE_SIZE)
         question = f"search page {WINDOW_PAGE} (pageSize {WINDOW_PAGE_SIZE})"
         if response.status_code == 400:
-            return Finding(question, "error", f"HTTP 400: {error_detail(response)}", "--past-window error")
+            return [Finding(question, "error", self.said(response), "--past-window error")]
         if not response.ok:
-            return Finding(question, "unknown", f"HTTP {response.status_code}")
-        served = len(_records(response))
+            return [Finding(question, "unknown", self.said(response))]
+        served = len(_resources(response))
         if served:
-            return Finding(question, "served (no window)", f"{served} records on page {WINDOW_PAGE}")
+            return [Finding(question, "served (no window)", f"{self.last}: {served} records")]
         if self.totals.get(context, 0) < WINDOW_PAGE_SIZE * (WINDOW_PAGE - 1):
-            return Finding(question, "inconclusive", f"{context} has fewer than 10,000 matching records")
-        return Finding(question, "empty", "HTTP 200 with no records", "--past-window empty")
+            return [Finding(question, "inconclusive", f"{context} has fewer than 10,000 matching records")]
+        return [Finding(question, "empty", f"{self.last} with no records", "--past-window empty")]
 
-    def search_page_size(self, context: str) -> Finding:
-        response = self.search(self._largest_body(context), page=1, page_size=1000)
+    def search_page_size(self) -> List[Finding]:
+        """How a search pageSize of 1000 is answered."""
+        response = self.search(self._largest_body(self.largest()), page=1, page_size=1000)
         question = "search pageSize 1000"
         if response.status_code == 400:
-            return Finding(question, "rejected", f"HTTP 400: {error_detail(response)}")
-        meta = response_json(response).get("meta") if response.ok else None
+            return [Finding(question, "rejected", self.said(response))]
+        if not response.ok:
+            return [Finding(question, "unknown", self.said(response))]
+        meta = _document(response).get("meta")
         size = meta.get("pageSize") if isinstance(meta, Mapping) else None
-        return Finding(question, f"clamped to {size}" if size else "unknown", f"{len(_records(response))} records")
+        answer = f"clamped to {size}" if size else "unknown"
+        return [Finding(question, answer, f"{self.last}: {len(_resources(response))} records")]
 
-    def list_page_size(self) -> Finding:
-        response = self.get(self.client.api_url("tags?page=1&pageSize=1000"))
+    def disabled_klass_objects(self) -> List[Finding]:
+        """Are the custom objects of a disabled klass still searched, or refused?"""
+        question = "custom objects of a disabled klass"
+        if not self.klasses.get("disabled"):
+            found = "listed none" if "disabled" in self.klasses else "was not read"
+            return [Finding(question, "not asked: no disabled klass", f"GET /v1/klasses?status=disabled {found}")]
+        name = self.klasses["disabled"][0]
+        response = self.search(self.body(f"kobject_{name}", "kobject", ("kobject_updated_at", "asc")), page_size=1)
+        if response.status_code in (401, 403):
+            return [Finding(question, "refused", self.said(response), "--disabled-klass-objects refused")]
+        if not response.ok:
+            return [Finding(question, "unknown", self.said(response))]
+        evidence = f"{self.last}: {len(_resources(response))} records"
+        return [Finding(question, "served", evidence, "--disabled-klass-objects served")]
+
+    # ---- audit log ----------------------------------------------------------------------------------------
+    def audit_page(self, params: Mapping[str, Any]) -> Optional[List[AuditEntry]]:
+        """The entries of one audit-log page (None when it was not served); every entry read is kept."""
+        response = self.get("audit-logs", params)
+        if response.status_code in (401, 403):
+            self.audit_refused = self.said(response)
+        if not response.ok:
+            return None
+        entries = [entry for entry in map(parse_entry, _resources(response)) if entry is not None]
+        self.audit.update((entry.id, entry) for entry in entries)
+        return entries
+
+    def _audit_missing(self, question: str) -> Optional[Finding]:
+        if self.newest:
+            return None
+        if self.audit_refused:
+            return Finding(question, REFUSED, self.audit_refused)
+        why = "the newest page was not read" if self.newest is None else "the newest page held no dated entry"
+        return Finding(question, f"not asked: {why}", "GET /v1/audit-logs")
+
+    def audit_newest(self) -> List[Finding]:
+        """The newest page: how much later than ``createdAt`` its entries were published."""
+        question = "audit-log publish lag (publishedAt - createdAt)"
+        self.newest = self.audit_page({"count": AUDIT_SAMPLE})
+        if self.newest is None:
+            return [self._audit_missing(question) or Finding(question, "unknown", self.last)]
+        lags = [lag for lag in (entry.publish_lag() for entry in self.newest) if lag is not None]
+        if not lags:
+            evidence = f"{self.last}: {len(self.newest)} entries, none with both createdAt and publishedAt"
+            return [Finding(question, "unknown", evidence)]
+        largest = max(lags)
+        evidence = f"{self.last}: the largest of {len(lags)} entries' lags"
+        return [Finding(question, f"up to {largest:.3f} s", evidence, f"--audit-publish-lag-seconds {_ceil(largest)}")]
+
+    def _types(self) -> List[str]:
+        """The object types of the newest page, most frequent first."""
+        counts = Counter(e.object_type for e in self.newest or [] if isinstance(e.object_type, str) and e.object_type)
+        return [kind for kind, _ in counts.most_common()]
+
+    def audit_next_links(self) -> List[Finding]:
+        """Does a filtered request's ``links.next`` carry its filters?"""
+        question = "audit-log links.next of a filtered request"
+        missing = self._audit_missing(question)
+        if missing is not None:
+            return [missing]
+        kind = self._types()[0] if self._types() else None
+        if kind is None:
+            return [Finding(question, "not asked: no entry names its objectType", "GET /v1/audit-logs")]
+        response = self.get("audit-logs", {"count": 1, "filter[objectType]": kind})
+        if not response.ok:
+            return [Finding(question, "unknown", self.said(response))]
+        links = _document(response).get("links")
+        link = links.get("next") if isinstance(links, Mapping) else None
+        if link is None:
+            return [Finding(question, "inconclusive", f"{self.last}: no links.next")]
+        carried = sorted(k for k in parse_qs(urlsplit(_text(link, "links.next")).query) if k.startswith("filter["))
+        answer = "filtered" if carried else "bare"
+        return [Finding(question, answer, f"{self.last}: links.next {link}", f"--audit-next-links {answer}")]
+
+    def audit_include(self) -> List[Finding]:
+        """Is ``filter[include]`` OR-ed with ``filter[objectType]``? Asked with two types of the newest page."""
+        question = "audit-log filter[include]"
+        missing = self._audit_missing(question)
+        if missing is not None:
+            return [missing]
+        kinds = self._types()
+        if len(kinds) < 2:
+            return [Finding(question, "not asked: the newest entries are of one objectType", f"types {kinds}")]
+        main, extra = kinds[0], kinds[1]
+        entries = self.audit_page({"count": AUDIT_SAMPLE, "filter[objectType]": main, "filter[include]": extra})
+        if entries is None:
+            return [Finding(question, "unknown", self.last)]
+        got = Counter(entry.object_type for entry in entries)
+        shown = ", ".join(f"{kind} {n}" for kind, n in got.items()) or "none"
+        if set(got) - {main, extra}:
+            return [Finding(question, "inconclusive: filter[objectType] not honoured", f"{self.last}: {shown}")]
+        answer = "honoured" if extra in got else "ignored"
+        evidence = f"{self.last}: {shown} (the newest page holds {extra} entries)"
+        return [Finding(question, answer, evidence, f"--audit-include {answer}")]
+
+    def _entry_where(self, wanted: Callable[[AuditEntry], bool]) -> Optional[Tuple[AuditEntry, Dict[str, str]]]:
+        """The newest entry ``wanted`` accepts, and the ``before`` that makes it the first one a request can see."""
+        newer: Optional[AuditEntry] = None
+        for entry in self.newest or []:
+            if wanted(entry):
+                return entry, ({"before": newer.id} if newer is not None else {})
+            newer = entry
+        return None
+
+    def audit_date_field(self) -> List[Finding]:
+        """Which time ``filter[start]``/``filter[end]`` compare: asked for a window holding an entry's
+        ``createdAt`` but not its ``publishedAt`` (both strictly inside or outside, so the bounds do not matter)."""
+        question = "audit-log date field of filter[start]/filter[end]"
+        missing = self._audit_missing(question)
+        if missing is not None:
+            return [missing]
+        found = self._entry_where(lambda e: (e.published or 0) - (_created(e) or e.published or 0) >= 2 * MILLISECOND)
+        if found is None:
+            evidence = f"none of {len(self.newest or [])} entries was published 2 ms or more after its createdAt"
+            return [Finding(question, "inconclusive", evidence)]
+        entry, before = found
+        start = kustomer_time(moment_of((_created(entry) or 0) - MILLISECOND))
+        end = kustomer_time(moment_of((entry.published or 0) - MILLISECOND))
+        listed = self.audit_page({"count": 10, "filter[start]": start, "filter[end]": end, **before})
+        if listed is None:
+            return [Finding(question, "unknown", self.last)]
+        self.date_field = "createdAt" if entry.id in {e.id for e in listed} else "publishedAt"
+        evidence = (
+            f"entry {entry.id} (createdAt {entry.attributes['createdAt']}, publishedAt "
+            f"{entry.attributes['publishedAt']}) {'returned' if self.date_field == 'createdAt' else 'not returned'} "
+            f"for {start}..{end} ({self.last})"
+        )
+        return [Finding(question, self.date_field, evidence, f"--audit-date-field {self.date_field}")]
+
+    def audit_bounds(self) -> List[Finding]:
+        """Do ``filter[start]``/``filter[end]`` match an entry dated exactly at them? Asked at the instant of the
+        date field found (without it, at an entry whose two dates are equal)."""
+        question = "audit-log filter[start]/filter[end] at an entry's own instant"
+        missing = self._audit_missing(question)
+        if missing is not None:
+            return [missing]
+        field = self.date_field or "createdAt"
+        found = self._entry_where(
+            lambda e: instant(e.attributes.get(field)) is not None
+            and (self.date_field is not None or _created(e) == e.published)
+        )
+        if found is None:
+            return [Finding(question, "inconclusive", "no entry to ask about: the date field is unknown")]
+        entry, before = found
+        moment = entry.attributes[field]
+        listed = self.audit_page({"count": 10, "filter[start]": moment, "filter[end]": moment, **before})
+        if listed is None:
+            return [Finding(question, "unknown", self.last)]
+        answer = "inclusive" if entry.id in {e.id for e in listed} else "exclusive"
+        evidence = f"entry {entry.id} at {field} {moment}, asked for {moment}..{moment} ({self.last})"
+        return [Finding(question, answer, evidence, f"--audit-bounds {answer}")]
+
+    # ---- merges -------------------------------------------------------------------------------------------
+    def _merge_entry(self) -> Optional[AuditEntry]:
+        """The newest customer merge entry read from the audit log."""
+        merges = [e for e in self.audit.values() if e.verb == MERGE_VERB and e.object_type == "customer"]
+        return max(merges, key=lambda e: e.id) if merges else None
+
+    def customer_merges(self) -> List[Finding]:
+        """Are a customer's merges readable; are they listed for the surviving customer (``--merges-listed-for``)?"""
+        question, listed = "customer merges (GET /v1/customers/{id}/merges)", "merges listed for the surviving customer"
+        entry = self._merge_entry()
+        seen = self.ids.get("customer", [])
+        customer = entry.object_id if entry is not None else (seen[0] if seen else None)
+        if not isinstance(customer, str) or not customer:
+            return [Finding(question, "not asked: no customer id seen", "no customer search or merge entry read")]
+        response = self.get(f"customers/{_segment(customer)}/merges", {"page": 1, "pageSize": LIST_SAMPLE})
+        if response.status_code in (401, 403):
+            refused = Finding(question, f"refused (HTTP {response.status_code})", f"{self.said(response)}; role: "
+                              f"{MERGE_ROLES}")  # fmt: skip
+            return [refused, Finding(listed, "not asked: merges are not readable by this key", self.last)]
+        if not response.ok:
+            return [Finding(question, "unknown", self.said(response))]
+        merges = _resources(response)
+        available = Finding(question, "available", f"{self.last}: {len(merges)} merges")
+        if entry is None:
+            why = f"no customer merge entry among the {len(self.audit)} audit entries read"
+            return [available, Finding(listed, f"not asked: {why}", "GET /v1/audit-logs")]
+        self.merged_away = [i for i in named_ids(entry) if i != customer]
+        self.merged_away += [_related(m, "source") for m in merges if _related(m, "target") == customer]
+        return [available, self._listed_for(listed, entry, merges)]
+
+    def _listed_for(self, question: str, entry: AuditEntry, merges: List[Mapping[str, Any]]) -> Finding:
+        customer = entry.object_id
+        evidence = f"merge entry {entry.id} on customer {customer}; {self.last}: {len(merges)} merges"
+        if any(_related(m, "target") == customer for m in merges):
+            return Finding(question, "both", f"{evidence}, one with it as target", "--merges-listed-for both")
+        if any(_related(m, "source") == customer for m in merges):
+            return Finding(question, "inconclusive: the entry names the customer merged away", evidence)
+        return Finding(question, "source", f"{evidence}, none with it as target", "--merges-listed-for source")
+
+    def merged_lookup(self) -> List[Finding]:
+        """What ``GET /v1/customers/{id}`` answers for a customer merged away."""
+        question = "GET /v1/customers/{id} of a customer merged away"
+        gone = [i for i in self.merged_away if isinstance(i, str) and i]
+        if not gone:
+            return [Finding(question, "not asked: no merged-away customer known", "no merge entry naming one")]
+        response = self.get(f"customers/{_segment(gone[0])}")
+        if response.status_code in (401, 403):
+            return [Finding(question, REFUSED, self.said(response))]
+        if response.status_code not in (200, 404):
+            return [Finding(question, "unknown", self.said(response))]
+        answer = str(response.status_code)
+        return [Finding(question, answer, f"customer {gone[0]} merged away: {self.last}", f"--merged-lookup {answer}")]
+
+    # ---- lists --------------------------------------------------------------------------------------------
+    def work_session_defaults(self) -> List[Finding]:
+        """What work sessions are listed without ``user``/``active``, compared with ``user=false&active=false``."""
+        question = "work sessions without user= and active="
+        plain = self.get("routing/work-sessions", {"page": 1, "pageSize": LIST_SAMPLE})
+        if not plain.ok:
+            return [Finding(question, REFUSED if plain.status_code in (401, 403) else "unknown", self.said(plain))]
+        default, asked = _sessions(plain), self.last
+        every = self.get("routing/work-sessions", {"user": "false", "active": "false", "page": 1, "pageSize": 100})
+        if not every.ok:
+            return [Finding(question, "unknown", self.said(every))]
+        explicit = _sessions(every)
+        evidence = f"{asked}: {_described(default)}; {self.last}: {_described(explicit)}"
+        answer = _session_default(default, explicit)
+        if answer is None:
+            return [Finding(question, "inconclusive", evidence)]
+        return [Finding(question, answer, evidence, f"--work-session-defaults {answer}")]
+
+    def users_default(self) -> List[Finding]:
+        """Does ``GET /v1/users`` without ``deleted`` list deactivated users (``deleted=true`` names them)?"""
+        question = "users without deleted="
+        plain = self.get("users", {"page": 1, "pageSize": USERS_PAGE})
+        if not plain.ok:
+            return [Finding(question, REFUSED if plain.status_code in (401, 403) else "unknown", self.said(plain))]
+        default, asked = _resources(plain), self.last
+        links = _document(plain).get("links")
+        more = isinstance(links, Mapping) and bool(links.get("next"))
+        deleted = self.get("users", {"deleted": "true", "page": 1, "pageSize": USERS_PAGE})
+        if not deleted.ok:
+            return [Finding(question, "unknown", self.said(deleted))]
+        deactivated = {_text(user.get("id"), "a user id") for user in _resources(deleted)}
+        shown = [u for u in default if u.get("id") in deactivated or u["attributes"].get("deletedAt")]
+        evidence = f"{asked}: {len(default)} users, {len(shown)} deactivated; {self.last}: {len(deactivated)} users"
+        if not deactivated:
+            return [Finding(question, "inconclusive: no deactivated user", evidence)]
+        if not shown and more:
+            return [Finding(question, "inconclusive", f"{evidence}; the default list has more pages")]
+        answer = "all" if shown else "active"
+        return [Finding(question, answer, evidence, f"--users-default {answer}")]
+
+    def list_page_size(self) -> List[Finding]:
+        """How a list pageSize above the maximum is answered."""
+        response = self.get("tags", {"page": 1, "pageSize": 1000})
         question = "list pageSize 1000 (tags)"
         if response.status_code == 400:
-            return Finding(question, "rejected", f"HTTP 400: {error_detail(response)}", "--list-over-max error")
+            return [Finding(question, "rejected", self.said(response), "--list-over-max error")]
         if not response.ok:
-            return Finding(question, "unknown", f"HTTP {response.status_code}")
-        meta = response_json(response).get("meta")
+            return [Finding(question, "unknown", self.said(response))]
+        meta = _document(response).get("meta")
         size = meta.get("pageSize") if isinstance(meta, Mapping) else None
-        return Finding(question, f"clamped to {size}", f"{len(_records(response))} records", "--list-over-max clamp")
+        evidence = f"{self.last}: {len(_resources(response))} records"
+        return [Finding(question, f"clamped to {size}", evidence, "--list-over-max clamp")]
 
-    def missing_role(self) -> Finding:
+    def missing_role(self) -> List[Finding]:
+        """401 or 403 for a role the key lacks: the lists are asked one after another while the budget lasts."""
         question = "status for a missing role"
-        for spec in LIST_STREAMS:
-            response = self.get(self.client.api_url(f"{spec.path}?page=1&pageSize=1"))
+        for tried, spec in enumerate(LIST_STREAMS):
+            if tried and not self.affords(1):
+                return [Finding(question, "undetermined", f"the {tried} lists tried were readable; budget spent")]
+            response = self.get(spec.path, {"page": 1, "pageSize": 1})
             if response.status_code in (401, 403):
-                return Finding(
-                    question,
-                    str(response.status_code),
-                    f"GET /v1/{spec.path}: {error_detail(response)}",
-                    f"--missing-role-status {response.status_code}",
-                )
-            if self.requests >= MAX_REQUESTS - 1:
-                break
-        return Finding(question, "undetermined", "the key could read every list the probe tried")
+                status = str(response.status_code)
+                return [Finding(question, status, self.said(response), f"--missing-role-status {status}")]
+        return [Finding(question, "undetermined", "the key could read every list the probe tried")]
 
-    def rate_headers(self) -> Finding:
+    # ---- from what was seen -------------------------------------------------------------------------------
+    def rate_headers(self) -> List[Finding]:
+        """What ``x-ratelimit-reset`` holds, from the first responses."""
         parts, switch = [], None
         for kind in ("other", "search"):
             headers = self.headers.get(kind)
@@ -266,18 +671,23 @@ class Probe:
             if switch is None:
                 switch = f"--reset-mode {_reset_mode(reset)}"
         answer = switch.split()[-1] if switch else "unknown"
-        return Finding("x-ratelimit-reset", answer, "; ".join(parts) or "no responses", switch)
+        return [Finding("x-ratelimit-reset", answer, "; ".join(parts) or "no responses", switch)]
 
-    def precision(self) -> Finding:
+    def precision(self) -> List[Finding]:
+        """How many fraction digits the updatedAt values seen have."""
         digits = {len(m.group(1)) if m.group(1) else 0 for m in map(_FRACTION.search, self.samples) if m}
         names = {0: "seconds", 3: "milliseconds", 6: "microseconds"}
         answer = names.get(next(iter(digits)), f"{next(iter(digits))} fraction digits") if len(digits) == 1 else "mixed"
         answer = answer if digits else "unknown"
-        return Finding(
-            "timestamp precision", answer, f"{len(self.samples)} updatedAt values; fraction digits {sorted(digits)}"
-        )
+        evidence = f"{len(self.samples)} updatedAt values; fraction digits {sorted(digits)}"
+        return [Finding("timestamp precision", answer, evidence)]
 
 
+ROUTING_FIELDS = (
+    TimeField("work_item", "work_item", "updatedAt", "--routing-search"),
+    TimeField("work_session", "work_session", "updatedAt", "--routing-search"),
+    TimeField("work_item", "work_item", "createdAt", None),
+)
 _FRACTION = re.compile(r"T\d\d:\d\d:\d\d(?:\.(\d+))?")
 
 
@@ -291,13 +701,100 @@ def _reset_mode(value: Optional[str]) -> str:
     return "epoch" if number >= EPOCH_THRESHOLD else "seconds"
 
 
+def _ceil(seconds: float) -> int:
+    return max(0, math.ceil(seconds))
+
+
+def _why(error: Exception) -> str:
+    text = str(error) if isinstance(error, Unexpected) else f"{error.__class__.__name__}: {error}"
+    return text if len(text) <= WHY_CHARS else text[:WHY_CHARS] + "…"
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind, as the findings name it."""
+    kinds = ((bool, "a boolean"), (Mapping, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number"))
+    if value is None:
+        return "null or missing"
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise Unexpected(f"{what} is {_kind(value)}, not an object")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise Unexpected(f"{what} is {_kind(value)}, not a string")
+    return value
+
+
+def _document(response: requests.Response) -> Mapping[str, Any]:
+    """The body as a JSON object."""
+    try:
+        body = response_json(response)
+    except ValueError:
+        raise Unexpected("the body is not JSON") from None
+    return _object(body, "the body")
+
+
+def _resources(response: requests.Response) -> List[Mapping[str, Any]]:
+    """The records of a page: ``data`` must be a list of objects, each with an ``attributes`` object."""
+    data = _document(response).get("data")
+    if not isinstance(data, list):
+        raise Unexpected(f"data is {_kind(data)}, not a list")
+    for item in data:
+        _object(_object(item, "a record").get("attributes"), "a record's attributes")
+    return data
+
+
 def _records(response: requests.Response) -> List[Mapping[str, Any]]:
-    data = response_json(response).get("data") if response.ok else None
-    out = []
-    for item in data if isinstance(data, list) else []:
-        if isinstance(item, Mapping) and isinstance(item.get("attributes"), Mapping):
-            out.append(item["attributes"])
-    return out
+    return [resource["attributes"] for resource in _resources(response)]
+
+
+def _segment(value: str) -> str:
+    """A server value as one path segment ('/', '?', '&', '=' and the rest encoded)."""
+    return quote(value, safe="")
+
+
+def _related(resource: Mapping[str, Any], name: str) -> Optional[str]:
+    """The id of a to-one relationship (``relationships.<name>.data.id``), when it is there."""
+    relationships = resource.get("relationships")
+    related = relationships.get(name) if isinstance(relationships, Mapping) else None
+    data = related.get("data") if isinstance(related, Mapping) else None
+    found = data.get("id") if isinstance(data, Mapping) else None
+    return found if isinstance(found, str) else None
+
+
+def _created(entry: AuditEntry) -> Optional[int]:
+    return instant(entry.attributes.get("createdAt"))
+
+
+def _sessions(response: requests.Response) -> List[Session]:
+    sessions = []
+    for resource in _resources(response):
+        attributes = resource["attributes"]
+        ended = attributes.get("signedOutAt") is not None or attributes.get("active") is False
+        sessions.append(Session(_text(resource.get("id"), "a session id"), _related(resource, "user"), ended))
+    return sessions
+
+
+def _described(sessions: List[Session]) -> str:
+    ended = sum(session.ended for session in sessions)
+    return f"{len(sessions)} sessions ({ended} ended, {len({s.user for s in sessions})} users)"
+
+
+def _session_default(default: List[Session], explicit: List[Session]) -> Optional[str]:
+    """``false`` when the default list shows ended sessions of several users; ``true`` when it shows neither and
+    fewer sessions than ``user=false&active=false``; None when it cannot tell (or the defaults are mixed)."""
+    ended = any(session.ended for session in default)
+    many = len({session.user for session in default}) > 1
+    if ended and many:
+        return "false"
+    if not ended and not many and len(default) < len(explicit):
+        return "true"
+    return None
 
 
 def simulator_args(findings: List[Finding]) -> List[str]:
@@ -310,7 +807,7 @@ def simulator_args(findings: List[Finding]) -> List[str]:
     return [part for flag, values in args.items() for part in (flag, ",".join(values))]
 
 
-def render(findings: List[Finding], requests_made: int) -> str:
+def render(findings: List[Finding], requests_sent: int) -> str:
     """The findings as a plain-text table."""
     width = max(len(f.question) for f in findings)
     lines = [f"{'question':<{width}}  answer  (simulator switch)", "-" * (width + 40)]
@@ -318,8 +815,26 @@ def render(findings: List[Finding], requests_made: int) -> str:
         switch = f"  ({finding.switch})" if finding.switch else ""
         lines.append(f"{finding.question:<{width}}  {finding.answer}{switch}")
         lines.append(f"{'':<{width}}    {finding.evidence}")
-    lines.append(f"{requests_made} read-only requests")
+    skipped = sum(finding.answer == NOT_ASKED for finding in findings)
+    lines.append(
+        f"{requests_sent} read-only requests sent, retries included (at most {MAX_REQUESTS}); "
+        f"{skipped} questions not asked for want of budget"
+    )
     return "\n".join(lines)
+
+
+class _RedactedLines(logging.Handler):
+    """Log records as one redacted line each on stderr; no tracebacks (the findings say what failed)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(redaction.redact(f"probe: {record.levelname.lower()}: {record.getMessage()}"), file=sys.stderr)
+
+
+def _quiet_logs() -> None:
+    logger = logging.getLogger("airbyte")
+    logger.handlers = [_RedactedLines()]
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -328,13 +843,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--config", required=True, help="the connector's config.json")
     parser.add_argument("--out", default="kustomer-probe.json", help="where to write the findings as JSON")
     args = parser.parse_args(argv)
-    logging.getLogger("airbyte").setLevel(logging.WARNING)
+    _quiet_logs()
     try:
         with open(args.config, encoding="utf-8") as handle:
             config = parse_config(json.load(handle))
         redaction.register(config.api_token)
-        probe = Probe(KustomerConnection(config, USER_AGENT, max_sends=MAX_REQUESTS))
-        findings = probe.run()
+        connection = KustomerConnection(config, USER_AGENT, max_sends=MAX_REQUESTS)
+        findings = Probe(connection).run()
     except (OSError, ValueError) as error:
         print(f"probe: cannot read {args.config} ({error.__class__.__name__})", file=sys.stderr)
         return 1
@@ -343,13 +858,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(redaction.redact(f"probe stopped: {text}"), file=sys.stderr)
         return 1
     report = {
-        "requests": probe.requests,
-        "host": probe.connection.origin.url,
+        "requests": connection.sends,
+        "max_requests": MAX_REQUESTS,
+        "host": connection.origin.url,
         "findings": [asdict(f) for f in findings],
         "simulator_args": simulator_args(findings),
     }
     with open(args.out, "w", encoding="utf-8") as handle:
         handle.write(redaction.redact(json.dumps(report, indent=2)) + "\n")
-    print(redaction.redact(render(findings, probe.requests)))
+    print(redaction.redact(render(findings, connection.sends)))
     print(f"written: {args.out}")
     return 0

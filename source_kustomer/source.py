@@ -7,11 +7,15 @@ from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple
 
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
+    AirbyteLogMessage,
     AirbyteMessage,
     AirbyteStateMessage,
     ConfiguredAirbyteCatalog,
     FailureType,
+    Level,
     Status,
+    TraceType,
+    Type,
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
@@ -20,7 +24,7 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.streams.concurrent.abstract_stream_facade import AbstractStreamFacade
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http import redaction, timestamps
-from kustomer_http.connection import KustomerClient, KustomerConnection
+from kustomer_http.connection import KustomerClient, KustomerConnection, is_stop
 from kustomer_http.errors import config_error
 from kustomer_http.responses import AUTH_MESSAGE, error_detail
 from kustomer_http.timestamps import kustomer_time
@@ -199,7 +203,8 @@ class SourceKustomer(AbstractSource):
         self._selection = Selection(catalog, state or [])
         try:
             facades = [s for s in self.streams(config) if isinstance(s, AbstractStreamFacade)]
-            yield from self._concurrent.source.read([facade.get_underlying_stream() for facade in facades])
+            for message in self._concurrent.source.read([facade.get_underlying_stream() for facade in facades]):
+                yield consequence_as_warning(message)
             found = {facade.name for facade in facades}
             missing = [s for s in catalog.streams if s.stream.name not in found]
             if missing:  # the CDK says which and what to do
@@ -220,6 +225,16 @@ class SourceKustomer(AbstractSource):
         for stream in chosen:
             stream.log_summary(logger)
         logger.info("SYNC_SUMMARY " + json.dumps([s.progress.as_dict() for s in chosen]))
+
+
+def consequence_as_warning(message: AirbyteMessage) -> AirbyteMessage:
+    """A stream stopped because another failed says so in a warning, not in a second error: the sync has one
+    error, its cause (the stopped stream still ends INCOMPLETE and resumes from its state)."""
+    trace = message.trace if message.type == Type.TRACE else None
+    if trace is None or trace.type != TraceType.ERROR or not is_stop(trace.error.internal_message):  # type: ignore[union-attr]
+        return message
+    log = AirbyteLogMessage(level=Level.WARN, message=trace.error.message)  # type: ignore[union-attr]
+    return AirbyteMessage(type=Type.LOG, log=log)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import pytest
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.mock_http import HttpRequest, HttpResponse
+from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 
 BASE = "https://api.kustomerapp.com/v1"
 TOKEN = "kst-unit-test-token-Qm4v"
@@ -61,6 +62,11 @@ def error(status: int, detail: str = "", headers: Optional[Dict[str, str]] = Non
 def get(path: str, **params: Any) -> HttpRequest:
     """A GET on the US host."""
     return HttpRequest(f"{BASE}/{path}", query_params={k: str(v) for k, v in params.items()} or None)
+
+
+def get_any(path: str) -> HttpRequest:
+    """A GET on the US host, whatever its query."""
+    return HttpRequest(f"{BASE}/{path}", query_params=ANY_QUERY_PARAMS)
 
 
 def search(

@@ -6,16 +6,11 @@ import re
 from datetime import datetime, timezone
 
 import pytest
-from airbyte_cdk.models import SyncMode
-from airbyte_cdk.test.entrypoint_wrapper import read
-from airbyte_cdk.test.mock_http import HttpMocker
-from airbyte_cdk.test.state_builder import StateBuilder
 
 from integration_tests.harness import token_forms
-from source_kustomer import SourceKustomer
 from source_kustomer.config import parse_config, spec_property
 from source_kustomer.run import run
-from unit_tests.conftest import NOW_ISO, TOKEN, catalog, config, discovery_mocks, page, resource, search
+from unit_tests.conftest import TOKEN
 
 GOOD = {"api_token": TOKEN, "start_date": "2025-01-01T00:00:00Z"}
 

@@ -36,8 +36,16 @@ class AccessRefused(Exception):
         self.reason = reason
 
 
+STOPPED = "stopped because another part of the command failed"  # how a SyncStopped's internal message starts
+
+
 class SyncStopped(AirbyteTracedException):
     """Another part of the same command failed; this one stops before sending anything more."""
+
+
+def is_stop(internal_message: Optional[str]) -> bool:
+    """Whether an error's internal message is that of a ``SyncStopped`` (a consequence, not a cause)."""
+    return bool(internal_message) and internal_message.startswith(STOPPED)  # type: ignore[union-attr]
 
 
 class KustomerConnection:
@@ -99,7 +107,9 @@ class KustomerConnection:
         """Raise ``SyncStopped`` if the command was stopped."""
         if self._stopped is not None:
             message = f"'{name}' stopped without finishing because {self._stopped}; the next sync resumes it."
-            raise SyncStopped(message=message, internal_message=message, failure_type=FailureType.transient_error)
+            raise SyncStopped(
+                message=message, internal_message=f"{STOPPED}: {message}", failure_type=FailureType.transient_error
+            )
 
     def close(self) -> None:
         """Release the connections of the session."""
