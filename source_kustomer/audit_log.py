@@ -10,19 +10,20 @@ What the connector takes from Kustomer's reference (see docs/kustomer-api-model.
 
 So a window keeps the entries *placed* in ``(low, high]``, an entry's place being its ``createdAt`` (its
 ``publishedAt`` when it has none; its id's second when it has neither, which is reported). The reader asks from
-one millisecond before ``low`` to ``PUBLISH_LAG`` after ``high``: under either date field that returns every
-entry placed in the window that was published within ``PUBLISH_LAG`` of its creation (one published later is
-reported). It builds every next request itself -- its own filters plus ``before=<last id>`` -- and stops at the
-first entry published before ``low``, as every later one is older still: a server that drops the filters costs
-at most one page past the window. Every page must be no longer than asked, hold only the object types asked
-for, continue the descending id order and agree with it in ``publishedAt`` (within a second, the resolution
-of an id); anything else stops the read, so its caller does not move its position.
+one millisecond before ``low`` to the publish lag it allows for (``audit_publish_lag_seconds``) after
+``high``: under either date field that returns every entry placed in the window that was published within
+that lag of its creation (one published later is reported). It builds every next request itself -- its own
+filters plus ``before=<last id>`` -- and stops at the first entry published before ``low``, as every later one
+is older still: a server that drops the filters costs at most one page past the window. Every page must be no
+longer than asked, hold only the object types asked for, continue the descending id order and agree with it
+in ``publishedAt`` (within a second, the resolution of an id); anything else stops the read, so its caller does
+not move its position.
 """
 
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence
 from urllib.parse import urlencode
@@ -39,7 +40,6 @@ LONG_RETENTION = timedelta(days=365)
 # Help Center, "Audit log storage limits" (2024): what Kustomer keeps 90 days; the rest (business rules, company
 # updates, customer merges, message creation, saved searches, shortcuts, billing) 12 months.
 SHORT_LIVED = "conversation, customer and message updates, routing events and sign-ins"
-PUBLISH_LAG = timedelta(minutes=5)  # how long after its createdAt an entry may be published (example: 7.3 s)
 BOUND_MARGIN_MICROS = 1000  # bounds are asked one millisecond wider: Kustomer may exclude them
 ID_SECOND = 1_000_000
 AUDIT_ROLES = "org.permission.audit_logs.read (legacy org.user.audit_logs.read or org.admin.audit_logs.read)"
@@ -155,45 +155,54 @@ class AuditReport:
 
     undated: int = 0  # entries without createdAt and publishedAt, placed by their id
     unplaceable: int = 0  # entries with no id or no date at all: skipped
-    late: int = 0  # entries published more than PUBLISH_LAG after their createdAt
+    late: int = 0  # entries published later after their createdAt than the lag allowed for
     latest_lag: float = 0.0
 
 
-def _query(low: int, high: int, object_types: Sequence[str], before: Optional[str]) -> str:
+def _query(low: int, high: int, lag: timedelta, object_types: Sequence[str], before: Optional[str]) -> str:
     params: List[tuple] = [("count", AUDIT_PAGE_SIZE)]
     if object_types:
         params.append(("filter[objectType]", object_types[0]))
         if len(object_types) > 1:
             params.append(("filter[include]", ",".join(object_types[1:])))
     start = moment_of(low - BOUND_MARGIN_MICROS)
-    end = moment_of(high + int(PUBLISH_LAG.total_seconds() * 1e6) + BOUND_MARGIN_MICROS)
+    end = moment_of(high + int(lag.total_seconds() * 1e6) + BOUND_MARGIN_MICROS)
     params += [("filter[start]", kustomer_time(start)), ("filter[end]", kustomer_time(end))]
     if before is not None:
         params.append(("before", before))
     return urlencode(params, safe="[],:")
 
 
-def audit_window(
-    client: KustomerClient,
-    low: int,
-    high: int,
-    on_page: Callable[[float], None],
-    budget: AuditPageBudget,
-    report: AuditReport,
-    object_types: Sequence[str] = (),
-) -> Iterator[AuditEntry]:
+@dataclass
+class AuditReader:
+    """Reads windows of the audit log for one stream (or the deletions) of a sync."""
+
+    client: KustomerClient
+    on_page: Callable[[float], None]
+    budget: AuditPageBudget
+    publish_lag: timedelta  # how long after its createdAt an entry may be published (the example: 7.3 s)
+    report: AuditReport = field(default_factory=AuditReport)
+
+    def window(self, low: int, high: int, object_types: Sequence[str] = ()) -> Iterator[AuditEntry]:
+        """Every entry placed in ``(low, high]`` (microseconds), newest first, of ``object_types`` (all if empty)."""
+        return audit_window(self, low, high, object_types)
+
+
+def audit_window(reader: AuditReader, low: int, high: int, object_types: Sequence[str]) -> Iterator[AuditEntry]:
     """Every entry placed in ``(low, high]`` (microseconds), newest first, of ``object_types`` (all when empty).
 
     Raises AuditRefused (no role), AuditRejected (400/404), TypeFilterIgnored, or a system error for a page that
     breaks the log's order or size.
     """
+    client, report = reader.client, reader.report
     before: Optional[str] = None  # the last entry id read: the next page continues below it
     previous: Optional[AuditEntry] = None
     wanted = set(object_types)
     while True:
-        budget.spend()
-        response = client.get(client.api_url(f"audit-logs?{_query(low, high, object_types, before)}"))
-        on_page(time.monotonic())
+        reader.budget.spend()
+        query = _query(low, high, reader.publish_lag, object_types, before)
+        response = client.get(client.api_url(f"audit-logs?{query}"))
+        reader.on_page(time.monotonic())
         if response.status_code in (401, 403):
             refusal = client.refusal(response)
             raise AuditRefused(response.status_code, refusal.reason if refusal else error_detail(response))
@@ -224,7 +233,7 @@ def audit_window(
                 reached_start = True
                 continue
             lag = entry.publish_lag()
-            if lag is not None and lag > PUBLISH_LAG.total_seconds():
+            if lag is not None and lag > reader.publish_lag.total_seconds():
                 report.late += 1
                 report.latest_lag = max(report.latest_lag, lag)
             if entry.dated_by == "id":

@@ -26,6 +26,7 @@ class KustomerConfig(ConnectionSettings):
     include_deleted: bool
     sync_deletes: bool
     search_lag: timedelta
+    audit_publish_lag: timedelta
     max_concurrent_streams: int
 
 
@@ -54,5 +55,6 @@ def parse_config(config: Mapping[str, Any], now: Optional[datetime] = None) -> K
         include_deleted=rules.flag(config, "include_deleted"),
         sync_deletes=rules.flag(config, "sync_deletes"),
         search_lag=timedelta(seconds=rules.number(config, "search_lag_seconds")),
+        audit_publish_lag=timedelta(seconds=rules.number(config, "audit_publish_lag_seconds")),
         max_concurrent_streams=rules.number(config, "max_concurrent_streams"),
     )

@@ -39,11 +39,10 @@ from kustomer_http.timestamps import instant, kustomer_time, moment_of
 from source_kustomer.audit_log import (
     AuditEntry,
     AuditPageBudget,
+    AuditReader,
     AuditRefused,
     AuditRejected,
-    AuditReport,
     TypeFilterIgnored,
-    audit_window,
 )
 
 DELETED_AT = "_ab_cdc_deleted_at"
@@ -262,6 +261,7 @@ class DeletionsLog:
         until: str,
         logger: logging.Logger,
         on_page: Callable[[float], None],
+        publish_lag: timedelta,
         recheck_seconds: float = ABSENCE_RECHECK_SECONDS,
     ) -> None:
         self.client = client
@@ -271,8 +271,7 @@ class DeletionsLog:
         self.on_page = on_page
         self.merges = MergeResolver(client, logger, recheck_seconds)
         self.combined = len(since) > 1
-        self.report = AuditReport()
-        self._budget = AuditPageBudget(MAX_DELETION_PAGES)
+        self._reader = AuditReader(client, on_page, AuditPageBudget(MAX_DELETION_PAGES), publish_lag)
         self._lock = threading.Lock()
         self._read = False
         self._failure: Optional[BaseException] = None
@@ -356,7 +355,7 @@ class DeletionsLog:
         merges: List[AuditEntry] = []  # resolved after the window is read, oldest first
         held = sum(len(held) for held in self._held.values())
         for object_types in passes:
-            for entry in audit_window(self.client, start, end, self.on_page, self._budget, self.report, object_types):
+            for entry in self._reader.window(start, end, object_types):
                 if entry.object_type not in found or entry.placed <= self.since[entry.object_type]:  # type: ignore[operator]
                     continue
                 if entry.verb == MERGE_VERB and entry.object_type == "customer":

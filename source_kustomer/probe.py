@@ -142,8 +142,9 @@ class Probe:
         return MAX_REQUESTS - self.connection.sends
 
     def affords(self, requests_: int) -> bool:
-        """Whether ``requests_`` requests fit in what is left, each retried as often as the client may."""
-        return not self.spent and requests_ * (1 + RETRIES) <= self.remaining
+        """Whether ``requests_`` requests fit in what is left, each retried as often as the client may (once the
+        transport refused a request, none do; a question sending nothing always fits)."""
+        return requests_ == 0 or (not self.spent and requests_ * (1 + RETRIES) <= self.remaining)
 
     def run(self) -> List[Finding]:
         """Every question, in order; a question that does not fit in the budget is reported as not asked."""
@@ -190,6 +191,9 @@ class Probe:
         response = send()
         self.last = f"{asked}: HTTP {response.status_code}"
         return response
+
+    def _unknown(self, question: str) -> Finding:
+        return Finding(question, "unknown", self.last)
 
     def said(self, response: requests.Response) -> str:
         """The last request and Kustomer's own words about a refusal."""
@@ -428,7 +432,7 @@ class Probe:
         question = "audit-log publish lag (publishedAt - createdAt)"
         self.newest = self.audit_page({"count": AUDIT_SAMPLE})
         if self.newest is None:
-            return [self._audit_missing(question) or Finding(question, "unknown", self.last)]
+            return [Finding(question, REFUSED, self.audit_refused) if self.audit_refused else self._unknown(question)]
         lags = [lag for lag in (entry.publish_lag() for entry in self.newest) if lag is not None]
         if not lags:
             evidence = f"{self.last}: {len(self.newest)} entries, none with both createdAt and publishedAt"
@@ -448,10 +452,10 @@ class Probe:
         missing = self._audit_missing(question)
         if missing is not None:
             return [missing]
-        kind = self._types()[0] if self._types() else None
-        if kind is None:
+        kinds = self._types()
+        if not kinds:
             return [Finding(question, "not asked: no entry names its objectType", "GET /v1/audit-logs")]
-        response = self.get("audit-logs", {"count": 1, "filter[objectType]": kind})
+        response = self.get("audit-logs", {"count": 1, "filter[objectType]": kinds[0]})
         if not response.ok:
             return [Finding(question, "unknown", self.said(response))]
         links = _document(response).get("links")
@@ -474,7 +478,7 @@ class Probe:
         main, extra = kinds[0], kinds[1]
         entries = self.audit_page({"count": AUDIT_SAMPLE, "filter[objectType]": main, "filter[include]": extra})
         if entries is None:
-            return [Finding(question, "unknown", self.last)]
+            return [self._unknown(question)]
         got = Counter(entry.object_type for entry in entries)
         shown = ", ".join(f"{kind} {n}" for kind, n in got.items()) or "none"
         if set(got) - {main, extra}:
@@ -499,16 +503,16 @@ class Probe:
         missing = self._audit_missing(question)
         if missing is not None:
             return [missing]
-        found = self._entry_where(lambda e: (e.published or 0) - (_created(e) or e.published or 0) >= 2 * MILLISECOND)
+        found = self._entry_where(lambda entry: (_lag(entry) or 0) >= 2 * MILLISECOND)
         if found is None:
             evidence = f"none of {len(self.newest or [])} entries was published 2 ms or more after its createdAt"
             return [Finding(question, "inconclusive", evidence)]
         entry, before = found
-        start = kustomer_time(moment_of((_created(entry) or 0) - MILLISECOND))
-        end = kustomer_time(moment_of((entry.published or 0) - MILLISECOND))
+        start = kustomer_time(moment_of(entry.placed - MILLISECOND))  # placed: its createdAt, as it has one
+        end = kustomer_time(moment_of(entry.placed + (_lag(entry) or 0) - MILLISECOND))
         listed = self.audit_page({"count": 10, "filter[start]": start, "filter[end]": end, **before})
         if listed is None:
-            return [Finding(question, "unknown", self.last)]
+            return [self._unknown(question)]
         self.date_field = "createdAt" if entry.id in {e.id for e in listed} else "publishedAt"
         evidence = (
             f"entry {entry.id} (createdAt {entry.attributes['createdAt']}, publishedAt "
@@ -525,17 +529,15 @@ class Probe:
         if missing is not None:
             return [missing]
         field = self.date_field or "createdAt"
-        found = self._entry_where(
-            lambda e: instant(e.attributes.get(field)) is not None
-            and (self.date_field is not None or _created(e) == e.published)
-        )
+        known = self.date_field is not None
+        found = self._entry_where(lambda entry: _lag(entry) is not None and (known or _lag(entry) == 0))
         if found is None:
-            return [Finding(question, "inconclusive", "no entry to ask about: the date field is unknown")]
+            return [Finding(question, "inconclusive", "the date field is unknown and no entry has equal dates")]
         entry, before = found
         moment = entry.attributes[field]
         listed = self.audit_page({"count": 10, "filter[start]": moment, "filter[end]": moment, **before})
         if listed is None:
-            return [Finding(question, "unknown", self.last)]
+            return [self._unknown(question)]
         answer = "inclusive" if entry.id in {e.id for e in listed} else "exclusive"
         evidence = f"entry {entry.id} at {field} {moment}, asked for {moment}..{moment} ({self.last})"
         return [Finding(question, answer, evidence, f"--audit-bounds {answer}")]
@@ -554,10 +556,11 @@ class Probe:
         customer = entry.object_id if entry is not None else (seen[0] if seen else None)
         if not isinstance(customer, str) or not customer:
             return [Finding(question, "not asked: no customer id seen", "no customer search or merge entry read")]
+        self.merged_away = [i for i in named_ids(entry) if i != customer] if entry is not None else []
         response = self.get(f"customers/{_segment(customer)}/merges", {"page": 1, "pageSize": LIST_SAMPLE})
         if response.status_code in (401, 403):
-            refused = Finding(question, f"refused (HTTP {response.status_code})", f"{self.said(response)}; role: "
-                              f"{MERGE_ROLES}")  # fmt: skip
+            evidence = f"{self.said(response)}; the role: {MERGE_ROLES}"
+            refused = Finding(question, f"refused (HTTP {response.status_code})", evidence)
             return [refused, Finding(listed, "not asked: merges are not readable by this key", self.last)]
         if not response.ok:
             return [Finding(question, "unknown", self.said(response))]
@@ -566,8 +569,7 @@ class Probe:
         if entry is None:
             why = f"no customer merge entry among the {len(self.audit)} audit entries read"
             return [available, Finding(listed, f"not asked: {why}", "GET /v1/audit-logs")]
-        self.merged_away = [i for i in named_ids(entry) if i != customer]
-        self.merged_away += [_related(m, "source") for m in merges if _related(m, "target") == customer]
+        self.merged_away += [i for m in merges if _related(m, "target") == customer and (i := _related(m, "source"))]
         return [available, self._listed_for(listed, entry, merges)]
 
     def _listed_for(self, question: str, entry: AuditEntry, merges: List[Mapping[str, Any]]) -> Finding:
@@ -582,16 +584,16 @@ class Probe:
     def merged_lookup(self) -> List[Finding]:
         """What ``GET /v1/customers/{id}`` answers for a customer merged away."""
         question = "GET /v1/customers/{id} of a customer merged away"
-        gone = [i for i in self.merged_away if isinstance(i, str) and i]
-        if not gone:
+        if not self.merged_away:
             return [Finding(question, "not asked: no merged-away customer known", "no merge entry naming one")]
-        response = self.get(f"customers/{_segment(gone[0])}")
+        gone = self.merged_away[0]
+        response = self.get(f"customers/{_segment(gone)}")
         if response.status_code in (401, 403):
             return [Finding(question, REFUSED, self.said(response))]
         if response.status_code not in (200, 404):
             return [Finding(question, "unknown", self.said(response))]
         answer = str(response.status_code)
-        return [Finding(question, answer, f"customer {gone[0]} merged away: {self.last}", f"--merged-lookup {answer}")]
+        return [Finding(question, answer, f"customer {gone} merged away: {self.last}", f"--merged-lookup {answer}")]
 
     # ---- lists --------------------------------------------------------------------------------------------
     def work_session_defaults(self) -> List[Finding]:
@@ -601,7 +603,8 @@ class Probe:
         if not plain.ok:
             return [Finding(question, REFUSED if plain.status_code in (401, 403) else "unknown", self.said(plain))]
         default, asked = _sessions(plain), self.last
-        every = self.get("routing/work-sessions", {"user": "false", "active": "false", "page": 1, "pageSize": 100})
+        every_params = {"user": "false", "active": "false", "page": 1, "pageSize": LIST_SAMPLE}
+        every = self.get("routing/work-sessions", every_params)
         if not every.ok:
             return [Finding(question, "unknown", self.said(every))]
         explicit = _sessions(every)
@@ -689,6 +692,7 @@ ROUTING_FIELDS = (
     TimeField("work_item", "work_item", "createdAt", None),
 )
 _FRACTION = re.compile(r"T\d\d:\d\d:\d\d(?:\.(\d+))?")
+_KINDS = ((bool, "a boolean"), (Mapping, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number"))
 
 
 def _reset_mode(value: Optional[str]) -> str:
@@ -712,10 +716,9 @@ def _why(error: Exception) -> str:
 
 def _kind(value: Any) -> str:
     """A JSON value's kind, as the findings name it."""
-    kinds = ((bool, "a boolean"), (Mapping, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number"))
     if value is None:
         return "null or missing"
-    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+    return next((name for kind, name in _KINDS if isinstance(value, kind)), type(value).__name__)
 
 
 def _object(value: Any, what: str) -> Mapping[str, Any]:
@@ -767,8 +770,10 @@ def _related(resource: Mapping[str, Any], name: str) -> Optional[str]:
     return found if isinstance(found, str) else None
 
 
-def _created(entry: AuditEntry) -> Optional[int]:
-    return instant(entry.attributes.get("createdAt"))
+def _lag(entry: AuditEntry) -> Optional[int]:
+    """Microseconds from an entry's createdAt to its publishedAt, when it has both."""
+    created = instant(entry.attributes.get("createdAt"))
+    return entry.published - created if created is not None and entry.published is not None else None
 
 
 def _sessions(response: requests.Response) -> List[Session]:
@@ -847,16 +852,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         with open(args.config, encoding="utf-8") as handle:
             config = parse_config(json.load(handle))
-        redaction.register(config.api_token)
-        connection = KustomerConnection(config, USER_AGENT, max_sends=MAX_REQUESTS)
-        findings = Probe(connection).run()
     except (OSError, ValueError) as error:
         print(f"probe: cannot read {args.config} ({error.__class__.__name__})", file=sys.stderr)
         return 1
-    except (AirbyteTracedException, ProbeStopped) as error:
-        text = error.message if isinstance(error, AirbyteTracedException) else str(error)
-        print(redaction.redact(f"probe stopped: {text}"), file=sys.stderr)
+    except AirbyteTracedException as error:
+        print(redaction.redact(f"probe stopped: {error.message}"), file=sys.stderr)
         return 1
+    redaction.register(config.api_token)
+    connection = KustomerConnection(config, USER_AGENT, max_sends=MAX_REQUESTS)
+    try:
+        findings = Probe(connection).run()
+    except ProbeStopped as error:
+        print(redaction.redact(f"probe stopped: {error}"), file=sys.stderr)
+        return 1
+    finally:
+        connection.close()
     report = {
         "requests": connection.sends,
         "max_requests": MAX_REQUESTS,

@@ -29,7 +29,6 @@ from kustomer_http.errors import config_error
 from kustomer_http.responses import AUTH_MESSAGE, error_detail
 from kustomer_http.timestamps import kustomer_time
 
-from source_kustomer.audit_log import PUBLISH_LAG
 from source_kustomer.concurrency import ConcurrentRead
 from source_kustomer.config import parse_config
 from source_kustomer.deletions import ABSENCE_RECHECK_SECONDS, AUDIT_OBJECT_TYPES, DeletionsLog
@@ -266,7 +265,7 @@ def deletions_log(connection: KustomerConnection, streams: List[KustomerStream],
     if not readers:
         return
     now = timestamps.utc_now()
-    until = kustomer_time(now - max(connection.config.search_lag, PUBLISH_LAG))
+    until = kustomer_time(now - max(connection.config.search_lag, connection.config.audit_publish_lag))
     since = {AUDIT_OBJECT_TYPES[stream.name]: stream.deletions_since for stream in readers}
     progress = readers[0].progress
     log = DeletionsLog(
@@ -275,6 +274,7 @@ def deletions_log(connection: KustomerConnection, streams: List[KustomerStream],
         until,
         logger,
         progress.page,
+        connection.config.audit_publish_lag,
         recheck_seconds=ABSENCE_RECHECK_SECONDS * connection.config.rate_limit_window_seconds / 60,
     )
     for stream in readers:

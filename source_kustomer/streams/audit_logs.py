@@ -3,10 +3,11 @@
 The log is read a week at a time, oldest week first (each week newest first, as Kustomer answers; see
 audit_log.py for how a week is asked for and verified). A week keeps the entries placed in ``(start, end]``, so
 consecutive weeks share no entry, and the state moves to the end of each week once it was read in full: it never
-points at an entry id (entries expire, a state must outlive them). The last week ends ``PUBLISH_LAG`` (or the
-search lag, if longer) before now, so every entry created before it has been published when it is read. Kustomer
-keeps some kinds of entries 90 days and the rest 12 months; a state older than that is warned about, naming
-what may be gone. The first sync asks for everything older than the log's retention in one window.
+points at an entry id (entries expire, a state must outlive them). The last week ends the publish lag allowed
+for (``audit_publish_lag_seconds``; or the search lag, if longer) before now, so every entry created before it
+has been published when it is read. Kustomer keeps some kinds of entries 90 days and the rest 12 months; a
+state older than that is warned about, naming what may be gone. The first sync asks for everything older than
+the log's retention in one window.
 """
 
 from datetime import datetime, timedelta
@@ -20,14 +21,12 @@ from kustomer_http.timestamps import instant, kustomer_time, parse_timestamp
 from source_kustomer.audit_log import (
     AUDIT_ROLES,
     LONG_RETENTION,
-    PUBLISH_LAG,
     SHORT_LIVED,
     SHORT_RETENTION,
     AuditPageBudget,
+    AuditReader,
     AuditRefused,
     AuditRejected,
-    AuditReport,
-    audit_window,
 )
 from source_kustomer.link_trail import list_error
 from source_kustomer.streams.base import KustomerStream, flatten
@@ -75,9 +74,10 @@ class AuditLogsStream(KustomerStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._cursor: Optional[str] = None
         self._first_low: Optional[str] = None  # a full read includes entries placed exactly at its start
-        self._budget = AuditPageBudget(MAX_AUDIT_PAGES)
-        self._report = AuditReport()
         super().__init__(*args, **kwargs)
+        self._reader = AuditReader(
+            self.client, self.progress.page, AuditPageBudget(MAX_AUDIT_PAGES), self.config.audit_publish_lag
+        )
 
     @property
     def name(self) -> str:
@@ -103,7 +103,7 @@ class AuditLogsStream(KustomerStream):
         warning = retention_warning("Stream 'audit_logs'", since, now) if incremental else None
         if warning:
             self.logger.warning(warning)
-        until = now - max(self.config.search_lag, PUBLISH_LAG)
+        until = now - max(self.config.search_lag, self.config.audit_publish_lag)
         windows = week_windows(since, until, now)
         return [dict(window, last=n == len(windows) - 1) for n, window in enumerate(windows)] or [{"last": True}]
 
@@ -121,14 +121,14 @@ class AuditLogsStream(KustomerStream):
 
     def _window(self, since: str, until: str) -> Iterable[Mapping[str, Any]]:
         low = instant(since) - (1 if since == self._first_low else 0)  # type: ignore[operator]
-        for entry in audit_window(self.client, low, instant(until), self.progress.page, self._budget, self._report):  # type: ignore[arg-type]
+        for entry in self._reader.window(low, instant(until)):  # type: ignore[arg-type]
             self.progress.records += 1
             yield flatten(entry.resource)
         self._cursor = until
         yield self.checkpoint()
 
     def _warn_about_entries(self) -> None:
-        report = self._report
+        report = self._reader.report
         if report.unplaceable:
             self.logger.warning(
                 f"Stream 'audit_logs': {report.unplaceable} entries had no id or no date at all and were skipped."
@@ -139,9 +139,10 @@ class AuditLogsStream(KustomerStream):
                 "by the time its id encodes."
             )
         if report.late:
+            allowed = self.config.audit_publish_lag.total_seconds()
             self.logger.warning(
-                f"Stream 'audit_logs': {report.late} entries were published more than "
-                f"{PUBLISH_LAG.total_seconds():.0f} s after they were created (up to {report.latest_lag:.0f} s). An "
-                "entry that late, created at the very end of a sync's last week, can be missed; a full refresh of "
-                "audit_logs reads it."
+                f"Stream 'audit_logs': {report.late} entries were published more than {allowed:.0f} s after they "
+                f"were created (up to {report.latest_lag:.0f} s). An entry that late, created at the very end of a "
+                "sync's last week, can be missed: raise 'audit_publish_lag_seconds', and a full refresh of audit_logs "
+                "reads it."
             )

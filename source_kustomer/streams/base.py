@@ -122,9 +122,10 @@ class KustomerStream(HttpStream, ABC):
             return
         except SyncStopped:
             raise
-        except Exception:
-            self.connection.stop(f"stream '{self.name}' failed (see its error)")
-            raise
+        except Exception as error:
+            if self.connection.stop(f"stream '{self.name}' failed (see its error)"):
+                raise  # the cause: reported as the sync's error
+            raise self.connection.consequence(self.name, error) from error
         self.progress.finish()
 
     def checkpoint(self) -> AirbyteMessage:

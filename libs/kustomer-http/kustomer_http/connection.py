@@ -7,6 +7,7 @@ so retries and counters are per stream while the budget, the origin guard and th
 """
 
 import logging
+import threading
 from datetime import timedelta
 from typing import Any, Mapping, Optional, Sequence
 
@@ -81,6 +82,7 @@ class KustomerConnection:
             self.origin, limits, self.budget, TokenAuthenticator(token=settings.api_token), user_agent
         )
         self._stopped: Optional[str] = None
+        self._stop_lock = threading.Lock()
 
     @property
     def sends(self) -> int:
@@ -98,10 +100,22 @@ class KustomerConnection:
         gets back as responses instead of retrying, e.g. a writer's 409 and 422."""
         return KustomerClient(self, name, stats or RateStats(), max_retries, refusals)
 
-    def stop(self, reason: str) -> None:
-        """Stop every client of this connection (the first reason is kept)."""
-        if self._stopped is None:
-            self._stopped = reason
+    def stop(self, reason: str) -> bool:
+        """Stop every client of this connection; True for the first call (its reason is kept): the cause."""
+        with self._stop_lock:
+            first = self._stopped is None
+            if first:
+                self._stopped = reason
+            return first
+
+    def consequence(self, name: str, error: Exception) -> SyncStopped:
+        """What ``name`` failing with ``error`` after the command was stopped is: a consequence of the first
+        failure (reported as such, not as a second cause)."""
+        detail = getattr(error, "message", None) or str(error) or error.__class__.__name__
+        message = f"'{name}' also failed, after {self._stopped}: {detail}"
+        return SyncStopped(
+            message=message, internal_message=f"{STOPPED}: {message}", failure_type=FailureType.transient_error
+        )
 
     def check_running(self, name: str) -> None:
         """Raise ``SyncStopped`` if the command was stopped."""

@@ -34,7 +34,7 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 AUTH_MESSAGE = (
     "Kustomer rejected the API token (HTTP 401): it is invalid or has expired. Create a new API key in "
-    "Kustomer (Settings > Security > API Keys) with the read roles listed in the docs, and update 'api_token'."
+    "Kustomer (Settings > Security > API Keys) with the roles listed in the connector's docs, and update 'api_token'."
 )
 
 
