@@ -5,6 +5,7 @@ Every run is scanned for the API token in raw, URL-encoded and base64 forms: a l
 
 import base64
 import json
+import math
 import os
 import subprocess
 import sys
@@ -68,6 +69,13 @@ class Run:
         """Every STATE message, in order."""
         return [m["state"] for m in self.of_type("STATE")]
 
+    def position(self, stream: str) -> Optional[str]:
+        """The audit-log position (createdAt) a run saved for ``stream``, if any: its entries up to it are read."""
+        for state in reversed(self.states()):
+            if state["stream"]["stream_descriptor"]["name"] == stream:
+                return state["stream"]["stream_state"].get("createdAt")
+        return None
+
     def final_state(self) -> List[Dict[str, Any]]:
         """The last state of each stream, as a --state file wants it."""
         last: Dict[str, Dict[str, Any]] = {}
@@ -99,6 +107,9 @@ def sim_config(sim: Simulator, token: str, **overrides: Any) -> Dict[str, Any]:
         "start_date": START_DATE,
         "search_lag_seconds": 0,
         "rate_limit_window_seconds": sim.budgets.minute_seconds,
+        # At least the simulator's own publish lag (8 s unless a test sets it): audit_logs and deletions read up to
+        # this long before now.
+        "audit_publish_lag_seconds": max(1, math.ceil(sim.org.settings.audit_publish_lag_seconds) + 2),
     }
     config.update(overrides)
     return config
@@ -173,12 +184,17 @@ def configured_catalog(discovered: Run, streams: Optional[Set[str]] = None, incr
     return {"streams": configured}
 
 
-def truth(sim: Simulator, stream: str, since: Optional[str] = START_DATE) -> Set[Tuple[str, str]]:
-    """What a correct sync of ``stream`` must emit (search streams and conversation times from ``since``)."""
+def truth(
+    sim: Simulator, stream: str, since: Optional[str] = START_DATE, until: Optional[str] = None
+) -> Set[Tuple[str, str]]:
+    """What a correct sync of ``stream`` must emit (search streams and conversation times from ``since``; the audit
+    log's entries created from ``since`` up to ``until``, where its sync stopped)."""
     if stream == "audit_logs":
-        low = since or ""
+        low, high = since or "", until or "9999"
         return {
-            (e["id"], e["attributes"]["createdAt"]) for e in sim.org.audit_log() if e["attributes"]["createdAt"] >= low
+            (e["id"], e["attributes"]["createdAt"])
+            for e in sim.org.audit_log()
+            if low <= e["attributes"]["createdAt"] <= high
         }
     if stream == "custom_attribute_metadata":
         resources = list(METADATA_RESOURCES) + [f"kobject.{k}" for k in sim.org.settings.klasses]
@@ -199,6 +215,6 @@ def lost_and_duplicates(sim: Simulator, run: Run, streams: Iterable[str]) -> Tup
     lost = duplicates = 0
     for stream in streams:
         pairs = run.pairs(stream)
-        lost += len(truth(sim, stream) - set(pairs))
+        lost += len(truth(sim, stream, until=run.position(stream)) - set(pairs))
         duplicates += sum(n - 1 for n in Counter(rid for rid, _ in pairs).values())
     return lost, duplicates

@@ -79,7 +79,9 @@ def test_a_five_year_history_syncs_completely_then_incrementally(five_years):
         seconds,
     )
 
-    changed: Dict[str, Set[str]] = {s: set(sim.org.mutate(s, 25)) for s in ("customers", "conversations", "work_items")}
+    # Work items are read per conversation here (the simulator ignores work_item searches by default): a silent item
+    # change waits for its conversation to change (test_switch_matrix measures it), so it is not asked for here.
+    changed: Dict[str, Set[str]] = {s: set(sim.org.mutate(s, 25)) for s in ("customers", "conversations")}
     second = run_connector("read", config, catalog, first.final_state())
     assert second.returncode == 0, second.errors()
     for stream, ids in changed.items():
@@ -131,3 +133,22 @@ def test_records_moving_into_the_archive_during_the_sync_are_not_lost():
         )
         assert run.returncode == 0 and moves["at"] and len(moved) > 10
         assert lost == 0 and repeated == 0
+
+
+def test_work_items_by_search_reach_only_as_far_as_search_does_and_the_sync_says_so(five_years):
+    """Where Kustomer honours work_item searches, work items are read by search; Kustomer keeps no work item in its
+    archive search, so those last changed more than two years ago are not synced, and the sync warns."""
+    sim = five_years
+    saved = sim.settings.search.routing_search
+    sim.settings.search.routing_search = {"work_item": "honoured", "work_session": "honoured"}
+    try:
+        config = sim_config(sim, TEST_TOKEN, start_date=FIVE_YEARS_AGO)
+        run = run_connector("read", config, configured_catalog(run_connector("discover", config), {"work_items"}))
+    finally:
+        sim.settings.search.routing_search = saved
+    horizon = iso_ms(now_ms() - 730 * DAY_MS)
+    emitted, repeated = _emitted(run, "work_items")
+    assert run.returncode == 0 and repeated == 0
+    assert _standard_only(sim, "work_items", horizon) <= emitted <= truth(sim, "work_items", FIVE_YEARS_AGO)
+    warnings = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
+    assert any("Stream 'work_items'" in w and "archive search" in w for w in warnings), warnings

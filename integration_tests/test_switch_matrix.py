@@ -25,7 +25,7 @@ from kustomer_simulator.org import OrgSettings
 from kustomer_simulator.search import SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
-from kustomer_simulator.timefmt import iso_ms, parse_iso_ms
+from kustomer_simulator.timefmt import iso_ms, now_ms, parse_iso_ms
 
 BIG_TIE = 12_000  # records sharing one updatedAt: more than one search can page (10,000)
 SMALL_TIE = 300  # a tie group that fits the window
@@ -243,10 +243,10 @@ def test_index_lag_switch(lag_seconds):
             assert lost == 0
 
 
-@pytest.mark.parametrize("sort", ["honoured", "ignored"])
+@pytest.mark.parametrize("sort", ["honoured", "ignored", "rejected"])
 def test_conversation_time_sort_switch(sort):
-    """Conversation times are read as time ranges, split until each fits the 10,000-result window; no page is
-    expected in time order, so both settings read the same records."""
+    """Conversation times are read as time ranges, split until each fits the 10,000-result window; no sort is asked
+    for and no page is expected in time order, so every setting reads the same records."""
     org = OrgSettings(seed=43, scale=2000, anchor_ms=TEST_ANCHOR_MS, counts={"conversation_times": 24_000})
     with running_simulator(org, _unlimited(search=SearchLimits(conversation_time_sort=sort))) as sim:
         config = sim_config(sim, TEST_TOKEN, page_size=500)
@@ -267,16 +267,21 @@ def test_conversation_time_sort_switch(sort):
         assert requests <= 24_000 / 500 * 1.5
 
 
-@pytest.mark.parametrize("updates", ["touch", "silent"])
-def test_work_item_updates_switch(updates):
-    """Work items are listed per conversation; an incremental sync re-reads the items of the conversations that
-    changed. Where Kustomer updates a conversation when its work item changes, every change arrives; where it does
-    not, the changed items stay stale until their conversation changes or a full refresh (measured, documented)."""
+@pytest.mark.parametrize(
+    "routing, updates",
+    [("ignored", "touch"), ("ignored", "silent"), ("honoured", "silent"), ("rejected", "touch")],
+)
+def test_work_item_updates_and_routing_search_switches(routing, updates):
+    """Where Kustomer's search honours work_item_updated_at, work items are read by it and every change arrives;
+    where it ignores or rejects it, they are listed per changed conversation: then an item change that does not
+    update its conversation stays stale until the conversation changes or a full refresh (measured, documented)."""
     org = OrgSettings(seed=47, scale=1500, anchor_ms=TEST_ANCHOR_MS, work_item_updates=updates)
-    with running_simulator(org, _unlimited(minute_seconds=0.5)) as sim:
+    limits = SearchLimits(routing_search={"work_item": routing, "work_session": routing})
+    with running_simulator(org, _unlimited(minute_seconds=0.5, search=limits)) as sim:
         config = sim_config(sim, TEST_TOKEN)
         catalog = configured_catalog(run_connector("discover", config), {"work_items"})
         first = run_connector("read", config, catalog)
+        first_lost, _ = lost_and_duplicates(sim, first, ["work_items"])
         changed = set(sim.org.mutate("work_items", 20))
         clock = time.monotonic()
         second = run_connector("read", config, catalog, first.final_state())
@@ -286,42 +291,161 @@ def test_work_item_updates_switch(updates):
             "read", config, configured_catalog(run_connector("discover", config), {"work_items"}, False)
         )
         lost_in_full, duplicates = lost_and_duplicates(sim, full, ["work_items"])
+        by_search = routing == "honoured"
         record(
-            f"work item changes {'update' if updates == 'touch' else 'do not update'} their conversation",
-            "incremental after 20 work items changed; then a full refresh",
-            stale,
+            f"work items, routing search {routing}; item changes "
+            f"{'update' if updates == 'touch' else 'do not update'} their conversation",
+            "full, incremental after 20 work items changed, then a full refresh",
+            first_lost + stale,
             duplicates,
-            f"{len(changed) - stale} of {len(changed)} changes in the incremental sync"
+            f"read {'by search' if by_search else 'per conversation'}; {len(changed) - stale} of {len(changed)} "
+            f"changes in the incremental sync"
             + ("" if stale == 0 else " (documented limit)")
             + f"; full refresh: {lost_in_full} lost",
             time.monotonic() - clock,
         )
-        assert second.returncode == 0 and full.returncode == 0 and (lost_in_full, duplicates) == (0, 0)
-        assert stale == (0 if updates == "touch" else len(changed))
+        assert first.returncode == second.returncode == full.returncode == 0
+        assert (first_lost, lost_in_full, duplicates) == (0, 0, 0)
+        assert stale == (0 if by_search or updates == "touch" else len(changed))
+        warned = any("cannot be trusted in this sync" in line for line in first.logs())
+        assert warned != by_search
 
 
-@pytest.mark.parametrize("bounds", ["inclusive", "exclusive"])
-def test_audit_bounds_switch(bounds):
-    """An entry written at exactly the instant the last sync stopped at is read by the next sync, once, whether
-    the audit log's date filters include their own instant or not."""
-    org = OrgSettings(seed=59, scale=1500, anchor_ms=TEST_ANCHOR_MS)
-    with running_simulator(org, _unlimited(audit_bounds=bounds)) as sim:
+@pytest.mark.parametrize(
+    "routing, defaults", [("honoured", "true"), ("ignored", "true"), ("rejected", "false"), ("ignored", "false")]
+)
+def test_work_sessions_under_the_routing_search_and_list_default_switches(routing, defaults):
+    """Work sessions of every agent, ended ones too: by search where it is honoured (then incrementally), else from
+    the list asked with user=false&active=false, whatever the list's own defaults."""
+    org = OrgSettings(seed=53, scale=4000, anchor_ms=TEST_ANCHOR_MS)
+    limits = SearchLimits(routing_search={"work_item": routing, "work_session": routing})
+    with running_simulator(org, _unlimited(search=limits, work_session_defaults=defaults == "true")) as sim:
         config = sim_config(sim, TEST_TOKEN)
-        catalog = configured_catalog(run_connector("discover", config), {"audit_logs"})
-        first = run_connector("read", config, catalog)
-        lost, duplicates = lost_and_duplicates(sim, first, ["audit_logs"])
-        stopped_at = first.final_state()[0]["stream"]["stream_state"]["createdAt"]
-        (touched,) = sim.org.mutate("customers", 1, at_ms=parse_iso_ms(stopped_at))
+        catalog = configured_catalog(run_connector("discover", config), {"work_sessions"})
         clock = time.monotonic()
+        first = run_connector("read", config, catalog)
+        lost, duplicates = lost_and_duplicates(sim, first, ["work_sessions"])
+        changed = set(sim.org.mutate("work_sessions", 10))
         second = run_connector("read", config, catalog, first.final_state())
-        at_the_edge = [r for r in second.records("audit_logs") if r["objectId"] == touched]
-        lost += 1 - min(1, len(at_the_edge))
+        missed = len(
+            {pair for pair in truth(sim, "work_sessions") if pair[0] in changed} - set(second.pairs("work_sessions"))
+        )
+        sessions = len(truth(sim, "work_sessions"))
         record(
-            f"audit-log date filters {bounds} of their own instant",
-            "full, then incremental with an entry at exactly the saved position",
-            lost,
-            duplicates + max(0, len(at_the_edge) - 1),
-            "the entry at the edge read once by the next sync",
+            f"work sessions, routing search {routing}, list defaults user/active={defaults}",
+            "full, then incremental after 10 sessions changed",
+            lost + missed,
+            duplicates,
+            f"{sessions} sessions of every agent read "
+            + ("by search" if routing == "honoured" else "from the list (user=false&active=false)"),
             time.monotonic() - clock,
         )
-        assert first.returncode == second.returncode == 0 and len(at_the_edge) == 1 and lost == 0
+        assert first.returncode == second.returncode == 0 and (lost, duplicates, missed) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("default", ["active", "all"])
+def test_users_default_switch(default):
+    """Deactivated users are listed by Kustomer only with deleted=true: the users stream asks for both, whatever
+    the list shows by default."""
+    org = OrgSettings(seed=57, scale=40_000, anchor_ms=TEST_ANCHOR_MS)
+    with running_simulator(org, _unlimited(users_default=default)) as sim:
+        config = sim_config(sim, TEST_TOKEN)
+        catalog = configured_catalog(run_connector("discover", config), {"users"})
+        clock = time.monotonic()
+        run = run_connector("read", config, catalog)
+        lost, duplicates = lost_and_duplicates(sim, run, ["users"])
+        deactivated = sum(1 for record in run.records("users") if record.get("deletedAt"))
+        record(
+            f"users listed by default: {default}",
+            "full",
+            lost,
+            duplicates,
+            f"{len(run.records('users'))} users, {deactivated} of them deactivated",
+            time.monotonic() - clock,
+        )
+        assert run.returncode == 0 and (lost, duplicates) == (0, 0) and deactivated > 0
+
+
+@pytest.mark.parametrize("disabled", ["served", "refused"])
+def test_klass_statuses_and_disabled_klass_objects_switch(disabled):
+    """Custom objects of every klass Kustomer still serves are synced, whatever its status; a disabled klass whose
+    objects are refused is skipped with a warning naming it, and the rest sync."""
+    statuses = {"legacy_case": "existing_only", "old_survey": "disabled"}
+    org = OrgSettings(
+        seed=67, scale=2000, anchor_ms=TEST_ANCHOR_MS, klasses=("order", *statuses), klass_status=statuses
+    )
+    with running_simulator(org, _unlimited(disabled_klass_objects=disabled)) as sim:
+        config = sim_config(sim, TEST_TOKEN)
+        discovered = run_connector("discover", config)
+        streams = {s["name"]: s for s in discovered.of_type("CATALOG")[0]["catalog"]["streams"]}
+        kobjects = {name for name in streams if name.startswith("kobjects_")}
+        catalog = configured_catalog(discovered, kobjects)
+        clock = time.monotonic()
+        run = run_connector("read", config, catalog)
+        served = kobjects - ({"kobjects_old_survey"} if disabled == "refused" else set())
+        lost, duplicates = lost_and_duplicates(sim, run, sorted(served))
+        record(
+            f"klasses enabled, existing_only and disabled; disabled klass objects {disabled}",
+            "full",
+            lost,
+            duplicates,
+            f"{len(kobjects)} kobjects streams discovered; "
+            + ("every one synced" if disabled == "served" else "the disabled one skipped, naming it"),
+            time.monotonic() - clock,
+        )
+        assert kobjects == {"kobjects_order", "kobjects_legacy_case", "kobjects_old_survey"}
+        assert "existing_only" in streams["kobjects_legacy_case"]["json_schema"]["description"]
+        assert run.returncode == 0 and (lost, duplicates) == (0, 0)
+        if disabled == "refused":
+            assert run.summary()["kobjects_old_survey"]["skipped"]
+
+
+AUDIT_SETTINGS = [
+    # (date field filtered on, bounds, next links, publish lag in seconds)
+    ("publishedAt", "inclusive", "bare", 8),
+    ("createdAt", "exclusive", "filtered", 0),
+    ("publishedAt", "exclusive", "filtered", 12),
+    ("createdAt", "inclusive", "bare", 8),
+]
+
+
+@pytest.mark.parametrize("date_field, bounds, links, lag", AUDIT_SETTINGS)
+def test_audit_log_switches(date_field, bounds, links, lag):
+    """Every entry of the audit log read exactly once, over two syncs, with a dense burst (hundreds of entries a
+    second, createdAt lagging publishedAt) and entries exactly at a week's edge, however the date filters and next
+    links behave."""
+    now = now_ms()
+    start = now - 20 * 86_400_000
+    org = OrgSettings(seed=59, scale=1500, anchor_ms=TEST_ANCHOR_MS, audit_publish_lag_seconds=lag)
+    server = _unlimited(audit_date_field=date_field, audit_bounds=bounds, audit_next_links=links)
+    with running_simulator(org, server) as sim:
+        edge = start + 7 * 86_400_000  # where the first sync's first week ends
+        for at in (start, edge, edge + 1):
+            sim.org.mutate("customers", 1, at_ms=at)
+        _audit_burst(sim, 3000, per_second=500, at_ms=edge + 60_000)
+        config = sim_config(sim, TEST_TOKEN, start_date=iso_ms(start)[:-5] + "Z")
+        catalog = configured_catalog(run_connector("discover", config), {"audit_logs"})
+        clock = time.monotonic()
+        first = run_connector("read", config, catalog)
+        # Published from the next second on (after the first sync read the log), over about three seconds.
+        published_by = now_ms() + 5000
+        _audit_burst(sim, 2000, per_second=800, at_ms=published_by)
+        time.sleep((published_by - now_ms()) / 1000 + config["audit_publish_lag_seconds"] + 0.5)
+        second = run_connector("read", config, catalog, first.final_state())
+        emitted = Counter(first.pairs("audit_logs") + second.pairs("audit_logs"))
+        expected = truth(sim, "audit_logs", iso_ms(start), second.position("audit_logs"))
+        lost = len(expected - set(emitted))
+        duplicates = sum(n - 1 for n in emitted.values())
+        record(
+            f"audit log: filters on {date_field}, bounds {bounds}, next links {links}, publish lag up to {lag} s",
+            "full, then incremental, with bursts of 500-800 entries a second",
+            lost,
+            duplicates,
+            f"{len(expected):,} entries read once each over two syncs",
+            time.monotonic() - clock,
+        )
+        assert first.returncode == second.returncode == 0 and (lost, duplicates) == (0, 0)
+
+
+def _audit_burst(sim: Simulator, count: int, per_second: int, at_ms: int) -> None:
+    sim.org.audit_burst(count, "conversation", "update", per_second, at_ms)
