@@ -131,6 +131,7 @@ class MergeResolver:
         self.lookups = 0
         self.refused: Optional[str] = None  # why /merges is refused, once it was
         self._listed: Set[str] = set()  # customers whose merges were read this sync
+        self._unlisted: Dict[str, Tuple[float, AuditEntry]] = {}  # /merges answered 404 once: asked again later
         self._absent: Dict[str, Tuple[float, AuditEntry]] = {}  # fallback: first absence seen, to check again
 
     def _spend(self) -> bool:
@@ -155,7 +156,7 @@ class MergeResolver:
         candidates = named_ids(entry)
         if self.refused is None:
             for candidate in candidates:
-                if candidate in self._listed:
+                if candidate in self._listed or candidate in self._unlisted:
                     continue
                 if not self._merges_of(candidate, entry, outcome):
                     break
@@ -166,8 +167,9 @@ class MergeResolver:
                 self._look_up(candidate, entry, outcome)
         return outcome
 
-    def _merges_of(self, customer: str, entry: AuditEntry, outcome: _Outcome) -> bool:
-        """Read the merge records of one customer into ``outcome``; False when /merges is refused."""
+    def _merges_of(self, customer: str, entry: AuditEntry, outcome: _Outcome, again: bool = False) -> bool:
+        """Read the merge records of one customer into ``outcome``; False when /merges is refused. A 404 is asked
+        again later (``confirm``) before it counts as "no merges"."""
         url: Optional[str] = self.client.api_url(f"customers/{quote(customer, safe='')}/merges?page=1&pageSize=100")
         pages = 0
         while url is not None:
@@ -184,7 +186,10 @@ class MergeResolver:
                 self.refused = f"HTTP {response.status_code}: {refusal.reason if refusal else error_detail(response)}"
                 return False
             if response.status_code == 404:
-                break  # Kustomer knows no merges of this customer
+                if not again:
+                    self._unlisted[customer] = (time.monotonic(), entry)
+                    return True
+                break  # twice: Kustomer knows no merges of this customer
             if not response.ok:
                 outcome.settled = False
                 return True
@@ -212,13 +217,18 @@ class MergeResolver:
         elif response is None or not response.ok:
             outcome.settled = False
 
-    def confirm_absences(self) -> _Outcome:
-        """Look up again every customer found absent once; a second absence becomes a marker."""
+    def confirm(self) -> _Outcome:
+        """Ask again, ``recheck_seconds`` after the first answer, for every merge list that answered 404 once and
+        every customer found absent once: a second 404 is an answer (no merges; merged away), one is not."""
         outcome = _Outcome()
+        for customer, (first_seen, entry) in sorted(self._unlisted.items(), key=lambda item: item[1][0]):
+            self._wait_since(first_seen)
+            self._merges_of(customer, entry, outcome, again=True)
+            if customer not in self._listed:
+                outcome.unsettle(entry.placed)
+        self._unlisted.clear()
         for customer, (first_seen, entry) in sorted(self._absent.items(), key=lambda item: item[1][0]):
-            wait = first_seen + self.recheck_seconds - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+            self._wait_since(first_seen)
             if not self._spend():
                 outcome.unsettle(entry.placed)
                 continue
@@ -229,6 +239,11 @@ class MergeResolver:
                 outcome.unsettle(entry.placed)
         self._absent.clear()
         return outcome
+
+    def _wait_since(self, first_seen: float) -> None:
+        wait = first_seen + self.recheck_seconds - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
 
 def _merged_away(record: Any, entry: AuditEntry) -> Optional[Deletion]:
@@ -314,7 +329,7 @@ class DeletionsLog:
                 pending[:0] = [(start, middle), (middle, end)]
                 continue
             self._hold(found, end)
-        confirmed = self.merges.confirm_absences()
+        confirmed = self.merges.confirm()
         if not confirmed.settled:
             self._unsettle(confirmed.unsettled_at if confirmed.unsettled_at is not None else low)
         if "customer" in self._held:

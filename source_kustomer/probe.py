@@ -54,7 +54,7 @@ USERS_PAGE = 500  # the users list's largest page
 WINDOW_PAGE, WINDOW_PAGE_SIZE = 101, 100
 CONTEXTS = ("customer", "conversation", "message", "note", "company")
 MILLISECOND = 1000  # microseconds
-QUERY_SAFE = "[]:"  # left readable in queries, as the connector sends them; '&', '=', ',' and the rest are encoded
+QUERY_SAFE = "[]:"  # readable in the evidence (on the wire urllib3 encodes brackets); '&', '=', ',' etc. encoded
 NOT_ASKED = "not asked: the probe's request budget is spent"
 REFUSED = "not readable by this key"
 WHY_CHARS = 160
@@ -80,11 +80,12 @@ class Finding:
 
 @dataclass(frozen=True)
 class Question:
-    """One question: its name, the requests it sends at most (each retried up to ``RETRIES`` times), how to ask."""
+    """One question: its name, the requests it sends at most (each retried up to ``RETRIES`` times), and how to
+    ask it (given its name, for its findings)."""
 
     name: str
     requests: int
-    ask: Callable[[], List[Finding]]
+    ask: Callable[[str], List[Finding]]
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,11 @@ class Probe:
             left = f"{max(self.remaining, 0)} of {MAX_REQUESTS} left" if not self.spent else "the transport refused"
             return [Finding(question.name, NOT_ASKED, f"needs up to {need} requests with retries; {left}")]
         try:
-            return question.ask()
+            return question.ask(question.name)
         except SendLimitReached:
             self.spent = True
-            return [Finding(question.name, NOT_ASKED, f"stopped at {self.last}: {MAX_REQUESTS} requests were sent")]
+            evidence = f"stopped at {self.last}: the transport refused request {self.connection.sends + 1}"
+            return [Finding(question.name, NOT_ASKED, evidence)]
         except AirbyteTracedException as error:
             return [Finding(question.name, "no answer", f"{self.last}: {error.message}")]
         except (Unexpected, LookupError, TypeError, ValueError, AttributeError) as error:
@@ -210,13 +212,13 @@ class Probe:
         yield Question("API key", 1, self.key)
         yield Question("klasses by status", len(KLASS_STATUSES), self.klass_statuses)
         for field in self.created_at_fields():
-            yield Question(f"{field.name}: sort and filter", 2, lambda field=field: self.sort_and_filter(field))
+            yield Question(f"{field.name}: sort and filter", 2, lambda q, field=field: self.sort_and_filter(q, field))
         yield Question("meta.total above 10,000", 1, self.total)
         yield Question(f"search page {WINDOW_PAGE} (pageSize {WINDOW_PAGE_SIZE})", 1, self.past_window)
         yield Question("search pageSize 1000", 1, self.search_page_size)
         yield Question("conversation_time_created_at: sort", 1, self.conversation_time_sort)
         for field in ROUTING_FIELDS:
-            yield Question(f"{field.name}: sort and filter", 2, lambda field=field: self.sort_and_filter(field))
+            yield Question(f"{field.name}: sort and filter", 2, lambda q, field=field: self.sort_and_filter(q, field))
         yield Question("custom objects of a disabled klass", 1, self.disabled_klass_objects)
         yield Question("audit-log publish lag (publishedAt - createdAt)", 1, self.audit_newest)
         yield Question("audit-log links.next of a filtered request", 1, self.audit_next_links)
@@ -232,21 +234,20 @@ class Probe:
         yield Question("x-ratelimit-reset", 0, self.rate_headers)
         yield Question("timestamp precision", 0, self.precision)
 
-    def key(self) -> List[Finding]:
+    def key(self, question: str) -> List[Finding]:
         """Whether the key is valid, and the roles Kustomer lists for it."""
         response = self.get("auth/tokens/current")
         if response.status_code == 401:
             raise ProbeStopped("Kustomer rejected the API key (HTTP 401): it is invalid or has expired")
         if not response.ok:
-            return [Finding("API key", "unknown", self.said(response))]
+            return [Finding(question, "unknown", self.said(response))]
         token = _object(_document(response).get("data"), "data")
         roles = _object(token.get("attributes", {}), "data.attributes").get("roles")
         shown = ", ".join(map(str, roles)) if isinstance(roles, list) else "not listed"
-        return [Finding("API key", "valid", f"{self.last}; roles: {shown}")]
+        return [Finding(question, "valid", f"{self.last}; roles: {shown}")]
 
-    def klass_statuses(self) -> List[Finding]:
+    def klass_statuses(self, question: str) -> List[Finding]:
         """The klasses of each status (first page each): the ``--klasses`` setting."""
-        question = "klasses by status"
         for status in KLASS_STATUSES:
             response = self.get("klasses", {"status": status, "page": 1, "pageSize": KLASS_PAGE_SIZE})
             if response.status_code in (401, 403):
@@ -263,7 +264,7 @@ class Probe:
             if not re.search(r"[,:\s]", name)  # not expressible in the switch
         ]
         switch = f"--klasses {','.join(spelled)}" if spelled else None
-        return [Finding(question, counts, f"GET /v1/klasses?status=…: {listed}", switch)]
+        return [Finding(question, counts, f"GET /v1/klasses?status=<each>: HTTP 200; {listed}", switch)]
 
     def created_at_fields(self) -> List[TimeField]:
         """``<object>_created_at`` of every searched object, custom objects through the first enabled klass."""
@@ -271,9 +272,8 @@ class Probe:
         contexts += [(f"kobject_{name}", "kobject") for name in self.klasses.get("enabled", [])[:1]]
         return [TimeField(context, prefix, "createdAt", "--created-at") for context, prefix in contexts]
 
-    def sort_and_filter(self, field: TimeField) -> List[Finding]:
+    def sort_and_filter(self, question: str, field: TimeField) -> List[Finding]:
         """Is ``field`` sorted by (desc) and filtered by (``gt`` a pivot)? honoured, ignored or rejected."""
-        question = f"{field.name}: sort and filter"
         first = self.search(self.body(field.context, field.prefix, (field.name, "desc")))
         refusal = self._search_refusal(question, first, field)
         if refusal is not None:
@@ -308,10 +308,9 @@ class Probe:
             return Finding(question, "unknown", self.said(response))
         return None
 
-    def conversation_time_sort(self) -> List[Finding]:
+    def conversation_time_sort(self, question: str) -> List[Finding]:
         """Are conversation times sorted by ``conversation_time_created_at``?"""
         field = "conversation_time_created_at"
-        question = f"{field}: sort"
         body = {"and": [{field: {"gte": self.since}}], "sort": [{field: "desc"}], "queryContext": "conversation_time"}
         response = self.search(body)
         if response.status_code == 400:
@@ -345,9 +344,8 @@ class Probe:
         prefix = "kobject" if context.startswith("kobject_") else context
         return self.body(context, prefix, (f"{prefix}_updated_at", "asc"))
 
-    def total(self) -> List[Finding]:
+    def total(self, question: str) -> List[Finding]:
         """Is ``meta.total`` above 10,000 exact or capped?"""
-        question = "meta.total above 10,000"
         context = self.largest()
         if context not in self.totals:
             response = self.search(self._largest_body(context), page_size=1)
@@ -361,13 +359,12 @@ class Probe:
             answer, switch = "capped at 10,000 (or exactly 10,000)", "--total capped"
         else:
             answer, switch = "inconclusive", None
-        return [Finding(question, answer, f"{context}: meta.total {total:,}", switch)]
+        return [Finding(question, answer, f"POST /v1/customers/search ({context}): meta.total {total:,}", switch)]
 
-    def past_window(self) -> List[Finding]:
+    def past_window(self, question: str) -> List[Finding]:
         """What a search page past the 10,000-result window answers."""
         context = self.largest()
         response = self.search(self._largest_body(context), page=WINDOW_PAGE, page_size=WINDOW_PAGE_SIZE)
-        question = f"search page {WINDOW_PAGE} (pageSize {WINDOW_PAGE_SIZE})"
         if response.status_code == 400:
             return [Finding(question, "error", self.said(response), "--past-window error")]
         if not response.ok:
@@ -379,10 +376,9 @@ class Probe:
             return [Finding(question, "inconclusive", f"{context} has fewer than 10,000 matching records")]
         return [Finding(question, "empty", f"{self.last} with no records", "--past-window empty")]
 
-    def search_page_size(self) -> List[Finding]:
+    def search_page_size(self, question: str) -> List[Finding]:
         """How a search pageSize of 1000 is answered."""
         response = self.search(self._largest_body(self.largest()), page=1, page_size=1000)
-        question = "search pageSize 1000"
         if response.status_code == 400:
             return [Finding(question, "rejected", self.said(response))]
         if not response.ok:
@@ -392,9 +388,8 @@ class Probe:
         answer = f"clamped to {size}" if size else "unknown"
         return [Finding(question, answer, f"{self.last}: {len(_resources(response))} records")]
 
-    def disabled_klass_objects(self) -> List[Finding]:
+    def disabled_klass_objects(self, question: str) -> List[Finding]:
         """Are the custom objects of a disabled klass still searched, or refused?"""
-        question = "custom objects of a disabled klass"
         if not self.klasses.get("disabled"):
             found = "listed none" if "disabled" in self.klasses else "was not read"
             return [Finding(question, "not asked: no disabled klass", f"GET /v1/klasses?status=disabled {found}")]
@@ -427,9 +422,8 @@ class Probe:
         why = "the newest page was not read" if self.newest is None else "the newest page held no dated entry"
         return Finding(question, f"not asked: {why}", "GET /v1/audit-logs")
 
-    def audit_newest(self) -> List[Finding]:
+    def audit_newest(self, question: str) -> List[Finding]:
         """The newest page: how much later than ``createdAt`` its entries were published."""
-        question = "audit-log publish lag (publishedAt - createdAt)"
         self.newest = self.audit_page({"count": AUDIT_SAMPLE})
         if self.newest is None:
             return [Finding(question, REFUSED, self.audit_refused) if self.audit_refused else self._unknown(question)]
@@ -446,9 +440,8 @@ class Probe:
         counts = Counter(e.object_type for e in self.newest or [] if isinstance(e.object_type, str) and e.object_type)
         return [kind for kind, _ in counts.most_common()]
 
-    def audit_next_links(self) -> List[Finding]:
+    def audit_next_links(self, question: str) -> List[Finding]:
         """Does a filtered request's ``links.next`` carry its filters?"""
-        question = "audit-log links.next of a filtered request"
         missing = self._audit_missing(question)
         if missing is not None:
             return [missing]
@@ -466,9 +459,8 @@ class Probe:
         answer = "filtered" if carried else "bare"
         return [Finding(question, answer, f"{self.last}: links.next {link}", f"--audit-next-links {answer}")]
 
-    def audit_include(self) -> List[Finding]:
+    def audit_include(self, question: str) -> List[Finding]:
         """Is ``filter[include]`` OR-ed with ``filter[objectType]``? Asked with two types of the newest page."""
-        question = "audit-log filter[include]"
         missing = self._audit_missing(question)
         if missing is not None:
             return [missing]
@@ -496,10 +488,9 @@ class Probe:
             newer = entry
         return None
 
-    def audit_date_field(self) -> List[Finding]:
+    def audit_date_field(self, question: str) -> List[Finding]:
         """Which time ``filter[start]``/``filter[end]`` compare: asked for a window holding an entry's
         ``createdAt`` but not its ``publishedAt`` (both strictly inside or outside, so the bounds do not matter)."""
-        question = "audit-log date field of filter[start]/filter[end]"
         missing = self._audit_missing(question)
         if missing is not None:
             return [missing]
@@ -521,10 +512,9 @@ class Probe:
         )
         return [Finding(question, self.date_field, evidence, f"--audit-date-field {self.date_field}")]
 
-    def audit_bounds(self) -> List[Finding]:
+    def audit_bounds(self, question: str) -> List[Finding]:
         """Do ``filter[start]``/``filter[end]`` match an entry dated exactly at them? Asked at the instant of the
         date field found (without it, at an entry whose two dates are equal)."""
-        question = "audit-log filter[start]/filter[end] at an entry's own instant"
         missing = self._audit_missing(question)
         if missing is not None:
             return [missing]
@@ -548,9 +538,9 @@ class Probe:
         merges = [e for e in self.audit.values() if e.verb == MERGE_VERB and e.object_type == "customer"]
         return max(merges, key=lambda e: e.id) if merges else None
 
-    def customer_merges(self) -> List[Finding]:
+    def customer_merges(self, question: str) -> List[Finding]:
         """Are a customer's merges readable; are they listed for the surviving customer (``--merges-listed-for``)?"""
-        question, listed = "customer merges (GET /v1/customers/{id}/merges)", "merges listed for the surviving customer"
+        listed = "merges listed for the surviving customer"
         entry = self._merge_entry()
         seen = self.ids.get("customer", [])
         customer = entry.object_id if entry is not None else (seen[0] if seen else None)
@@ -569,7 +559,8 @@ class Probe:
         if entry is None:
             why = f"no customer merge entry among the {len(self.audit)} audit entries read"
             return [available, Finding(listed, f"not asked: {why}", "GET /v1/audit-logs")]
-        self.merged_away += [i for m in merges if _related(m, "target") == customer and (i := _related(m, "source"))]
+        sources = (_related(m, "source") for m in merges if _related(m, "target") == customer)
+        self.merged_away += [source for source in sources if source]
         return [available, self._listed_for(listed, entry, merges)]
 
     def _listed_for(self, question: str, entry: AuditEntry, merges: List[Mapping[str, Any]]) -> Finding:
@@ -581,9 +572,8 @@ class Probe:
             return Finding(question, "inconclusive: the entry names the customer merged away", evidence)
         return Finding(question, "source", f"{evidence}, none with it as target", "--merges-listed-for source")
 
-    def merged_lookup(self) -> List[Finding]:
+    def merged_lookup(self, question: str) -> List[Finding]:
         """What ``GET /v1/customers/{id}`` answers for a customer merged away."""
-        question = "GET /v1/customers/{id} of a customer merged away"
         if not self.merged_away:
             return [Finding(question, "not asked: no merged-away customer known", "no merge entry naming one")]
         gone = self.merged_away[0]
@@ -596,9 +586,8 @@ class Probe:
         return [Finding(question, answer, f"customer {gone} merged away: {self.last}", f"--merged-lookup {answer}")]
 
     # ---- lists --------------------------------------------------------------------------------------------
-    def work_session_defaults(self) -> List[Finding]:
+    def work_session_defaults(self, question: str) -> List[Finding]:
         """What work sessions are listed without ``user``/``active``, compared with ``user=false&active=false``."""
-        question = "work sessions without user= and active="
         plain = self.get("routing/work-sessions", {"page": 1, "pageSize": LIST_SAMPLE})
         if not plain.ok:
             return [Finding(question, REFUSED if plain.status_code in (401, 403) else "unknown", self.said(plain))]
@@ -614,9 +603,8 @@ class Probe:
             return [Finding(question, "inconclusive", evidence)]
         return [Finding(question, answer, evidence, f"--work-session-defaults {answer}")]
 
-    def users_default(self) -> List[Finding]:
+    def users_default(self, question: str) -> List[Finding]:
         """Does ``GET /v1/users`` without ``deleted`` list deactivated users (``deleted=true`` names them)?"""
-        question = "users without deleted="
         plain = self.get("users", {"page": 1, "pageSize": USERS_PAGE})
         if not plain.ok:
             return [Finding(question, REFUSED if plain.status_code in (401, 403) else "unknown", self.said(plain))]
@@ -636,22 +624,22 @@ class Probe:
         answer = "all" if shown else "active"
         return [Finding(question, answer, evidence, f"--users-default {answer}")]
 
-    def list_page_size(self) -> List[Finding]:
+    def list_page_size(self, question: str) -> List[Finding]:
         """How a list pageSize above the maximum is answered."""
         response = self.get("tags", {"page": 1, "pageSize": 1000})
-        question = "list pageSize 1000 (tags)"
         if response.status_code == 400:
             return [Finding(question, "rejected", self.said(response), "--list-over-max error")]
         if not response.ok:
             return [Finding(question, "unknown", self.said(response))]
         meta = _document(response).get("meta")
         size = meta.get("pageSize") if isinstance(meta, Mapping) else None
-        evidence = f"{self.last}: {len(_resources(response))} records"
+        evidence = f"{self.last}: {len(_resources(response))} records, meta.pageSize {size}"
+        if not isinstance(size, int) or isinstance(size, bool):
+            return [Finding(question, "unknown", evidence)]
         return [Finding(question, f"clamped to {size}", evidence, "--list-over-max clamp")]
 
-    def missing_role(self) -> List[Finding]:
+    def missing_role(self, question: str) -> List[Finding]:
         """401 or 403 for a role the key lacks: the lists are asked one after another while the budget lasts."""
-        question = "status for a missing role"
         for tried, spec in enumerate(LIST_STREAMS):
             if tried and not self.affords(1):
                 return [Finding(question, "undetermined", f"the {tried} lists tried were readable; budget spent")]
@@ -662,7 +650,7 @@ class Probe:
         return [Finding(question, "undetermined", "the key could read every list the probe tried")]
 
     # ---- from what was seen -------------------------------------------------------------------------------
-    def rate_headers(self) -> List[Finding]:
+    def rate_headers(self, question: str) -> List[Finding]:
         """What ``x-ratelimit-reset`` holds, from the first responses."""
         parts, switch = [], None
         for kind in ("other", "search"):
@@ -674,16 +662,16 @@ class Probe:
             if switch is None:
                 switch = f"--reset-mode {_reset_mode(reset)}"
         answer = switch.split()[-1] if switch else "unknown"
-        return [Finding("x-ratelimit-reset", answer, "; ".join(parts) or "no responses", switch)]
+        return [Finding(question, answer, "; ".join(parts) or "no responses", switch)]
 
-    def precision(self) -> List[Finding]:
+    def precision(self, question: str) -> List[Finding]:
         """How many fraction digits the updatedAt values seen have."""
         digits = {len(m.group(1)) if m.group(1) else 0 for m in map(_FRACTION.search, self.samples) if m}
         names = {0: "seconds", 3: "milliseconds", 6: "microseconds"}
         answer = names.get(next(iter(digits)), f"{next(iter(digits))} fraction digits") if len(digits) == 1 else "mixed"
         answer = answer if digits else "unknown"
         evidence = f"{len(self.samples)} updatedAt values; fraction digits {sorted(digits)}"
-        return [Finding("timestamp precision", answer, evidence)]
+        return [Finding(question, answer, evidence)]
 
 
 ROUTING_FIELDS = (
