@@ -43,7 +43,8 @@ Criteria = List[MutableMapping[str, Any]]
 MAX_GROUP_PASSES = 5
 MALFORMED_RETRIES = 2
 NO_PROGRESS_LIMIT = 3
-MAX_RANGE_SPLITS = 10_000
+MAX_RANGE_SPLITS = 2_000  # per read: about 22 minutes of the search budget; every range read is checkpointed
+RANGE_DONE: "Record" = {}  # yielded by read_by_ranges after each range read in full (``checkpoint`` then moved)
 MAX_RANGE_PIECES = 64
 
 
@@ -289,7 +290,7 @@ class KeysetReader:
         ``meta.total`` distinct records); a set larger than one search can page is split into equal time ranges,
         read in ascending order. ``checkpoint`` is then the upper bound of the last range read in full: every
         record at or before it was emitted. Bounds: at most ``MAX_RANGE_SPLITS`` splits (one request each), and
-        per range the passes of a tie group.
+        per range the passes of a tie group. ``RANGE_DONE`` is yielded after each range read in full.
         """
         yield from self._verified_read(self._ranges(window), window)
 
@@ -300,10 +301,16 @@ class KeysetReader:
             beyond = yield from self._offset_read((current,), set())
             if beyond is None:
                 self.checkpoint = current.high.value if current.high is not None else self.checkpoint
+                yield RANGE_DONE
                 continue
             parts = split_range(current, beyond.total, self.capacity)
             splits += 1
-            if not parts or splits > MAX_RANGE_SPLITS:
+            if splits > MAX_RANGE_SPLITS:
+                raise self._stop(
+                    f"reading {current.describe()} needed more than {MAX_RANGE_SPLITS:,} narrower searches in this "
+                    "sync; it stopped after the last range read in full (saved), and the next sync goes on from there."
+                )
+            if not parts:
                 size = f"{beyond.total:,}" if beyond.total is not None else f"more than {self.capacity:,}"
                 raise self._stop(
                     f"{size} records have {current.describe()}: more than the {self.capacity:,} one Kustomer search "

@@ -15,7 +15,17 @@ from kustomer_simulator.org import Org, OrgSettings
 from kustomer_simulator.search import SearchError, SearchLimits, past_window, run_search
 from kustomer_simulator.testing import TEST_ANCHOR_MS
 from kustomer_simulator.timefmt import iso_ms
-from source_kustomer.keyset import MAX_GROUP_PASSES, Bound, KeyRange, KeysetReader, SearchPage, SearchRejected, SortKey
+from source_kustomer import keyset
+from source_kustomer.keyset import (
+    MAX_GROUP_PASSES,
+    RANGE_DONE,
+    Bound,
+    KeyRange,
+    KeysetReader,
+    SearchPage,
+    SearchRejected,
+    SortKey,
+)
 from source_kustomer.streams.base import flatten
 
 KEYS = [SortKey("customer_updated_at", "updatedAt"), SortKey("customer_created_at", "createdAt")]
@@ -379,7 +389,9 @@ def test_ranges_read_an_unsorted_window_exactly_splitting_what_one_search_cannot
     limits = SearchLimits(window=1000, conversation_time_sort=sort)
     reader, calls = _times_reader(org, 100, limits)
     upper = iso_ms(org.end_ms)
-    records = list(reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound(upper))))
+    read = list(reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound(upper))))
+    records = [r for r in read if r is not RANGE_DONE]
+    assert sum(r is RANGE_DONE for r in read) > reader.stats.range_splits  # a mark per range read in full
     ids = [r["id"] for r in records]
     assert len(ids) == len(set(ids)) and set(ids) == {rid for rid, _ in org.truth("conversation_times")}
     assert reader.stats.range_splits >= 4 and reader.checkpoint == upper
@@ -393,7 +405,8 @@ def test_a_range_reader_checkpoint_only_covers_ranges_read_in_full():
     dated = sorted((iso_ms(times.created_ms[i]), times.record_id(i)) for i in range(times.count))
     emitted, checkpoints = set(), 0
     for record in reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound(iso_ms(org.end_ms)))):
-        emitted.add(record["id"])
+        if record is not RANGE_DONE:
+            emitted.add(record["id"])
         if reader.checkpoint is not None:  # every record dated at or before the checkpoint is already out
             checkpoints += 1
             assert {rid for moment, rid in dated if moment <= reader.checkpoint} <= emitted
@@ -411,3 +424,14 @@ def test_more_records_at_one_millisecond_than_one_search_can_page_stop_with_one_
     with pytest.raises(AirbyteTracedException, match="cannot be split further"):
         list(reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound(iso_ms(org.end_ms)))))
     assert len(calls) < 200
+
+
+def test_a_range_read_stops_at_its_stated_number_of_splits_after_saving_every_range_read_in_full(monkeypatch):
+    monkeypatch.setattr(keyset, "MAX_RANGE_SPLITS", 2)
+    org = Org(OrgSettings(seed=9, scale=1000, anchor_ms=TEST_ANCHOR_MS, counts={"conversation_times": 3000}))
+    reader, calls = _times_reader(org, 100, SearchLimits(window=1000))
+    read = []
+    with pytest.raises(AirbyteTracedException, match="needed more than 2 narrower searches"):
+        for record in reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound(iso_ms(org.end_ms)))):
+            read.append(record)
+    assert any(r is RANGE_DONE for r in read) and reader.checkpoint is not None and len(calls) < 60

@@ -15,6 +15,7 @@ from kustomer_http.timestamps import earlier, instant, kustomer_time, parse_time
 from source_kustomer.audit_log import AUDIT_ROLES, LONG_RETENTION, SHORT_RETENTION
 from source_kustomer.deletions import AUDIT_OBJECT_TYPES, DeletionsLog, DeletionsUnavailable, soft_deletion
 from source_kustomer.keyset import (
+    RANGE_DONE,
     Bound,
     Criteria,
     KeyRange,
@@ -266,6 +267,10 @@ class KustomerSearchStream(KustomerStream):
         records = reader.read(window) if self.spec.sorted else reader.read_by_ranges(window)
         since_checkpoint = 0
         for record in records:
+            if record is RANGE_DONE:
+                self._advance(reader.checkpoint, phase.cap)
+                yield self.checkpoint()
+                continue
             if self._seen_in_band(record):
                 continue
             yield from self.emit(record)
