@@ -24,6 +24,7 @@ import logging
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Dict, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Set, Tuple
@@ -61,6 +62,7 @@ MAX_HELD_DELETIONS = 100_000  # per sync, across streams (about 30 MB)
 MAX_MERGE_LOOKUPS = 5_000  # requests per sync for merges (GET /customers/{id}/merges or /customers/{id})
 MAX_HELD_MERGES = 50_000  # merge entries of one window held to be settled oldest first (about 20 MB)
 MAX_MERGE_CANDIDATES = 10  # customers a merge entry may name
+LOOKUPS_IN_FLIGHT = 8  # merge entries resolved at once
 MAX_MERGE_PAGES = 10  # pages of one customer's merges
 MAX_DELETION_PAGES = 10_000  # audit-log pages per sync for deletions
 ABSENCE_RECHECK_SECONDS = 10.0
@@ -122,7 +124,8 @@ class _Outcome:
 
 class MergeResolver:
     """Which customers a merge entry merged away, from Kustomer's own merge records (or, without the merge role,
-    from an absence seen twice). Every request counts against ``MAX_MERGE_LOOKUPS``."""
+    from an absence seen twice). Every request counts against ``MAX_MERGE_LOOKUPS``; up to ``LOOKUPS_IN_FLIGHT``
+    entries are resolved at once (their lookups are independent), each customer looked up once per sync."""
 
     def __init__(self, client: KustomerClient, logger: logging.Logger, recheck_seconds: float) -> None:
         self.client = client
@@ -130,20 +133,42 @@ class MergeResolver:
         self.recheck_seconds = recheck_seconds
         self.lookups = 0
         self.refused: Optional[str] = None  # why /merges is refused, once it was
-        self._listed: Set[str] = set()  # customers whose merges were read this sync
+        self._listed: Set[str] = set()  # customers whose merges were read (or are being read) this sync
         self._unlisted: Dict[str, Tuple[float, AuditEntry]] = {}  # /merges answered 404 once: asked again later
         self._absent: Dict[str, Tuple[float, AuditEntry]] = {}  # fallback: first absence seen, to check again
+        self._lock = threading.Lock()
+        self._clients = threading.local()
+
+    def resolve_all(self, entries: Sequence[AuditEntry]) -> List[_Outcome]:
+        """The outcome of each entry, in the order given."""
+        with ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="merges") as pool:
+            return list(pool.map(self.resolve, entries))
 
     def _spend(self) -> bool:
-        if self.lookups >= MAX_MERGE_LOOKUPS:
-            return False
-        self.lookups += 1
-        return True
+        with self._lock:
+            if self.lookups >= MAX_MERGE_LOOKUPS:
+                return False
+            self.lookups += 1
+            return True
+
+    def _claim(self, customer: str) -> bool:
+        """Whether this thread is the first to read ``customer``'s merges in this sync."""
+        with self._lock:
+            if customer in self._listed or customer in self._unlisted:
+                return False
+            self._listed.add(customer)
+            return True
+
+    def _client(self) -> KustomerClient:
+        client = getattr(self._clients, "client", None)
+        if client is None:
+            client = self._clients.client = self.client.connection.client("merges", self.client.stats)
+        return client
 
     def _get(self, url: str) -> Optional[requests.Response]:
         """A lookup's response; None when Kustomer kept failing it (retries spent): then it is not settled."""
         try:
-            return self.client.get(url)
+            return self._client().get(url)
         except AirbyteTracedException as error:
             if error.failure_type == FailureType.config_error:
                 raise
@@ -156,7 +181,7 @@ class MergeResolver:
         candidates = named_ids(entry)
         if self.refused is None:
             for candidate in candidates:
-                if candidate in self._listed or candidate in self._unlisted:
+                if not self._claim(candidate):
                     continue
                 if not self._merges_of(candidate, entry, outcome):
                     break
@@ -182,12 +207,14 @@ class MergeResolver:
                 outcome.settled = False
                 return True
             if response.status_code in (401, 403):
-                refusal = self.client.refusal(response)
+                refusal = self._client().refusal(response)
                 self.refused = f"HTTP {response.status_code}: {refusal.reason if refusal else error_detail(response)}"
                 return False
             if response.status_code == 404:
                 if not again:
-                    self._unlisted[customer] = (time.monotonic(), entry)
+                    with self._lock:
+                        self._listed.discard(customer)
+                        self._unlisted[customer] = (time.monotonic(), entry)
                     return True
                 break  # twice: Kustomer knows no merges of this customer
             if not response.ok:
@@ -201,19 +228,22 @@ class MergeResolver:
             links = document.get("links") if isinstance(document, Mapping) else None
             link = links.get("next") if isinstance(links, Mapping) else None
             url = self.client.link_url(link) if link else None
-        self._listed.add(customer)
+        with self._lock:
+            self._listed.add(customer)
         return True
 
     def _look_up(self, customer: str, entry: AuditEntry, outcome: _Outcome) -> None:
         """Fallback without the merge role: an absence is noted now and confirmed by ``confirm_absences``."""
-        if customer in self._absent:
-            return
+        with self._lock:
+            if customer in self._absent:
+                return
         if not self._spend():
             outcome.settled = False
             return
         response = self._get(self.client.api_url(f"customers/{quote(customer, safe='')}"))
         if response is not None and response.status_code == 404:
-            self._absent[customer] = (time.monotonic(), entry)
+            with self._lock:
+                self._absent[customer] = (time.monotonic(), entry)
         elif response is None or not response.ok:
             outcome.settled = False
 
@@ -383,10 +413,10 @@ class DeletionsLog:
                     held += 1
                     if held > MAX_HELD_DELETIONS:
                         return None
-        for entry in sorted(merges, key=lambda merge: merge.placed):
+        oldest_first = sorted(merges, key=lambda merge: merge.placed)
+        for entry, outcome in zip(oldest_first, self.merges.resolve_all(oldest_first), strict=True):
             if self._unsettled_merge is not None:
-                break  # the customers' position cannot pass an earlier unsettled merge: leave these to next sync
-            outcome = self.merges.resolve(entry)
+                break  # the customers' position cannot pass an earlier unsettled merge: these wait for next sync
             if not outcome.settled:
                 self._unsettle(entry.placed)
             found["customer"].extend(outcome.deletions)

@@ -19,6 +19,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
     ResponseAction,
 )
 from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.rate_policy import RateStats
 from kustomer_http.redaction import redact
 from kustomer_http.transport import DeadlineExceeded, RefusedDestination, ResponseTooLarge
@@ -31,6 +32,7 @@ DETAIL_CHARS = 300
 # the body is refused before it is parsed (peak memory stays under ~300 MB).
 MAX_JSON_VALUES = 1_500_000
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'",{[\\')  # all but quotes, escapes and openers
 
 AUTH_MESSAGE = (
     "Kustomer rejected the API token (HTTP 401): it is invalid or has expired. Create a new API key in "
@@ -89,8 +91,12 @@ KUSTOMER_ERROR_MAPPING = {
 }
 
 
-class ResponseTooComplex(ValueError):
-    """A body holding more JSON values than ``MAX_JSON_VALUES``: it was not parsed."""
+class ResponseTooComplex(AirbyteTracedException, ValueError):
+    """A body holding more JSON values than ``MAX_JSON_VALUES``: it was not parsed. Raised where the body is read
+    (never from the error handler: the CDK parses the whole body of a response it fails on)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
 
 
 def _values_at_most(body: bytes) -> int:
@@ -98,18 +104,25 @@ def _values_at_most(body: bytes) -> int:
     return body.count(b",") + body.count(b"{") + body.count(b"[") + 1
 
 
+def _structural_values(body: bytes) -> int:
+    """The values of ``body`` counted outside its strings, in memory of the order of its structure only."""
+    structure = body.translate(None, _NOT_STRUCTURE)  # what is left: quotes, escapes, commas, opening brackets
+    inside = sum(match.end() - match.start() for match in _JSON_STRING.finditer(structure))
+    return len(structure) - inside + 1
+
+
 def check_complexity(body: bytes) -> None:
     """Raise ``ResponseTooComplex`` when ``body`` holds more than ``MAX_JSON_VALUES`` JSON values.
 
-    The count is an upper bound taken at C speed; only when it is exceeded are strings (whose commas inflate
-    it) blanked out and the structure counted again, so long texts never cause a refusal.
+    The count is an upper bound taken at C speed; only when it is exceeded is the structure counted again
+    outside strings (whose commas inflate it), so long texts never cause a refusal.
     """
     if _values_at_most(body) <= MAX_JSON_VALUES:
         return
-    if _values_at_most(_JSON_STRING.sub(b'""', body)) > MAX_JSON_VALUES:
+    if _structural_values(body) > MAX_JSON_VALUES:
         raise ResponseTooComplex(
             f"Kustomer sent a body of more than {MAX_JSON_VALUES:,} JSON values ({len(body):,} bytes), far more than "
-            "any page holds; it was not read."
+            "any page holds; it was not read. Please report this to the connector's maintainers."
         )
 
 
@@ -187,8 +200,8 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
             else:
                 try:
                     reason = unusable_body(response_or_exception)
-                except ResponseTooComplex as refused:
-                    return _fail(f"{refused} Please report this to the connector's maintainers.")
+                except ResponseTooComplex:
+                    return _ignore(response_or_exception.status_code)  # its reader raises the clear error
                 resolution = _retry(reason) if reason else resolution
         if resolution.response_action == ResponseAction.RATE_LIMITED:
             self._stats.throttled_429 += 1

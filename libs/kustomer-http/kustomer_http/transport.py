@@ -7,11 +7,12 @@ deadline (a watchdog closes the socket of a server that trickles bytes); and the
 abandoned past a size limit counted after decompression (an endless body or a gzip bomb cannot exhaust memory).
 """
 
+import heapq
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 import requests
 from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget, LimiterSession
@@ -54,6 +55,37 @@ class Limits:
 _current = threading.local()
 
 
+class _Deadlines:
+    """One daemon thread that fires every watchdog whose deadline has passed (a thread per request would cost
+    more than the request)."""
+
+    def __init__(self) -> None:
+        self._due: List[Tuple[float, int, "_Watchdog"]] = []
+        self._wake = threading.Condition()
+        self._thread: Optional[threading.Thread] = None
+        self._serial = 0
+
+    def add(self, watchdog: "_Watchdog") -> None:
+        with self._wake:
+            self._serial += 1
+            heapq.heappush(self._due, (watchdog.deadline, self._serial, watchdog))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="request-deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, watchdog = heapq.heappop(self._due)
+            watchdog.fire()
+
+
+_DEADLINES = _Deadlines()
+
+
 class _Watchdog:
     """Shuts down the socket of the request in flight when its deadline passes (a blocked read then returns)."""
 
@@ -63,19 +95,16 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._connection: Optional[HTTPConnection] = None
         self._done = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
 
     def __enter__(self) -> "_Watchdog":
         self._outer = getattr(_current, "watchdog", None)
         _current.watchdog = self
-        self._timer.start()
+        _DEADLINES.add(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         with self._lock:
             self._done = True
-        self._timer.cancel()
         _current.watchdog = self._outer
 
     def attach(self, connection: HTTPConnection) -> None:
@@ -85,7 +114,8 @@ class _Watchdog:
             if self.fired:
                 _shut(connection)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """The deadline has passed: shut the socket, unless the request is done."""
         with self._lock:
             if self._done:
                 return
@@ -218,7 +248,12 @@ def guarded_session(
     session = LimiterSession(api_budget=budget)
     adapter = GuardedAdapter(origin, limits)
     session.mount("https://", adapter)
-    session.mount("http://", adapter)
+    session.mount("http://", adapter)  # ignore-https-check: the origin guard admits http for loopback only
+    # Every request goes to one origin, so what the environment says (proxies, no_proxy, a CA bundle) is read once
+    # here instead of on every request; and no .netrc may replace the key.
+    settings = session.merge_environment_settings(origin.url, {}, None, None, None)
+    session.trust_env = False
+    session.proxies, session.verify = settings["proxies"], settings["verify"]
     session.auth = auth
     session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
     return session
