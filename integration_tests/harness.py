@@ -28,13 +28,18 @@ START_DATE = "2025-01-01T00:00:00.000Z"
 def token_forms(token: str) -> List[str]:
     """Every form in which a leaked token could show up (the tests' own list, independent of the connector's)."""
     raw = token.encode()
+    header = f"Bearer {token}".encode()
     return [
         token,
+        token.lower(),  # a host name carrying the token is case-folded
+        token.upper(),
         quote(token, safe=""),
         f"Bearer {token}",
         base64.b64encode(raw).decode(),
         base64.b64encode(raw + b":").decode(),
         base64.b64encode(b":" + raw).decode(),
+        base64.b64encode(header).decode(),  # a server echoing the Authorization header base64-encoded
+        base64.urlsafe_b64encode(header).decode().rstrip("="),
     ]
 
 

@@ -432,7 +432,7 @@ def test_sigkill_at_a_random_point_then_resume_loses_nothing(sim, config, catalo
     lost, duplicates, killed_at = _kill_and_resume(sim, config, catalog, seed)
     record(
         f"SIGKILL after {killed_at} records, resumed from last state",
-        "full then resume",
+        "full, 4 streams at a time, then resume",
         lost,
         duplicates,
         "resumed",

@@ -6,11 +6,15 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+from airbyte_cdk.models import AirbyteMessageSerializer
+from airbyte_cdk.test.entrypoint_wrapper import read
+from airbyte_cdk.test.mock_http import HttpMocker
 
 from integration_tests.harness import token_forms
+from source_kustomer import SourceKustomer
 from source_kustomer.config import parse_config, spec_property
 from source_kustomer.run import run
-from unit_tests.conftest import TOKEN
+from unit_tests.conftest import NOW_ISO, TOKEN, catalog, config, discovery_mocks, error, get, page, resource
 
 GOOD = {"api_token": TOKEN, "start_date": "2025-01-01T00:00:00Z"}
 
@@ -203,3 +207,21 @@ def test_defaults():
     assert parsed.start_date == datetime(2025, 6, 1, tzinfo=timezone.utc)
     assert (parsed.search_requests_per_minute, parsed.api_utilization_percent, parsed.page_size) == (90, 80, None)
     assert parsed.lookback.total_seconds() == 0 and parsed.include_deleted is False
+
+
+def test_every_form_a_server_can_echo_the_key_in_is_masked_everywhere_it_is_printed():
+    """A server that echoes the Authorization header base64-encoded, and a link whose host carries the key (which
+    URL parsers lower-case): neither form reaches the output."""
+    import base64
+
+    echoed = base64.b64encode(f"Bearer {TOKEN}".encode()).decode()
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(
+            get("tags", page=1, pageSize=100), page([resource("tag", "t1", NOW_ISO)], f"https://{TOKEN}.evil.example/x")
+        )
+        http_mocker.get(get("teams", page=1, pageSize=500), error(403, f"denied for credentials {echoed}"))
+        output = read(SourceKustomer(), config(), catalog("tags", "teams"), expecting_exception=True)
+    printed = "\n".join(json.dumps(AirbyteMessageSerializer.dump(m)) for m in output.get_message_iterator())
+    assert output.errors and "another host" in output.errors[0].trace.error.message
+    assert all(form not in printed for form in token_forms(TOKEN))
