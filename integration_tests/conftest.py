@@ -13,13 +13,15 @@ LIMITED_TOKEN = "kst-integration-limited-Hx2"
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    """20k records, a tie cluster bigger than a search page, real budgets on a 3-second 'minute'."""
+    """20k records, a tie cluster bigger than a search page, real budgets on a 3-second 'minute' (the org's large
+    enough that per-conversation work-item reads do not dominate the module's time)."""
     settings = ServerSettings(
         tokens={
             TEST_TOKEN: frozenset(),
             LIMITED_TOKEN: frozenset({"org.permission.sla.read", "org.permission.note.read"}),
         },
         minute_seconds=3,
+        org_per_minute=6000,
     )
     with running_simulator(server_settings=settings, scale=20_000, tie_clusters=[1200], seed=21) as simulator:
         yield simulator

@@ -38,7 +38,8 @@ def _sim(merge_audit: str = "delete", **server: Any):
         NO_AUDIT_TOKEN: frozenset({"org.permission.audit_logs.read"}),
         NO_MERGE_TOKEN: frozenset({"org.permission.customer_merge.read"}),
     }
-    settings = ServerSettings(tokens=tokens, org_per_minute=0, search_per_minute=0, **server)
+    # A 6-second "minute": the connector's waits (and its recheck of an absence) scale with it.
+    settings = ServerSettings(tokens=tokens, org_per_minute=0, search_per_minute=0, minute_seconds=6, **server)
     org = OrgSettings(
         seed=61,
         scale=3000,

@@ -402,10 +402,10 @@ def test_klass_statuses_and_disabled_klass_objects_switch(disabled):
 
 AUDIT_SETTINGS = [
     # (date field filtered on, bounds, next links, publish lag in seconds)
-    ("publishedAt", "inclusive", "bare", 8),
+    ("publishedAt", "inclusive", "bare", 4),
     ("createdAt", "exclusive", "filtered", 0),
-    ("publishedAt", "exclusive", "filtered", 12),
-    ("createdAt", "inclusive", "bare", 8),
+    ("publishedAt", "exclusive", "filtered", 6),
+    ("createdAt", "inclusive", "bare", 3),
 ]
 
 
@@ -428,7 +428,7 @@ def test_audit_log_switches(date_field, bounds, links, lag):
         clock = time.monotonic()
         first = run_connector("read", config, catalog)
         # Published from the next second on (after the first sync read the log), over about three seconds.
-        published_by = now_ms() + 5000
+        published_by = now_ms() + 3500
         _audit_burst(sim, 2000, per_second=800, at_ms=published_by)
         time.sleep((published_by - now_ms()) / 1000 + config["audit_publish_lag_seconds"] + 0.5)
         second = run_connector("read", config, catalog, first.final_state())

@@ -37,7 +37,8 @@ def flatten(resource: Any) -> MutableMapping[str, Any]:
     if resource.__class__ is not dict:
         return {}
     attributes = resource.get("attributes")
-    record: MutableMapping[str, Any] = dict(attributes) if attributes.__class__ is dict else {}
+    # The page was parsed for this record alone: its attributes object becomes the record (no copy).
+    record: MutableMapping[str, Any] = attributes if attributes.__class__ is dict else {}
     record["id"] = resource.get("id")
     record["type"] = resource.get("type")
     record["relationships"] = resource.get("relationships") or {}

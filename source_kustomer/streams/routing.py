@@ -97,8 +97,8 @@ class _Conversations(KustomerSearchStream):
     def asks_for_deleted(self) -> bool:
         return True  # a conversation deleted into the trash keeps its routing history
 
-    def emit(self, record: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-        yield record
+    def emit(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        return record
 
 
 @dataclass

@@ -273,7 +273,7 @@ class KustomerSearchStream(KustomerStream):
                 continue
             if self._seen_in_band(record):
                 continue
-            yield from self.emit(record)
+            yield self.emit(record)
             self._advance(record[self.spec.cursor] if self.spec.sorted else reader.checkpoint, phase.cap)
             since_checkpoint += 1
             if since_checkpoint >= self.effective_page_size:
@@ -285,19 +285,18 @@ class KustomerSearchStream(KustomerStream):
             self._advance(phase.completes, None)
         yield self.checkpoint()
 
-    def emit(self, record: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    def emit(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
         """What one search record becomes: itself, or a delete marker when deletes are synced."""
         deletion = soft_deletion(record) if self.config.sync_deletes else None
         if deletion is not None:
             self.progress.deletions += 1
             if len(self._soft_marked) < MAX_SOFT_MARKED:
                 self._soft_marked.add(deletion.object_id)
-            yield deletion.marker()
-            return
+            return deletion.marker()
         self.progress.records += 1
         if self._synced is not None and instant(record[self.spec.cursor]) <= self._synced:  # type: ignore[operator]
             self.progress.possible_duplicates += 1
-        yield record
+        return record
 
     def _seen_in_band(self, record: Mapping[str, Any]) -> bool:
         """Whether a record of the boundary band was already emitted in this sync (it may be found twice)."""
@@ -314,11 +313,12 @@ class KustomerSearchStream(KustomerStream):
 
     def _advance(self, position: Optional[str], cap: Optional[str]) -> None:
         """Move the cursor forward to ``position`` (never past ``cap``, never backwards)."""
-        if position is None:
+        if position is None or position == self._cursor:
             return
-        if cap is not None and instant(position) > instant(cap):  # type: ignore[operator]
-            position = cap
-        if self._cursor is None or instant(position) > instant(self._cursor):  # type: ignore[operator]
+        moment = instant(position)
+        if cap is not None and moment > instant(cap):  # type: ignore[operator]
+            position, moment = cap, instant(cap)
+        if self._cursor is None or moment > instant(self._cursor):  # type: ignore[operator]
             self._cursor = position
 
     def _warn_about_deletion_retention(self, now: datetime) -> None:
