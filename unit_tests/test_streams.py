@@ -647,3 +647,18 @@ def test_custom_attribute_metadata_is_one_record_per_attribute_of_every_describe
             "displayName": "Total",
         },
     ]
+
+
+def test_a_refusal_after_the_first_page_of_a_list_is_an_error_not_the_end_of_the_list():
+    """A full-refresh overwrite would be truncated to the pages read: a 403 or 404 on page 2 stops the stream, and
+    its state keeps the page to read next instead of saying the list is complete."""
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(
+            get("tags", page=1, pageSize=100), page([resource("tag", "t1", T1)], "/v1/tags?page=2&pageSize=100")
+        )
+        http_mocker.get(get("tags", page=2, pageSize=100), error(403, "lacks the role org.permission.tag.read"))
+        output = read(SourceKustomer(), config(), catalog("tags"), expecting_exception=True)
+    assert _ids(output) == ["t1"]
+    assert "after earlier pages were read" in output.errors[0].trace.error.message
+    assert output.most_recent_state.stream_state == AirbyteStateBlob(next="/v1/tags?page=2&pageSize=100")
