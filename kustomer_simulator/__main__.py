@@ -14,6 +14,15 @@ from kustomer_simulator.org import KLASS_STATUSES, Org, OrgSettings
 from kustomer_simulator.search import CREATED_AT_DEFAULTS, FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
+from kustomer_simulator.writes import (
+    BULK_MODES,
+    CLIENT_REFS,
+    CUSTOM_UPDATES,
+    CUSTOMER_EMAILS,
+    DUPLICATE_EXTERNAL_IDS,
+    LOOKUP_MISSES,
+    WriteSettings,
+)
 
 
 def _int_list(text: str) -> List[int]:
@@ -207,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=200,
         help="what GET /v1/customers/{id} answers for a customer merged away",
     )
+    add_write_switches(add)
     add("--history-days", type=int, default=330, help="days of history the generated org spans")
     add("--count", action="append", default=[], help="records of one stream, e.g. customers=250000 (repeatable)")
     add("--mutate-every", type=int, default=0, help="update records every N requests (0: never)")
@@ -216,6 +226,58 @@ def build_parser() -> argparse.ArgumentParser:
     add("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     add("--tls-key", help="the certificate's private key (PEM)")
     return parser
+
+
+def add_write_switches(add) -> None:
+    """The switches of the write side (kustomer_simulator.writes.WriteSettings says what each means)."""
+    defaults = WriteSettings()
+    add("--bulk-mode", choices=BULK_MODES, default=defaults.bulk_mode, help="bulk requests queued or run at once")
+    add("--bulk-seconds", type=float, default=defaults.bulk_seconds, help="how long an asynchronous bulk job takes")
+    add(
+        "--duplicate-external-id",
+        choices=DUPLICATE_EXTERNAL_IDS,
+        default=defaults.duplicate_external_id,
+        help="a create naming a taken externalId: a second record, or 409",
+    )
+    add(
+        "--customer-emails",
+        choices=CUSTOMER_EMAILS,
+        default=defaults.customer_emails,
+        help="an email held by one customer only (409 otherwise), or by any number",
+    )
+    add(
+        "--lookup-miss",
+        choices=LOOKUP_MISSES,
+        default=defaults.lookup_miss,
+        help="a lookup by externalId or email that finds nothing: 200 with empty data, or 404",
+    )
+    add(
+        "--client-ref",
+        choices=CLIENT_REFS,
+        default=defaults.client_ref,
+        help="_clientRef on bulk items: refused by closed item schemas, or accepted and echoed",
+    )
+    add(
+        "--custom-update",
+        choices=CUSTOM_UPDATES,
+        default=defaults.custom_update,
+        help="an update's custom object replaces the record's, or sets only the attributes it names",
+    )
+    add("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="413 past this body size (0: no limit)")
+
+
+def write_settings(args: argparse.Namespace) -> WriteSettings:
+    """The write switches parsed from the command line."""
+    return WriteSettings(
+        bulk_mode=args.bulk_mode,
+        bulk_seconds=args.bulk_seconds,
+        duplicate_external_id=args.duplicate_external_id,
+        customer_emails=args.customer_emails,
+        lookup_miss=args.lookup_miss,
+        client_ref=args.client_ref,
+        custom_update=args.custom_update,
+        max_body_bytes=args.max_body_bytes,
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -276,6 +338,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             conversation_time_sort=args.conversation_time_sort,
             routing_search=args.routing_search,
         ),
+        writes=write_settings(args),
     )
     sim = Simulator(org, settings, host=args.host, port=args.port)
     for spec in args.fault:

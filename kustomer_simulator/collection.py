@@ -3,12 +3,15 @@
 Records are identified by their index. Only what search and ground truth need is kept in
 memory (created/updated milliseconds, deleted flags, a tie-break key and two sorted
 indexes), so a million records cost a few tens of megabytes and a second or two to build.
+Records written through the API are kept as what was written: the attributes and relationships of an update
+lie over the generated record, and a record created through the API (appended after the generated ones) is only
+what was written.
 """
 
 import bisect
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 import orjson
 
@@ -39,12 +42,17 @@ class Collection:
     deleted: Set[int] = field(default_factory=set)  # soft-deleted: found only with includeDeleted
     removed: Set[int] = field(default_factory=set)  # hard-deleted or merged away: on no endpoint any more
     revisions: Dict[int, int] = field(default_factory=dict)
+    # Written through the API: attributes and relationships per record, and the renderer of created records.
+    written: Dict[int, Dict[str, Any]] = field(default_factory=dict)
+    written_links: Dict[int, Dict[str, Any]] = field(default_factory=dict)
+    created_renderer: Optional[RecordRenderer] = None
     _order_all: List[Tuple[int, int, int]] = field(default_factory=list)
     _order_live: List[Tuple[int, int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._id_infix = f"{self.code:02x}{mix32(self.seed, self.code):08x}"
         self._json: Dict[int, bytes] = {}
+        self.generated = self.count  # records from index ``generated`` on were created through the API
 
     def build_timeline(
         self,
@@ -105,14 +113,23 @@ class Collection:
         return i if i is not None and i not in self.removed else None
 
     def render(self, i: int) -> dict:
-        """The JSON:API resource object for record i."""
-        return self.renderer(self, i)
+        """The JSON:API resource object for record i, with what the API wrote over it."""
+        if i < self.generated or self.created_renderer is None:
+            record = self.renderer(self, i)
+        else:
+            record = self.created_renderer(self, i)
+        if i in self.written:
+            record["attributes"].update(self.written[i])
+        if i in self.written_links:
+            record["relationships"].update(self.written_links[i])
+            record["relationships"] = {k: v for k, v in record["relationships"].items() if v is not None}
+        return record
 
     def render_json(self, i: int) -> bytes:
         """Record i serialized, cached until the record changes (serving is then a join of bytes)."""
         cached = self._json.get(i)
         if cached is None:
-            cached = self._json[i] = orjson.dumps(self.renderer(self, i))
+            cached = self._json[i] = orjson.dumps(self.render(i))
         return cached
 
     def prerender(self) -> None:
@@ -149,13 +166,13 @@ class Collection:
             if pos < len(order) and order[pos] == key:
                 del order[pos]
 
-    def soft_delete(self, i: int, at_ms: int) -> bool:
+    def soft_delete(self, i: int, at_ms: int, revise: bool = True) -> bool:
         """Mark record i deleted at ``at_ms`` (its updatedAt and deletedAt); False if it was not live."""
         if i in self.deleted or i in self.removed:
             return False
         self._unorder(i, [self._order_live])
         self.deleted.add(i)
-        self.touch(i, at_ms)
+        self.touch(i, at_ms, revise)
         return True
 
     def hard_delete(self, i: int) -> bool:
@@ -167,15 +184,44 @@ class Collection:
         self._json.pop(i, None)
         return True
 
-    def touch(self, i: int, at_ms: int) -> None:
-        """Move record i's updatedAt forward (an update made in Kustomer)."""
+    def touch(self, i: int, at_ms: int, revise: bool = True) -> None:
+        """Move record i's updatedAt forward (an update made in Kustomer). ``revise`` draws its generated values
+        anew (someone edited it in Kustomer); an API write changes only what it wrote."""
+        self._json.pop(i, None)
         if at_ms <= self.updated_ms[i] or i in self.removed:
             return
         self._unorder(i, [self._order_all, self._order_live])
         self.updated_ms[i] = at_ms
-        self.revisions[i] = self.revisions.get(i, 0) + 1
-        self._json.pop(i, None)
+        self.revisions[i] = self.revisions.get(i, 0) + (1 if revise else 0)
         new = self.order_key(i)
         bisect.insort(self._order_all, new)
         if i not in self.deleted:
             bisect.insort(self._order_live, new)
+
+    def append(self, at_ms: int) -> int:
+        """A new record created at ``at_ms`` (found by lists, search and ground truth from now on); its index."""
+        i = self.count
+        self.count += 1
+        self.created_ms.append(at_ms)
+        self.updated_ms.append(at_ms)
+        self.revisions[i] = 0  # a new record, like an updated one, reaches the search index within the lag
+        key = self.order_key(i)
+        bisect.insort(self._order_all, key)
+        bisect.insort(self._order_live, key)
+        return i
+
+    def write(self, i: int, attributes: Mapping[str, Any], links: Mapping[str, Any], at_ms: int) -> None:
+        """Record what an API write set on record i (a relationship set to None is removed) and date it."""
+        self.written.setdefault(i, {}).update(attributes)
+        if links:
+            self.written_links.setdefault(i, {}).update(links)
+        self.touch(i, at_ms, revise=False)
+
+    def restore(self, i: int, at_ms: int) -> bool:
+        """Undo a soft delete of record i at ``at_ms``; False if it was not soft-deleted."""
+        if i not in self.deleted or i in self.removed:
+            return False
+        self.deleted.discard(i)
+        bisect.insort(self._order_live, self.order_key(i))
+        self.touch(i, at_ms, revise=False)
+        return True

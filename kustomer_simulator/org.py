@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from kustomer_simulator.audit import LONG_TERM_DAYS, AuditLog
+from kustomer_simulator.bulk_jobs import BulkBook
 from kustomer_simulator.collection import Collection, mix32
 from kustomer_simulator.merges import MergeBook
 from kustomer_simulator.shapes import relationship, self_path
 from kustomer_simulator.timefmt import DAY_MS, iso_ms, now_ms
+from kustomer_simulator.writes import ObjectStore
 
 HOUR_MS = 3_600_000
 
@@ -114,6 +116,10 @@ class Org:
         self.active_sessions: Set[int] = set()  # work sessions still running (at most one per user)
         self._build()
         self._build_audit_history()
+        self.store = ObjectStore(self)  # the write side: customers, companies and custom objects
+        self.bulk = BulkBook(settings.seed)
+        for name in self.writable_streams:
+            self.collections[name].created_renderer = self._render_created
 
     # ---- construction -------------------------------------------------------------------
     def _count(self, name: str, default: int) -> int:
@@ -246,6 +252,11 @@ class Org:
         return ["customers", "conversations", "messages", "notes", "companies"] + [
             f"kobjects_{k}" for k in self.settings.klasses
         ]
+
+    @property
+    def writable_streams(self) -> List[str]:
+        """Collections the API writes: customers, companies and each klass's custom objects."""
+        return ["customers", "companies"] + [f"kobjects_{k}" for k in self.settings.klasses]
 
     @property
     def timed_streams(self) -> List[str]:
@@ -423,6 +434,11 @@ class Org:
             "klass": relationship("klass", klass),
         }
         return self._base(coll, i, attributes, relationships)
+
+    def _render_created(self, coll: Collection, i: int) -> dict:
+        """A record created through the API: its dates, ids and links; the rest is what was written."""
+        klass = self.klass_of(coll)
+        return self._base(coll, i, {}, {"klass": relationship("klass", klass)} if klass else {})
 
     def _render_conversation_time(self, coll: Collection, i: int) -> dict:
         """A conversation time as ``GET /v1/conversations/{id}/times`` shows it: no updatedAt, never changed."""

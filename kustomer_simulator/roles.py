@@ -1,4 +1,6 @@
-"""The read role each resource needs (Kustomer accepts a legacy and a permission-set name; one stands for both)."""
+"""The role each resource needs -- to read it, and for customers, companies and custom objects ``<resource>.create``
+and ``<resource>.update`` to write them (Kustomer accepts a legacy and a permission-set name; one stands for both).
+"""
 
 ROLES = {
     "search": "org.user.search.read",
@@ -24,4 +26,11 @@ ROLES = {
     "work_sessions": "org.user.routing.read",
     "work_items": "org.user.routing.read",
     "audit_logs": "org.permission.audit_logs.read",
+    "customers.create": "org.permission.customer.create",
+    "customers.update": "org.permission.customer.update",
+    "companies.create": "org.permission.company.create",
+    "companies.update": "org.permission.company.update",
+    "kobjects.create": "org.permission.kobject.create",
+    "kobjects.update": "org.permission.kobject.update",
+    "bulk": "org.permission.bulk.read",
 }

@@ -24,6 +24,7 @@ from kustomer_simulator.routes import resolve
 from kustomer_simulator.routes.base import ApiError, Request, error_body
 from kustomer_simulator.search import SearchError, SearchLimits
 from kustomer_simulator.timefmt import iso_ms, now_ms, parse_iso_ms
+from kustomer_simulator.writes import WriteSettings
 
 
 @dataclass
@@ -49,6 +50,7 @@ class ServerSettings:
     merges_listed_for: str = "source"  # source | both: the merges GET /v1/customers/{id}/merges lists
     merged_lookup: int = 200  # 200 | 404: GET /v1/customers/{id} of a customer merged away
     search: SearchLimits = field(default_factory=SearchLimits)
+    writes: WriteSettings = field(default_factory=WriteSettings)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -116,9 +118,9 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:8099."""
+        """The base URL: plain HTTP to the address and port the server listens on."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host}:{port}"  # ignore-https-check: the simulator serves plain HTTP on loopback
 
     def start(self) -> "Simulator":
         """Serve in a background thread."""

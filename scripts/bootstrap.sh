@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Shared set-up for ./test.sh and ./demo.sh: a project venv with the connector, its tests and the simulator's needs.
-# Idempotent; on a fresh Debian machine with Python 3.11 it installs everything from PyPI.
+# Idempotent; on a fresh Debian machine with Python 3.11 it installs everything from PyPI. pip's own output goes to
+# .venv/install.log (shown if a step fails).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
+source "$ROOT/scripts/quietly.sh"
 if [ ! -x "$ROOT/.venv/bin/python" ]; then
   if ! "$PY" -m venv "$ROOT/.venv" 2>/dev/null; then
     echo "bootstrap: python3-venv is missing; installing it from Debian packages" >&2
@@ -12,12 +14,18 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
   fi
 fi
 stamp="$ROOT/.venv/.installed-$(cat "$ROOT/setup.py" "$ROOT/pyproject.toml" "$ROOT/libs/kustomer-http/pyproject.toml" \
+  "$ROOT/destination-kustomer/pyproject.toml" \
   | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-  echo "bootstrap: installing the project's venv (.venv) from PyPI, about a minute on a fresh machine" >&2
-  "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >&2
+  PIP=("$ROOT/.venv/bin/pip" install --disable-pip-version-check)
+  LOG="$ROOT/.venv/install.log"
+  echo "bootstrap: installing the project's venv (.venv, about 430 MB) from PyPI: airbyte-cdk, the connector" \
+    "(editable), the simulator's and the tests' packages; under a minute on a fresh machine …" >&2
+  quietly "$LOG" "${PIP[@]}" --upgrade pip
   # The shared Kustomer HTTP layer first: the connectors' own requirement on it is then already met.
-  "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT/libs/kustomer-http" >&2
-  "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -e "$ROOT[tests]" >&2
+  quietly "$LOG" "${PIP[@]}" -e "$ROOT/libs/kustomer-http"
+  quietly "$LOG" "${PIP[@]}" -e "$ROOT[tests]"
+  quietly "$LOG" "${PIP[@]}" -e "$ROOT/destination-kustomer"
   rm -f "$ROOT"/.venv/.installed-* && touch "$stamp"
+  echo "bootstrap: .venv is ready" >&2
 fi

@@ -3,81 +3,33 @@
 Kustomer lists klasses by ``status`` -- ``enabled`` unless asked -- so every status is asked for:
 ``existing_only`` klasses still hold (and serve) their objects, and a ``disabled`` one may too. A klass listed
 twice (on two pages or under two statuses) is one klass. Discover's cost is bounded: at most
-``MAX_KLASS_PAGES`` pages of klasses and ``MAX_METADATA_REQUESTS`` custom attribute definitions; a klass past
+``definitions.MAX_KLASS_PAGES`` pages of klasses per status and ``MAX_METADATA_REQUESTS`` custom attribute definitions; a klass past
 that bound is still a stream, with ``custom`` left an open object (and a warning saying so).
 """
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
-from urllib.parse import quote
+from typing import Any, Dict, List, Mapping, Optional
 
-import requests
+from kustomer_http import definitions
 from kustomer_http.connection import KustomerClient
-from kustomer_http.responses import response_json
+from kustomer_http.definitions import KLASS_ROLES, Klass, metadata_properties
 
-from source_kustomer.link_trail import LinkTrail, linked_pages
-from source_kustomer.streams import KLASS_STATUSES
-
-KLASS_PAGE_SIZE = 100
-MAX_KLASS_PAGES = 100  # per status: 10,000 klasses
 MAX_METADATA_REQUESTS = 500  # custom attribute definitions fetched by one discover (or read)
 METADATA_IN_FLIGHT = 8  # definitions fetched at once: their requests are independent
-KLASS_ROLES = "org.permission.klass.read (or org.user.klass.read / org.admin.klass.read)"
-
-
-@dataclass(frozen=True)
-class Klass:
-    """A custom object klass: its name, id and status."""
-
-    name: str
-    id: str
-    status: str
 
 
 def list_klasses(client: KustomerClient) -> List[Klass]:
-    """Every custom object klass of every status (``GET /v1/klasses?status=…``, following links.next), each once;
-    empty when the key may not list them."""
-    found: Dict[str, Klass] = {}
-    for status in KLASS_STATUSES:
-        first = f"/v1/klasses?status={status}&page=1&pageSize={KLASS_PAGE_SIZE}"
-        trail = LinkTrail(f"list of {status} klasses", max_pages=MAX_KLASS_PAGES)
-        for response in linked_pages(client, first, trail):
-            if not response.ok:
-                refusal = client.refusal(response)
-                reason = f"HTTP {response.status_code}" + (f": {refusal.reason}" if refusal else "")
-                client.connection.logger.warning(
-                    f"Cannot list {status} custom object klasses ({reason}); they get no kobjects_* streams. Give the "
-                    f"API key {KLASS_ROLES} to sync custom objects."
-                )
-                break
-            data = response_json(response).get("data")
-            for item in data if isinstance(data, list) else []:
-                klass = _klass(item, status)
-                if klass is not None and klass.id not in found:
-                    found[klass.id] = klass
-    return sorted(found.values(), key=lambda klass: (klass.name, klass.id))
+    """Every custom object klass of every status, each once; a status the key may not list is left out with a
+    warning naming the roles it needs."""
 
+    def refused(status: str, reason: str) -> None:
+        client.connection.logger.warning(
+            f"Cannot list {status} custom object klasses ({reason}); they get no kobjects_* streams. Give the "
+            f"API key {KLASS_ROLES} to sync custom objects."
+        )
 
-def _klass(item: Any, status: str) -> Optional[Klass]:
-    attributes = item.get("attributes") if isinstance(item, Mapping) else None
-    if not isinstance(attributes, Mapping) or not isinstance(attributes.get("name"), str) or not attributes["name"]:
-        return None
-    klass_id = item.get("id")
-    shown = attributes.get("status")
-    return Klass(attributes["name"], str(klass_id or attributes["name"]), shown if isinstance(shown, str) else status)
-
-
-def metadata_properties(client: KustomerClient, resource: str) -> Tuple[requests.Response, Optional[Mapping[str, Any]]]:
-    """``GET /v1/metadata/{resource}``: the response, and its custom attribute definitions when it has them."""
-    response = client.get(client.api_url(f"metadata/{quote(resource, safe='.')}"))
-    if not response.ok:
-        return response, None
-    data = response_json(response).get("data")
-    attributes = data.get("attributes") if isinstance(data, Mapping) else None
-    properties = attributes.get("properties") if isinstance(attributes, Mapping) else None
-    return response, properties if isinstance(properties, Mapping) else None
+    return definitions.list_klasses(client, refused)
 
 
 class CustomFieldTypes:

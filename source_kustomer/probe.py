@@ -33,6 +33,7 @@ import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http import redaction
 from kustomer_http.connection import KustomerClient, KustomerConnection
+from kustomer_http.definitions import KLASS_PAGE_SIZE, KLASS_STATUSES
 from kustomer_http.rate_policy import EPOCH_THRESHOLD
 from kustomer_http.responses import error_detail, response_json
 from kustomer_http.timestamps import earlier, instant, kustomer_time, moment_of
@@ -41,8 +42,7 @@ from kustomer_http.transport import SendLimitReached
 from source_kustomer.audit_log import AuditEntry, parse_entry
 from source_kustomer.config import parse_config
 from source_kustomer.deletions import MERGE_ROLES, MERGE_VERB, named_ids
-from source_kustomer.discovery import KLASS_PAGE_SIZE
-from source_kustomer.streams import KLASS_STATUSES, LIST_STREAMS
+from source_kustomer.streams import LIST_STREAMS
 from source_kustomer.version import USER_AGENT
 
 MAX_REQUESTS = 60  # every attempt counts; at most 23 of them are searches (69 with every retry), under 100/min

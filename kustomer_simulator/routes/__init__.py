@@ -1,12 +1,27 @@
 """Kustomer's API routes as one declared table; ``kustomer_simulator.server`` dispatches every request through it.
 
-Each row: method, path template, handler, and the resource whose read role the token needs. Adding a route is one
-row here plus its handler in the module of its resource.
+Each row: method, path template, handler, and the resource whose role the token needs (``<resource>.create`` and
+``.update`` for writes). Adding a route is one row here plus its handler in the module of its resource. The first
+row matching a request wins, so a fixed segment (``bulk``, ``externalId=…``) comes before a ``{id}`` one.
 """
 
 from typing import Dict, Optional, Tuple
 
-from kustomer_simulator.routes import audit, auth, conversations, customers, klasses, lists, metadata, routing, search
+from kustomer_simulator.routes import (
+    audit,
+    auth,
+    bulk,
+    conversations,
+    customers,
+    klasses,
+    lists,
+    metadata,
+    routing,
+    search,
+    writes_companies,
+    writes_customers,
+    writes_klasses,
+)
 from kustomer_simulator.routes.base import Route
 from kustomer_simulator.routes.lists import USERS_PAGE_MAX
 
@@ -25,10 +40,21 @@ ROUTES: Tuple[Route, ...] = (
     Route("GET", "/v1/satisfaction", lists.plain("satisfaction"), "satisfaction"),
     Route("GET", "/v1/slas", lists.plain("slas"), "slas"),
     Route("GET", "/v1/schedules", lists.plain("business_schedules"), "business_schedules"),
-    Route("GET", "/v1/companies", lists.plain("companies"), "companies"),
+    Route("GET", "/v1/companies", writes_companies.companies, "companies"),
+    Route("POST", "/v1/companies", writes_companies.create, "companies.create"),
+    Route("POST", "/v1/companies/bulk", writes_companies.bulk_create, "companies.create"),
+    Route("PUT", "/v1/companies/bulk", writes_companies.bulk_update, "companies.update"),
+    Route("PUT", "/v1/companies/{id}", writes_companies.update, "companies.update"),
     Route("GET", "/v1/customers", lists.plain("customers"), "customers"),
+    Route("POST", "/v1/customers", writes_customers.create, "customers.create"),
+    Route("POST", "/v1/customers/bulk", writes_customers.bulk_create, "customers.create"),
+    Route("PUT", "/v1/customers/bulk", writes_customers.bulk_update, "customers.update"),
+    Route("GET", "/v1/customers/externalId={externalId}", writes_customers.by_external_id, "customers"),
+    Route("GET", "/v1/customers/email={email}", writes_customers.by_email, "customers"),
     Route("GET", "/v1/customers/merges/{id}", customers.merge, "customer_merges"),
     Route("GET", "/v1/customers/{id}", customers.customer, "customers"),
+    Route("PUT", "/v1/customers/{id}", writes_customers.update, "customers.update"),
+    Route("PATCH", "/v1/customers/{id}", writes_customers.update, "customers.update"),
     Route("GET", "/v1/customers/{id}/merges", customers.merges, "customer_merges"),
     Route("GET", "/v1/customers/{id}/notes", customers.notes, "notes"),
     Route("GET", "/v1/conversations", lists.plain("conversations"), "conversations"),
@@ -36,6 +62,13 @@ ROUTES: Tuple[Route, ...] = (
     Route("GET", "/v1/conversations/{id}/messages", conversations.messages, "messages"),
     Route("GET", "/v1/klasses", klasses.klasses, "klasses"),
     Route("GET", "/v1/klasses/{name}", klasses.kobjects, "kobjects"),
+    Route("POST", "/v1/klasses/{name}", writes_klasses.create, "kobjects.create"),
+    Route("POST", "/v1/klasses/{name}/bulk", writes_klasses.bulk_create, "kobjects.create"),
+    Route("PUT", "/v1/klasses/{name}/bulk", writes_klasses.bulk_update, "kobjects.update"),
+    Route("GET", "/v1/klasses/{name}/externalId={externalId}", writes_klasses.by_external_id, "kobjects"),
+    Route("PUT", "/v1/klasses/{name}/{id}", writes_klasses.update, "kobjects.update"),
+    Route("GET", "/v1/bulk/{id}", bulk.job, "bulk"),
+    Route("GET", "/v1/bulk/{id}/batches", bulk.batches, "bulk"),
     Route("GET", "/v1/routing/queues", lists.plain("queues"), "queues"),
     Route("GET", "/v1/routing/work-sessions", routing.work_sessions, "work_sessions"),
     Route("GET", "/v1/routing/conversations/{id}/work-items", routing.work_items, "work_items"),

@@ -3,6 +3,8 @@
 import re
 from typing import Dict, List, Tuple
 
+from kustomer_http.definitions import KLASS_STATUSES
+
 from source_kustomer.streams.base import KustomerStream
 from source_kustomer.streams.lists import KustomerListStream, ListSpec
 from source_kustomer.streams.search import KustomerSearchStream, SearchSpec
@@ -10,7 +12,6 @@ from source_kustomer.streams.search import KustomerSearchStream, SearchSpec
 # Kustomer lists deactivated users only with deleted=true (and active ones with deleted=false); klasses by status,
 # enabled only unless asked.
 USER_VARIANTS = ({"deleted": "false"}, {"deleted": "true"})
-KLASS_STATUSES = ("enabled", "existing_only", "disabled")
 LIST_STREAMS = (
     ListSpec("users", "users", max_page_size=500, variants=USER_VARIANTS),
     ListSpec("teams", "teams", max_page_size=500),

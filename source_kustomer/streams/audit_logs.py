@@ -16,6 +16,7 @@ from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
 from airbyte_cdk.models import SyncMode
 from kustomer_http import timestamps
 from kustomer_http.connection import AccessRefused
+from kustomer_http.pages import list_error
 from kustomer_http.timestamps import instant, kustomer_time, parse_timestamp
 
 from source_kustomer.audit_log import (
@@ -28,7 +29,6 @@ from source_kustomer.audit_log import (
     AuditRefused,
     AuditRejected,
 )
-from source_kustomer.link_trail import list_error
 from source_kustomer.streams.base import KustomerStream, flatten
 from source_kustomer.streams.search import search_state
 

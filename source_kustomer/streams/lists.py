@@ -18,9 +18,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import requests
 from kustomer_http.errors import config_error
 from kustomer_http.origin import Origin, UnsafeUrl
+from kustomer_http.pages import LinkTrail, list_error, path_of
 from kustomer_http.responses import error_detail, response_json
 
-from source_kustomer.link_trail import LinkTrail, list_error, path_of
 from source_kustomer.streams.base import KustomerStream
 
 FULL_REFRESH_COMPLETE = "__ab_full_refresh_sync_complete"

@@ -12,8 +12,9 @@ from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Tuple
 
 import requests
 from kustomer_http.connection import KustomerConnection
+from kustomer_http.definitions import metadata_properties
 
-from source_kustomer.discovery import METADATA_IN_FLIGHT, metadata_properties
+from source_kustomer.discovery import METADATA_IN_FLIGHT
 from source_kustomer.streams.base import KustomerStream
 
 STANDARD_RESOURCES = ("customer", "company", "conversation", "message")

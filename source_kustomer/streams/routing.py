@@ -31,11 +31,11 @@ from urllib.parse import quote
 from airbyte_cdk.models import AirbyteMessage, SyncMode
 from kustomer_http import timestamps
 from kustomer_http.connection import KustomerClient
+from kustomer_http.pages import LinkTrail, linked_pages, list_error
 from kustomer_http.responses import error_detail
 from kustomer_http.timestamps import instant, kustomer_time, moment_of
 
 from source_kustomer.keyset import Bound, ContractBroken, KeyRange, SearchRejected, SortKey, verified_records
-from source_kustomer.link_trail import LinkTrail, linked_pages, list_error
 from source_kustomer.streams.lists import FULL_REFRESH_COMPLETE, KustomerListStream, ListSpec
 from source_kustomer.streams.search import CURSOR, KustomerSearchStream, SearchSpec, search_state
 

@@ -1,0 +1,85 @@
+"""Turn the raw destination config into a validated ``DestinationConfig`` (or a config_error naming the field).
+
+The rules (bounds, defaults, the object pattern) are read from ``spec.yaml``; the key and host rules are shared
+with every Kustomer connector (``kustomer_http.settings``).
+"""
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any, Mapping, Optional
+
+import yaml
+from kustomer_http.errors import config_error
+from kustomer_http.settings import ConnectionSettings, SpecRules, connection_settings
+
+from destination_kustomer.objects import matching_keys_of
+
+
+@dataclass(frozen=True)
+class StreamMapping:
+    """The Kustomer object a stream writes, and the field that finds the existing one."""
+
+    object: str
+    matching_key: Optional[str]
+
+
+@dataclass(frozen=True)
+class DestinationConfig(ConnectionSettings):
+    """Everything the writes need, already checked."""
+
+    batch_size: int
+    dry_run: bool
+    max_failed_records: int
+    stream_mappings: Mapping[str, StreamMapping]
+
+
+@lru_cache(maxsize=None)
+def spec() -> Mapping[str, Any]:
+    """The destination's spec (spec.yaml is the one place its rules are written)."""
+    return yaml.safe_load(files("destination_kustomer").joinpath("spec.yaml").read_text(encoding="utf-8"))
+
+
+def spec_rules() -> SpecRules:
+    """The rules of the spec's fields."""
+    return SpecRules(spec())
+
+
+def parse_config(config: Mapping[str, Any]) -> DestinationConfig:
+    """Validate ``config``; raises a config_error naming the first bad field and its fix."""
+    rules = spec_rules()
+    shared = connection_settings(config, rules)
+    return DestinationConfig(
+        **shared.__dict__,
+        batch_size=rules.number(config, "batch_size"),
+        dry_run=rules.flag(config, "dry_run"),
+        max_failed_records=rules.number(config, "max_failed_records"),
+        stream_mappings=_stream_mappings(config.get("stream_mappings"), rules),
+    )
+
+
+def _stream_mappings(raw: Any, rules: SpecRules) -> Mapping[str, StreamMapping]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise config_error("'stream_mappings' must be a list of {stream, object, matching_key} entries.")
+    item = rules.property("stream_mappings")["items"]["properties"]
+    pattern, shown = item["object"]["pattern"], item["object"]["pattern_descriptor"]
+    mappings = {}
+    for n, entry in enumerate(raw):
+        where = f"'stream_mappings[{n}]'"
+        if not isinstance(entry, Mapping):
+            raise config_error(f"{where} must be an object with 'stream' and 'object'.")
+        stream, target, key = entry.get("stream"), entry.get("object"), entry.get("matching_key")
+        if not isinstance(stream, str) or not stream:
+            raise config_error(f"{where}.stream must be the name of a stream in the catalog.")
+        if stream in mappings:
+            raise config_error(f"{where}.stream: the stream '{stream}' is mapped twice; keep one entry.")
+        if not isinstance(target, str) or not re.fullmatch(pattern, target):
+            raise config_error(f"{where}.object must be {shown}; got {target!r}.")
+        allowed = matching_keys_of(target)
+        if key is not None and key not in allowed:
+            raise config_error(f"{where}.matching_key: a {target} is matched by {' or '.join(allowed)}; got {key!r}.")
+        mappings[stream] = StreamMapping(target, key)
+    return mappings

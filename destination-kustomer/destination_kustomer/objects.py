@@ -1,0 +1,116 @@
+"""The Kustomer objects the destination writes -- customers, companies and each klass's custom objects: where they
+live, how an existing one is found, and the roles writing them takes (Kustomer's OpenAPI description names a
+legacy and a permission-set role for each; either will do)."""
+
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+from urllib.parse import quote
+
+KOBJECT_PREFIX = "kobject."
+EXTERNAL_ID = "externalId"
+EMAIL = "email"
+BULK_READ = ("org.user.bulk.read", "org.permission.bulk.read")
+METADATA_READ = ("org.user.metadata.read", "org.permission.metadata.read", "org.admin.metadata.read")
+KLASS_READ = ("org.user.klass.read", "org.permission.klass.read", "org.admin.klass.read")
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The roles (any one of each tuple) that reading, creating and updating an object take."""
+
+    read: Tuple[str, ...]
+    create: Tuple[str, ...]
+    update: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KustomerObject:
+    """One writable object: ``customer``, ``company`` or ``kobject.<klass>``."""
+
+    name: str
+    kind: str  # customer | company | kobject: the request schemas its bodies follow
+    path: str  # the API path of its records: customers, companies, klasses/<klass>
+    matching_keys: Tuple[str, ...]
+    roles: Roles
+
+    @property
+    def metadata_resource(self) -> str:
+        """The resource of ``GET /v1/metadata/{resource}`` that defines its custom attributes."""
+        return self.name
+
+    @property
+    def klass(self) -> Optional[str]:
+        """The klass of a custom object (None for customers and companies)."""
+        return self.name[len(KOBJECT_PREFIX) :] if self.kind == "kobject" else None
+
+    def lookup_path(self, key: str, value: str) -> Tuple[str, Mapping[str, str]]:
+        """The path and query that find the object whose ``key`` is ``value``: ``customers/externalId=…`` (or
+        ``email=…``), ``klasses/<klass>/externalId=…``, and for companies ``companies?externalId=…``."""
+        if self.kind == "company":
+            return "companies", {EXTERNAL_ID: value}
+        return f"{self.path}/{key}={quote(value, safe='')}", {}
+
+
+CUSTOMER = KustomerObject(
+    "customer",
+    "customer",
+    "customers",
+    (EXTERNAL_ID, EMAIL),
+    Roles(
+        read=("org.user.customer.read", "org.permission.customer.read"),
+        create=("org.user.customer.write", "org.permission.customer.create"),
+        update=("org.user.customer.write", "org.permission.customer.update"),
+    ),
+)
+COMPANY = KustomerObject(
+    "company",
+    "company",
+    "companies",
+    (EXTERNAL_ID,),
+    Roles(
+        read=("org.user.company.read", "org.permission.company.read"),
+        create=("org.user.company.write", "org.permission.company.create"),
+        update=("org.user.company.write", "org.permission.company.update"),
+    ),
+)
+
+
+def kobject(klass: str) -> KustomerObject:
+    """The custom objects of ``klass`` (the per-klass permission-set roles count too)."""
+    return KustomerObject(
+        f"{KOBJECT_PREFIX}{klass}",
+        "kobject",
+        f"klasses/{klass}",
+        (EXTERNAL_ID,),
+        Roles(
+            read=(
+                "org.user.kobject.read",
+                "org.permission.kobject.read",
+                f"org.permission.kobject.kobject_{klass}.read",
+            ),
+            create=(
+                "org.user.kobject.write",
+                "org.permission.kobject.create",
+                f"org.permission.kobject.kobject_{klass}.create",
+            ),
+            update=(
+                "org.user.kobject.write",
+                "org.permission.kobject.update",
+                f"org.permission.kobject.kobject_{klass}.update",
+            ),
+        ),
+    )
+
+
+def object_named(name: str) -> KustomerObject:
+    """The object ``customer``, ``company`` or ``kobject.<klass>`` (the caller checked the name's form)."""
+    if name == "customer":
+        return CUSTOMER
+    if name == "company":
+        return COMPANY
+    return kobject(name[len(KOBJECT_PREFIX) :])
+
+
+def matching_keys_of(name: str) -> Tuple[str, ...]:
+    """The keys that may find an existing object of this name."""
+    return object_named(name).matching_keys

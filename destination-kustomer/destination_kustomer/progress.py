@@ -1,0 +1,129 @@
+"""What each stream's writes came to: counts of records created, updated, failed…, the requests they took, the
+fields that could not be written, and the first failures with their reasons. Logged as the sync goes, and as a
+summary (one human line per stream and a ``SYNC_SUMMARY`` JSON line) at its end."""
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Set
+
+from kustomer_http.rate_policy import RateStats
+from kustomer_http.redaction import redact
+
+PROGRESS_EVERY_SECONDS = 5.0
+MAX_REPORTED_FAILURES = 50  # per stream: failures logged one by one (the rest are counted)
+SUMMARY_SAMPLES = 5
+logger = logging.getLogger("airbyte")
+
+
+@dataclass
+class StreamReport:
+    """Counters of one stream (thread-safe: lookups run concurrently)."""
+
+    stream: str
+    target: str  # e.g. "customer by email (upsert)"
+    http: RateStats
+    records: int = 0
+    created: int = 0
+    updated: int = 0
+    soft_deleted: int = 0
+    not_found: int = 0
+    failed: int = 0
+    would_create: int = 0
+    would_update: int = 0
+    lookups: int = 0
+    bulk_requests: int = 0
+    bulk_follow_ups: int = 0
+    single_writes: int = 0
+    unmapped: Set[str] = field(default_factory=set)
+    failures: List[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    _last_log: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        """Add to counters, e.g. ``add(created=3, bulk_requests=1)``."""
+        with self._lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+    def fail(self, key: str, reason: str) -> None:
+        """Count a record that was not written and say which and why (the first ``MAX_REPORTED_FAILURES``)."""
+        line = redact(f"record of stream '{self.stream}' ({key}) was not written: {reason}")
+        with self._lock:
+            self.failed += 1
+            if len(self.failures) < MAX_REPORTED_FAILURES:
+                self.failures.append(line)
+                logger.warning(line)
+            elif len(self.failures) == MAX_REPORTED_FAILURES:
+                self.failures.append("…")
+                logger.warning(f"stream '{self.stream}': more records failed; the summary counts them all")
+
+    def report_unmapped(self, names: List[str], target: str) -> None:
+        """Say once which fields of the stream are not written."""
+        self.unmapped.update(names)
+        logger.warning(
+            f"stream '{self.stream}': field(s) {', '.join(names)} are neither standard attributes of {target} nor "
+            "custom attributes defined in Kustomer; they are not written (define them in Kustomer, or rename them)"
+        )
+
+    def tick(self) -> None:
+        """Every few seconds, say where the stream is."""
+        now = time.monotonic()
+        if now - self._last_log >= PROGRESS_EVERY_SECONDS:
+            self._last_log = now
+            logger.info(f"progress {self.describe()}")
+
+    @property
+    def requests(self) -> int:
+        """Requests the stream's records took (retries not counted)."""
+        return self.lookups + self.bulk_requests + self.bulk_follow_ups + self.single_writes
+
+    def describe(self) -> str:
+        """One human line."""
+        written = (
+            f"{self.would_create:,} would be created, {self.would_update:,} updated (dry run)"
+            if self.would_create or self.would_update
+            else f"{self.created:,} created, {self.updated:,} updated"
+        )
+        deleted = f", {self.soft_deleted:,} soft-deleted" if self.soft_deleted else ""
+        missing = f", {self.not_found:,} not found" if self.not_found else ""
+        return (
+            f"{self.stream} → {self.target}: {self.records:,} records, {written}{deleted}{missing}, {self.failed:,} "
+            f"failed; {self.requests:,} requests ({self.bulk_requests:,} bulk), {self.http.throttled_429} throttled "
+            f"(429), {self.http.retries} retries"
+        )
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The machine-readable summary."""
+        return {
+            "stream": self.stream,
+            "target": self.target,
+            "records": self.records,
+            "created": self.created,
+            "updated": self.updated,
+            "soft_deleted": self.soft_deleted,
+            "not_found": self.not_found,
+            "failed": self.failed,
+            "would_create": self.would_create,
+            "would_update": self.would_update,
+            "requests": self.requests,
+            "lookups": self.lookups,
+            "bulk_requests": self.bulk_requests,
+            "bulk_follow_ups": self.bulk_follow_ups,
+            "single_writes": self.single_writes,
+            "http_429": self.http.throttled_429,
+            "retries": self.http.retries,
+            "unmapped_fields": sorted(self.unmapped),
+            "failures": self.failures[:SUMMARY_SAMPLES],
+            "duration_s": round(time.monotonic() - self.started, 3),
+        }
+
+
+def log_summary(reports: Mapping[str, StreamReport]) -> None:
+    """One line per stream, then ``SYNC_SUMMARY <json>``."""
+    for report in reports.values():
+        logger.info(f"summary {report.describe()}")
+    logger.info("SYNC_SUMMARY " + json.dumps([report.as_dict() for report in reports.values()]))

@@ -1,0 +1,187 @@
+"""Run the real destination entrypoint (``python destination-kustomer/main.py …``) against a simulator, feed it
+records and states on stdin, read what it says, and check what it wrote into the org.
+
+Every run is scanned for every form of the API token (the project harness's own list): a leak fails the test.
+"""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer
+from destination_kustomer.destination import DestinationKustomer
+
+from integration_tests.harness import ROOT, Run, token_forms
+from kustomer_simulator.collection import Collection
+from kustomer_simulator.server import Simulator
+
+MAIN = ROOT / "destination-kustomer" / "main.py"
+
+
+def destination_config(sim: Simulator, token: str, **overrides: Any) -> Dict[str, Any]:
+    """A config aimed at the simulator, with its shrunk rate-limit window."""
+    return {
+        "api_token": token,
+        "api_url": sim.url,
+        "rate_limit_window_seconds": sim.budgets.minute_seconds,
+        **overrides,
+    }
+
+
+def write_catalog(*streams: Mapping[str, Any]) -> Dict[str, Any]:
+    """A configured catalog as PyAirbyte sends one (no object names; append_dedup unless told)."""
+    return {
+        "streams": [
+            {
+                "stream": {
+                    "name": s["name"],
+                    "json_schema": {"type": "object"},
+                    "supported_sync_modes": ["full_refresh"],
+                },
+                "sync_mode": "full_refresh",
+                "destination_sync_mode": s.get("mode", "append_dedup"),
+                **({"destination_object_name": s["object"]} if "object" in s else {}),
+                **({"primary_key": s["primary_key"]} if "primary_key" in s else {}),
+            }
+            for s in streams
+        ]
+    }
+
+
+def record_line(stream: str, data: Mapping[str, Any]) -> str:
+    """A RECORD message line."""
+    return json.dumps({"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": 0}})
+
+
+def state_line(stream: str, value: Any) -> str:
+    """A per-stream STATE message line."""
+    state = {"type": "STREAM", "stream": {"stream_descriptor": {"name": stream}, "stream_state": {"position": value}}}
+    return json.dumps({"type": "STATE", "state": state})
+
+
+def input_lines(stream: str, rows: Sequence[Mapping[str, Any]], state_every: int) -> List[str]:
+    """The rows as RECORD lines, with a STATE (its value: rows so far) after every ``state_every`` rows."""
+    lines: List[str] = []
+    for n, row in enumerate(rows, 1):
+        lines.append(record_line(stream, row))
+        if n % state_every == 0 or n == len(rows):
+            lines.append(state_line(stream, n))
+    return lines
+
+
+def _assert_no_token(text: str, tokens: Iterable[str]) -> None:
+    for token in tokens:
+        for form in token_forms(token):
+            assert form not in text, "the API token leaked into the output"
+
+
+def _parse(stdout: str) -> List[Dict[str, Any]]:
+    messages = []
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                messages.append(json.loads(line))
+            except ValueError:
+                pass
+    return messages
+
+
+def _files(folder: Path, config: Mapping[str, Any], catalog: Optional[Mapping[str, Any]]) -> List[str]:
+    args = ["--config", str(folder / "config.json")]
+    (folder / "config.json").write_text(json.dumps(config))
+    if catalog is not None:
+        (folder / "catalog.json").write_text(json.dumps(catalog))
+        args += ["--catalog", str(folder / "catalog.json")]
+    return args
+
+
+def run_destination(
+    command: str,
+    config: Mapping[str, Any],
+    catalog: Optional[Mapping[str, Any]] = None,
+    lines: Sequence[str] = (),
+    timeout: float = 300,
+) -> Run:
+    """Run ``python destination-kustomer/main.py <command>`` with ``lines`` on stdin, as Airbyte would."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [sys.executable, str(MAIN), command, *_files(Path(tmp), config, catalog)]
+        started = time.monotonic()
+        stdin = "".join(line + "\n" for line in lines)
+        done = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    _assert_no_token(done.stdout + done.stderr, [config.get("api_token", "")])
+    return Run(done.returncode, done.stdout, done.stderr, _parse(done.stdout), seconds=time.monotonic() - started)
+
+
+def run_until_states(
+    config: Mapping[str, Any], catalog: Mapping[str, Any], lines: Sequence[str], states: int, timeout: float = 120
+) -> Run:
+    """Start a write, feed it every line, and SIGKILL it as soon as it has passed on ``states`` states."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [sys.executable, str(MAIN), "write", *_files(Path(tmp), config, catalog)]
+        process = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+        )
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write("".join(line + "\n" for line in lines))
+        process.stdin.flush()
+        output: List[str] = []
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while seen < states and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            seen += '"type":"STATE"' in line
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    stdout = "".join(output)
+    _assert_no_token(stdout, [config.get("api_token", "")])
+    return Run(process.returncode, stdout, "", _parse(stdout))
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def write_in_process(config: Mapping[str, Any], catalog: Mapping[str, Any], lines: Sequence[str]) -> Run:
+    """The same write, in this process (for the switch matrix: many short writes without a process start each)."""
+    captured = _Lines()
+    logger = logging.getLogger("airbyte")
+    logger.addHandler(captured)
+    try:
+        messages = list(
+            DestinationKustomer().write(
+                config,
+                ConfiguredAirbyteCatalogSerializer.load(catalog),
+                (AirbyteMessageSerializer.load(json.loads(line)) for line in lines),
+            )
+        )
+    finally:
+        logger.removeHandler(captured)
+    out = [json.dumps(AirbyteMessageSerializer.dump(m)) for m in messages]
+    out += [json.dumps({"type": "LOG", "log": {"level": "INFO", "message": line}}) for line in captured.lines]
+    stdout = "\n".join(out)
+    _assert_no_token(stdout, [config.get("api_token", "")])
+    return Run(0, stdout, "", _parse(stdout))
+
+
+def written(sim: Simulator, collection: str, key: str, value: str) -> List[Dict[str, Any]]:
+    """Every existing record of ``collection`` whose ``key`` (externalId or email) is ``value``, as the API renders
+    it (more than one is a duplicate)."""
+    org = sim.org
+    with org.lock:
+        coll: Collection = org.collections[collection]
+        return [{"id": coll.record_id(i), **coll.render(i)["attributes"]} for i in org.store.holders(coll, key, value)]

@@ -1,0 +1,117 @@
+"""Writes under fire: 429 storms, 5xx answers and dropped connections on every kind of request a write makes are
+retried with 0 lost and 0 duplicated; bad records are reported with stream, key and reason while the good ones are
+written; past the threshold the entrypoint ends with one clear error; check and discover answer through the
+entrypoint as Airbyte expects; no output carries the token. (The fault rows run in-process, sparing a process
+start each: the requests are the same.)"""
+
+import time
+
+import pytest
+from destination_harness import (
+    destination_config,
+    input_lines,
+    run_destination,
+    write_catalog,
+    write_in_process,
+    written,
+)
+
+from conftest import WRITE_LIMITED_TOKEN
+from integration_tests import matrix
+from kustomer_simulator.faults import Fault
+from kustomer_simulator.testing import TEST_TOKEN
+from kustomer_simulator.timefmt import now_ms
+
+FAULTS = [
+    ("429 storm on lookups", Fault(kind="rate_limit", count=4, scope="/v1/customers/externalId=")),
+    ("503 on a bulk create", Fault(kind="status", status=503, count=2, scope="/v1/customers/bulk")),
+    ("500 while polling a bulk job", Fault(kind="status", status=500, count=2, scope="/v1/bulk/")),
+    ("429 storm on bulk requests", Fault(kind="rate_limit", count=2, scope="/v1/customers/bulk", retry_after=False)),
+    ("connection reset on a lookup", Fault(kind="reset", count=2, scope="/v1/customers/externalId=")),
+]
+
+
+@pytest.mark.parametrize("name, fault", FAULTS, ids=[name for name, _ in FAULTS])
+def test_faults_are_retried_with_nothing_lost_or_duplicated(sim, name, fault):
+    prefix = name.split()[0] + name.split()[-1]
+    rows = [{"externalId": f"{prefix}-{n}", "name": f"Fault {n}"} for n in range(30)]
+    with sim.org.lock:  # half of the rows exist already, so the faults hit updates as well as creates
+        for row in rows[:15]:
+            sim.org.store.create(sim.org.collections["customers"], row, sim.settings.writes, now_ms())
+    sim.faults.add(fault)
+    started = time.monotonic()
+    try:
+        run = write_in_process(
+            destination_config(sim, TEST_TOKEN),
+            write_catalog({"name": "customers"}),
+            input_lines("customers", rows, 10),
+        )
+    finally:
+        sim.faults.clear()
+    seconds = time.monotonic() - started
+    holders = [written(sim, "customers", "externalId", row["externalId"]) for row in rows]
+    lost = sum(1 for found in holders if not found)
+    duplicates = sum(len(found) - 1 for found in holders if found)
+    row = run.summary()["customers"]
+    matrix.record(f"destination: {name}", "write", lost, duplicates, "succeeded", seconds)
+    assert (lost, duplicates, row["failed"]) == (0, 0, 0)
+    assert (row["created"], row["updated"]) == (15, 15)
+    assert len(run.of_type("STATE")) == 3
+    if fault.kind == "rate_limit":
+        assert row["http_429"] >= 1
+
+
+def test_bad_records_are_reported_and_the_good_ones_written(sim):
+    existing_email = sim.org.collections["customers"].render(3)["attributes"]["emails"][0]["email"]
+    rows = [
+        {"externalId": "good-1", "name": "Good"},
+        {"externalId": "bad-type", "emails": [{"email": "x@y.test", "type": "house"}]},
+        {"externalId": "bad-tags", "tags": [f"t{n}" for n in range(25)]},
+        {"name": "no key at all"},
+        {"externalId": "taken-email", "email": existing_email},  # Kustomer refuses: another customer has it (409)
+        {"externalId": "good-2", "name": "Also good", "lifetimeValueNum": 3},
+    ]
+    run = write_in_process(
+        destination_config(sim, TEST_TOKEN), write_catalog({"name": "customers"}), input_lines("customers", rows, 6)
+    )
+    row = run.summary()["customers"]
+    assert (row["failed"], row["created"]) == (4, 2)
+    reasons = "\n".join(row["failures"])
+    assert "(externalId=bad-type)" in reasons and "is not one of ['home', 'work', 'other']" in reasons
+    assert "(externalId=bad-tags)" in reasons and "(no externalId)" in reasons
+    assert "(externalId=taken-email) was not written: Kustomer answered HTTP 409" in reasons
+    assert written(sim, "customers", "externalId", "good-2")[0]["custom"] == {"lifetimeValueNum": 3}
+    assert not written(sim, "customers", "externalId", "taken-email")
+    assert len(run.of_type("STATE")) == 1
+
+
+def test_past_the_threshold_the_write_fails_with_one_clear_error(sim):
+    rows = [{"name": f"no key {n}"} for n in range(5)]
+    run = run_destination(
+        "write",
+        destination_config(sim, TEST_TOKEN, max_failed_records=2),
+        write_catalog({"name": "customers"}),
+        input_lines("customers", rows, 5),
+    )
+    errors = run.errors()
+    assert run.returncode == 1 and len(errors) == 1 and errors[0]["failure_type"] == "config_error"
+    assert "3 records could not be written, more than 'max_failed_records' (2)" in errors[0]["message"]
+    assert "Traceback" not in run.stderr and not run.of_type("STATE")
+
+
+def test_check_and_discover_through_the_entrypoint(sim):
+    limited = run_destination(
+        "check",
+        destination_config(sim, WRITE_LIMITED_TOKEN, stream_mappings=[{"stream": "s", "object": "customer"}]),
+    )
+    status = limited.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
+    assert (
+        status["status"] == "FAILED"
+        and "org.permission.customer.update (to update customer records)" in (status["message"])
+    )
+    discovered = run_destination("discover", destination_config(sim, TEST_TOKEN))
+    operations = discovered.of_type("DESTINATION_CATALOG")[0]["destination_catalog"]["operations"]
+    objects = {op["object_name"] for op in operations}
+    assert objects == {"customer", "company", "kobject.order", "kobject.subscription"}
+    customer = next(op for op in operations if op["object_name"] == "customer")
+    assert {"lifetimeValueNum", "tierStr", "vipBool", "lastOrderAt"} <= set(customer["json_schema"]["properties"])

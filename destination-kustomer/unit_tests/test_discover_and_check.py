@@ -1,0 +1,133 @@
+"""discover: the DESTINATION_CATALOG built from Kustomer's documented attributes and the org's own definitions;
+check: the key, every role the configured objects need, and a cheap read of what the writes read first."""
+
+import json
+import logging
+
+from airbyte_cdk.models import Status
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
+from destination_kustomer.custom_attributes import CustomAttributes, rule_of
+from destination_kustomer.destination import DestinationKustomer
+from destination_kustomer.run import run
+from write_mocks import BASE, EVERY_ROLE, answer, config, error, mock_setup
+
+LOGGER = logging.getLogger("airbyte")
+METADATA = {
+    "customer": {
+        "lifetimeValueNum": {"type": "number"},
+        "regionTree": {"type": "tree"},
+        "ordersId": {"type": "string"},
+    },
+    "company": {"industryStr": {"type": "string"}},
+    "kobject.order": {"totalNum": {"type": "number"}, "shippedAt": {"type": "date"}},
+    "kobject.legacy": {},
+}
+
+
+def _catalog(http: HttpMocker):
+    mock_setup(http, metadata=METADATA)
+    for status, names in (("enabled", ["order"]), ("existing_only", ["legacy"]), ("disabled", [])):
+        listed = [{"type": "klass", "id": f"k-{n}", "attributes": {"name": n, "status": status}} for n in names]
+        query = {"status": status, "page": "1", "pageSize": "100"}
+        http.get(HttpRequest(f"{BASE}/klasses", query_params=query), answer({"data": listed, "links": {}}))
+    return DestinationKustomer().discover_catalog(config(), LOGGER)
+
+
+def test_discover_offers_each_object_with_its_matching_keys_and_soft_delete_for_companies_only():
+    with HttpMocker() as http:
+        catalog = _catalog(http)
+    offered = {(op.object_name, op.sync_mode.value): op.matching_keys for op in catalog.operations}
+    assert offered == {
+        ("customer", "append_dedup"): [["externalId"], ["email"]],
+        ("customer", "update"): [["externalId"], ["email"]],
+        ("company", "append_dedup"): [["externalId"]],
+        ("company", "update"): [["externalId"]],
+        ("company", "soft_delete"): [["externalId"]],
+        ("kobject.legacy", "append_dedup"): [["externalId"]],  # a klass of every status
+        ("kobject.legacy", "update"): [["externalId"]],
+        ("kobject.order", "append_dedup"): [["externalId"]],
+        ("kobject.order", "update"): [["externalId"]],
+    }
+
+
+def test_discover_schemas_hold_the_documented_attributes_and_the_orgs_custom_ones_typed_by_suffix():
+    with HttpMocker() as http:
+        catalog = _catalog(http)
+    schemas = {
+        op.object_name: op.json_schema["properties"] for op in catalog.operations if op.sync_mode.value == "update"
+    }
+    customer = schemas["customer"]
+    assert customer["externalId"] == {"type": "string", "maxLength": 256, "minLength": 1}
+    assert customer["emails"]["maxItems"] == 10
+    assert customer["emails"]["items"]["properties"]["type"]["enum"] == ["home", "work", "other"]
+    assert customer["tags"]["maxItems"] == 20
+    assert customer["lifetimeValueNum"]["type"] == "number" and customer["regionTree"]["maxLength"] == 1024
+    assert "ordersId" not in customer  # a relation: its name ends in no type suffix
+    assert set(customer["custom"]["properties"]) == {"lifetimeValueNum", "regionTree"}
+    assert schemas["company"]["name"]["minLength"] == 3 and "email" not in schemas["company"]
+    assert schemas["kobject.order"]["shippedAt"]["format"] == "date-time"
+    assert schemas["kobject.order"]["title"] == {"type": "string", "maxLength": 256, "minLength": 1}
+
+
+def test_discover_prints_one_destination_catalog_message(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps(config()))
+    with HttpMocker() as http:
+        _catalog(http)
+        run(["discover", "--config", str(tmp_path / "config.json")])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    catalogs = [line for line in lines if line["type"] == "DESTINATION_CATALOG"]
+    assert len(catalogs) == 1 and len(catalogs[0]["destination_catalog"]["operations"]) == 9
+
+
+def test_custom_attribute_types_follow_the_suffix():
+    assert [rule_of(name)["type"] for name in ("aStr", "aTxt", "aNum", "aBool", "aUrl", "aTree", "lastAt")] == [
+        "string",
+        "string",
+        "number",
+        "boolean",
+        "string",
+        "string",
+        "string",
+    ]
+    assert rule_of("At") is None and rule_of("colour") is None and rule_of("has space Str") is None
+    assert CustomAttributes.of({"okStr": {}, "linkId": {}}).unwritable == ["linkId"]
+
+
+def _check(http: HttpMocker, roles, **overrides):
+    mock_setup(http, roles=roles, metadata={"customer": {}})
+    return DestinationKustomer().check(LOGGER, config(**overrides))
+
+
+def test_check_passes_with_every_role_and_the_cheap_reads():
+    with HttpMocker() as http:
+        http.get(HttpRequest(f"{BASE}/klasses?status=enabled&page=1&pageSize=1"), answer({"data": []}))
+        assert _check(http, EVERY_ROLE).status == Status.SUCCEEDED
+
+
+def test_check_names_the_missing_role_and_what_it_is_for():
+    mapped = [{"stream": "ltv", "object": "customer", "matching_key": "email"}]
+    with HttpMocker() as http:
+        http.get(
+            HttpRequest(f"{BASE}/auth/tokens/current"), answer({"data": {"attributes": {"roles": EVERY_ROLE[:2]}}})
+        )
+        status = DestinationKustomer().check(LOGGER, config(stream_mappings=mapped))
+    assert status.status == Status.FAILED
+    assert "org.user.customer.write or org.permission.customer.update (to update customer records)" in status.message
+    assert "org.user.bulk.read or org.permission.bulk.read (to follow bulk writes to their result)" in status.message
+    assert "company" not in status.message  # only the mapped objects are checked
+
+
+def test_check_fails_when_kustomer_refuses_the_cheap_read():
+    mapped = [{"stream": "ltv", "object": "customer"}]
+    with HttpMocker() as http:
+        http.get(HttpRequest(f"{BASE}/auth/tokens/current"), answer({"data": {"attributes": {"roles": EVERY_ROLE}}}))
+        http.get(HttpRequest(f"{BASE}/metadata/customer"), error(403, "lacks the role org.permission.metadata.read"))
+        status = DestinationKustomer().check(LOGGER, config(stream_mappings=mapped))
+    assert status.status == Status.FAILED and "to read custom attribute definitions (HTTP 403" in status.message
+
+
+def test_check_with_an_invalid_key_says_so():
+    with HttpMocker() as http:
+        http.get(HttpRequest(f"{BASE}/auth/tokens/current"), error(401, "invalid"))
+        status = DestinationKustomer().check(LOGGER, config())
+    assert status.status == Status.FAILED and "rejected the API token (HTTP 401)" in status.message

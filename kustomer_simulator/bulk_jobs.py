@@ -1,0 +1,142 @@
+"""Bulk jobs, as Kustomer's bulk guide describes them: a request of up to 100 items answers 201 ``queued``; the job
+runs later (``GET /v1/bulk/{id}``: queued, running, complete) and its results are read per batch
+(``GET /v1/bulk/{id}/batches``: successCount, failureCount, objectIds, results).
+
+A job's writes land together when it completes: nothing it creates can be looked up before. Under
+``--bulk-mode sync`` a job completes before its request is answered, as the OpenAPI examples show.
+"""
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+
+from kustomer_simulator.collection import Collection, mix32
+from kustomer_simulator.shapes import relationship
+from kustomer_simulator.timefmt import iso_ms, now_ms
+from kustomer_simulator.write_contract import CLIENT_REF
+from kustomer_simulator.writes import WriteRefused, WriteSettings
+
+if TYPE_CHECKING:
+    from kustomer_simulator.org import Org
+
+BATCH_ITEMS = 25  # items per batch of a job's results (Kustomer does not say how it splits a job)
+JOB_STATUSES = ("queued", "running", "complete")
+
+
+@dataclass
+class BulkJob:
+    """One bulk request: what to write, and per item what came of it once the job completed."""
+
+    id: str
+    collection: str
+    operation: str  # create | update
+    items: List[Mapping[str, Any]]
+    created_ms: int
+    seconds: float
+    results: List[Dict[str, Any]] = field(default_factory=list)
+    completed_ms: Optional[int] = None
+
+    def status(self, now: int) -> str:
+        """queued for the first third of the job's time, running after that, complete once its writes landed."""
+        if self.completed_ms is not None:
+            return "complete"
+        return "queued" if now < self.created_ms + self.seconds * 1000 / 3 else "running"
+
+    def render(self, org_id: str, now: int) -> dict:
+        """The bulk record (``GET /v1/bulk/{id}``)."""
+        status = self.status(now)
+        total = -(-len(self.items) // BATCH_ITEMS)
+        verb = "bulk-create" if self.operation == "create" else "bulk-update"
+        return {
+            "type": "bulk",
+            "id": self.id,
+            "attributes": {
+                "status": status,
+                "context": f"api.sobjects.{self.collection.split('_')[0]}.{verb}",
+                "batches": {"complete": total if status == "complete" else 0, "total": total},
+                "ids": [r["id"] for r in self.results if r.get("id")],
+                "completed": status == "complete",
+                "createdAt": iso_ms(self.created_ms),
+                "updatedAt": iso_ms(self.completed_ms or self.created_ms),
+            },
+            "relationships": {"org": relationship("org", org_id)},
+            "links": {"self": f"/v1/bulk/{self.id}"},
+        }
+
+    def batches(self) -> List[dict]:
+        """The completed batches (none before the job completes)."""
+        out = []
+        for n in range(0, len(self.results), BATCH_ITEMS):
+            results = self.results[n : n + BATCH_ITEMS]
+            out.append(
+                {
+                    "type": "bulk_batch",
+                    "id": f"{self.id}-{n // BATCH_ITEMS}",
+                    "attributes": {
+                        "successCount": sum(1 for r in results if r["status"] == "success"),
+                        "failureCount": sum(1 for r in results if r["status"] == "failure"),
+                        "objectIds": [r["id"] for r in results if r["status"] == "success"],
+                        "results": results,
+                    },
+                }
+            )
+        return out
+
+
+class BulkBook:
+    """Every bulk job of the org, by id."""
+
+    def __init__(self, seed: int) -> None:
+        self._salt = mix32(seed, 0xB0)
+        self.jobs: Dict[str, BulkJob] = {}
+
+    def get(self, job_id: str) -> Optional[BulkJob]:
+        """The job with this id, or None."""
+        return self.jobs.get(job_id)
+
+    def submit(
+        self, org: "Org", coll: Collection, operation: str, items: List[Mapping[str, Any]], settings: WriteSettings
+    ) -> BulkJob:
+        """Queue a job (the caller holds the org's lock); it runs now under ``sync``, after ``bulk_seconds`` else."""
+        at = now_ms()
+        job = BulkJob(
+            id=f"{at // 1000:08x}{self._salt:08x}{len(self.jobs):08x}",
+            collection=coll.name,
+            operation=operation,
+            items=items,
+            created_ms=at,
+            seconds=settings.bulk_seconds if settings.bulk_mode == "async" else 0.0,
+        )
+        self.jobs[job.id] = job
+        if settings.bulk_mode == "sync":
+            self._run(org, job, settings)
+        else:
+            timer = threading.Timer(job.seconds, self._run_locked, (org, job, settings))
+            timer.daemon = True
+            timer.start()
+        return job
+
+    def _run_locked(self, org: "Org", job: BulkJob, settings: WriteSettings) -> None:
+        with org.lock:
+            self._run(org, job, settings)
+
+    def _run(self, org: "Org", job: BulkJob, settings: WriteSettings) -> None:
+        coll = org.collections[job.collection]
+        at = now_ms()
+        for item in job.items:
+            result: Dict[str, Any] = {}
+            if CLIENT_REF in item:
+                result[CLIENT_REF] = item[CLIENT_REF]
+            try:
+                if job.operation == "create":
+                    i = org.store.create(coll, item, settings, at)
+                else:
+                    i = coll.index_of(str(item["id"]))
+                    if i is None:
+                        raise WriteRefused(404, f"no {coll.type} with id {item['id']}")
+                    org.store.update(coll, i, item, settings, at)
+                result.update(status="success", id=coll.record_id(i))
+            except WriteRefused as refused:
+                result.update(status="failure", error={"status": refused.status, "detail": refused.detail})
+            job.results.append(result)
+        job.completed_ms = at
