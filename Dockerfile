@@ -8,10 +8,10 @@ WORKDIR /airbyte/integration_code
 COPY libs/kustomer-http ./libs/kustomer-http
 COPY setup.py pyproject.toml README.md LICENSE main.py ./
 COPY source_kustomer ./source_kustomer
-RUN pip install --no-cache-dir ./libs/kustomer-http . \
+RUN pip install --no-cache-dir --root-user-action=ignore ./libs/kustomer-http . \
     && (id -u airbyte >/dev/null 2>&1 || useradd --uid 1000 --create-home --shell /usr/sbin/nologin airbyte)
 
 ENV AIRBYTE_ENTRYPOINT="python /airbyte/integration_code/main.py"
 USER airbyte
 ENTRYPOINT ["python", "/airbyte/integration_code/main.py"]
-LABEL io.airbyte.name=airbyte/source-kustomer io.airbyte.version=0.2.0
+LABEL io.airbyte.name=airbyte/source-kustomer io.airbyte.version=1.0.0

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from kustomer_simulator.org import METADATA_RESOURCES
 from kustomer_simulator.server import Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
+from scripts.configured_catalog import configure
 
 ROOT = Path(__file__).resolve().parent.parent
 START_DATE = "2025-01-01T00:00:00.000Z"
@@ -171,22 +172,7 @@ def run_connector(
 
 def configured_catalog(discovered: Run, streams: Optional[Set[str]] = None, incremental: bool = True) -> Dict[str, Any]:
     """A configured catalog from a discover run: incremental where supported (if asked), else full refresh."""
-    catalog = discovered.of_type("CATALOG")[0]["catalog"]
-    configured = []
-    for stream in catalog["streams"]:
-        if streams is not None and stream["name"] not in streams:
-            continue
-        inc = incremental and "incremental" in stream["supported_sync_modes"]
-        configured.append(
-            {
-                "stream": stream,
-                "sync_mode": "incremental" if inc else "full_refresh",
-                "destination_sync_mode": "append_dedup" if inc else "overwrite",
-                "cursor_field": stream.get("default_cursor_field") if inc else None,
-                "primary_key": [["id"]],
-            }
-        )
-    return {"streams": configured}
+    return configure(discovered.of_type("CATALOG")[0]["catalog"], streams, incremental)
 
 
 def truth(

@@ -1,0 +1,104 @@
+"""The demo's summary lines and where it keeps each org (demo/report.py, demo/store.py), without PyAirbyte."""
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from demo import store
+from demo.report import ConnectorProgress, summary_table, timing_line, totals_line
+
+
+def _row(stream: str, records: int, deletions: int, start: float, seconds: float, finished: bool = True) -> dict:
+    return {
+        "stream": stream,
+        "records": records,
+        "deletions": deletions,
+        "requests": 1,
+        "duration_s": seconds,
+        "started_at": start,
+        "finished_at": start + seconds if finished else None,
+        "rate_waits": 0,
+        "http_429": 0,
+        "possible_duplicates": 0,
+        "skipped": None,
+    }
+
+
+ROWS = [_row("customers", 90, 10, 1000.0, 60.0), _row("messages", 200, 0, 1010.0, 80.0), _row("tags", 5, 0, 1030.0, 1)]
+
+
+def test_the_time_line_sets_the_wall_against_the_sum_of_stream_times():
+    # streams ran from 1000 to 1090: 90 s of wall for 141 s of stream time
+    assert timing_line(ROWS) == (
+        "Time: wall 90.0 s from the first stream's start to the last one's end, sum of stream times 141.0 s: "
+        "1.6× overlap (streams are read concurrently)."
+    )
+
+
+def test_the_totals_line_explains_pyairbyte_s_count_by_the_delete_markers():
+    line = totals_line(ROWS, 305, {"customers": 85, "messages": 200, "tags": 5})
+    assert "PyAirbyte counted 305 records: the connector's 295 records plus its 10 delete markers" in line
+    assert line.endswith("the tables now hold 290 live rows (rows that are not delete markers).")
+    assert "more the connector's summary does not count" in totals_line(ROWS, 307, {})
+
+
+def test_the_table_starts_each_stream_from_the_first_start_and_marks_one_that_did_not_finish():
+    table = summary_table(ROWS[:1] + [_row("messages", 200, 0, 1010.0, 80.0, finished=False)], {"customers": 85})
+    customers, messages = (line for line in table.splitlines() if line.startswith(("customers", "messages")))
+    assert customers.split()[1:6] == ["90", "10", "1", "0.0", "60.0"] and customers.split()[-1] == "85"
+    assert messages.split()[4:6] == ["10.0", "80.0*"]
+
+
+@pytest.mark.parametrize(
+    "org, name",
+    [
+        ("https://acme.api.kustomerapp.com", "acme.api.kustomerapp.com"),
+        ("http://127.0.0.1:8099", "127.0.0.1-8099"),
+        (store.SIMULATED, "simulator"),
+    ],
+)
+def test_each_org_gets_a_directory_named_after_its_host(org, name):
+    assert store.db_path(Path("out"), org) == Path("out") / name / "kustomer.duckdb"
+
+
+def test_a_file_remembers_its_org_and_forgetting_it_starts_over(tmp_path):
+    db = tmp_path / "acme" / "kustomer.duckdb"
+    assert store.stamped_org(db) is None
+    store.claim(db, "https://acme.api.kustomerapp.com")
+    assert store.stamped_org(db) == "https://acme.api.kustomerapp.com"
+    store.claim(db, "https://other.api.kustomerapp.com")  # an existing file keeps its stamp
+    assert store.stamped_org(db) == "https://acme.api.kustomerapp.com"
+    store.forget(db)
+    assert not db.exists()
+    with duckdb.connect(str(db)) as con:  # a file the demo did not stamp
+        con.execute("CREATE TABLE customers (id VARCHAR)")
+    assert store.stamped_org(db) is None
+    (tmp_path / "not-duckdb").write_text("hello")
+    with pytest.raises(store.UnreadableFile):
+        store.stamped_org(tmp_path / "not-duckdb")
+
+
+def _log(handler: logging.Handler, message: str, level: int = logging.INFO) -> None:
+    handler.emit(logging.LogRecord("airbyte.source-kustomer", level, __file__, 1, message, None, None))
+
+
+def test_quiet_progress_prints_a_stream_once_it_is_done_and_every_error():
+    out = io.StringIO()
+    progress = ConnectorProgress(out=out)
+    _log(progress, "progress customers: 500 records, 1 pages, 0 rate waits (0.0s), 0 throttled (429), 0 retries")
+    _log(progress, "Stream 'users': reading the deactivated users")
+    _log(progress, "progress customers: 900 records, 2 pages, 3 rate waits (1.0s) — done in 4.0s")
+    _log(progress, "Kustomer rejected the API token (HTTP 401)", logging.ERROR)
+    _log(progress, "SYNC_SUMMARY " + json.dumps(ROWS))
+    assert out.getvalue().splitlines() == [
+        "  ✓ customers: 900 records, 2 pages, 3 rate waits (1.0s) — done in 4.0s",
+        "  ! Kustomer rejected the API token (HTTP 401)",
+    ]
+    assert progress.summary == ROWS
+    verbose = ConnectorProgress(verbose=True, out=io.StringIO())
+    _log(verbose, "Stream 'users': reading the deactivated users")
+    assert verbose.out.getvalue() == "  | Stream 'users': reading the deactivated users\n"
