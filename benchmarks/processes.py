@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import orjson
 
@@ -47,6 +47,7 @@ def simulator(
     host: str = "127.0.0.1",
     prerender: bool = True,
     history_days: int = 330,
+    extra: Sequence[str] = (),
 ) -> Iterator[str]:
     """A simulator in its own process (pre-rendered by default, so it never paces the measured client)."""
     port = port or free_port()
@@ -72,6 +73,7 @@ def simulator(
         "--history-days",
         str(history_days),
     ]
+    command += list(extra)
     if prerender:
         command.append("--prerender")
     if ties:
@@ -82,7 +84,7 @@ def simulator(
         command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     log = open(WORK / f"simulator-{port}.log", "w")
     process = subprocess.Popen(command, cwd=ROOT, stderr=log)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"  # ignore-https-check: the simulator serves plain HTTP on loopback
     try:
         deadline = time.monotonic() + 900
         while True:
@@ -195,29 +197,30 @@ def _peak_rss_kb(path: Path) -> float:
     return float(lines[-1]) if lines else 0.0
 
 
-def our_command(config: Dict[str, Any], catalog: Dict[str, Any], name: str) -> List[str]:
-    """`python main.py read …` with files written under benchmarks/work."""
+def our_command(config: Dict[str, Any], catalog: Dict[str, Any], name: str, code: Path = ROOT) -> List[str]:
+    """`python main.py read …` (of the connector in ``code``) with files written under benchmarks/work."""
     config_path, catalog_path = WORK / f"{name}-config.json", WORK / f"{name}-catalog.json"
     config_path.write_text(json.dumps(config))
     catalog_path.write_text(json.dumps(catalog))
-    return [sys.executable, str(ROOT / "main.py"), "read", "--config", str(config_path), "--catalog", str(catalog_path)]
+    return [sys.executable, str(code / "main.py"), "read", "--config", str(config_path), "--catalog", str(catalog_path)]
 
 
-def our_catalog(config: Dict[str, Any], streams: Set[str]) -> Dict[str, Any]:
-    """Discover, then configure ``streams`` (incremental where supported)."""
+def our_catalog(config: Dict[str, Any], streams: Optional[Set[str]], code: Path = ROOT) -> Dict[str, Any]:
+    """Discover (with the connector in ``code``), then configure ``streams`` (every one discovered when None;
+    incremental where supported)."""
     path = WORK / "discover-config.json"
     path.write_text(json.dumps(config))
     out = subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), "discover", "--config", str(path)],
+        [sys.executable, str(code / "main.py"), "discover", "--config", str(path)],
         capture_output=True,
-        cwd=ROOT,
-        env={**os.environ},
+        cwd=code,
+        env={**os.environ, "PYTHONPATH": str(code)},
         check=True,
     )
     catalog = next(json.loads(line) for line in out.stdout.splitlines() if b'"CATALOG"' in line)["catalog"]
     configured = []
     for stream in catalog["streams"]:
-        if stream["name"] not in streams:
+        if streams is not None and stream["name"] not in streams:
             continue
         incremental = "incremental" in stream["supported_sync_modes"]
         configured.append(

@@ -13,10 +13,15 @@ import ssl
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
+from benchmarks import destination_benchmark
+from benchmarks import full_sync as full_sync_module
+from benchmarks.destination_benchmark import ORG_PER_MINUTE, destination_writes
+from benchmarks.full_sync import extrapolated, full_sync
 from benchmarks.processes import (
     ROOT,
     TOKEN,
@@ -43,6 +48,22 @@ SHARED = {"customers", "conversations", "messages", "notes", "users", "teams", "
 TAP = ROOT / ".venv-tap" / "bin" / "tap-kustomer"
 KUSTOMER_HOST = "api.kustomerapp.com"
 SEARCH_PAGE = 500
+ALL_PARTS = {1, 2, 3, 4, 5, 6, 7}
+FULL_SYNC_COLUMNS = [
+    "design",
+    "records",
+    "minutes",
+    "search_requests",
+    "other_requests",
+    "bound_minutes",
+    "bound_over_measured",
+    "minutes_while_reading",
+    "bound_over_measured_while_reading",
+    "http_429",
+    "lost",
+    "returncode",
+]
+EXTRAPOLATED_COLUMNS = ["design", "search_requests", "other_requests", "hours_at_measured_pace", "bound_hours"]
 LIMIT_COLUMNS = [
     "search_requests_per_minute",
     "records",
@@ -313,18 +334,41 @@ def ratios(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 # ---- 4. profile ---------------------------------------------------------------------------------------------
+IDLE_LEAVES = ("Condition.wait", "_worker (concurrent", "_leak_task_sync", "readinto (socket", "Event.wait")
+
+
 def profile(scale: int) -> str:
+    """Where a 100k-record search sync spends its CPU: py-spy samples of every thread (the streams run on worker
+    threads), threads waiting left out, as the share of busy samples per function (self) and per caller chain
+    (inclusive)."""
     with simulator(scale, limits=False) as url:
         config = unlimited(url)
         command = our_command(config, our_catalog(config, SEARCH), "profile")
-        out = WORK / "profile.txt"
+        raw = WORK / "profile-samples.txt"
+        py_spy = Path(sys.executable).parent / "py-spy"
         subprocess.run(
-            [sys.executable, "-m", "pyinstrument", "-o", str(out), *command[1:]],
+            [str(py_spy), "record", "-r", "250", "-f", "raw", "-o", str(raw), "--", *command],
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             cwd=ROOT,
             check=True,
         )
-        return out.read_text()
+    own: Counter = Counter()
+    inclusive: Counter = Counter()
+    busy = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if frames[-1].startswith(IDLE_LEAVES):
+            continue
+        busy += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
+    lines = [f"py-spy, 250 samples/s, every thread; {busy:,} busy samples (waiting threads left out)", ""]
+    for title, counts in (("self", own), ("inclusive", inclusive)):
+        lines += [f"{title}:"] + [f"{100 * n / busy:5.1f}%  {frame}" for frame, n in counts.most_common(40)] + [""]
+    return "\n".join(lines)
 
 
 # ---- report -------------------------------------------------------------------------------------------------
@@ -374,6 +418,48 @@ def chart(results: Dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _full_sync_section(results: Dict[str, Any]) -> List[str]:
+    if "full_sync" not in results:
+        return []
+    settings = results["full_sync_settings"]
+    rows = results["full_sync_extrapolated"]
+    streams = sorted({stream for row in rows for stream in row["requests_by_stream"]})
+    per_stream = [{"stream": s, **{row["short"]: row["requests_by_stream"].get(s, 0) for row in rows}} for s in streams]
+    return [
+        f"## 6. A full sync of every stream ({settings['scale']:,}-record org, {settings['minute_seconds']:g}-second "
+        "minute, both budgets at once)",
+        "",
+        (full_sync_module.__doc__ or "").split("\n\n", 1)[1].strip(),
+        "",
+        table(results["full_sync"], FULL_SYNC_COLUMNS),
+        "",
+        "Extrapolated to an org of 1,000,000 conversations (requests in proportion; lists and metadata as measured):",
+        "",
+        table(rows, EXTRAPOLATED_COLUMNS),
+        "",
+        "Requests per stream at that size:",
+        "",
+        table(per_stream, ["stream"] + [row["short"] for row in rows]),
+        "",
+    ]
+
+
+def _destination_section(results: Dict[str, Any]) -> List[str]:
+    if "destination_writes" not in results:
+        return []
+    settings = results["write_settings"]
+    rows = results["destination_writes"]
+    return [
+        f"## 7. Destination writes ({settings['records']:,} customers upserted, half of them updates; "
+        f"{settings['minute_seconds']:g}-second minute; org budget {ORG_PER_MINUTE:,}/min)",
+        "",
+        (destination_benchmark.__doc__ or "").split("\n\n", 1)[1].strip(),
+        "",
+        table(rows, list(rows[0])),
+        "",
+    ]
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     # A terminated benchmark still restores /etc/hosts and stops its simulators (finally blocks run).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -384,12 +470,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--side-scale", type=int, default=100_000)
     parser.add_argument("--side-timeout", type=float, default=240.0)
     parser.add_argument("--history-scale", type=int, default=500_000)
-    parser.add_argument("--parts", default="1,2,3,4,5", help="which parts to run; others keep their last results")
+    parser.add_argument("--full-scale", type=int, default=100_000)
+    parser.add_argument("--full-minute", type=float, default=6.0)
+    parser.add_argument("--write-records", type=int, default=2000)
+    parser.add_argument("--write-minute", type=float, default=6.0)
+    parser.add_argument("--parts", default=",".join(map(str, ALL_PARTS)), help="parts to run; others keep their last")
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",")}
     WORK.mkdir(parents=True, exist_ok=True)
     previous = OUT / "results.json"
-    results: Dict[str, Any] = json.loads(previous.read_text()) if previous.exists() and parts != {1, 2, 3, 4, 5} else {}
+    results: Dict[str, Any] = json.loads(previous.read_text()) if previous.exists() and parts != ALL_PARTS else {}
     results["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0]}
     started = time.monotonic()
     if 1 in parts:
@@ -413,6 +503,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if 4 in parts:
         log("4. Profile of a 100k-record search sync")
         (OUT / "profile.txt").write_text(profile(100_000))
+    if 6 in parts:
+        log("6. A full sync of every stream against both budgets, three designs")
+        results["full_sync"] = full_sync(args.full_scale, args.full_minute)
+        results["full_sync_settings"] = {"scale": args.full_scale, "minute_seconds": args.full_minute}
+        results["full_sync_extrapolated"] = extrapolated(results["full_sync"])
+    if 7 in parts:
+        log("7. destination-kustomer writes against the org budget")
+        results["destination_writes"] = destination_writes(args.write_records, args.write_minute)
+        results["write_settings"] = {"records": args.write_records, "minute_seconds": args.write_minute}
     results["seconds"] = round(time.monotonic() - started)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     md = [
@@ -459,7 +558,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "Ratios (ours / theirs, no limits, no ties): " + json.dumps(results["ratios"]),
             "",
         ]
-    md += ["## 4. Profile", "", "See `profile.txt` (pyinstrument, 100k-record search sync).", ""]
+    md += ["## 4. Profile", "", "See `profile.txt` (py-spy, every thread, 100k-record search sync).", ""]
     if "five_year_backfill" in results:
         md += [
             f"## 5. A five-year history ({results['history_settings']['scale']:,}-record org, "
@@ -474,6 +573,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             table(results["five_year_backfill"], LIMIT_COLUMNS + ["archive_search_requests"]),
             "",
         ]
+    md += _full_sync_section(results) + _destination_section(results)
     (OUT / "RESULTS.md").write_text("\n".join(md))
     chart(results, OUT / "chart.png")
     log("\n".join(md))

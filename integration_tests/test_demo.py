@@ -1,5 +1,6 @@
-"""The README's main job at a small scale: PyAirbyte into DuckDB, checked against the simulator's truth; each org in
-its own file; no warning a user could be spared; every stream's schema mapped cleanly by PyAirbyte itself."""
+"""The README's main job at a small scale: PyAirbyte into DuckDB, checked against the simulator's truth, and its
+activation step written back through destination-kustomer; each org in its own file; no warning a user could be
+spared; every stream's schema mapped cleanly by PyAirbyte itself."""
 
 import json
 import re
@@ -12,6 +13,7 @@ from typing import List, Set
 import duckdb
 import pytest
 
+from demo.activation import LIFETIME_VALUES, summary_lines
 from demo.run import DEMO_TOKEN
 from integration_tests.harness import ROOT, run_connector, sim_config
 from integration_tests.harness import truth as expected
@@ -23,6 +25,11 @@ from source_kustomer.schemas import METADATA_TYPES, SUFFIX_TYPES
 AVOIDABLE = re.compile(r"warning|deprecat|could not determine|could not find sql type|traceback", re.IGNORECASE)
 OTHER_ORG_TOKEN = "other-org-token-not-a-secret"
 START = "2000-01-01T00:00:00Z"  # as the demo reads its own simulated org: everything
+ACTIVATION = re.compile(
+    r"activation: ([\d,]+) customers' lifetime value .* pushed to lifetimeValueNum through destination-kustomer in "
+    r"[\d.]+s: ([\d,]+) updated, 0 created, 0 not found, 0 failed;.*\n"
+    r"activation: read back with the source: ([\d,]+) of those customers, ([\d,]+) with the pushed value\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +108,18 @@ def test_demo_syncs_everything_then_only_what_changed(demo_sim, tmp_path):
         records, markers = sum(r["records"] for r in rows), sum(r["deletions"] for r in rows)
         assert run["pyairbyte_records"] == records + markers
         assert f"PyAirbyte counted {records + markers:,} records: the connector's {records:,} records" in done.stdout
+    # the activation step: a lifetime value computed in DuckDB, pushed through destination-kustomer, read back
+    shown = ACTIVATION.search(done.stdout)
+    assert shown, done.stdout[-3000:]
+    pushed, updated, read_back, matching = (int(n.replace(",", "")) for n in shown.groups())
+    with duckdb.connect(str(db), read_only=True) as con:
+        values = dict(con.execute(LIFETIME_VALUES).fetchall())
+    assert pushed == updated == read_back == matching == len(values) > 0
+    with demo_sim.org.lock:
+        customers = demo_sim.org.collections["customers"]
+        for email, value in values.items():
+            (holder,) = demo_sim.org.store.holders(customers, "email", email)
+            assert customers.render(holder)["attributes"]["custom"]["lifetimeValueNum"] == value
 
 
 def test_another_org_gets_its_own_file_and_state_and_never_shares_one(tmp_path):
@@ -131,6 +150,8 @@ def test_another_org_gets_its_own_file_and_state_and_never_shares_one(tmp_path):
         assert not first_ids & {row[0] for row in con.execute("SELECT id FROM customers").fetchall()}
     for stream in other.org.search_streams:  # a full first sync: every record of the new org, once
         assert synced[stream]["records"] + synced[stream]["deletions"] == other.org.collections[stream].count, stream
+    assert "activation: skipped (the demo writes back only to its own simulated org)" in second.stdout
+    assert summary_lines(None) == ["activation: skipped (the demo writes back only to its own simulated org)"]
     first_org = json.loads(first_report.read_text())["org"]
     assert mixed.returncode == 1 and f"holds the tables and sync state of {first_org}" in mixed.stderr
     with duckdb.connect(str(first_db), read_only=True) as con:  # the refused run left the first org's file alone

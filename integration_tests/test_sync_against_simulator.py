@@ -21,6 +21,11 @@ def test_check_names_the_host_it_could_not_reach(config):
     unreachable = run_connector("check", {**config, "api_url": "http://127.0.0.1:9"}, timeout=120)
     status = unreachable.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
     assert status["status"] == "FAILED" and "http://127.0.0.1:9" in status["message"]
+    logs = [m["log"]["message"] for m in unreachable.of_type("LOG")]
+    assert not [line for line in logs if "Traceback" in line or "Rate limit" in line]  # the CDK's wording, reworded
+    assert any(
+        line.startswith("No answer from Kustomer (the connection failed or timed out); retrying in") for line in logs
+    )
 
 
 def test_discover_lists_every_stream_including_one_per_klass(catalog):

@@ -6,6 +6,7 @@ import json
 import ssl
 import sys
 import time
+from dataclasses import fields
 from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from kustomer_simulator.faults import Fault
@@ -15,11 +16,15 @@ from kustomer_simulator.search import CREATED_AT_DEFAULTS, FIELD_BEHAVIOURS, ROU
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
 from kustomer_simulator.writes import (
+    BULK_JOB_ENDS,
     BULK_MODES,
+    BULK_RESULTS,
     CLIENT_REFS,
+    CUSTOM_TREES,
     CUSTOM_UPDATES,
     CUSTOMER_EMAILS,
     DUPLICATE_EXTERNAL_IDS,
+    EMAIL_CASES,
     LOOKUP_MISSES,
     WriteSettings,
 )
@@ -228,56 +233,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+CHOICE_SWITCHES = (  # the write switches with a fixed set of settings: (WriteSettings field, settings, help)
+    ("bulk_mode", BULK_MODES, "bulk requests queued or run at once"),
+    ("bulk_job_end", BULK_JOB_ENDS, "what a bulk job comes to: complete, failed after half its items, or stuck"),
+    ("bulk_results", BULK_RESULTS, "a bulk job's batches one a page (links.next to the next) or all on one page"),
+    ("duplicate_external_id", DUPLICATE_EXTERNAL_IDS, "a create naming a taken externalId: a second record, or 409"),
+    ("customer_emails", CUSTOMER_EMAILS, "an email held by one customer only (409 otherwise), or by any number"),
+    ("email_case", EMAIL_CASES, "emails the same in any case (lookups, unique emails), or only as spelled"),
+    ("custom_tree", CUSTOM_TREES, "custom attributes named ...Tree (in no published suffix list): 400, or text"),
+    ("lookup_miss", LOOKUP_MISSES, "a lookup by externalId or email that finds nothing: 200 with empty data, or 404"),
+    ("client_ref", CLIENT_REFS, "_clientRef on bulk items: refused by closed item schemas, or accepted and echoed"),
+    ("custom_update", CUSTOM_UPDATES, "an update's custom object replaces the record's, or sets only those it names"),
+)
+
+
 def add_write_switches(add) -> None:
     """The switches of the write side (kustomer_simulator.writes.WriteSettings says what each means)."""
     defaults = WriteSettings()
-    add("--bulk-mode", choices=BULK_MODES, default=defaults.bulk_mode, help="bulk requests queued or run at once")
+    for name, settings, text in CHOICE_SWITCHES:
+        add(f"--{name.replace('_', '-')}", choices=settings, default=getattr(defaults, name), help=text)
     add("--bulk-seconds", type=float, default=defaults.bulk_seconds, help="how long an asynchronous bulk job takes")
-    add(
-        "--duplicate-external-id",
-        choices=DUPLICATE_EXTERNAL_IDS,
-        default=defaults.duplicate_external_id,
-        help="a create naming a taken externalId: a second record, or 409",
-    )
-    add(
-        "--customer-emails",
-        choices=CUSTOMER_EMAILS,
-        default=defaults.customer_emails,
-        help="an email held by one customer only (409 otherwise), or by any number",
-    )
-    add(
-        "--lookup-miss",
-        choices=LOOKUP_MISSES,
-        default=defaults.lookup_miss,
-        help="a lookup by externalId or email that finds nothing: 200 with empty data, or 404",
-    )
-    add(
-        "--client-ref",
-        choices=CLIENT_REFS,
-        default=defaults.client_ref,
-        help="_clientRef on bulk items: refused by closed item schemas, or accepted and echoed",
-    )
-    add(
-        "--custom-update",
-        choices=CUSTOM_UPDATES,
-        default=defaults.custom_update,
-        help="an update's custom object replaces the record's, or sets only the attributes it names",
-    )
     add("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="413 past this body size (0: no limit)")
 
 
 def write_settings(args: argparse.Namespace) -> WriteSettings:
     """The write switches parsed from the command line."""
-    return WriteSettings(
-        bulk_mode=args.bulk_mode,
-        bulk_seconds=args.bulk_seconds,
-        duplicate_external_id=args.duplicate_external_id,
-        customer_emails=args.customer_emails,
-        lookup_miss=args.lookup_miss,
-        client_ref=args.client_ref,
-        custom_update=args.custom_update,
-        max_body_bytes=args.max_body_bytes,
-    )
+    return WriteSettings(**{switch.name: getattr(args, switch.name) for switch in fields(WriteSettings)})
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,9 +1,11 @@
 """Bulk jobs, as Kustomer's bulk guide describes them: a request of up to 100 items answers 201 ``queued``; the job
 runs later (``GET /v1/bulk/{id}``: queued, running, complete) and its results are read per batch
-(``GET /v1/bulk/{id}/batches``: successCount, failureCount, objectIds, results).
+(``GET /v1/bulk/{id}/batches``: successCount, failureCount, objectIds, results; one batch a page under
+``--bulk-results paged``, each page linking to the next).
 
-A job's writes land together when it completes: nothing it creates can be looked up before. Under
-``--bulk-mode sync`` a job completes before its request is answered, as the OpenAPI examples show.
+A job's writes land together when it runs: nothing it creates can be looked up before. Under ``--bulk-mode sync``
+a job runs before its request is answered, as the OpenAPI examples show. Under ``--bulk-job-end failed`` a job
+writes the first half of its items and ends ``failed``; under ``stuck`` it writes that half and stays ``running``.
 """
 
 import threading
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from kustomer_simulator.org import Org
 
 BATCH_ITEMS = 25  # items per batch of a job's results (Kustomer does not say how it splits a job)
-JOB_STATUSES = ("queued", "running", "complete")
+ENDS = {"complete": "complete", "failed": "failed", "stuck": None}  # --bulk-job-end: the status a job ends in
 
 
 @dataclass
@@ -33,13 +35,14 @@ class BulkJob:
     items: List[Mapping[str, Any]]
     created_ms: int
     seconds: float
+    end: Optional[str] = "complete"  # the status it ends in (None: it never ends)
     results: List[Dict[str, Any]] = field(default_factory=list)
     completed_ms: Optional[int] = None
 
     def status(self, now: int) -> str:
-        """queued for the first third of the job's time, running after that, complete once its writes landed."""
-        if self.completed_ms is not None:
-            return "complete"
+        """queued for the first third of the job's time, running after that, its end once its writes landed."""
+        if self.completed_ms is not None and self.end is not None:
+            return self.end
         return "queued" if now < self.created_ms + self.seconds * 1000 / 3 else "running"
 
     def render(self, org_id: str, now: int) -> dict:
@@ -53,7 +56,7 @@ class BulkJob:
             "attributes": {
                 "status": status,
                 "context": f"api.sobjects.{self.collection.split('_')[0]}.{verb}",
-                "batches": {"complete": total if status == "complete" else 0, "total": total},
+                "batches": {"complete": total if status in ("complete", "failed") else 0, "total": total},
                 "ids": [r["id"] for r in self.results if r.get("id")],
                 "completed": status == "complete",
                 "createdAt": iso_ms(self.created_ms),
@@ -63,8 +66,10 @@ class BulkJob:
             "links": {"self": f"/v1/bulk/{self.id}"},
         }
 
-    def batches(self) -> List[dict]:
-        """The completed batches (none before the job completes)."""
+    def batches(self, now: int) -> List[dict]:
+        """The batches of a job that ended (none before)."""
+        if self.status(now) not in ("complete", "failed"):
+            return []
         out = []
         for n in range(0, len(self.results), BATCH_ITEMS):
             results = self.results[n : n + BATCH_ITEMS]
@@ -106,6 +111,7 @@ class BulkBook:
             items=items,
             created_ms=at,
             seconds=settings.bulk_seconds if settings.bulk_mode == "async" else 0.0,
+            end=ENDS[settings.bulk_job_end],
         )
         self.jobs[job.id] = job
         if settings.bulk_mode == "sync":
@@ -123,7 +129,7 @@ class BulkBook:
     def _run(self, org: "Org", job: BulkJob, settings: WriteSettings) -> None:
         coll = org.collections[job.collection]
         at = now_ms()
-        for item in job.items:
+        for item in job.items if job.end == "complete" else job.items[: len(job.items) // 2]:
             result: Dict[str, Any] = {}
             if CLIENT_REF in item:
                 result[CLIENT_REF] = item[CLIENT_REF]

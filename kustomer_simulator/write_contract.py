@@ -5,78 +5,45 @@ Each create and single update body is an object with a closed set of keys (``add
 bulk bodies are arrays of at most 100 such items, update items requiring ``id`` (the bulk updates of customers and
 custom objects do not close their keys). Lists of emails, phones, socials, URLs, locations and domains hold at most
 10 distinct items of a fixed shape, tags at most 20 names, ``custom`` at most 100 attributes whose names end in a
-type suffix (``Str``/``Txt`` text of up to 1,024 characters, ``Num``, ``At`` date-time, ``Bool``, ``Url``, ``Tree``).
-A company needs a ``name`` of 3-256 characters, a custom object a ``title``. The simulator answers 400 to a body
-this schema rejects, as Kustomer does.
+published type suffix (``kustomer_http.custom_attributes``: ``Str``/``Txt`` text of up to 1,024 characters,
+``Num``, ``At`` date-time, ``Bool``, ``Url``) -- and ``Tree`` only under ``--custom-tree accepted``, since no
+published schema names it. A company needs a ``name`` of 3-256 characters (its ``externalId`` is a string on
+create, null allowed on updates only), a custom object a ``title``. The simulator answers 400 to a body this schema
+rejects, as Kustomer does. The formats (date-time, uri, ...) are read as ``kustomer_http.formats`` reads them.
 """
 
-import re
-from datetime import datetime
+from functools import lru_cache
 from typing import Any, Dict, Mapping, Optional, Tuple
-from urllib.parse import urlsplit
 
-from jsonschema import Draft7Validator, FormatChecker
+from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
+from kustomer_http.custom_attributes import SUFFIXES
+from kustomer_http.formats import KUSTOMER_FORMATS
 
 BULK_MAX_ITEMS = 100
 CLIENT_REF = "_clientRef"  # the bulk guide's per-item reference; the OpenAPI item schemas do not list it
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE)
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))+$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{2,31}$")
-# Custom attribute names and the JSON types their suffix announces.
-CUSTOM_SUFFIXES: Mapping[str, Mapping[str, Any]] = {
-    "Str": {"type": ["string", "null"], "maxLength": 1024},
-    "Txt": {"type": ["string", "null"], "maxLength": 1024},
-    "Num": {"type": ["number", "null"]},
-    "At": {"type": ["string", "null"], "format": "date-time"},
-    "Bool": {"type": ["boolean", "null"]},
-    "Url": {"type": ["string", "null"], "format": "uri"},
-    "Tree": {"type": ["string", "null"], "maxLength": 1024},
-}
-
-FORMATS = FormatChecker(formats=())
 
 
-@FORMATS.checks("date-time")
-def _is_date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True  # the type rule, not the format, refuses other values
-    if not _DATE_TIME.match(value):
-        return False
-    try:
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
+def custom_suffix_rules(tree: bool) -> Dict[str, Dict[str, Any]]:
+    """The rule of a custom attribute's value by its name's suffix (each also null); ``Tree`` only when ``tree``."""
+    rules: Dict[str, Dict[str, Any]] = {}
+    for suffix in SUFFIXES:
+        if suffix.published or tree:
+            rule = suffix.write_rule()
+            rules[suffix.name] = {**rule, "type": [rule["type"], "null"]}
+    return rules
 
 
-@FORMATS.checks("uri")
-def _is_uri(value: object) -> bool:
-    return not isinstance(value, str) or bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", value))
-
-
-@FORMATS.checks("url")
-def _is_url(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and not re.search(r"\s", value)
-
-
-@FORMATS.checks("email-relaxed")
-def _is_email(value: object) -> bool:
-    return not isinstance(value, str) or bool(_EMAIL.match(value))
-
-
-@FORMATS.checks("domain-name")
-def _is_domain(value: object) -> bool:
-    return not isinstance(value, str) or bool(_DOMAIN.match(value))
-
-
-@FORMATS.checks("phone-number")
-def _is_phone(value: object) -> bool:
-    return not isinstance(value, str) or bool(_PHONE.match(value))
+def custom_schema(tree: bool) -> Dict[str, Any]:
+    """``custom``: at most 100 attributes, each named with a type suffix and holding a value of its type."""
+    return {
+        "type": "object",
+        "maxProperties": 100,
+        "patternProperties": {
+            f"^[A-Za-z][A-Za-z0-9_]*{name}$": rule for name, rule in custom_suffix_rules(tree).items()
+        },
+        "additionalProperties": False,
+    }
 
 
 def _text(max_length: int, min_length: int = 0, nullable: bool = True) -> Dict[str, Any]:
@@ -110,14 +77,8 @@ TAGS = {
         "type": "string",
         "minLength": 1,
         "maxLength": 64,
-        "pattern": "^[0-9a-zA-ZÀ-ÿ_/<>\\-.][0-9a-zA-ZÀ-ÿ _/<>\\-.]{0,63}$",
+        "pattern": "^[0-9a-zA-ZÀ-ÿ_/<>\\-.]{1}[0-9a-zA-ZÀ-ÿ _/<>\\-.]{0,63}$",
     },
-}
-CUSTOM = {
-    "type": "object",
-    "maxProperties": 100,
-    "patternProperties": {f"^[A-Za-z][A-Za-z0-9_]*{suffix}$": rule for suffix, rule in CUSTOM_SUFFIXES.items()},
-    "additionalProperties": False,
 }
 EMAILS = _list(
     {
@@ -136,7 +97,11 @@ PHONES = _list(
     ("phone",),
 )
 WHATSAPPS = _list(
-    {"type": _enum("mobile"), "phone": {"type": "string", "format": "phone-number"}, "verified": {"type": "boolean"}},
+    {
+        "type": _enum("mobile"),
+        "phone": {"type": "string", "format": "whatsapp-number"},
+        "verified": {"type": "boolean"},
+    },
     ("phone",),
 )
 SOCIALS = _list(
@@ -213,7 +178,6 @@ CUSTOMER_ATTRIBUTES: Dict[str, Any] = {
             "confidence": {"type": "number", "minimum": -1, "maximum": 1},
         },
     },
-    "custom": CUSTOM,
     "birthdayAt": DATE_TIME,
     "gender": _enum("m", "f", nullable=True),
     "createdAt": _formatted("date-time", nullable=False),
@@ -225,7 +189,7 @@ CUSTOMER_BULK_UPDATE_ABSENT = ("whatsapps", "instagramIds")  # listed for bulk c
 
 COMPANY_ATTRIBUTES: Dict[str, Any] = {
     "name": {"type": "string", "minLength": 3, "maxLength": 256},
-    "externalId": {"type": ["string", "null"], "maxLength": 256},
+    "externalId": {"type": "string", "maxLength": 256},  # a string on create; updates also take null
     "avatarUrl": _formatted("uri"),
     "emails": EMAILS,
     "phones": PHONES,
@@ -239,7 +203,6 @@ COMPANY_ATTRIBUTES: Dict[str, Any] = {
     "createdAt": _formatted("date-time", nullable=False),
     "importedAt": _formatted("date-time", nullable=False),
     "rev": {"type": "number"},
-    "custom": CUSTOM,
     "defaultLang": _text(100),
 }
 
@@ -252,7 +215,6 @@ KOBJECT_ATTRIBUTES: Dict[str, Any] = {
     "images": {"type": "array", "maxItems": 20, "uniqueItems": True, "items": {"type": "string", "format": "url"}},
     "icon": {"type": "string", "maxLength": 64},
     "data": {"type": "object"},
-    "custom": CUSTOM,
     "tags": TAGS,
     "createdAt": _formatted("date-time", nullable=False),
     "importedAt": _formatted("date-time", nullable=False),
@@ -278,8 +240,15 @@ def _without(properties: Mapping[str, Any], names: Tuple[str, ...]) -> Dict[str,
     return {key: value for key, value in properties.items() if key not in names}
 
 
-def item_schema(kind: str, operation: str) -> Dict[str, Any]:
-    """The schema of one create or update body (for the bulk operations: of one item of the array)."""
+def item_schema(kind: str, operation: str, tree: bool = False) -> Dict[str, Any]:
+    """The schema of one create or update body (for the bulk operations: of one item of the array); ``tree``:
+    ``custom`` takes ``Tree`` attributes too."""
+    schema = _item_schema(kind, operation)
+    schema["properties"]["custom"] = custom_schema(tree)
+    return schema
+
+
+def _item_schema(kind: str, operation: str) -> Dict[str, Any]:
     bulk_update = operation == "bulk_update"
     with_id = {"id": {"type": "string"}}
     if kind == "customer":
@@ -291,6 +260,7 @@ def item_schema(kind: str, operation: str) -> Dict[str, Any]:
             return _body(COMPANY_ATTRIBUTES, ("name",))
         updatable = {
             **_without(COMPANY_ATTRIBUTES, ("createdAt", "importedAt")),
+            "externalId": {"type": ["string", "null"], "maxLength": 256},
             "deleted": {"type": ["boolean", "null"]},
         }
         if bulk_update:
@@ -299,32 +269,30 @@ def item_schema(kind: str, operation: str) -> Dict[str, Any]:
     if operation in ("create", "bulk_create"):
         return _body(_without(KOBJECT_ATTRIBUTES, KOBJECT_UPDATE_ONLY), ("title",))
     updatable = _without(KOBJECT_ATTRIBUTES, KOBJECT_CREATE_ONLY)
-    if bulk_update:
-        return _body({**with_id, **updatable}, ("id",), False)
+    if bulk_update:  # the published bulk update item sets no minimum length on the title
+        return _body({**with_id, **updatable, "title": {"type": "string", "maxLength": 256}}, ("id",), False)
     return _body(updatable)
 
 
-def request_schema(kind: str, operation: str, client_ref: bool = False) -> Dict[str, Any]:
-    """The whole body of ``operation`` on ``kind``; ``client_ref``: bulk items may carry ``_clientRef``."""
-    item = item_schema(kind, operation)
+def request_schema(kind: str, operation: str, client_ref: bool = False, tree: bool = False) -> Dict[str, Any]:
+    """The whole body of ``operation`` on ``kind``; ``client_ref``: bulk items may carry ``_clientRef``; ``tree``:
+    ``custom`` takes ``Tree`` attributes."""
+    item = item_schema(kind, operation, tree)
     if not operation.startswith("bulk_"):
         return item
     if client_ref:
         item["properties"][CLIENT_REF] = {"type": "string", "maxLength": 256}
-    return {"type": "array", "minItems": 1, "maxItems": BULK_MAX_ITEMS, "items": item}
+    return {"type": "array", "maxItems": BULK_MAX_ITEMS, "items": item}
 
 
-_VALIDATORS: Dict[Tuple[str, str, bool], Draft7Validator] = {
-    (kind, operation, ref): Draft7Validator(request_schema(kind, operation, ref), format_checker=FORMATS)
-    for kind in KINDS
-    for operation in OPERATIONS
-    for ref in (False, True)
-}
+@lru_cache(maxsize=None)
+def _validator(kind: str, operation: str, client_ref: bool, tree: bool) -> Draft7Validator:
+    return Draft7Validator(request_schema(kind, operation, client_ref, tree), format_checker=KUSTOMER_FORMATS)
 
 
-def body_violation(kind: str, operation: str, body: Any, client_ref: bool = False) -> Optional[str]:
+def body_violation(kind: str, operation: str, body: Any, client_ref: bool = False, tree: bool = False) -> Optional[str]:
     """Why Kustomer's published schema rejects ``body`` for ``operation`` on ``kind`` (None if it accepts it)."""
-    error = best_match(_VALIDATORS[(kind, operation, client_ref)].iter_errors(body))
+    error = best_match(_validator(kind, operation, client_ref, tree).iter_errors(body))
     if error is None:
         return None
     where = "/".join(str(part) for part in error.absolute_path) or "the body"

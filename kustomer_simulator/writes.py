@@ -20,11 +20,15 @@ if TYPE_CHECKING:
 LOOKUP_KEYS = ("externalId", "email")
 IGNORED_ON_WRITE = ("id", "createdAt", "importedAt", "rev", "_clientRef")  # accepted by the schemas, not stored
 BULK_MODES = ("async", "sync")
+BULK_JOB_ENDS = ("complete", "failed", "stuck")
+BULK_RESULTS = ("paged", "single")
 DUPLICATE_EXTERNAL_IDS = ("created", "conflict")
 CUSTOMER_EMAILS = ("unique", "shared")
+EMAIL_CASES = ("insensitive", "sensitive")
 LOOKUP_MISSES = ("empty", "404")
 CLIENT_REFS = ("rejected", "accepted")
 CUSTOM_UPDATES = ("replace", "merge")
+CUSTOM_TREES = ("rejected", "accepted")
 
 
 @dataclass
@@ -34,10 +38,21 @@ class WriteSettings:
     * ``bulk_mode``: bulk requests answer 201 ``queued`` and run later, as the developer guide says (``async``), or
       complete before answering, as the OpenAPI examples show (``sync``).
     * ``bulk_seconds``: how long an asynchronous job takes; nothing it writes is visible before it completes.
+    * ``bulk_job_end``: what a job comes to -- ``complete``, as the guide describes; ``failed``: it writes the first
+      half of its items and ends with that status, which the guide does not list (a client must read any status
+      but queued and running as the end, and look up what the job wrote); ``stuck``: it writes the first half and
+      stays ``running`` for good.
+    * ``bulk_results``: a job's batches answered one per page, each linking to the next (``paged``: a client
+      reading one page misses the rest), or all on one page (``single``).
     * ``duplicate_external_id``: a create naming an externalId another record has makes a second record
       (``created``: silent duplicates, the worst for a client that creates without looking up) or answers 409.
     * ``customer_emails``: an email belongs to one customer (``unique``: 409 for a create or update giving a
       customer another's email; ``sharedEmails`` exists for the shared case) or to any number (``shared``).
+    * ``email_case``: emails are the same address in any case, for the lookup by email and for ``unique``
+      (``insensitive``: a client that tells ``Ada@x`` from ``ada@x`` creates a second customer, or is refused)
+      or only as spelled (``sensitive``).
+    * ``custom_tree``: a ``…Tree`` custom attribute, a suffix no published schema names, is refused with 400
+      (``rejected``) or taken as text (``accepted``).
     * ``lookup_miss``: ``GET /customers/externalId=…`` (and email=, and custom objects by externalId) for nothing
       answers 200 with an empty ``data`` object (``empty``: only 200 is documented, and an empty 200 is what a careless
       client mistakes for a found object) or 404.
@@ -50,8 +65,12 @@ class WriteSettings:
 
     bulk_mode: str = "async"
     bulk_seconds: float = 0.5
+    bulk_job_end: str = "complete"
+    bulk_results: str = "paged"
     duplicate_external_id: str = "created"
     customer_emails: str = "unique"
+    email_case: str = "insensitive"
+    custom_tree: str = "rejected"
     lookup_miss: str = "empty"
     client_ref: str = "rejected"
     custom_update: str = "replace"
@@ -76,7 +95,8 @@ class ObjectStore:
     """Finds records by externalId or email, creates and updates them; the caller holds the org's lock.
 
     The key indexes are built on first use (the generated org never pays for them) and kept current by writes;
-    records removed since (hard deletes, merges) are skipped when found.
+    records removed since (hard deletes, merges) are skipped when found. Emails are indexed in lower case; a
+    lookup in ``exact_case`` keeps only the records holding the address as spelled.
     """
 
     def __init__(self, org: "Org") -> None:
@@ -84,21 +104,25 @@ class ObjectStore:
         self._indexes: Dict[Tuple[str, str], Dict[str, List[int]]] = {}
 
     # ---- lookups -----------------------------------------------------------------------
-    def find(self, coll: Collection, key: str, value: str) -> Optional[int]:
-        """The oldest existing record of ``coll`` whose ``key`` (externalId or email) is ``value``."""
-        holders = self.holders(coll, key, value)
+    def find(self, coll: Collection, key: str, value: str, exact_case: bool = False) -> Optional[int]:
+        """The oldest existing record of ``coll`` whose ``key`` (externalId or email) is ``value`` (an email in any
+        case unless ``exact_case``)."""
+        holders = self.holders(coll, key, value, exact_case)
         return holders[0] if holders else None
 
-    def holders(self, coll: Collection, key: str, value: str) -> List[int]:
+    def holders(self, coll: Collection, key: str, value: str, exact_case: bool = False) -> List[int]:
         """Every existing record of ``coll`` whose ``key`` is ``value``, oldest first (two: a duplicate)."""
-        return [i for i in self._index(coll, key).get(value, ()) if coll.exists(i)]
+        found = [i for i in self._index(coll, key).get(_folded(key, value), ()) if coll.exists(i)]
+        if exact_case and key == "email":
+            found = [i for i in found if value in _key_values(coll.render(i)["attributes"], key)]
+        return found
 
     def _index(self, coll: Collection, key: str) -> Dict[str, List[int]]:
         index = self._indexes.get((coll.name, key))
         if index is None:
             index = self._indexes[(coll.name, key)] = {}
             for i in range(coll.count):
-                for value in _key_values(coll.render(i)["attributes"], key):
+                for value in {_folded(key, value) for value in _key_values(coll.render(i)["attributes"], key)}:
                     index.setdefault(value, []).append(i)
         return index
 
@@ -106,10 +130,10 @@ class ObjectStore:
         after = coll.render(i)["attributes"]
         for key in LOOKUP_KEYS:
             index = self._index(coll, key)  # built now, it already holds record i
-            for value in _key_values(before, key):
+            for value in {_folded(key, value) for value in _key_values(before, key)}:
                 if i in index.get(value, []):
                     index[value].remove(i)
-            for value in _key_values(after, key):
+            for value in {_folded(key, value) for value in _key_values(after, key)}:
                 holders = index.setdefault(value, [])
                 if i not in holders:
                     bisect.insort(holders, i)
@@ -155,7 +179,7 @@ class ObjectStore:
                 raise WriteRefused(409, f"a {coll.type} with externalId {external_id!r} already exists")
         if coll.type == "customer" and settings.customer_emails == "unique":
             for email in _key_values(attributes, "email"):
-                holder = self.find(coll, "email", email)
+                holder = self.find(coll, "email", email, settings.email_case == "sensitive")
                 if holder is not None and holder != me:
                     raise WriteRefused(409, f"another customer already has the email {email!r}")
 
@@ -166,6 +190,11 @@ def _key_values(attributes: Mapping[str, Any], key: str) -> Iterable[str]:
         return [value] if isinstance(value, str) and value else []
     emails = attributes.get("emails")
     return [e["email"] for e in emails if isinstance(e, Mapping) and e.get("email")] if isinstance(emails, list) else []
+
+
+def _folded(key: str, value: str) -> str:
+    """How ``value`` is indexed: an email in lower case, an externalId as it is."""
+    return value.lower() if key == "email" else value
 
 
 def _split(kind: str, operation: str, body: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any], Any]:

@@ -447,8 +447,8 @@ def _windows(low: int, high: int) -> Iterator[Tuple[int, int]]:
 
 def _too_many(start: str, end: str) -> AirbyteTracedException:
     message = (
-        f"More than {MAX_HELD_DELETIONS:,} deletions were logged between {start} and {end}, more than one sync holds "
-        "in memory. The records were synced; deletions since the last position are read again next sync. Please "
-        "report this to the connector's maintainers."
+        f"More than {MAX_HELD_DELETIONS:,} deletions or {MAX_HELD_MERGES:,} customer merges were logged between "
+        f"{start} and {end}, more than one sync holds in memory. The records were synced; deletions since the last "
+        "position are read again next sync. Please report this to the connector's maintainers."
     )
     return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)

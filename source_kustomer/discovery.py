@@ -3,7 +3,8 @@
 Kustomer lists klasses by ``status`` -- ``enabled`` unless asked -- so every status is asked for:
 ``existing_only`` klasses still hold (and serve) their objects, and a ``disabled`` one may too. A klass listed
 twice (on two pages or under two statuses) is one klass. Discover's cost is bounded: at most
-``definitions.MAX_KLASS_PAGES`` pages of klasses per status and ``MAX_METADATA_REQUESTS`` custom attribute definitions; a klass past
+``definitions.MAX_KLASS_PAGES`` pages of klasses per status and ``MAX_METADATA_REQUESTS`` custom attribute
+definitions; a klass past
 that bound is still a stream, with ``custom`` left an open object (and a warning saying so).
 """
 

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http import redaction
-from kustomer_http.connection import KustomerClient, KustomerConnection
+from kustomer_http.connection import KustomerClient, KustomerConnection, listed_roles
 from kustomer_http.definitions import KLASS_PAGE_SIZE, KLASS_STATUSES
 from kustomer_http.rate_policy import EPOCH_THRESHOLD
 from kustomer_http.responses import error_detail, response_json
@@ -241,9 +241,8 @@ class Probe:
             raise ProbeStopped("Kustomer rejected the API key (HTTP 401): it is invalid or has expired")
         if not response.ok:
             return [Finding(question, "unknown", self.said(response))]
-        token = _object(_document(response).get("data"), "data")
-        roles = _object(token.get("attributes", {}), "data.attributes").get("roles")
-        shown = ", ".join(map(str, roles)) if isinstance(roles, list) else "not listed"
+        roles = listed_roles(_document(response))
+        shown = ", ".join(roles) if roles is not None else "not listed"
         return [Finding(question, "valid", f"{self.last}; roles: {shown}")]
 
     def klass_statuses(self, question: str) -> List[Finding]:

@@ -6,31 +6,24 @@ line written to stdout passes through the token redaction, including those writt
 """
 
 import gc
-import json
 import sys
-import time
 from typing import Any, List, Optional
 
-import orjson
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.logger import PRINT_BUFFER
-from airbyte_cdk.models import (
-    AirbyteConnectionStatus,
-    AirbyteErrorTraceMessage,
-    AirbyteMessage,
-    AirbyteMessageSerializer,
-    AirbyteTraceMessage,
-    ConfiguredAirbyteCatalogSerializer,
-    FailureType,
-    Status,
-    TraceType,
-    Type,
-)
+from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http import redaction
-from kustomer_http.errors import config_error
+from kustomer_http.protocol_io import (
+    config_error_message,
+    configured_catalog,
+    emit,
+    json_file,
+    json_object_file,
+    preflight,
+)
 
-from source_kustomer.config import KustomerConfig, parse_config
+from source_kustomer.config import parse_config
 from source_kustomer.source import SourceKustomer
 from source_kustomer.state import check_state_file
 
@@ -38,49 +31,15 @@ from source_kustomer.state import check_state_file
 FAILED_STREAMS_PREFIX = "During the sync, the following streams did not sync successfully"
 
 
-def _emit(message: AirbyteMessage) -> None:
-    print(redaction.redact(orjson.dumps(AirbyteMessageSerializer.dump(message)).decode()), flush=True)
-
-
-def config_error_message(text: str) -> AirbyteMessage:
-    """A config_error TRACE carrying ``text`` and no stack trace."""
-    error = AirbyteErrorTraceMessage(message=text, internal_message=text, failure_type=FailureType.config_error)
-    trace = AirbyteTraceMessage(type=TraceType.ERROR, emitted_at=time.time() * 1000, error=error)
-    return AirbyteMessage(type=Type.TRACE, trace=trace)
-
-
-def _json_file(path: str, flag: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as error:
-        raise config_error(f"The {flag} file {path} could not be read as JSON ({error.__class__.__name__}).") from None
-
-
-def _read_config(path: str) -> KustomerConfig:
-    raw = _json_file(path, "--config")
-    if not isinstance(raw, dict):
-        raise config_error(f"The --config file {path} is not a JSON object.")
-    config = parse_config(raw)
-    redaction.register(config.api_token)
-    return config
-
-
 def _check_inputs(parsed: Any) -> None:
     """Every input file of the command, checked the way the connector will use it."""
-    config = _read_config(parsed.config)
+    config = parse_config(json_object_file(parsed.config, "--config"))
+    redaction.register(config.api_token)
     if parsed.command != "read":
         return
-    catalog = _json_file(parsed.catalog, "--catalog")
-    try:
-        ConfiguredAirbyteCatalogSerializer.load(catalog)
-    except Exception as error:  # noqa: BLE001 - any shape the CDK cannot load is the same user mistake
-        raise config_error(
-            f"The --catalog file is not a configured catalog ({error.__class__.__name__}); run discover and "
-            "configure its streams."
-        ) from None
+    configured_catalog(parsed.catalog)
     if getattr(parsed, "state", None):
-        check_state_file(_json_file(parsed.state, "--state"), config.origin)
+        check_state_file(json_file(parsed.state, "--state"), config.origin)
 
 
 def _preflight(argv: List[str]) -> Optional[int]:
@@ -88,18 +47,7 @@ def _preflight(argv: List[str]) -> Optional[int]:
     parsed = AirbyteEntrypoint.parse_args(argv)  # static: no second entrypoint (and memory monitor)
     if parsed.command not in ("check", "discover", "read") or not getattr(parsed, "config", None):
         return None
-    try:
-        _check_inputs(parsed)
-    except AirbyteTracedException as error:
-        text = error.message or "The input files are invalid."
-    else:
-        return None
-    if parsed.command == "check":
-        status = AirbyteConnectionStatus(status=Status.FAILED, message=text)
-        _emit(AirbyteMessage(type=Type.CONNECTION_STATUS, connectionStatus=status))
-        return 0
-    _emit(config_error_message(text))
-    return 1
+    return preflight(parsed.command, lambda: _check_inputs(parsed))
 
 
 def launch(source: SourceKustomer, argv: List[str]) -> None:
@@ -138,5 +86,5 @@ def run(args: Optional[List[str]] = None) -> None:
             raise
         if (error.message or "").startswith(FAILED_STREAMS_PREFIX):
             sys.exit(1)  # the failing stream's own trace already said what happened and what to do
-        _emit(config_error_message(error.message or str(error)))
+        emit(config_error_message(error.message or str(error)))
         sys.exit(1)

@@ -5,19 +5,12 @@ from functools import lru_cache
 from typing import Any, Dict, Mapping, Optional
 
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
+from kustomer_http.custom_attributes import SUFFIXES
 
 OPEN_OBJECT = {"type": ["null", "object"], "additionalProperties": True}
 
 # Kustomer names custom attributes with a type suffix (…Str, …Num, …At, …); the suffix is authoritative.
-SUFFIX_TYPES = (
-    ("Bool", {"type": ["null", "boolean"]}),
-    ("Num", {"type": ["null", "number"]}),
-    ("At", {"type": ["null", "string"], "format": "date-time"}),
-    ("Str", {"type": ["null", "string"]}),
-    ("Txt", {"type": ["null", "string"]}),
-    ("Url", {"type": ["null", "string"]}),
-    ("Tree", {"type": ["null", "string", "array", "object"]}),
-)
+SUFFIX_TYPES = tuple((suffix.name, suffix.read_schema()) for suffix in SUFFIXES)  # kustomer_http's table, as read
 METADATA_TYPES = {
     "number": {"type": ["null", "number"]},
     "boolean": {"type": ["null", "boolean"]},

@@ -11,7 +11,6 @@ from airbyte_cdk.models import (
     AirbyteMessage,
     AirbyteStateMessage,
     ConfiguredAirbyteCatalog,
-    FailureType,
     Level,
     Status,
     TraceType,
@@ -24,8 +23,8 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.streams.concurrent.abstract_stream_facade import AbstractStreamFacade
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http import redaction, timestamps
-from kustomer_http.connection import KustomerClient, KustomerConnection, is_stop
-from kustomer_http.errors import config_error
+from kustomer_http.connection import KustomerClient, KustomerConnection, is_stop, open_connection
+from kustomer_http.errors import check_failure, config_error
 from kustomer_http.responses import AUTH_MESSAGE, error_detail
 from kustomer_http.timestamps import kustomer_time
 
@@ -55,9 +54,7 @@ CHECK_RETRIES = 2
 
 def connect(raw: Mapping[str, Any], logger: Optional[logging.Logger] = None) -> KustomerConnection:
     """Validate a raw config (a config_error names the bad field), mask its key everywhere, open the session."""
-    config = parse_config(raw)
-    redaction.register(config.api_token)
-    return KustomerConnection(config, USER_AGENT, logger)
+    return open_connection(raw, parse_config, USER_AGENT, logger)
 
 
 def require_valid_key(client: KustomerClient) -> None:
@@ -107,12 +104,7 @@ class SourceKustomer(AbstractSource):
             }
             search = client.search(body, page=1, page_size=1)
         except AirbyteTracedException as error:
-            if error.failure_type == FailureType.config_error:
-                return False, error.message
-            return False, (
-                f"Could not reach Kustomer at {connection.origin.url}. Check 'region', 'organization' or 'api_url', "
-                "and that this machine can reach that host."
-            )
+            return False, check_failure(error, connection.origin.url)
         finally:
             connection.close()
         if search.status_code in (401, 403):

@@ -1,11 +1,7 @@
 """The connector's version, as installed (pyproject.toml is the one place it is written)."""
 
-from importlib.metadata import PackageNotFoundError, version
+from kustomer_http.identity import installed_version, user_agent
 
 DISTRIBUTION = "airbyte-source-kustomer"
-
-try:
-    VERSION = version(DISTRIBUTION)
-except PackageNotFoundError:  # run from a checkout that was never installed
-    VERSION = "0+unknown"
-USER_AGENT = f"{DISTRIBUTION}/{VERSION}"
+VERSION = installed_version(DISTRIBUTION)
+USER_AGENT = user_agent(DISTRIBUTION)

@@ -4,12 +4,10 @@ update them, to follow bulk jobs, to read custom attribute definitions and (for 
 
 import logging
 from dataclasses import dataclass
-from typing import Any, FrozenSet, Iterable, List, Mapping, Optional, Tuple
+from typing import FrozenSet, Iterable, List, Optional, Tuple
 
-from airbyte_cdk.models import FailureType
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from kustomer_http.connection import KustomerClient
-from kustomer_http.errors import config_error
+from kustomer_http.connection import TOKEN_PATH, KustomerClient, listed_roles
+from kustomer_http.errors import config_error, server_trouble
 from kustomer_http.responses import AUTH_MESSAGE, response_json
 
 from destination_kustomer.errors import is_key_refusal, role_error
@@ -45,18 +43,15 @@ def requirements(work: Iterable[Tuple[KustomerObject, str]], bulk: bool, dry_run
 
 def held_roles(client: KustomerClient) -> Optional[FrozenSet[str]]:
     """The roles the key holds (None when Kustomer's answer lists none); a config_error for an invalid key."""
-    response = client.get(client.api_url("auth/tokens/current"))
+    response = client.get(client.api_url(TOKEN_PATH))
     if response.status_code == 401:
         raise config_error(AUTH_MESSAGE)
     if not response.ok:
-        message = f"Kustomer answered HTTP {response.status_code} when asked about the API key; try again later."
-        raise AirbyteTracedException(
-            message=message, internal_message=message, failure_type=FailureType.transient_error
+        raise server_trouble(
+            f"Kustomer answered HTTP {response.status_code} when asked about the API key; try again later."
         )
-    data: Any = response_json(response).get("data")
-    attributes = data.get("attributes") if isinstance(data, Mapping) else None
-    roles = attributes.get("roles") if isinstance(attributes, Mapping) else None
-    return frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else None
+    roles = listed_roles(response_json(response))
+    return frozenset(roles) if roles is not None else None
 
 
 def lacking_roles(
@@ -85,5 +80,8 @@ def cheap_reads(client: KustomerClient, klasses: bool) -> None:
         response = client.get(client.api_url(path))
         if is_key_refusal(response):
             raise role_error(client, response, purpose, roles)
-        if not response.ok:
-            raise config_error(f"Kustomer answered HTTP {response.status_code} to GET /v1/{path}; try again later.")
+        if not response.ok:  # a server error is Kustomer's trouble; another refusal, the host's
+            raise (server_trouble if response.status_code >= 500 else config_error)(
+                f"Kustomer answered HTTP {response.status_code} to GET /v1/{path}; try again later, and check "
+                "'region', 'organization' or 'api_url' if it persists."
+            )

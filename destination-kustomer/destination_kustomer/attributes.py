@@ -45,7 +45,7 @@ TAGS = {
         "type": "string",
         "minLength": 1,
         "maxLength": 64,
-        "pattern": "^[0-9a-zA-ZÀ-ÿ_/<>\\-.][0-9a-zA-ZÀ-ÿ _/<>\\-.]{0,63}$",
+        "pattern": "^[0-9a-zA-ZÀ-ÿ_/<>\\-.]{1}[0-9a-zA-ZÀ-ÿ _/<>\\-.]{0,63}$",
     },
 }
 EMAILS = _list(

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Tuple
 
 import yaml
 from kustomer_http.errors import config_error
@@ -46,6 +46,12 @@ def spec_rules() -> SpecRules:
     return SpecRules(spec())
 
 
+def object_name_rule() -> Tuple[str, str]:
+    """The pattern every object name follows (customer, company, kobject.<klass>) and how it is shown to users."""
+    rule = spec_rules().property("stream_mappings")["items"]["properties"]["object"]
+    return rule["pattern"], rule["pattern_descriptor"]
+
+
 def parse_config(config: Mapping[str, Any]) -> DestinationConfig:
     """Validate ``config``; raises a config_error naming the first bad field and its fix."""
     rules = spec_rules()
@@ -64,8 +70,7 @@ def _stream_mappings(raw: Any, rules: SpecRules) -> Mapping[str, StreamMapping]:
         return {}
     if not isinstance(raw, list):
         raise config_error("'stream_mappings' must be a list of {stream, object, matching_key} entries.")
-    item = rules.property("stream_mappings")["items"]["properties"]
-    pattern, shown = item["object"]["pattern"], item["object"]["pattern_descriptor"]
+    pattern, shown = object_name_rule()
     mappings = {}
     for n, entry in enumerate(raw):
         where = f"'stream_mappings[{n}]'"

@@ -11,19 +11,19 @@ from airbyte_cdk.models import (
     AirbyteMessage,
     AirbyteMessageSerializer,
     ConfiguredAirbyteCatalog,
-    FailureType,
     Status,
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from airbyte_protocol_dataclasses.models import DestinationCatalog
 from kustomer_http import redaction
-from kustomer_http.connection import KustomerConnection
-from kustomer_http.errors import config_error
+from kustomer_http.connection import KustomerConnection, open_connection
+from kustomer_http.errors import check_failure, config_error
 from kustomer_http.rate_policy import RateStats
 
 from destination_kustomer import access
 from destination_kustomer.bulk import BulkJobs
 from destination_kustomer.config import DestinationConfig, parse_config
+from destination_kustomer.creates import Waits
 from destination_kustomer.discover import discover
 from destination_kustomer.lookups import Lookups
 from destination_kustomer.mapping import RecordMapper, unwritable_note
@@ -39,13 +39,16 @@ from destination_kustomer.writer import KustomerWriter
 LOOKUPS_IN_FLIGHT = 8  # lookups are independent reads: several hide each one's latency (the budget still rules)
 WRITE_REFUSALS = (409, 413, 422)  # a record's refusals the writes take back as answers (not retried)
 CHECK_RETRIES = 2
+ASSUMED = (CUSTOMER, COMPANY, kobject("*"))  # what check asks roles for when no stream mapping names the objects
+ASSUMED_NOTE = (
+    "No 'stream_mappings' entry names the objects the streams write, so the check assumed customers, companies and "
+    "custom objects; add an entry per stream (its object) to check only the objects it writes."
+)
 
 
 def connect(raw: Mapping[str, Any], logger: Optional[logging.Logger] = None) -> KustomerConnection:
     """Validate a raw config (a config_error names the bad field), mask its key everywhere, open the session."""
-    config = parse_config(raw)
-    redaction.register(config.api_token)
-    return KustomerConnection(config, USER_AGENT, logger)
+    return open_connection(raw, parse_config, USER_AGENT, logger)
 
 
 def _target_label(target: StreamTarget) -> str:
@@ -65,30 +68,25 @@ class DestinationKustomer(Destination):
         client = connection.client("check", max_retries=CHECK_RETRIES)
         settings: DestinationConfig = connection.config  # type: ignore[assignment]
         try:
-            work = self._checked_objects(settings)
+            work, note = self._checked_objects(settings)
             lacking = access.lacking_roles(client, work, settings.batch_size > 1, settings.dry_run)
             if lacking:
-                return _failed(lacking)
+                return _failed(f"{lacking} {note}" if note else lacking)
             access.cheap_reads(client, any(target.kind == "kobject" for target, _ in work))
         except AirbyteTracedException as error:
-            if error.failure_type == FailureType.config_error:
-                return _failed(error.message)
-            return _failed(
-                f"Could not reach Kustomer at {connection.origin.url}. Check 'region', 'organization' or 'api_url', "
-                "and that this machine can reach that host."
-            )
+            return _failed(check_failure(error, connection.origin.url))
         finally:
             connection.close()
         return AirbyteConnectionStatus(status=Status.SUCCEEDED)
 
     @staticmethod
-    def _checked_objects(settings: DestinationConfig) -> List[Tuple[KustomerObject, str]]:
+    def _checked_objects(settings: DestinationConfig) -> Tuple[List[Tuple[KustomerObject, str]], Optional[str]]:
         """The objects ``stream_mappings`` names (upserted); without mappings, customers, companies and custom
-        objects (the objects streams write by their names)."""
+        objects (the objects streams write by their names), and a note saying so."""
         if settings.stream_mappings:
             names = sorted({m.object for m in settings.stream_mappings.values()})
-            return [(object_named(name), UPSERT) for name in names]
-        return [(CUSTOMER, UPSERT), (COMPANY, UPSERT), (kobject("*"), UPSERT)]
+            return [(object_named(name), UPSERT) for name in names], None
+        return [(target, UPSERT) for target in ASSUMED], ASSUMED_NOTE
 
     def _parse_input_stream(self, input_stream: Any) -> Iterator[AirbyteMessage]:
         """The Airbyte messages on stdin; a line that is not one is skipped and counted (never quoted: it may
@@ -134,7 +132,8 @@ class DestinationKustomer(Destination):
             writers = {
                 name: self._writer(connection, settings, target, custom, pool) for name, target in targets.items()
             }
-            writer = KustomerWriter(writers, {n: w.report for n, w in writers.items()}, settings.max_failed_records)
+            reports = {name: writer.report for name, writer in writers.items()}
+            writer = KustomerWriter(writers, reports, settings.max_failed_records, settings.dry_run)
             try:
                 yield from writer.write(input_messages)
             finally:
@@ -151,6 +150,8 @@ class DestinationKustomer(Destination):
         stats = RateStats()
         reads = connection.client(f"{target.stream}:lookups", stats)
         writes = connection.client(f"{target.stream}:writes", stats, refusals=WRITE_REFUSALS)
+        creates = connection.client(f"{target.stream}:creates", stats, refusals=WRITE_REFUSALS, resend=False)
+        first_poll = settings.rate_limit_window_seconds / 60
         note = unwritable_note(custom[target.object.name])
         if note:
             logging.getLogger("airbyte").info(f"stream '{target.stream}': {note}")
@@ -159,12 +160,13 @@ class DestinationKustomer(Destination):
             target,
             RecordMapper(target, custom[obj.name]),
             Lookups(reads, obj),
-            SingleWrites(writes, obj),
-            BulkJobs(writes, obj, first_poll_seconds=settings.rate_limit_window_seconds / 60),
+            SingleWrites(creates, writes, obj),
+            BulkJobs(creates, writes, obj, first_poll_seconds=first_poll),
             pool,
             StreamReport(target.stream, _target_label(target), stats),
             settings.batch_size,
             settings.dry_run,
+            Waits(unanswered=settings.request_timeout_seconds, answered=first_poll),
         )
 
 

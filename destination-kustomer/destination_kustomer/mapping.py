@@ -11,11 +11,11 @@ from typing import Any, Dict, List, Mapping, Optional, Set
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
+from kustomer_http.formats import KUSTOMER_FORMATS
 
 from destination_kustomer.attributes import EMAIL, standard_attributes
 from destination_kustomer.custom_attributes import CustomAttributes
 from destination_kustomer.errors import RecordFailed
-from destination_kustomer.formats import KUSTOMER_FORMATS
 from destination_kustomer.targets import StreamTarget
 
 AIRBYTE_PREFIXES = ("_airbyte_", "_ab_")

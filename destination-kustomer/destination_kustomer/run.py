@@ -8,30 +8,18 @@ STATE printed is a STATE the platform has (a sync killed later resumes from it).
 """
 
 import argparse
-import json
 import sys
-import time
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import orjson
 from airbyte_cdk.exception_handler import init_uncaught_exception_handler
 from airbyte_cdk.logger import init_logger
-from airbyte_cdk.models import (
-    AirbyteConnectionStatus,
-    AirbyteErrorTraceMessage,
-    AirbyteMessage,
-    AirbyteMessageSerializer,
-    AirbyteTraceMessage,
-    ConfiguredAirbyteCatalogSerializer,
-    FailureType,
-    Status,
-    TraceType,
-    Type,
-)
+from airbyte_cdk.models import FailureType, Type
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from airbyte_protocol_dataclasses.models import AirbyteMessage as ProtocolMessage
 from kustomer_http import redaction
-from kustomer_http.errors import config_error
+from kustomer_http.protocol_io import config_error_message, configured_catalog, json_file, json_object_file, preflight
+from kustomer_http.protocol_io import emit as emit_message
 from serpyco_rs import Serializer
 
 from destination_kustomer.config import parse_config
@@ -59,66 +47,23 @@ def emit(line: str) -> None:
     print(redaction.redact(line), flush=True)
 
 
-def _emit_message(message: AirbyteMessage) -> None:
-    emit(orjson.dumps(AirbyteMessageSerializer.dump(message)).decode())
-
-
-def config_error_message(text: str) -> AirbyteMessage:
-    """A config_error TRACE carrying ``text`` and no stack trace."""
-    error = AirbyteErrorTraceMessage(message=text, internal_message=text, failure_type=FailureType.config_error)
-    trace = AirbyteTraceMessage(type=TraceType.ERROR, emitted_at=time.time() * 1000, error=error)
-    return AirbyteMessage(type=Type.TRACE, trace=trace)
-
-
-def _json_file(path: str, flag: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as error:
-        raise config_error(f"The {flag} file {path} could not be read as JSON ({error.__class__.__name__}).") from None
-
-
 def _check_inputs(parsed: argparse.Namespace) -> None:
     """Every input file of the command, checked the way the destination will use it."""
-    raw = _json_file(parsed.config, "--config")
-    if not isinstance(raw, dict):
-        raise config_error(f"The --config file {parsed.config} is not a JSON object.")
-    config = parse_config(raw)
+    config = parse_config(json_object_file(parsed.config, "--config"))
     redaction.register(config.api_token)
-    if parsed.command != "write":
-        return
-    try:
-        catalog = ConfiguredAirbyteCatalogSerializer.load(_json_file(parsed.catalog, "--catalog"))
-    except AirbyteTracedException:
-        raise
-    except Exception as error:  # noqa: BLE001 - any shape the CDK cannot load is the same user mistake
-        raise config_error(
-            f"The --catalog file is not a configured catalog ({error.__class__.__name__}); run discover and "
-            "configure its streams."
-        ) from None
-    resolve_targets(catalog, config.stream_mappings)
+    if parsed.command == "write":
+        resolve_targets(configured_catalog(parsed.catalog), config.stream_mappings)
 
 
 def _preflight(parsed: argparse.Namespace) -> Optional[int]:
     """Check the input files before anything is sent; returns an exit code when the command is done."""
     if parsed.command == "spec":
         return None
-    try:
-        _check_inputs(parsed)
-    except AirbyteTracedException as error:
-        text = error.message or "The input files are invalid."
-    else:
-        return None
-    if parsed.command == "check":
-        status = AirbyteConnectionStatus(status=Status.FAILED, message=text)
-        _emit_message(AirbyteMessage(type=Type.CONNECTION_STATUS, connectionStatus=status))
-        return 0
-    _emit_message(config_error_message(text))
-    return 1
+    return preflight(parsed.command, lambda: _check_inputs(parsed))
 
 
 def _discover(destination: DestinationKustomer, parsed: argparse.Namespace) -> None:
-    config = _json_file(parsed.config, "--config")
+    config = json_file(parsed.config, "--config")
     catalog = destination.discover_catalog(config, init_logger("airbyte"))
     emit(
         orjson.dumps(
@@ -140,9 +85,9 @@ def run(args: Optional[List[str]] = None) -> None:
             _discover(destination, parsed)
         else:
             for message in destination.run_cmd(parsed):
-                _emit_message(message)
+                emit_message(message)
     except AirbyteTracedException as error:
         if error.failure_type != FailureType.config_error:
             raise
-        _emit_message(config_error_message(redaction.redact(error.message or str(error))))
+        emit_message(config_error_message(redaction.redact(error.message or str(error))))
         sys.exit(1)

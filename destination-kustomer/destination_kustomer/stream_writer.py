@@ -2,12 +2,13 @@
 
 Records gather into a batch (at most ``batch_size``, never two with the same matching key -- the second closes
 the batch, so the later record is written after the earlier). A flush looks every record of the batch up
-(several lookups in flight), then sends the creates and the updates, each as bulk requests of at most
-``batch_size`` items and ``MAX_BODY_BYTES`` bytes (a single item as its own request). When a bulk job reports
-failures, or Kustomer refuses the bulk request whole, its items are settled one by one: a create is looked up
-again (the job may have written it) and created alone only if still missing; an update is sent alone (sending it
-twice changes nothing). Each record ends created, updated, soft-deleted, not found (``update`` and
-``soft_delete`` never create) or failed with Kustomer's reason.
+(several lookups in flight) and writes the batch up to the first record whose object an earlier record of it
+also writes (two emails of one customer): the rest is looked up again and written after, so no write overwrites
+another of the same batch. Creates and updates each go as bulk requests of at most ``batch_size`` items and
+``MAX_BODY_BYTES`` bytes (a single item as its own request); ``creates.py`` says how a create is never made twice.
+An update a bulk job leaves open, or that Kustomer refuses in bulk, is sent alone (sending it twice changes
+nothing). Each record ends created, updated, soft-deleted, not found (``update`` and ``soft_delete`` never create)
+or failed with Kustomer's reason.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,8 @@ from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple, TypeVar,
 import orjson
 
 from destination_kustomer.bodies import create_body, soft_delete_body, update_body
-from destination_kustomer.bulk import BulkJobs
+from destination_kustomer.bulk import WRITTEN, BulkJobs
+from destination_kustomer.creates import Create, Creates, Waits
 from destination_kustomer.errors import RecordFailed
 from destination_kustomer.lookups import Existing, Lookups
 from destination_kustomer.mapping import MappedRecord, RecordMapper
@@ -61,6 +63,7 @@ class StreamWriter:
         report: StreamReport,
         batch_size: int,
         dry_run: bool,
+        waits: Waits,
     ) -> None:
         self.target = target
         self.mapper = mapper
@@ -71,13 +74,9 @@ class StreamWriter:
         self.report = report
         self.batch_size = batch_size
         self.dry_run = dry_run
+        self.creates = Creates(target, self._look_up, self._create_runs, singles, bulk, report, waits)
         self._pending: List[MappedRecord] = []
         self._keys: set = set()
-
-    @property
-    def pending(self) -> int:
-        """Records received but not yet written."""
-        return len(self._pending)
 
     def add(self, data: Mapping[str, Any]) -> None:
         """Take one record: mapped and checked now (a failure is reported at once), written with its batch."""
@@ -98,13 +97,25 @@ class StreamWriter:
         self._keys.add(key)
 
     def flush(self) -> None:
-        """Write every pending record."""
+        """Write every pending record (a batch takes as many rounds as it has records whose object repeats)."""
         batch, self._pending, self._keys = self._pending, [], set()
-        if not batch:
-            return
-        creates: List[Tuple[MappedRecord, Dict[str, Any]]] = []
+        while batch:
+            batch = self._write(batch)
+        self.report.tick()
+
+    def _write(self, batch: List[MappedRecord]) -> List[MappedRecord]:
+        """Look ``batch`` up and write it up to the first record whose object an earlier one writes too; the records
+        from there on are returned, not yet written."""
+        creates: List[Create] = []
         updates: List[Tuple[MappedRecord, str, Dict[str, Any]]] = []
-        for record, found in zip(batch, self._look_up(batch), strict=True):
+        objects: set = set()
+        rest: List[MappedRecord] = []
+        for n, (record, found) in enumerate(zip(batch, self._look_up(batch), strict=True)):
+            if isinstance(found, Existing):
+                if found.id in objects:
+                    rest = batch[n:]
+                    break
+                objects.add(found.id)
             try:
                 if isinstance(found, RecordFailed):
                     raise found
@@ -121,13 +132,13 @@ class StreamWriter:
                     )
                     updates.append((record, found.id, body))
             except RecordFailed as failed:
-                self.report.fail(self._name(record), failed.reason)
+                self.report.fail(self.creates.name(record), failed.reason)
         if self.dry_run:
             self.report.add(would_create=len(creates), would_update=len(updates))
         else:
-            self._create(creates)
+            self.creates.write(creates)
             self._update(updates)
-        self.report.tick()
+        return rest
 
     # ---- lookups -----------------------------------------------------------------------
     def _look_up(self, records: Sequence[MappedRecord]) -> List[Found]:
@@ -140,49 +151,17 @@ class StreamWriter:
         except RecordFailed as failed:
             return failed
 
-    # ---- creates -----------------------------------------------------------------------
-    def _create(self, creates: List[Tuple[MappedRecord, Dict[str, Any]]]) -> None:
-        for run in chunks(creates, lambda item: _size(item[1]), self.batch_size, MAX_BODY_BYTES):
-            if len(run) == 1:
-                self._create_alone(*run[0])
-                continue
-            result = self.bulk.run("create", [body for _, body in run])
-            self.report.add(bulk_requests=1, bulk_follow_ups=result.follow_ups)
-            if result.all_written(len(run)):
-                self.report.add(created=len(run))
-            elif not result.accepted:
-                for record, body in run:
-                    self._create_alone(record, body)
-            else:
-                self._settle_creates(run)
+    # ---- writes ------------------------------------------------------------------------
+    def _create_runs(self, creates: List[Create]) -> List[List[Create]]:
+        return chunks(creates, lambda item: _size(item[1]), self.batch_size, MAX_BODY_BYTES)
 
-    def _settle_creates(self, run: List[Tuple[MappedRecord, Dict[str, Any]]]) -> None:
-        """After a job with failures: what it created is found now; the rest is created alone (with its reason)."""
-        for (record, body), found in zip(run, self._look_up([record for record, _ in run]), strict=True):
-            if isinstance(found, Existing):
-                self.report.add(created=1)
-            elif isinstance(found, RecordFailed):
-                self.report.fail(self._name(record), found.reason)
-            else:
-                self._create_alone(record, body)
-
-    def _create_alone(self, record: MappedRecord, body: Mapping[str, Any]) -> None:
-        self.report.add(single_writes=1)
-        try:
-            self.singles.create(body)
-        except RecordFailed as failed:
-            self.report.fail(self._name(record), failed.reason)
-        else:
-            self.report.add(created=1)
-
-    # ---- updates -----------------------------------------------------------------------
     def _update(self, updates: List[Tuple[MappedRecord, str, Dict[str, Any]]]) -> None:
         done = "soft_deleted" if self.target.operation == SOFT_DELETE else "updated"
         for run in chunks(updates, lambda item: _size(item[2]) + 40, self.batch_size, MAX_BODY_BYTES):
             if len(run) > 1:
                 result = self.bulk.run("update", [{"id": object_id, **body} for _, object_id, body in run])
                 self.report.add(bulk_requests=1, bulk_follow_ups=result.follow_ups)
-                if result.all_written(len(run)):
+                if result.outcome == WRITTEN:
                     self.report.add(**{done: len(run)})
                     continue
             for record, object_id, body in run:  # alone, or again one by one: an update sent twice changes nothing
@@ -190,12 +169,9 @@ class StreamWriter:
                 try:
                     self.singles.update(object_id, body)
                 except RecordFailed as failed:
-                    self.report.fail(self._name(record), failed.reason)
+                    self.report.fail(self.creates.name(record), failed.reason)
                 else:
                     self.report.add(**{done: 1})
-
-    def _name(self, record: MappedRecord) -> str:
-        return f"{self.target.matching_key}={record.key}"
 
 
 def _size(body: Mapping[str, Any]) -> int:

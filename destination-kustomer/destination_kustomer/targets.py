@@ -17,11 +17,10 @@ from typing import Dict, List, Mapping, Optional
 from airbyte_cdk.models import ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, DestinationSyncMode
 from kustomer_http.errors import config_error
 
-from destination_kustomer.config import StreamMapping
+from destination_kustomer.config import StreamMapping, object_name_rule
 from destination_kustomer.objects import EXTERNAL_ID, KOBJECT_PREFIX, KustomerObject, object_named
 
 UPSERT, UPDATE, SOFT_DELETE = "upsert", "update", "soft_delete"
-_OBJECT_NAME = re.compile(r"^(customer|company|kobject\.[0-9A-Za-z_-]+)$")
 _BY_STREAM_NAME = {"customer": "customer", "customers": "customer", "company": "company", "companies": "company"}
 _KOBJECT_STREAM = re.compile(r"^(?:kobject\.|kobjects_)([0-9A-Za-z_-]+)$")
 
@@ -48,7 +47,7 @@ def _operation(stream: ConfiguredAirbyteStream) -> str:
 def _object_name(stream: ConfiguredAirbyteStream, mapping: Optional[StreamMapping]) -> str:
     name = stream.stream.name
     if stream.destination_object_name:
-        if not _OBJECT_NAME.match(stream.destination_object_name):
+        if not re.fullmatch(object_name_rule()[0], stream.destination_object_name):
             raise config_error(
                 f"Stream '{name}' is mapped to '{stream.destination_object_name}', which is no Kustomer object this "
                 "destination writes; run discover and map it to customer, company or kobject.<klass>."

@@ -4,7 +4,8 @@ sync that stops resumes from the last state with nothing lost. A record written 
 never created twice.
 
 Failed records are reported and counted; once more fail than ``max_failed_records`` allows, the sync stops with
-one error (states after the last flush are not passed on, so those records are sent again next time).
+one error (states after the last flush are not passed on, so those records are sent again next time). A dry run
+passes on no state at all: nothing was written, so no source may take its records as delivered.
 """
 
 import logging
@@ -25,22 +26,29 @@ class KustomerWriter:
     """Runs the streams' writers over the input messages."""
 
     def __init__(
-        self, writers: Mapping[str, StreamWriter], reports: Mapping[str, StreamReport], max_failed_records: int
+        self,
+        writers: Mapping[str, StreamWriter],
+        reports: Mapping[str, StreamReport],
+        max_failed_records: int,
+        dry_run: bool,
     ) -> None:
         self.writers = writers
         self.reports = reports
         self.max_failed = max_failed_records
+        self.dry_run = dry_run
         self._since_state: Counter = Counter()
         self._ignored: set = set()
 
     def write(self, messages: Iterable[AirbyteMessage]) -> Iterator[AirbyteMessage]:
-        """Write the records; yield each state once what came before it is written."""
+        """Write the records; yield each state once what came before it is written (in a dry run, none)."""
         try:
             for message in messages:
                 if message.type == Type.RECORD and message.record is not None:
                     self._record(message.record.stream, message.record.data)
                 elif message.type == Type.STATE and message.state is not None:
-                    yield self._checkpoint(message)
+                    checkpoint = self._checkpoint(message)
+                    if not self.dry_run:
+                        yield checkpoint
             self._flush(None)
         finally:
             log_summary(self.reports)

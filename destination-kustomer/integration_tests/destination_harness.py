@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from destination_kustomer.destination import DestinationKustomer
 
 from integration_tests.harness import ROOT, Run, token_forms
@@ -156,32 +157,43 @@ class _Lines(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def write_in_process(config: Mapping[str, Any], catalog: Mapping[str, Any], lines: Sequence[str]) -> Run:
-    """The same write, in this process (for the switch matrix: many short writes without a process start each)."""
+def write_in_process(
+    config: Mapping[str, Any], catalog: Mapping[str, Any], lines: Sequence[str], stops: bool = False
+) -> Run:
+    """The same write, in this process (for the switch matrix: many short writes without a process start each);
+    with ``stops``, it must end in an error, kept as the ERROR trace the entrypoint would print (exit code 1)."""
     captured = _Lines()
     logger = logging.getLogger("airbyte")
     logger.addHandler(captured)
+    messages: List[Any] = []
+    stopped: List[str] = []
     try:
-        messages = list(
-            DestinationKustomer().write(
-                config,
-                ConfiguredAirbyteCatalogSerializer.load(catalog),
-                (AirbyteMessageSerializer.load(json.loads(line)) for line in lines),
-            )
-        )
+        for message in DestinationKustomer().write(
+            config,
+            ConfiguredAirbyteCatalogSerializer.load(catalog),
+            (AirbyteMessageSerializer.load(json.loads(line)) for line in lines),
+        ):
+            messages.append(message)
+    except AirbyteTracedException as error:
+        if not stops:
+            raise
+        failure = {"message": error.message, "failure_type": error.failure_type.value}
+        stopped.append(json.dumps({"type": "TRACE", "trace": {"type": "ERROR", "error": failure}}))
     finally:
         logger.removeHandler(captured)
-    out = [json.dumps(AirbyteMessageSerializer.dump(m)) for m in messages]
+    assert bool(stopped) == stops, "the write was expected to stop with an error"
+    out = [json.dumps(AirbyteMessageSerializer.dump(m)) for m in messages] + stopped
     out += [json.dumps({"type": "LOG", "log": {"level": "INFO", "message": line}}) for line in captured.lines]
     stdout = "\n".join(out)
     _assert_no_token(stdout, [config.get("api_token", "")])
-    return Run(0, stdout, "", _parse(stdout))
+    return Run(int(stops), stdout, "", _parse(stdout))
 
 
-def written(sim: Simulator, collection: str, key: str, value: str) -> List[Dict[str, Any]]:
-    """Every existing record of ``collection`` whose ``key`` (externalId or email) is ``value``, as the API renders
-    it (more than one is a duplicate)."""
+def written(sim: Simulator, collection: str, key: str, value: str, exact_case: bool = False) -> List[Dict[str, Any]]:
+    """Every existing record of ``collection`` whose ``key`` (externalId or email: in any case unless
+    ``exact_case``) is ``value``, as the API renders it (more than one is a duplicate)."""
     org = sim.org
     with org.lock:
         coll: Collection = org.collections[collection]
-        return [{"id": coll.record_id(i), **coll.render(i)["attributes"]} for i in org.store.holders(coll, key, value)]
+        holders = org.store.holders(coll, key, value, exact_case)
+        return [{"id": coll.record_id(i), **coll.render(i)["attributes"]} for i in holders]

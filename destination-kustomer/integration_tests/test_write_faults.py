@@ -1,10 +1,12 @@
-"""Writes under fire: 429 storms, 5xx answers and dropped connections on every kind of request a write makes are
-retried with 0 lost and 0 duplicated; bad records are reported with stream, key and reason while the good ones are
-written; past the threshold the entrypoint ends with one clear error; check and discover answer through the
-entrypoint as Airbyte expects; no output carries the token. (The fault rows run in-process, sparing a process
-start each: the requests are the same.)"""
+"""Writes under fire: 429 storms, 5xx answers and dropped connections on every kind of request a write makes end
+with 0 lost and 0 duplicated; a create whose answer is lost (held back past the request timeout while Kustomer
+writes it, or cut off) is looked up again and never made twice; bad records are reported with stream, key and
+reason while the good ones are written; past the threshold the entrypoint ends with one clear error; check and
+discover answer through the entrypoint as Airbyte expects; no output carries the token. (The fault rows run
+in-process, sparing a process start each: the requests are the same.)"""
 
 import time
+from dataclasses import replace
 
 import pytest
 from destination_harness import (
@@ -59,6 +61,50 @@ def test_faults_are_retried_with_nothing_lost_or_duplicated(sim, name, fault):
     assert len(run.of_type("STATE")) == 3
     if fault.kind == "rate_limit":
         assert row["http_429"] >= 1
+
+
+LOST_ANSWERS = [
+    # Held back 2.5 s, past the 1 s request timeout; Kustomer writes the records once it answers, after the client
+    # gave up (a bulk job then runs, as ever, a little later).
+    ("slow bulk create", Fault(kind="slow", seconds=2.5, scope="/v1/customers/bulk"), 100),
+    ("slow single create", Fault(kind="slow", seconds=2.5, scope="/v1/customers", after=1), 1),
+    ("slow single create landing soon", Fault(kind="slow", seconds=1.3, scope="/v1/customers", after=1), 1),
+    # The connection dropped once the request was read: nothing written, and the client cannot know that.
+    ("reset on a bulk create", Fault(kind="reset", scope="/v1/customers/bulk"), 100),
+    ("reset on a single create", Fault(kind="reset", scope="/v1/customers", after=1), 1),
+]
+
+
+@pytest.mark.parametrize("duplicates", ["created", "conflict"])
+@pytest.mark.parametrize("name, fault, batch_size", LOST_ANSWERS, ids=[name for name, _, _ in LOST_ANSWERS])
+def test_a_create_whose_answer_is_lost_is_made_once(sim, name, fault, batch_size, duplicates):
+    prefix = f"{name.replace(' ', '-')}-{duplicates}"
+    rows = [{"externalId": f"{prefix}-{n}", "name": f"Lost {n}"} for n in range(3)]
+    sim.settings.writes.duplicate_external_id = duplicates
+    fired_before = sim.faults.fired.get(fault.kind, 0)
+    sim.faults.add(replace(fault))  # a fresh copy: a fault counts itself down as it fires
+    started = time.monotonic()
+    try:
+        run = write_in_process(
+            destination_config(sim, TEST_TOKEN, request_timeout_seconds=1, batch_size=batch_size),
+            write_catalog({"name": "customers"}),
+            input_lines("customers", rows, 3),
+        )
+        fired = sim.faults.fired.get(fault.kind, 0) - fired_before
+        time.sleep(max(0.0, started + fault.seconds + 0.5 - time.monotonic()))  # until a held-back write has landed
+    finally:
+        sim.faults.clear()
+        sim.settings.writes.duplicate_external_id = "created"
+    holders = [written(sim, "customers", "externalId", row["externalId"]) for row in rows]
+    duplicated = sum(len(found) - 1 for found in holders if found)
+    lost = sum(1 for found in holders if not found)
+    row = run.summary()["customers"]
+    matrix.record(
+        f"destination: {name} ({duplicates})", "write", lost, duplicated, "succeeded", time.monotonic() - started
+    )
+    assert fired == 1
+    assert (lost, duplicated, row["created"], row["updated"], row["failed"]) == (0, 0, 3, 0, 0)
+    assert len(run.of_type("STATE")) == 1
 
 
 def test_bad_records_are_reported_and_the_good_ones_written(sim):

@@ -1,6 +1,8 @@
 """The destination under every setting of every write switch of the simulator (each a behaviour Kustomer's evidence
 leaves open): creates, updates by externalId and by email, custom attributes kept, bad records reported, and a
-second write changing nothing and duplicating nothing."""
+second write changing nothing and duplicating nothing. A bulk job that never ends stops the sync (the rows of the
+matrix cannot hold there), and emails in another case find their customer or not as the switch says: each has a
+test of its own."""
 
 from dataclasses import replace
 
@@ -15,10 +17,18 @@ from kustomer_simulator.writes import WriteSettings
 SETTINGS = [
     ("bulk_mode", "async"),
     ("bulk_mode", "sync"),
+    ("bulk_job_end", "complete"),
+    ("bulk_job_end", "failed"),
+    ("bulk_results", "paged"),
+    ("bulk_results", "single"),
     ("duplicate_external_id", "created"),
     ("duplicate_external_id", "conflict"),
     ("customer_emails", "unique"),
     ("customer_emails", "shared"),
+    ("email_case", "insensitive"),
+    ("email_case", "sensitive"),
+    ("custom_tree", "rejected"),
+    ("custom_tree", "accepted"),
     ("lookup_miss", "empty"),
     ("lookup_miss", "404"),
     ("client_ref", "rejected"),
@@ -67,3 +77,50 @@ def test_writes_are_exact_under_every_setting(switch, value):
             assert updated["custom"] == {**before[email], "lifetimeValueNum": 500 + n}
         assert sum(row["created"] for row in again.summary().values()) == 0
         assert len(first.of_type("STATE")) == len(again.of_type("STATE")) == 3 + 2
+
+
+def test_a_bulk_job_that_never_ends_stops_the_sync_and_the_next_sync_creates_only_what_is_missing():
+    writes = WriteSettings(bulk_seconds=0.05, bulk_job_end="stuck")
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=3, writes=writes)
+    with running_simulator(server_settings=settings, scale=1000, seed=78) as sim:
+        rows = [{"externalId": f"stuck-{n}", "name": f"Stuck {n}"} for n in range(4)]
+        config = destination_config(sim, TEST_TOKEN, rate_limit_window_seconds=0.6)  # quick polls
+        lines = input_lines("customers", rows, 4)
+        stopped = write_in_process(config, write_catalog({"name": "customers"}), lines, stops=True)
+        (error,) = stopped.errors()
+        assert (
+            "had not ended after 40 checks (status 'running'), and 2 of its 4 records are not written yet"
+            in (error["message"])
+        )
+        assert error["failure_type"] == "transient_error" and not stopped.of_type("STATE")
+        assert stopped.summary()["customers"]["created"] == 2  # the half the job wrote, found by lookups
+        sim.settings.writes.bulk_job_end = "complete"  # the job is over for good; the next sync runs as usual
+        again = write_in_process(config, write_catalog({"name": "customers"}), lines)
+        assert [len(written(sim, "customers", "externalId", row["externalId"])) for row in rows] == [1, 1, 1, 1]
+        assert (again.summary()["customers"]["created"], again.summary()["customers"]["updated"]) == (2, 2)
+        assert len(again.of_type("STATE")) == 1
+
+
+@pytest.mark.parametrize("case", ["insensitive", "sensitive"])
+def test_an_email_in_another_case_finds_its_customer_as_the_switch_says(case):
+    writes = WriteSettings(bulk_seconds=0.05, email_case=case)
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=3, writes=writes)
+    with running_simulator(server_settings=settings, scale=1000, seed=79) as sim:
+        with sim.org.lock:
+            sim.org.store.create(sim.org.collections["customers"], {"emails": [{"email": "ada@x.test"}]}, writes, 0)
+        config = destination_config(
+            sim, TEST_TOKEN, stream_mappings=[{"stream": "people", "object": "customer", "matching_key": "email"}]
+        )
+        run = write_in_process(
+            config,
+            write_catalog({"name": "people"}),
+            input_lines("people", [{"email": "Ada@X.test", "locale": "fr"}], 1),
+        )
+        row = run.summary()["people"]
+        spelled = written(sim, "customers", "email", "Ada@X.test", exact_case=True)
+        if case == "insensitive":  # the customer found is updated, and keeps its address as it was
+            assert (row["updated"], row["created"], spelled) == (1, 0, [])
+            assert written(sim, "customers", "email", "ada@x.test")[0]["locale"] == "fr"
+        else:  # Kustomer sees another address: a customer of its own, created
+            assert (row["updated"], row["created"], len(spelled)) == (0, 1, 1)
+        assert row["failed"] == 0 and len(run.of_type("STATE")) == 1

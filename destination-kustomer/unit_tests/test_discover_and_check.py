@@ -4,11 +4,16 @@ check: the key, every role the configured objects need, and a cheap read of what
 import json
 import logging
 
-from airbyte_cdk.models import Status
+import pytest
+from airbyte_cdk.models import FailureType, Status
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from destination_kustomer import access
+from destination_kustomer.config import parse_config
 from destination_kustomer.custom_attributes import CustomAttributes, rule_of
 from destination_kustomer.destination import DestinationKustomer
 from destination_kustomer.run import run
+from kustomer_http.connection import open_connection
 from write_mocks import BASE, EVERY_ROLE, answer, config, error, mock_setup
 
 LOGGER = logging.getLogger("airbyte")
@@ -79,18 +84,24 @@ def test_discover_prints_one_destination_catalog_message(tmp_path, capsys):
     assert len(catalogs) == 1 and len(catalogs[0]["destination_catalog"]["operations"]) == 9
 
 
-def test_custom_attribute_types_follow_the_suffix():
-    assert [rule_of(name)["type"] for name in ("aStr", "aTxt", "aNum", "aBool", "aUrl", "aTree", "lastAt")] == [
+def test_custom_attribute_types_follow_the_published_suffix():
+    assert [rule_of(name)["type"] for name in ("aStr", "aTxt", "aNum", "aBool", "aUrl", "lastAt")] == [
         "string",
         "string",
         "number",
         "boolean",
         "string",
         "string",
-        "string",
     ]
     assert rule_of("At") is None and rule_of("colour") is None and rule_of("has space Str") is None
     assert CustomAttributes.of({"okStr": {}, "linkId": {}}).unwritable == ["linkId"]
+
+
+def test_a_tree_attribute_is_written_only_where_the_orgs_metadata_declares_its_type():
+    assert rule_of("regionTree") is None  # Tree is no published suffix
+    assert rule_of("regionTree", {"type": "tree"}) == {"type": "string", "maxLength": 1024}
+    found = CustomAttributes.of({"regionTree": {"displayName": "Region"}, "levelTree": {"type": "tree"}})
+    assert (list(found.writable), found.unwritable) == (["levelTree"], ["regionTree"])
 
 
 def _check(http: HttpMocker, roles, **overrides):
@@ -107,9 +118,7 @@ def test_check_passes_with_every_role_and_the_cheap_reads():
 def test_check_names_the_missing_role_and_what_it_is_for():
     mapped = [{"stream": "ltv", "object": "customer", "matching_key": "email"}]
     with HttpMocker() as http:
-        http.get(
-            HttpRequest(f"{BASE}/auth/tokens/current"), answer({"data": {"attributes": {"roles": EVERY_ROLE[:2]}}})
-        )
+        _token(http, EVERY_ROLE[:2])
         status = DestinationKustomer().check(LOGGER, config(stream_mappings=mapped))
     assert status.status == Status.FAILED
     assert "org.user.customer.write or org.permission.customer.update (to update customer records)" in status.message
@@ -117,13 +126,54 @@ def test_check_names_the_missing_role_and_what_it_is_for():
     assert "company" not in status.message  # only the mapped objects are checked
 
 
-def test_check_fails_when_kustomer_refuses_the_cheap_read():
-    mapped = [{"stream": "ltv", "object": "customer"}]
+def _token(http: HttpMocker, roles) -> None:
+    http.get(HttpRequest(f"{BASE}/auth/tokens/current"), answer({"data": {"attributes": {"roles": roles}}}))
+
+
+def _check_answered(metadata):
+    """Check a config mapping one stream to customers, Kustomer answering ``metadata`` to the cheap read."""
     with HttpMocker() as http:
-        http.get(HttpRequest(f"{BASE}/auth/tokens/current"), answer({"data": {"attributes": {"roles": EVERY_ROLE}}}))
-        http.get(HttpRequest(f"{BASE}/metadata/customer"), error(403, "lacks the role org.permission.metadata.read"))
-        status = DestinationKustomer().check(LOGGER, config(stream_mappings=mapped))
+        _token(http, EVERY_ROLE)
+        http.get(HttpRequest(f"{BASE}/metadata/customer"), metadata)
+        return DestinationKustomer().check(LOGGER, config(stream_mappings=[{"stream": "ltv", "object": "customer"}]))
+
+
+def test_check_fails_when_kustomer_refuses_the_cheap_read():
+    status = _check_answered(error(403, "lacks the role org.permission.metadata.read"))
     assert status.status == Status.FAILED and "to read custom attribute definitions (HTTP 403" in status.message
+
+
+def test_check_without_stream_mappings_says_which_objects_it_assumed_and_how_to_narrow_it():
+    customers_only = [r for r in EVERY_ROLE if ".company." not in r]
+    with HttpMocker() as http:
+        _token(http, customers_only)
+        assumed = DestinationKustomer().check(LOGGER, config())
+    assert assumed.status == Status.FAILED and "(to create company records)" in assumed.message
+    assert "the check assumed customers, companies and custom objects" in assumed.message
+    assert "add an entry per stream (its object) to check only the objects it writes" in assumed.message
+    mapped = [{"stream": "people", "object": "customer"}]
+    with HttpMocker() as http:
+        mock_setup(http, roles=customers_only, metadata={"customer": {}})
+        assert DestinationKustomer().check(LOGGER, config(stream_mappings=mapped)).status == Status.SUCCEEDED
+
+
+def test_check_reports_kustomers_server_errors_as_such_not_as_a_config_mistake():
+    status = _check_answered(error(503, "unavailable"))
+    assert status.status == Status.FAILED
+    assert status.message == "Kustomer kept answering HTTP 503 at https://api.kustomerapp.com; try again later."
+
+
+def test_a_refused_cheap_read_other_than_a_server_error_is_a_config_error():
+    with HttpMocker() as http:
+        http.get(HttpRequest(f"{BASE}/metadata/customer"), error(404, "no such resource"))
+        with pytest.raises(AirbyteTracedException) as refused:
+            access.cheap_reads(_client(), klasses=False)
+    assert refused.value.failure_type == FailureType.config_error
+    assert "Kustomer answered HTTP 404 to GET /v1/metadata/customer" in refused.value.message
+
+
+def _client():
+    return open_connection(config(), parse_config, "test").client("check", max_retries=0)
 
 
 def test_check_with_an_invalid_key_says_so():

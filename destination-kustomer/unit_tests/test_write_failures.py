@@ -25,6 +25,7 @@ from write_mocks import (
     record,
     resource,
     run_write,
+    sent,
     state,
 )
 
@@ -108,22 +109,32 @@ def test_a_bulk_request_refused_whole_is_sent_again_one_record_at_a_time():
 def test_past_the_threshold_the_sync_stops_with_one_error_and_no_later_state():
     with HttpMocker() as http:
         mock_setup(http)
-        with pytest.raises(AirbyteTracedException) as stopped:
-            run_write(
-                http,
-                config(max_failed_records=1),
-                catalog(CUSTOMERS),
-                [record("customers", name="a"), state("customers", 1), record("customers", name="b")],
-            )
-    assert stopped.value.failure_type == FailureType.config_error
-    assert "2 records could not be written, more than 'max_failed_records' (1)" in stopped.value.message
+        run = run_write(
+            http,
+            config(max_failed_records=1),
+            catalog(CUSTOMERS),
+            [
+                record("customers", name="a"),
+                state("customers", 1),
+                record("customers", name="b"),
+                state("customers", 2),
+                record("customers", externalId="never-read"),
+                state("customers", 3),
+            ],
+            stops=True,
+        )
+    assert run.error.failure_type == FailureType.config_error
+    assert "2 records could not be written, more than 'max_failed_records' (1)" in run.error.message
+    assert run.states() == [1]  # the state before the failing record, and none after it
+    assert run.summary()["customers"]["records"] == 2
 
 
 def test_a_key_without_a_write_role_stops_before_the_first_record():
     with HttpMocker() as http:
         mock_setup(http, roles=[r for r in EVERY_ROLE if r != "org.permission.customer.update"])
         with pytest.raises(AirbyteTracedException) as stopped:
-            run_write(http, config(), catalog(CUSTOMERS), [record("customers", externalId="x")])
+            run_write(http, config(), catalog(CUSTOMERS), [record("customers", externalId="x"), state("customers", 1)])
+        assert sent(http) == ["GET /v1/auth/tokens/current"]
     assert stopped.value.failure_type == FailureType.config_error
     assert (
         "org.user.customer.write or org.permission.customer.update (to update customer records)"
@@ -136,10 +147,11 @@ def test_a_write_kustomer_refuses_for_a_role_stops_the_sync_naming_it():
         mock_setup(http, roles=None)
         lookup(http, "customers/externalId=x", None)
         http.post(HttpRequest(f"{BASE}/customers", body={"externalId": "x"}), error(403, "lacks the role"))
-        with pytest.raises(AirbyteTracedException) as stopped:
-            run_write(http, config(), catalog(CUSTOMERS), [record("customers", externalId="x")])
-    assert "to create customer records (HTTP 403: lacks the role)" in stopped.value.message
-    assert "org.permission.customer.create" in stopped.value.message
+        run = run_write(
+            http, config(), catalog(CUSTOMERS), [record("customers", externalId="x"), state("customers", 1)], stops=True
+        )
+    assert "to create customer records (HTTP 403: lacks the role)" in run.error.message
+    assert "org.permission.customer.create" in run.error.message and run.states() == []
 
 
 def test_a_lookup_answering_another_object_writes_nothing_over_it():

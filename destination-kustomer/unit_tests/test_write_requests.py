@@ -17,6 +17,7 @@ from write_mocks import (
     record,
     resource,
     run_write,
+    sent,
     state,
 )
 
@@ -172,7 +173,7 @@ def test_soft_delete_marks_the_company_and_update_creates_nothing():
     assert (summary["crm"]["not_found"], summary["crm"]["created"]) == (1, 0)
 
 
-def test_a_dry_run_looks_up_and_writes_nothing():
+def test_a_dry_run_looks_up_writes_nothing_and_passes_on_no_state():
     with HttpMocker() as http:
         mock_setup(http)
         lookup(http, "customers/externalId=crm-1", None)
@@ -181,11 +182,20 @@ def test_a_dry_run_looks_up_and_writes_nothing():
             http,
             config(dry_run=True),
             catalog(CUSTOMERS),
-            [record("customers", externalId="crm-1"), record("customers", externalId="crm-2"), state("customers", 9)],
+            [
+                record("customers", externalId="crm-1"),
+                state("customers", 8),
+                record("customers", externalId="crm-2"),
+                state("customers", 9),
+            ],
         )
+        assert [line for line in sent(http) if "/customers" in line] == [
+            "GET /v1/customers/externalId=crm-1",
+            "GET /v1/customers/externalId=crm-2",
+        ]
     row = run.summary()["customers"]
     assert (row["would_create"], row["would_update"], row["created"], row["updated"]) == (1, 1, 0, 0)
-    assert run.states() == [9]
+    assert run.messages == []  # no state: a source must not take records a dry run did not write as delivered
 
 
 def test_a_stream_state_waits_only_for_its_own_stream():

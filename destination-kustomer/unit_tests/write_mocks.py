@@ -5,6 +5,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from urllib.parse import urlsplit
 
 from airbyte_cdk.models import (
     AirbyteMessage,
@@ -18,6 +19,7 @@ from airbyte_cdk.models import (
     Type,
 )
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from destination_kustomer.destination import DestinationKustomer
 
 BASE = "https://api.kustomerapp.com/v1"
@@ -98,10 +100,10 @@ def job(job_id: str, status: str) -> HttpResponse:
     return answer({"data": {"type": "bulk", "id": job_id, "attributes": {"status": status}}}, 201)
 
 
-def batches(*counts: Sequence[int]) -> HttpResponse:
-    """A job's batches, each ``(successCount, failureCount)``."""
+def batches(*counts: Sequence[int], next_link: Optional[str] = None) -> HttpResponse:
+    """A page of a job's batches, each ``(successCount, failureCount)``, linking to ``next_link``."""
     data = [{"type": "bulk_batch", "attributes": {"successCount": s, "failureCount": f}} for s, f in counts]
-    return answer({"data": data})
+    return answer({"data": data, "links": {"next": next_link}})
 
 
 def mock_setup(
@@ -138,11 +140,13 @@ def lookup(
 
 @dataclass
 class WriteRun:
-    """The messages ``write`` yielded, the log lines, and how many requests had been made when each came out."""
+    """The messages ``write`` yielded (up to the error that stopped it, if one did), the log lines, and how many
+    requests had been made when each message came out."""
 
     messages: List[AirbyteMessage] = field(default_factory=list)
     requests_before: List[int] = field(default_factory=list)
     logs: List[str] = field(default_factory=list)
+    error: Optional[AirbyteTracedException] = None
 
     def states(self) -> List[Any]:
         """The state values passed on, in order."""
@@ -164,9 +168,14 @@ class _Lines(logging.Handler):
 
 
 def run_write(
-    http: HttpMocker, raw_config: Mapping[str, Any], configured: ConfiguredAirbyteCatalog, inputs: Iterable[Any]
+    http: HttpMocker,
+    raw_config: Mapping[str, Any],
+    configured: ConfiguredAirbyteCatalog,
+    inputs: Iterable[Any],
+    stops: bool = False,
 ) -> WriteRun:
-    """Run the destination's ``write`` over ``inputs`` in-process."""
+    """Run the destination's ``write`` over ``inputs`` in-process; with ``stops``, it must end in an error, kept in
+    ``error`` with every message that came out before it."""
     run = WriteRun()
     handler = _Lines(run.logs)
     logger = logging.getLogger("airbyte")
@@ -175,9 +184,20 @@ def run_write(
         for message in DestinationKustomer().write(raw_config, configured, iter(inputs)):
             run.messages.append(message)
             run.requests_before.append(len(http._mocker.request_history))  # noqa: SLF001 - the mocker's own log
+    except AirbyteTracedException as error:
+        if not stops:
+            raise
+        run.error = error
     finally:
         logger.removeHandler(handler)
+    assert run.error is not None or not stops, "the write was expected to stop with an error"
     return run
+
+
+def sent(http: HttpMocker) -> List[str]:
+    """Every request made so far, as ``METHOD /path?query``."""
+    history = http._mocker.request_history  # noqa: SLF001 - the mocker's own log
+    return [f"{r.method} {urlsplit(r.url).path}" + (f"?{urlsplit(r.url).query}" if r.query else "") for r in history]
 
 
 def array_body(items: List[Any]) -> str:

@@ -1,6 +1,6 @@
 """A bulk job (``GET /v1/bulk/{id}``) and its results (``GET /v1/bulk/{id}/batches``)."""
 
-from kustomer_simulator.routes.base import Reply, Request, json_reply, not_found
+from kustomer_simulator.routes.base import Reply, Request, json_reply, not_found, paging
 from kustomer_simulator.timefmt import now_ms
 
 
@@ -15,11 +15,18 @@ def job(request: Request) -> Reply:
 
 
 def batches(request: Request) -> Reply:
-    """The job's completed batches, each with its success and failure counts and per-item results."""
+    """The batches of a job that ended, each with its success and failure counts and per-item results: one a page,
+    linking to the next, under ``--bulk-results paged`` (``page=``, from 1), else all on one page."""
     org = request.org
     with org.lock:
         found = org.bulk.get(request.params["id"])
         if found is None:
             raise not_found(request.path)
-        data = found.batches()
-        return json_reply({"data": data}, len(data))
+        data = found.batches(now_ms())
+    if request.settings.writes.bulk_results == "single":
+        return json_reply({"data": data, "links": {"self": request.path, "next": None}}, len(data))
+    page, _ = paging(request.query)
+    shown = data[page - 1 : page]
+    more = page < len(data)
+    links = {"self": f"{request.path}?page={page}", "next": f"{request.path}?page={page + 1}" if more else None}
+    return json_reply({"data": shown, "links": links}, len(shown))

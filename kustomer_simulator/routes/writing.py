@@ -29,7 +29,13 @@ def body_of(request: Request, coll: Collection, operation: str) -> Any:
         body = json.loads(request.body or b"null")
     except ValueError:
         raise bad_request("the body is not JSON") from None
-    violation = body_violation(kind_of(coll), operation, body, client_ref=settings.client_ref == "accepted")
+    violation = body_violation(
+        kind_of(coll),
+        operation,
+        body,
+        client_ref=settings.client_ref == "accepted",
+        tree=settings.custom_tree == "accepted",
+    )
     if violation:
         raise bad_request(f"invalid {operation.replace('_', ' ')} body: {violation}")
     return body
@@ -63,12 +69,13 @@ def updated(request: Request, coll: Collection, record_id: str) -> Reply:
 
 
 def looked_up(request: Request, coll: Collection, key: str) -> Reply:
-    """GET by externalId or email (the path's last segment, URL-encoded): the record, or a miss as
-    ``--lookup-miss`` says (200 with an empty ``data`` object, or 404)."""
+    """GET by externalId or email (the path's last segment, URL-encoded; an email in any case unless
+    ``--email-case sensitive``): the record, or a miss as ``--lookup-miss`` says (200 with an empty ``data``
+    object, or 404)."""
     value = unquote(request.params[key])
     org = request.org
     with org.lock:
-        i = org.store.find(coll, key, value)
+        i = org.store.find(coll, key, value, request.settings.writes.email_case == "sensitive")
         if i is not None:
             return json_reply({"data": coll.render(i)}, 1)
     if request.settings.writes.lookup_miss == "404":

@@ -1,7 +1,7 @@
 """Incremental streams over ``POST /v1/customers/search`` (and its archive), read exactly and verified."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Set, Tuple
 
 from airbyte_cdk.models import FailureType, SyncMode
@@ -29,6 +29,9 @@ from source_kustomer.search_plan import ARCHIVE, BOUNDARY_MARGIN, Phase, plan, r
 from source_kustomer.streams.base import KustomerStream
 
 CURSOR = "updatedAt"
+# A first sync reads deletions from this long before it began: far more than Kustomer's search trails its writes
+# (search_lag_seconds), so a record deleted just before the sync but still found by search gets its marker.
+FIRST_SYNC_DELETIONS_MARGIN = timedelta(days=1)
 DELETIONS_SINCE = "deletionsSince"  # where this stream's reading of the audit log continues (with sync_deletes)
 DELETIONS = "deletions"  # the slice after the records, with sync_deletes
 CLOCK_SKEW_SECONDS = 300
@@ -149,8 +152,16 @@ class KustomerSearchStream(KustomerStream):
 
     @property
     def deletions_since(self) -> str:
-        """Where this stream's reading of the audit log for deletions continues."""
-        return self._deletions_since or kustomer_time(self.config.start_date)
+        """Where this stream's reading of the audit log for deletions continues: its saved position; for a stream
+        with no saved state at all (a first sync, or after a reset) shortly before this sync began -- what was
+        deleted earlier is not in this sync's records, and the destination holds none older -- else start_date
+        (records synced before deletes were turned on may have been deleted since)."""
+        if self._deletions_since:
+            return self._deletions_since
+        if self._incoming is None or self.sync_mode == SyncMode.full_refresh:
+            begun = timestamps.utc_now() - FIRST_SYNC_DELETIONS_MARGIN
+            return kustomer_time(max(self.config.start_date, begun))
+        return kustomer_time(self.config.start_date)
 
     @property
     def keys(self) -> List[SortKey]:

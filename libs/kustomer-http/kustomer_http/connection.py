@@ -9,23 +9,51 @@ so retries and counters are per stream while the budget, the origin guard and th
 import logging
 import threading
 from datetime import timedelta
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http import redaction, retry_logs
 from kustomer_http.errors import config_error
 from kustomer_http.origin import Origin, UnsafeUrl
 from kustomer_http.rate_policy import KustomerAPIBudget, KustomerBackoffStrategy, RateStats
-from kustomer_http.responses import AUTH_MESSAGE, MAX_RETRIES, KustomerErrorHandler, error_detail, refused
+from kustomer_http.responses import (
+    AUTH_MESSAGE,
+    MAX_RETRIES,
+    KustomerErrorHandler,
+    Unanswered,
+    error_detail,
+    refused,
+)
 from kustomer_http.settings import ConnectionSettings
 from kustomer_http.transport import Limits, guarded_session, sends_of
 
 MAX_RESPONSE_BYTES = 64 * 2**20
 SEARCH_PATH = "customers/search"
 ARCHIVE_SEARCH_PATH = "customers/archive/search"
+TOKEN_PATH = "auth/tokens/current"  # the key's own record: any valid key may read it
+
+
+def listed_roles(body: Any) -> Optional[List[str]]:
+    """The roles a ``GET /v1/auth/tokens/current`` answer lists for the key (``data.attributes.roles``), or None
+    when it lists none."""
+    data = body.get("data") if isinstance(body, Mapping) else None
+    attributes = data.get("attributes") if isinstance(data, Mapping) else None
+    roles = attributes.get("roles") if isinstance(attributes, Mapping) else None
+    return [role for role in roles if isinstance(role, str)] if isinstance(roles, list) else None
+
+
+class OutcomeUnknown(Exception):
+    """A request sent only once failed after it may have reached Kustomer: whether it took effect is unknown.
+    ``answered``: Kustomer answered (with an error: it is done with the request), or not (it may still be at it)."""
+
+    def __init__(self, unanswered: Unanswered) -> None:
+        super().__init__(unanswered.reason)
+        self.reason = unanswered.reason
+        self.answered = unanswered.answered
 
 
 class AccessRefused(Exception):
@@ -49,6 +77,19 @@ def is_stop(internal_message: Optional[str]) -> bool:
     return bool(internal_message) and internal_message.startswith(STOPPED)  # type: ignore[union-attr]
 
 
+def open_connection(
+    raw: Mapping[str, Any],
+    parse: Callable[[Mapping[str, Any]], ConnectionSettings],
+    user_agent: str,
+    logger: Optional[logging.Logger] = None,
+) -> "KustomerConnection":
+    """Validate a raw config with the connector's ``parse`` (a config_error names the bad field), mask its key in
+    every line the connector writes, and open the command's session."""
+    settings = parse(raw)
+    redaction.register(settings.api_token)
+    return KustomerConnection(settings, user_agent, logger)
+
+
 class KustomerConnection:
     """The settings, origin, budget and guarded session one command shares.
 
@@ -66,6 +107,7 @@ class KustomerConnection:
     ) -> None:
         self.config = settings
         self.logger = logger or logging.getLogger("airbyte")
+        retry_logs.install((*retry_logs.CDK_LOGGERS, self.logger.name))
         self.origin: Origin = settings.origin
         self.budget = KustomerAPIBudget(
             search_per_window=settings.search_requests_per_minute,
@@ -95,10 +137,13 @@ class KustomerConnection:
         stats: Optional[RateStats] = None,
         max_retries: int = MAX_RETRIES,
         refusals: Sequence[int] = (),
+        resend: bool = True,
     ) -> "KustomerClient":
         """A client of its own for one stream or helper; ``refusals`` are statuses (beyond 400/401/403/404) it
-        gets back as responses instead of retrying, e.g. a writer's 409 and 422."""
-        return KustomerClient(self, name, stats or RateStats(), max_retries, refusals)
+        gets back as responses instead of retrying, e.g. a writer's 409 and 422. With ``resend`` False (creates) a
+        request is sent again only after a 429 or a connection never made; after any other failure ``send`` raises
+        ``OutcomeUnknown``."""
+        return KustomerClient(self, name, stats or RateStats(), max_retries, refusals, resend)
 
     def stop(self, reason: str) -> bool:
         """Stop every client of this connection; True for the first call (its reason is kept): the cause."""
@@ -140,17 +185,19 @@ class KustomerClient:
         stats: RateStats,
         max_retries: int,
         refusals: Sequence[int] = (),
+        resend: bool = True,
     ) -> None:
         self.connection = connection
         self.name = name
         self.stats = stats
         window = connection.config.rate_limit_window_seconds
+        self._errors = KustomerErrorHandler(
+            connection.logger, window, stats, max_retries, {status: refused(status) for status in refusals}, resend
+        )
         self.http = HttpClient(
             name=name,
             logger=connection.logger,
-            error_handler=KustomerErrorHandler(
-                connection.logger, window, stats, max_retries, {status: refused(status) for status in refusals}
-            ),
+            error_handler=self._errors,
             session=connection.session,
             backoff_strategy=KustomerBackoffStrategy(window, stats),
             request_timeout=connection.config.request_timeout_seconds,
@@ -180,8 +227,10 @@ class KustomerClient:
         params: Optional[Mapping[str, Any]] = None,
         body: Optional[Any] = None,
     ) -> requests.Response:
-        """One request to an absolute URL (from ``api_url`` or ``link_url``), retried as Kustomer's errors say."""
+        """One request to an absolute URL (from ``api_url`` or ``link_url``), retried as Kustomer's errors say;
+        ``OutcomeUnknown`` when a client that does not resend met a failure that may have reached Kustomer."""
         self.connection.check_running(self.name)
+        self._errors.take_unanswered()
         _, response = self.http.send_request(
             http_method=method,
             url=url,
@@ -190,6 +239,9 @@ class KustomerClient:
             json=body,
             dedupe_query_params=True,
         )
+        unanswered = self._errors.take_unanswered()
+        if unanswered is not None:
+            raise OutcomeUnknown(unanswered)
         return response
 
     def get(self, url: str, params: Optional[Mapping[str, Any]] = None) -> requests.Response:
@@ -217,4 +269,4 @@ class KustomerClient:
 
     def key_is_valid(self) -> bool:
         """Whether Kustomer accepts the API key at all (its roles aside)."""
-        return self.get(self.api_url("auth/tokens/current")).status_code != 401
+        return self.get(self.api_url(TOKEN_PATH)).status_code != 401

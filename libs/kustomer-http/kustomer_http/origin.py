@@ -8,7 +8,7 @@ configured origin -- with no user info, backslash, whitespace or control charact
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
@@ -19,6 +19,15 @@ _UNSAFE_CHARACTERS = re.compile(r"[\x00-\x20\x7f\\]")
 
 class UnsafeUrl(ValueError):
     """A URL the API key must not be sent to; the message says why and never quotes the URL's path or query."""
+
+
+def path_segment(value: str) -> str:
+    """``value`` (an id from an answer, a key from a record) as one segment of a URL path, every character that
+    could end the segment or start a query encoded (``/ ? # %`` and the rest); raises UnsafeUrl for a value no
+    encoding keeps in its place: empty, ``.`` or ``..`` (the HTTP stack resolves those against the path)."""
+    if value in ("", ".", ".."):
+        raise UnsafeUrl(f"would not stay one segment of the path ({value!r})")
+    return quote(value, safe="")
 
 
 @dataclass(frozen=True)

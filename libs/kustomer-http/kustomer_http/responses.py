@@ -3,10 +3,16 @@
 Refusals (400, 401, 403, 404) come back to the caller, which knows what was asked and says so; throttling,
 5xx, timeouts, cut-off bodies and unusable 200s are retried a bounded number of times; a redirect, a response
 past the size limit and a request to another host end the request with one clear error.
+
+A request that must not be sent twice (a create: Kustomer offers no idempotency key) is retried only where the
+first attempt is known not to have taken effect -- a 429, a connection never made; after any other failure its
+outcome is unknown, and the caller is told so instead (``Unanswered``) to find out what Kustomer did.
 """
 
 import logging
 import re
+import threading
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Dict, Optional, Union
 
@@ -22,7 +28,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping impor
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.rate_policy import RateStats
 from kustomer_http.redaction import redact
-from kustomer_http.transport import DeadlineExceeded, RefusedDestination, ResponseTooLarge
+from kustomer_http.transport import DeadlineExceeded, RefusedDestination, ResponseTooLarge, never_left
 
 MAX_RETRIES = 8
 REFUSALS = (400, 401, 403, 404)
@@ -63,6 +69,11 @@ def _ignore(status: int) -> ErrorResolution:
     )
 
 
+_UNANSWERED = ErrorResolution(
+    response_action=ResponseAction.IGNORE,
+    failure_type=FailureType.transient_error,
+    error_message="Not sent again: Kustomer may have acted on it; the caller finds out what it did.",
+)
 _REDIRECT = _fail(
     "Kustomer's API answered with a redirect, which the connector does not follow (the API key must reach the "
     "configured host only). Check 'region', 'organization' or 'api_url'.",
@@ -170,8 +181,18 @@ def unusable_body(response: requests.Response) -> Optional[str]:
     return None
 
 
+@dataclass(frozen=True)
+class Unanswered:
+    """Why a request sent once may have taken effect: ``reason``, and whether Kustomer ``answered`` (an error or an
+    unusable body: it is done with the request) or not (a timeout, a dropped connection: it may still be at it)."""
+
+    reason: str
+    answered: bool
+
+
 class KustomerErrorHandler(HttpStatusErrorHandler):
-    """Kustomer's error mapping, and retries for successful-looking responses that are not usable."""
+    """Kustomer's error mapping, and retries for successful-looking responses that are not usable; with ``resend``
+    False, no retry after a failure that may have reached Kustomer (``take_unanswered`` says which)."""
 
     def __init__(
         self,
@@ -180,6 +201,7 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
         stats: RateStats,
         max_retries: int = MAX_RETRIES,
         extra_mapping: Optional[Dict[Any, ErrorResolution]] = None,
+        resend: bool = True,
     ) -> None:
         super().__init__(
             logger=logger,
@@ -188,6 +210,14 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
             max_time=timedelta(seconds=window_seconds * 20),
         )
         self._stats = stats
+        self._resend = resend
+        self._unanswered = threading.local()
+
+    def take_unanswered(self) -> Optional[Unanswered]:
+        """The failure after which this thread's last request was not retried (once; None when there was none)."""
+        found = getattr(self._unanswered, "last", None)
+        self._unanswered.last = None
+        return found
 
     def interpret_response(
         self, response_or_exception: Optional[Union[requests.Response, Exception]] = None
@@ -203,6 +233,14 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
                 except ResponseTooComplex:
                     return _ignore(response_or_exception.status_code)  # its reader raises the clear error
                 resolution = _retry(reason) if reason else resolution
+        if (
+            not self._resend
+            and resolution.response_action == ResponseAction.RETRY
+            and not (isinstance(response_or_exception, BaseException) and never_left(response_or_exception))
+        ):
+            answered = isinstance(response_or_exception, requests.Response)
+            self._unanswered.last = Unanswered(resolution.error_message or "the request failed", answered)
+            return _UNANSWERED
         if resolution.response_action == ResponseAction.RATE_LIMITED:
             self._stats.throttled_429 += 1
         elif resolution.response_action == ResponseAction.RETRY:

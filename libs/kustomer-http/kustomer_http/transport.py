@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import NewConnectionError
 
 CHUNK_BYTES = 64 * 1024
 POOL_CONNECTIONS = 20
@@ -233,6 +234,18 @@ class GuardedAdapter(HTTPAdapter):
             f"The server did not finish its response within {self._limits.deadline_seconds:g} seconds.",
             request=request,
         )
+
+
+def never_left(error: BaseException) -> bool:
+    """Whether a failed request is known not to have reached the server: the guard refused it, or no connection was
+    made (refused, a name that does not resolve, a connect timeout). Any other failure -- a timeout while waiting
+    for the answer, a connection dropped after the request went out -- may come after the server acted on it."""
+    if isinstance(error, (RefusedDestination, requests.exceptions.ConnectTimeout)):
+        return True
+    if isinstance(error, requests.exceptions.ConnectionError):
+        cause = error.args[0] if error.args else None
+        return isinstance(getattr(cause, "reason", cause), NewConnectionError)  # requests wraps urllib3's MaxRetryError
+    return False
 
 
 def sends_of(session: requests.Session) -> int:

@@ -1,0 +1,214 @@
+"""What the destination does when a write's outcome is not what it asked for, request by request: a create whose
+answer is lost is looked up again and never sent blindly twice, a 409 turns into an update, a bulk job ending in
+another status or never ending is settled by lookups, batch results are read across pages within a bound, ids
+from answers stay one path segment, and two records of one object in a batch are written one after the other."""
+
+from typing import Any
+
+import pytest
+import write_mocks as mocks
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
+from destination_kustomer import bulk
+
+BASE = mocks.BASE
+MISS = mocks.answer({"data": {}})
+
+
+def _found(n: int) -> HttpResponse:
+    return mocks.answer({"data": mocks.resource("customer", f"c-{n}", externalId=f"crm-{n}")})
+
+
+def _lookups(http: HttpMocker, n: int, *answers: HttpResponse) -> None:
+    """The answers, in turn, to the lookups of crm-<n> (the last one repeats)."""
+    http.get(HttpRequest(f"{BASE}/customers/externalId=crm-{n}"), list(answers))
+
+
+def _creates(http: HttpMocker, n: int, *answers: HttpResponse, **attributes: Any) -> None:
+    """The answers, in turn, to ``POST /v1/customers`` of crm-<n>."""
+    http.post(HttpRequest(f"{BASE}/customers", body={"externalId": f"crm-{n}", **attributes}), list(answers))
+
+
+def _bulk_creates(http: HttpMocker, count: int, answer: HttpResponse) -> None:
+    """The answer to one bulk create of crm-0 … crm-<count - 1>."""
+    body = mocks.array_body([{"externalId": f"crm-{n}"} for n in range(count)])
+    http.post(HttpRequest(f"{BASE}/customers/bulk", body=body), answer)
+
+
+def _write(http: HttpMocker, count: int, *then: Any, stops: bool = False, **attributes: Any) -> mocks.WriteRun:
+    """Write crm-0 … crm-<count - 1> to the customers stream, then the messages ``then``."""
+    inputs = [mocks.record("customers", externalId=f"crm-{n}", **attributes) for n in range(count)] + list(then)
+    return mocks.run_write(http, mocks.config(), mocks.catalog({"name": "customers"}), inputs, stops=stops)
+
+
+def _sent(http: HttpMocker, start: str) -> list:
+    return [line for line in mocks.sent(http) if line.startswith(start)]
+
+
+def _setup(http: HttpMocker) -> HttpMocker:
+    mocks.mock_setup(http)
+    return http
+
+
+def test_a_create_answered_with_a_server_error_is_looked_up_again_and_not_sent_twice():
+    with HttpMocker() as http:
+        _setup(http)
+        _lookups(http, 0, MISS, _found(0))
+        _creates(http, 0, mocks.error(500, "boom"))
+        run = _write(http, 1, mocks.state("customers", 1))
+        posts = _sent(http, "POST")
+    row = run.summary()["customers"]
+    assert posts == ["POST /v1/customers"] and run.states() == [1]
+    assert (row["created"], row["failed"], row["lookups"], row["retries"]) == (1, 0, 2, 0)
+
+
+def test_a_create_still_missing_after_a_lost_answer_is_sent_once_more():
+    with HttpMocker() as http:
+        _setup(http)
+        _lookups(http, 0, MISS)
+        _creates(http, 0, mocks.error(502, "x"), mocks.answer({}, 201))
+        run = _write(http, 1)
+        posts = _sent(http, "POST")
+    row = run.summary()["customers"]
+    assert (len(posts), row["created"], row["lookups"]) == (2, 1, 3)  # one lookup, then two after the lost answer
+
+
+def test_a_create_whose_answer_is_lost_twice_is_reported_failed_not_sent_a_third_time():
+    with HttpMocker() as http:
+        _setup(http)
+        _lookups(http, 0, MISS)
+        _creates(http, 0, mocks.error(503, "busy"))
+        run = _write(http, 1)
+        posts = _sent(http, "POST")
+    row = run.summary()["customers"]
+    assert (len(posts), row["created"], row["failed"], row["lookups"]) == (2, 0, 1, 5)
+    assert "Kustomer did not say what came of 2 creates of it, and it is not found" in row["failures"][0]
+
+
+def test_a_conflict_on_create_is_looked_up_and_updated_instead():
+    with HttpMocker() as http:
+        _setup(http)
+        _lookups(http, 0, MISS, _found(0))
+        _creates(http, 0, mocks.error(409, "exists"), name="A")
+        http.put(HttpRequest(f"{BASE}/customers/c-0", body={"externalId": "crm-0", "name": "A"}), mocks.answer({}))
+        run = _write(http, 1, name="A")
+    row = run.summary()["customers"]
+    assert (row["created"], row["updated"], row["failed"], row["single_writes"]) == (0, 1, 0, 2)
+
+
+def test_a_bulk_create_answered_with_a_server_error_creates_only_the_records_still_missing():
+    with HttpMocker() as http:
+        _setup(http)
+        _lookups(http, 0, MISS, _found(0))
+        _lookups(http, 1, MISS, _found(1))
+        _lookups(http, 2, MISS)
+        _bulk_creates(http, 3, mocks.error(504, "gateway"))
+        _creates(http, 2, mocks.answer({}, 201))
+        run = _write(http, 3)
+        posts = _sent(http, "POST")
+    row = run.summary()["customers"]
+    assert (posts, row["created"], row["failed"]) == (["POST /v1/customers/bulk", "POST /v1/customers"], 3, 0)
+
+
+def test_a_bulk_job_ending_in_another_status_is_settled_item_by_item_without_reading_results():
+    with HttpMocker() as http:
+        _setup(http)
+        _lookups(http, 0, MISS, _found(0))
+        _lookups(http, 1, MISS, MISS)
+        _bulk_creates(http, 2, mocks.job("j-1", "queued"))
+        http.get(HttpRequest(f"{BASE}/bulk/j-1"), [mocks.job("j-1", "running"), mocks.job("j-1", "failed")])
+        _creates(http, 1, mocks.answer({}, 201))
+        run = _write(http, 2)
+        polls = _sent(http, "GET /v1/bulk/")
+    row = run.summary()["customers"]
+    assert polls == ["GET /v1/bulk/j-1", "GET /v1/bulk/j-1"]  # no batches: a failed job's counts say nothing
+    assert (row["created"], row["single_writes"], row["bulk_follow_ups"]) == (2, 1, 2)
+
+
+@pytest.mark.parametrize("second", ["missing", "written"])
+def test_a_bulk_job_that_never_ends_is_looked_up_and_stops_the_sync_while_a_record_is_missing(second):
+    with HttpMocker() as http:
+        _setup(http)
+        _lookups(http, 0, MISS, _found(0))
+        _lookups(http, 1, MISS, MISS if second == "missing" else _found(1))
+        _bulk_creates(http, 2, mocks.job("j-2", "queued"))
+        http.get(HttpRequest(f"{BASE}/bulk/j-2"), mocks.job("j-2", "running"))
+        run = _write(http, 2, mocks.state("customers", 1), stops=second == "missing")
+        polls, posts = _sent(http, "GET /v1/bulk/j-2"), _sent(http, "POST")
+    assert (len(polls), posts) == (bulk.MAX_POLLS, ["POST /v1/customers/bulk"])  # nothing the job may write is sent
+    if second == "missing":
+        assert run.states() == [] and "bulk job j-2 (customer) had not ended after 40 checks" in run.error.message
+        assert "1 of its 2 records are not written yet" in run.error.message
+        assert "Run the next sync once the job has ended (GET /v1/bulk/j-2)" in run.error.message
+    else:
+        assert run.states() == [1] and run.summary()["customers"]["created"] == 2
+
+
+def test_bulk_results_are_read_across_pages_and_past_the_bound_the_sync_stops(monkeypatch):
+    def write(http: HttpMocker) -> mocks.WriteRun:
+        for n in range(3):
+            _lookups(_setup(http) if n == 0 else http, n, MISS)
+        _bulk_creates(http, 3, mocks.job("j-3", "complete"))
+        first = mocks.batches((2, 0), next_link="/v1/bulk/j-3/batches?page=2")
+        http.get(HttpRequest(f"{BASE}/bulk/j-3/batches"), first)
+        http.get(HttpRequest(f"{BASE}/bulk/j-3/batches", query_params={"page": "2"}), mocks.batches((1, 0)))
+        return _write(http, 3, mocks.state("customers", 1), stops=bulk.MAX_BATCH_PAGES < 2)
+
+    with HttpMocker() as http:
+        run = write(http)
+    row = run.summary()["customers"]
+    assert (row["created"], row["bulk_follow_ups"], row["single_writes"], run.states()) == (3, 2, 0, [1])
+    monkeypatch.setattr(bulk, "MAX_BATCH_PAGES", 1)
+    with HttpMocker() as http:
+        bounded = write(http)
+    assert "Kustomer's list of results of bulk job j-3 is longer than 1 pages" in bounded.error.message
+    assert bounded.states() == []
+
+
+def test_ids_taken_from_answers_go_into_paths_as_one_segment():
+    with HttpMocker() as http:
+        _setup(http)
+        _lookups(http, 0, mocks.answer({"data": mocks.resource("customer", "../companies/x", externalId="crm-0")}))
+        _lookups(http, 1, mocks.answer({"data": mocks.resource("customer", "..", externalId="crm-1")}))
+        http.put(HttpRequest(f"{BASE}/customers/..%2Fcompanies%2Fx", body={"externalId": "crm-0"}), mocks.answer({}))
+        run = mocks.run_write(
+            http,
+            mocks.config(batch_size=1),
+            mocks.catalog({"name": "customers"}),
+            [mocks.record("customers", externalId=f"crm-{n}") for n in range(2)],
+        )
+        puts = _sent(http, "PUT")
+    assert puts == ["PUT /v1/customers/..%2Fcompanies%2Fx"]
+    row = run.summary()["customers"]
+    assert (row["updated"], row["failed"]) == (1, 1) and "would not stay one segment of the path" in row["failures"][0]
+    with HttpMocker() as http:
+        _setup(http)
+        for n in range(2):
+            _lookups(http, n, MISS)
+        _bulk_creates(http, 2, mocks.job("../customers/j", "queued"))
+        http.get(HttpRequest(f"{BASE}/bulk/..%2Fcustomers%2Fj"), mocks.job("../customers/j", "complete"))
+        http.get(HttpRequest(f"{BASE}/bulk/..%2Fcustomers%2Fj/batches"), mocks.batches((2, 0)))
+        run = _write(http, 2)
+        follows = _sent(http, "GET /v1/bulk")
+    assert follows == ["GET /v1/bulk/..%2Fcustomers%2Fj", "GET /v1/bulk/..%2Fcustomers%2Fj/batches"]
+    assert run.summary()["customers"]["created"] == 2
+
+
+def test_two_records_of_one_customer_in_a_batch_are_written_one_after_the_other():
+    both = mocks.resource("customer", "c-1", emails=[{"email": "a@x.test"}, {"email": "b@x.test"}])
+    mapped = [{"stream": "people", "object": "customer", "matching_key": "email"}]
+    with HttpMocker() as http:
+        _setup(http)
+        for address in ("a%40x.test", "b%40x.test"):
+            mocks.lookup(http, f"customers/email={address}", both)
+        for name in ("A", "B"):
+            http.put(HttpRequest(f"{BASE}/customers/c-1", body={"name": name}), mocks.answer({}))
+        run = mocks.run_write(
+            http,
+            mocks.config(stream_mappings=mapped),
+            mocks.catalog({"name": "people"}),
+            [mocks.record("people", email="a@x.test", name="A"), mocks.record("people", email="b@x.test", name="B")],
+        )
+        writes = [line for line in mocks.sent(http) if not line.startswith("GET")]
+    assert writes == ["PUT /v1/customers/c-1", "PUT /v1/customers/c-1"]  # never both in one bulk request
+    row = run.summary()["people"]
+    assert (row["updated"], row["lookups"], row["bulk_requests"]) == (2, 3, 0)
