@@ -47,6 +47,7 @@ ALL = SEARCH | {spec.name for spec in LIST_STREAMS}
 SHARED = {"customers", "conversations", "messages", "notes", "users", "teams", "tags", "shortcuts"}
 TAP = ROOT / ".venv-tap" / "bin" / "tap-kustomer"
 KUSTOMER_HOST = "api.kustomerapp.com"
+TOOLS = ("source-kustomer", "tap-kustomer 1.1.0")
 SEARCH_PAGE = 500
 ALL_PARTS = {1, 2, 3, 4, 5, 6, 7}
 FULL_SYNC_COLUMNS = [
@@ -228,8 +229,12 @@ def kustomer_on_loopback() -> Iterator[Path]:
         "san.cnf",
     )
     hosts = Path("/etc/hosts")
-    original = hosts.read_text()
-    hosts.write_text(original.rstrip("\n") + f"\n127.0.0.1 {KUSTOMER_HOST}  # source-kustomer benchmark\n")
+    marker = "  # source-kustomer benchmark"
+    # A run killed without its finally block (a machine restart) leaves its line behind: never keep it.
+    original = "".join(
+        line for line in hosts.read_text().splitlines(keepends=True) if not line.rstrip().endswith(marker)
+    )
+    hosts.write_text(original.rstrip("\n") + f"\n127.0.0.1 {KUSTOMER_HOST}{marker}\n")
     try:
         yield tls
     finally:
@@ -268,6 +273,7 @@ def _row(tool: str, run: Measured, expected: Dict[str, set], timeout_s: float) -
         "records": run.total,
         "wall_s": round(run.wall_s, 2),
         "records_per_s": round(run.total / run.wall_s) if run.wall_s else 0,
+        "cpu_s": round(run.cpu_s, 2) if measured else "n/a",
         "cpu_us_per_record": round(run.cpu_s / max(1, run.total) * 1e6, 1) if measured else "n/a",
         "peak_rss_mb": round(run.peak_rss_mb, 1) if measured else "n/a",
         "lost": run.lost(expected),
@@ -275,20 +281,31 @@ def _row(tool: str, run: Measured, expected: Dict[str, set], timeout_s: float) -
     }
 
 
-def side_by_side(scale: int, timeout_s: float) -> List[Dict[str, Any]]:
+def side_by_side(scale: int, timeout_s: float, large_scale: int) -> List[Dict[str, Any]]:
     rows: List[Dict[str, Any]] = []
-    variants = [
-        ("no limits, no ties", dict(limits=False)),
-        ("tie cluster of 1,200 (more than a page)", dict(limits=False, ties=(1200,))),
-        ("real budgets (1,000/min org, 100/min search, 60-second minute)", dict(limits=True, minute_seconds=60.0)),
+    variants = [  # (name, simulator options, org size, time allowed)
+        ("no limits, no ties", dict(limits=False), scale, timeout_s),
+        ("tie cluster of 1,200 (more than a page)", dict(limits=False, ties=(1200,)), scale, timeout_s),
+        (
+            "real budgets (1,000/min org, 100/min search, 60-second minute)",
+            dict(limits=True, minute_seconds=60.0),
+            scale,
+            timeout_s,
+        ),
+        (
+            f"no limits, no ties, {large_scale:,}-record org",
+            dict(limits=False),
+            large_scale,
+            timeout_s * large_scale / scale,
+        ),
     ]
     with kustomer_on_loopback() as tls:
         env = {"REQUESTS_CA_BUNDLE": str(tls / "ca.pem")}
         os.environ.update(env)  # discover runs of both tools too
         context = ssl.create_default_context(cafile=str(tls / "ca.pem"))
         base = f"https://{KUSTOMER_HOST}"
-        for name, options in variants:
-            with simulator(scale, port=443, tls=(tls / "server.pem", tls / "server.key"), **options):
+        for name, options, size, allowed in variants:
+            with simulator(size, port=443, tls=(tls / "server.pem", tls / "server.key"), **options):
                 expected = truth(base, SHARED, START, context=context)
                 tap_config = WORK / "tap-config.json"
                 tap_config.write_text(json.dumps({"api_token": TOKEN, "start_date": START, "user_agent": "benchmark"}))
@@ -297,7 +314,7 @@ def side_by_side(scale: int, timeout_s: float) -> List[Dict[str, Any]]:
                     [str(TAP), "--config", str(tap_config), "--catalog", str(catalog_path)],
                     singer=True,
                     env=env,
-                    timeout=timeout_s,
+                    timeout=allowed,
                     stderr_path=WORK / "tap-stderr.log",
                 )
                 ours_config = {"api_token": TOKEN, "api_url": base, "start_date": START, "search_lag_seconds": 0}
@@ -309,28 +326,52 @@ def side_by_side(scale: int, timeout_s: float) -> List[Dict[str, Any]]:
                     our_command(ours_config, our_catalog(ours_config, SHARED), "side"),
                     singer=False,
                     env=env,
-                    timeout=timeout_s,
+                    timeout=allowed,
                 )
-            for tool, run in (("source-kustomer", ours), ("tap-kustomer 1.1.0", theirs)):
-                rows.append({"variant": name, **_row(tool, run, expected, timeout_s)})
+            for tool, run in zip(TOOLS, (ours, theirs), strict=True):
+                rows.append({"variant": name, **_row(tool, run, expected, allowed)})
                 log(f"  side by side, {name}: {rows[-1]}")
     os.environ.pop("REQUESTS_CA_BUNDLE", None)
     return rows
 
 
 def ratios(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
-    base = [r for r in rows if r["variant"].startswith("no limits")]
-    ours = next(r for r in base if r["tool"] == "source-kustomer")
-    theirs = next(r for r in base if r["tool"] != "source-kustomer")
-    if not theirs["records"]:
-        return {}
-    return {
-        "throughput_ours_over_theirs": round(ours["records_per_s"] / max(1, theirs["records_per_s"]), 2),
-        "cpu_per_record_ours_over_theirs": round(ours["cpu_us_per_record"] / theirs["cpu_us_per_record"], 2),
-        "peak_rss_ours_over_theirs": round(ours["peak_rss_mb"] / theirs["peak_rss_mb"], 2),
-        "lost_ours_vs_theirs": [ours["lost"], theirs["lost"]],
-        "duplicates_ours_vs_theirs": [ours["duplicates"], theirs["duplicates"]],
-    }
+    """Ours over theirs for each unlimited variant both tools finished, and the CPU each tool spends per extra
+    record between the two org sizes (start-up left out: it is the same at both)."""
+    finished = [
+        r
+        for r in rows
+        if r["variant"].startswith("no limits") and "tie" not in r["variant"] and r["cpu_us_per_record"] != "n/a"
+    ]
+    by_variant: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for row in finished:
+        by_variant.setdefault(row["variant"], {})[row["tool"]] = row
+    out: Dict[str, Any] = {}
+    for variant, tools in by_variant.items():
+        if len(tools) < 2:
+            continue
+        ours, theirs = (tools[tool] for tool in TOOLS)
+        out[variant] = {
+            "throughput_ours_over_theirs": round(ours["records_per_s"] / max(1, theirs["records_per_s"]), 2),
+            "cpu_per_record_ours_over_theirs": round(ours["cpu_us_per_record"] / theirs["cpu_us_per_record"], 3),
+            "peak_rss_ours_over_theirs": round(ours["peak_rss_mb"] / theirs["peak_rss_mb"], 2),
+            "lost_ours_vs_theirs": [ours["lost"], theirs["lost"]],
+            "duplicates_ours_vs_theirs": [ours["duplicates"], theirs["duplicates"]],
+        }
+    sizes = [tools for tools in by_variant.values() if len(tools) == 2]
+    if len(sizes) == 2:
+        marginal = {
+            tool: round(
+                (sizes[1][tool]["cpu_s"] - sizes[0][tool]["cpu_s"])
+                / (sizes[1][tool]["records"] - sizes[0][tool]["records"])
+                * 1e6,
+                1,
+            )
+            for tool in TOOLS
+        }
+        ratio = round(marginal[TOOLS[0]] / marginal[TOOLS[1]], 3)
+        out["marginal_cpu_us_per_record"] = {**marginal, "ours_over_theirs": ratio}
+    return out
 
 
 # ---- 4. profile ---------------------------------------------------------------------------------------------
@@ -408,7 +449,7 @@ def chart(results: Dict[str, Any], path: Path) -> None:
     axes[1].set_xscale("log")
     axes[1].set_title("Own cost vs. records synced")
     axes[1].legend()
-    side = [r for r in results["side_by_side"] if r["variant"].startswith("no limits")]
+    side = [r for r in results["side_by_side"] if r["variant"] == "no limits, no ties"]
     labels = [r["tool"] for r in side]
     axes[2].bar(
         [f"{label}\nrecords/s" for label in labels], [r["records_per_s"] for r in side], color=["#3465a4", "#999999"]
@@ -469,6 +510,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--cost-scales", default="10000,100000,1000000")
     parser.add_argument("--side-scale", type=int, default=100_000)
     parser.add_argument("--side-timeout", type=float, default=240.0)
+    parser.add_argument("--side-large-scale", type=int, default=1_000_000)
     parser.add_argument("--history-scale", type=int, default=500_000)
     parser.add_argument("--full-scale", type=int, default=100_000)
     parser.add_argument("--full-minute", type=float, default=6.0)
@@ -491,8 +533,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         results["own_cost"] = own_cost([int(x) for x in args.cost_scales.split(",")])
     if 3 in parts:
         log("3. Side by side with tap-kustomer (TLS simulator as api.kustomerapp.com)")
-        results["side_by_side"] = side_by_side(args.side_scale, args.side_timeout)
-        results["side_settings"] = {"scale": args.side_scale, "timeout_s": args.side_timeout}
+        results["side_by_side"] = side_by_side(args.side_scale, args.side_timeout, args.side_large_scale)
+        results["side_settings"] = {
+            "scale": args.side_scale,
+            "large_scale": args.side_large_scale,
+            "timeout_s": args.side_timeout,
+        }
         results["ratios"] = ratios(results["side_by_side"])
     if 5 in parts:
         log("5. A five-year history: archive and standard search, real budgets, shrunk minute")
@@ -555,7 +601,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 ],
             ),
             "",
-            "Ratios (ours / theirs, no limits, no ties): " + json.dumps(results["ratios"]),
+            "Ratios (ours / theirs, no limits, no ties), per org size, and the CPU per record each tool adds between "
+            "the two sizes (start-up, the same at both, left out): " + json.dumps(results["ratios"]),
             "",
         ]
     md += ["## 4. Profile", "", "See `profile.txt` (py-spy, every thread, 100k-record search sync).", ""]
