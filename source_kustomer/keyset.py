@@ -348,7 +348,7 @@ class KeysetReader:
             fresh = [
                 record
                 for record in records
-                if record["id"] not in skip and not (instant(record[key.record_key]) == low and record["id"] in at_low)
+                if record["id"] not in skip and not (record["id"] in at_low and instant(record[key.record_key]) == low)
             ]
             self.stats.skipped_seen += len(records) - len(fresh)
             yield from fresh

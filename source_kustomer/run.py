@@ -27,6 +27,7 @@ from source_kustomer.config import parse_config
 from source_kustomer.source import SourceKustomer
 from source_kustomer.state import check_state_file
 
+YOUNG_COLLECTION_THRESHOLD = 50_000  # allocations between young collections (CPython default: 700)
 # How the CDK's closing "some streams failed" error begins (airbyte_cdk.exception_handler).
 FAILED_STREAMS_PREFIX = "During the sync, the following streams did not sync successfully"
 
@@ -72,10 +73,12 @@ def run(args: Optional[List[str]] = None) -> None:
         from source_kustomer.probe import main as probe
 
         sys.exit(probe(argv[1:]))
-    # Everything imported so far lives for the whole run: keep the cyclic GC from re-scanning it while
-    # each page's thousands of short-lived dicts trigger collections (it was most of a page's parse time).
+    # Everything imported so far lives for the whole run, and a page's records (up to 10,000 of them queued)
+    # are never cyclic garbage: the cyclic GC re-scanning them as each page allocates its thousands of dicts
+    # made parsing a page take three times as long. Freeze the first, collect young objects 70x less often.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
     code = _preflight(argv)
     if code is not None:
         sys.exit(code)
