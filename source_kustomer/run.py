@@ -61,7 +61,7 @@ def launch(source: SourceKustomer, argv: List[str]) -> None:
     parsed = entrypoint.parse_args(argv)
     with PRINT_BUFFER:
         for message in entrypoint.run(parsed):
-            print(f"{redaction.redact(message)}\n", end="")
+            sys.stdout.write(f"{redaction.redact(message)}\n")  # the print buffer, outside tests
             if '"type":"STATE"' in message[:24]:
                 PRINT_BUFFER.flush()
 
