@@ -338,11 +338,7 @@ def side_by_side(scale: int, timeout_s: float, large_scale: int) -> List[Dict[st
 def ratios(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     """Ours over theirs for each unlimited variant both tools finished, and the CPU each tool spends per extra
     record between the two org sizes (start-up left out: it is the same at both)."""
-    finished = [
-        r
-        for r in rows
-        if r["variant"].startswith("no limits, no ties") and r["cpu_us_per_record"] != "n/a"
-    ]
+    finished = [r for r in rows if r["variant"].startswith("no limits, no ties") and r["cpu_us_per_record"] != "n/a"]
     by_variant: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for row in finished:
         by_variant.setdefault(row["variant"], {})[row["tool"]] = row
