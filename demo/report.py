@@ -9,8 +9,8 @@ SUMMARY_PREFIX = "SYNC_SUMMARY "
 PROGRESS_PREFIX = "progress "
 DONE_MARK = " — done in "  # how the connector ends a stream's last progress line
 FOOTNOTES = (
-    "waits: pauses for the org's shared rate budget while the stream ran; streams running at the same time see the "
-    "same pauses, so they are not added up.",
+    "waits: pauses before the stream's own requests to stay within Kustomer's rate budgets, which streams read at "
+    "the same time share.",
     "dups: possible duplicates, records at the previous sync's saved cursor read again because each incremental "
     "sync starts at it; an Append + Deduped destination (and PyAirbyte's cache) keeps one row per id.",
 )
@@ -86,7 +86,7 @@ def summary_table(rows: List[Dict[str, Any]], live: Optional[Mapping[str, int]] 
         lines.append(line)
     total = (
         f"{'total':<26}{_sum(rows, 'records'):>9,}{_sum(rows, 'deletions'):>10,}{_sum(rows, 'requests'):>9,}"
-        f"{'':>7}{_sum(rows, 'duration_s'):>6.1f} {'':>7}{_sum(rows, 'http_429'):>6,}"
+        f"{'':>7}{_sum(rows, 'duration_s'):>6.1f} {_sum(rows, 'rate_waits'):>7,}{_sum(rows, 'http_429'):>6,}"
         f"{_sum(rows, 'possible_duplicates'):>7,}"
     )
     if live is not None:

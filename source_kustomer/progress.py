@@ -13,10 +13,9 @@ logger = logging.getLogger("airbyte")
 
 @dataclass
 class StreamProgress:
-    """Counters for one stream; budget waits are read from the shared budget's stats."""
+    """Counters for one stream; its requests' waits, 429s and retries are counted in ``http_stats`` by its clients."""
 
     stream: str
-    budget_stats: RateStats
     http_stats: RateStats
     records: int = 0
     pages: int = 0
@@ -28,16 +27,13 @@ class StreamProgress:
     finished: Optional[float] = None
     started_at: Optional[float] = None  # wall clock (epoch seconds), to line streams up against each other
     finished_at: Optional[float] = None
-    _waits_at_start: tuple = (0, 0.0)
-    _waits_at_end: Optional[tuple] = None
     _last_log: float = field(default=0.0)
 
     def start(self) -> None:
-        """Mark the stream's start, once (budget waits are counted from here)."""
+        """Mark the stream's start, once."""
         if self.started is None:
             self.started = self._last_log = time.monotonic()
             self.started_at = time.time()
-            self._waits_at_start = (self.budget_stats.waits, self.budget_stats.wait_seconds)
 
     def page(self, now: float) -> None:
         """Count a page; every few seconds, log where the stream is."""
@@ -52,21 +48,18 @@ class StreamProgress:
         if self.finished is None:
             self.finished = time.monotonic()
             self.finished_at = time.time()
-            self._waits_at_end = (self.budget_stats.waits, self.budget_stats.wait_seconds)
             logger.info(f"progress {self.describe()} — done in {self.duration:.1f}s")
-
-    def _waits_now(self) -> tuple:
-        return self._waits_at_end or (self.budget_stats.waits, self.budget_stats.wait_seconds)
 
     @property
     def rate_waits(self) -> int:
-        """Pauses before sending while this stream ran (the budget is shared, so later streams' are not its)."""
-        return self._waits_now()[0] - self._waits_at_start[0]
+        """Pauses before sending this stream's requests (the budget is shared: other streams' pauses are theirs)."""
+        return self.http_stats.waits
 
     @property
     def rate_wait_seconds(self) -> float:
-        """Seconds spent in those pauses."""
-        return self._waits_now()[1] - self._waits_at_start[1]
+        """Seconds spent in those pauses (with streams read at once, more than the stream's own duration is
+        possible: its requests in flight together wait side by side)."""
+        return self.http_stats.wait_seconds
 
     @property
     def duration(self) -> float:

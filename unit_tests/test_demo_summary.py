@@ -53,6 +53,12 @@ def test_the_table_starts_each_stream_from_the_first_start_and_marks_one_that_di
     assert messages.split()[4:6] == ["10.0", "80.0*"]
 
 
+def test_the_total_adds_up_each_stream_s_own_rate_waits():
+    rows = [{**ROWS[0], "rate_waits": 2}, {**ROWS[1], "rate_waits": 3}]
+    total = summary_table(rows).splitlines()[-1].split()
+    assert total == ["total", "290", "10", "2", "140.0", "5", "0", "0"]
+
+
 @pytest.mark.parametrize(
     "org, name",
     [

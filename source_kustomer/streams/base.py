@@ -75,7 +75,7 @@ class KustomerStream(HttpStream, ABC):
         self.sync_mode = SyncMode.full_refresh  # as configured in the catalog (the source sets it)
         self._custom_fields = custom_fields
         self._schema: Optional[Mapping[str, Any]] = None
-        self.progress = StreamProgress(self.name, connection.budget.stats, self.rate_stats)
+        self.progress = StreamProgress(self.name, self.rate_stats)
         super().__init__()
 
     @property

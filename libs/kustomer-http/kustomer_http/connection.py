@@ -19,7 +19,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http import redaction, retry_logs
 from kustomer_http.errors import config_error
 from kustomer_http.origin import Origin, UnsafeUrl
-from kustomer_http.rate_policy import KustomerAPIBudget, KustomerBackoffStrategy, RateStats
+from kustomer_http.rate_policy import KustomerAPIBudget, KustomerBackoffStrategy, RateStats, waits_counted_in
 from kustomer_http.responses import (
     AUTH_MESSAGE,
     MAX_RETRIES,
@@ -231,14 +231,15 @@ class KustomerClient:
         ``OutcomeUnknown`` when a client that does not resend met a failure that may have reached Kustomer."""
         self.connection.check_running(self.name)
         self._errors.take_unanswered()
-        _, response = self.http.send_request(
-            http_method=method,
-            url=url,
-            request_kwargs={"allow_redirects": False},
-            params=dict(params or {}),
-            json=body,
-            dedupe_query_params=True,
-        )
+        with waits_counted_in(self.stats):
+            _, response = self.http.send_request(
+                http_method=method,
+                url=url,
+                request_kwargs={"allow_redirects": False},
+                params=dict(params or {}),
+                json=body,
+                dedupe_query_params=True,
+            )
         unanswered = self._errors.take_unanswered()
         if unanswered is not None:
             raise OutcomeUnknown(unanswered)

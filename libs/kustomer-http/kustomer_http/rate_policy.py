@@ -11,10 +11,11 @@ import logging
 import re
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Union
 
 import requests
 from airbyte_cdk.sources.streams.call_rate import (
@@ -89,6 +90,21 @@ class RateStats:
             self.wait_seconds += seconds
 
 
+_on_behalf_of = threading.local()  # the stats of the client whose request this thread is sending
+
+
+@contextmanager
+def waits_counted_in(stats: RateStats) -> Iterator[None]:
+    """While the block runs, this thread's pauses before sending are counted in ``stats`` too: the budget is
+    shared by streams read at the same time, so only this attribution says which stream waited."""
+    outer = getattr(_on_behalf_of, "stats", None)
+    _on_behalf_of.stats = stats
+    try:
+        yield
+    finally:
+        _on_behalf_of.stats = outer
+
+
 def _window_budget(limit: int, window: timedelta, matcher: HttpRequestRegexMatcher) -> APIBudget:
     return APIBudget(
         policies=[MovingWindowCallRatePolicy(rates=[Rate(limit=limit, interval=window)], matchers=[matcher])]
@@ -135,6 +151,9 @@ class KustomerAPIBudget(AbstractAPIBudget):
         waited = time.monotonic() - started
         if waited > 0.01:
             self.stats.add_wait(waited)
+            own = getattr(_on_behalf_of, "stats", None)
+            if own is not None and own is not self.stats:
+                own.add_wait(waited)
 
     def update_from_response(self, request: Any, response: Any) -> None:
         """Learn the org's limit once; when a response says its budget is spent, pause it until the reset."""

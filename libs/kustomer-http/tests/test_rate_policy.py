@@ -1,5 +1,6 @@
 """The rate policy's pieces: header parsing, backoff choices, the two budgets."""
 
+import threading
 import time
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
@@ -12,6 +13,7 @@ from kustomer_http.rate_policy import (
     RateStats,
     retry_after_seconds,
     seconds_until_reset,
+    waits_counted_in,
 )
 
 NOW = 1_800_000_000.0
@@ -109,3 +111,27 @@ def test_a_response_saying_the_budget_is_spent_pauses_that_budget_until_its_rese
     assert time.monotonic() - started < 0.2
     budget.acquire_call(search)
     assert 0.8 <= time.monotonic() - started < 2.0
+
+
+def test_a_wait_is_counted_for_the_stream_whose_request_waited_and_for_the_sync():
+    shared, searching, listing = RateStats(), RateStats(), RateStats()
+    budget = KustomerAPIBudget(search_per_window=1, utilization_percent=100, window=timedelta(seconds=1), stats=shared)
+    budget.update_from_response(_prepared("GET", "/v1/tags"), _response(200, {"x-ratelimit-limit": "1000"}))
+
+    def searches() -> None:
+        with waits_counted_in(searching):
+            budget.acquire_call(_prepared("POST", "/v1/customers/search"))
+            budget.acquire_call(_prepared("POST", "/v1/customers/search"))  # waits for the search window
+
+    def lists() -> None:
+        with waits_counted_in(listing):
+            for _ in range(3):
+                budget.acquire_call(_prepared("GET", "/v1/tags"))  # room on the org budget: never waits
+
+    threads = [threading.Thread(target=searches), threading.Thread(target=lists)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (searching.waits, listing.waits, shared.waits) == (1, 0, 1)
+    assert searching.wait_seconds == shared.wait_seconds >= 0.8
