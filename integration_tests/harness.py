@@ -26,6 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 START_DATE = "2025-01-01T00:00:00.000Z"
 
 
+def secrets_folder(folder: Path, config: Dict[str, Any], catalog: Optional[Dict[str, Any]] = None) -> Path:
+    """``folder`` holding ``config.json`` (and ``catalog.json``), readable by a container's non-root user when
+    mounted as ``/secrets``."""
+    (folder / "config.json").write_text(json.dumps(config))
+    if catalog:
+        (folder / "catalog.json").write_text(json.dumps(catalog))
+    folder.chmod(0o755)
+    for item in folder.iterdir():
+        item.chmod(0o644)
+    return folder
+
+
 def token_forms(token: str) -> List[str]:
     """Every form in which a leaked token could show up (the tests' own list, independent of the connector's)."""
     raw = token.encode()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_tests.harness import START_DATE, token_forms, truth
+from integration_tests.harness import START_DATE, secrets_folder, token_forms, truth
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
 
 pytestmark = pytest.mark.image
@@ -38,13 +38,7 @@ def _run(docker_client, image, args, folder=None):
 
 def _folder(tmp_path: Path, sim, catalog=None) -> Path:
     config = {"api_token": TEST_TOKEN, "api_url": sim.url, "start_date": START_DATE, "search_lag_seconds": 0}
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    if catalog:
-        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-    tmp_path.chmod(0o755)
-    for f in tmp_path.iterdir():
-        f.chmod(0o644)
-    return tmp_path
+    return secrets_folder(tmp_path, config, catalog)
 
 
 def test_image_runs_as_a_non_root_user(docker_client, connector_image):

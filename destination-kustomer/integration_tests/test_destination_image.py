@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 from destination_harness import destination_config, input_lines, write_catalog, written
 
-from integration_tests.harness import token_forms
+from integration_tests.harness import secrets_folder, token_forms
 from kustomer_simulator.testing import TEST_TOKEN
 
 pytestmark = pytest.mark.image
@@ -25,16 +25,6 @@ def _run(image: str, args: List[str], folder: Optional[Path] = None, stdin: str 
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def _folder(tmp_path: Path, config: Dict[str, Any], catalog: Optional[Dict[str, Any]] = None) -> Path:
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    if catalog:
-        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-    tmp_path.chmod(0o755)
-    for item in tmp_path.iterdir():
-        item.chmod(0o644)
-    return tmp_path
-
-
 def test_the_image_runs_as_airbyte_discovers_and_writes(destination_image, sim, tmp_path):
     image = destination_image
     user = subprocess.run(
@@ -42,7 +32,7 @@ def test_the_image_runs_as_airbyte_discovers_and_writes(destination_image, sim, 
     )
     assert user.stdout.strip() == "airbyte"
     config = destination_config(sim, TEST_TOKEN, batch_size=10)
-    folder = _folder(tmp_path, config, write_catalog({"name": "companies"}))
+    folder = secrets_folder(tmp_path, config, write_catalog({"name": "companies"}))
     # spec and check in the image: the standard suite (test_destination_standard_suite.py)
     discovered = _run(image, ["discover", "--config", "/secrets/config.json"], folder)
     operations = next(m for m in discovered if m["type"] == "DESTINATION_CATALOG")["destination_catalog"]["operations"]
