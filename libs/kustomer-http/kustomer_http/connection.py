@@ -113,7 +113,6 @@ class KustomerConnection:
             search_per_window=settings.search_requests_per_minute,
             utilization_percent=settings.api_utilization_percent,
             window=timedelta(seconds=settings.rate_limit_window_seconds),
-            stats=RateStats(),
         )
         limits = Limits(
             deadline_seconds=settings.request_timeout_seconds,

@@ -75,7 +75,8 @@ def retry_after_seconds(headers: Any, now: Optional[float] = None) -> Optional[f
 
 @dataclass
 class RateStats:
-    """What rate limiting cost a sync: waits before sending and 429s received."""
+    """What rate limiting cost one client's requests (a stream's, or a destination's): waits before sending, 429s
+    received and retries."""
 
     waits: int = 0
     wait_seconds: float = 0.0
@@ -95,8 +96,8 @@ _on_behalf_of = threading.local()  # the stats of the client whose request this 
 
 @contextmanager
 def waits_counted_in(stats: RateStats) -> Iterator[None]:
-    """While the block runs, this thread's pauses before sending are counted in ``stats`` too: the budget is
-    shared by streams read at the same time, so only this attribution says which stream waited."""
+    """While the block runs, this thread's pauses before sending are counted in ``stats``: the budget is shared by
+    streams read at the same time, so only this attribution says which stream waited."""
     outer = getattr(_on_behalf_of, "stats", None)
     _on_behalf_of.stats = stats
     try:
@@ -114,9 +115,8 @@ def _window_budget(limit: int, window: timedelta, matcher: HttpRequestRegexMatch
 class KustomerAPIBudget(AbstractAPIBudget):
     """Keeps searches under their budget and every call under the org share; shared by all streams of a sync."""
 
-    def __init__(self, search_per_window: int, utilization_percent: int, window: timedelta, stats: RateStats) -> None:
+    def __init__(self, search_per_window: int, utilization_percent: int, window: timedelta) -> None:
         self.window_seconds = window.total_seconds()
-        self.stats = stats
         self._window = window
         self._utilization_percent = utilization_percent
         self._search = _window_budget(
@@ -149,11 +149,9 @@ class KustomerAPIBudget(AbstractAPIBudget):
         if self._org is not None:
             self._org.acquire_call(request, block=block, timeout=timeout)
         waited = time.monotonic() - started
-        if waited > 0.01:
-            self.stats.add_wait(waited)
-            own = getattr(_on_behalf_of, "stats", None)
-            if own is not None and own is not self.stats:
-                own.add_wait(waited)
+        own = getattr(_on_behalf_of, "stats", None)
+        if waited > 0.01 and own is not None:
+            own.add_wait(waited)
 
     def update_from_response(self, request: Any, response: Any) -> None:
         """Learn the org's limit once; when a response says its budget is spent, pause it until the reset."""
