@@ -77,7 +77,7 @@ def full_sync(scale: int, minute: float) -> List[Dict[str, Any]]:
             searches = after["search_requests"] - before["search_requests"]
             requests = after["requests"] - before["requests"]
             throttled = after["by_status"].get("429", 0) - before["by_status"].get("429", 0)
-            bound = max(_minutes_at(searches, SEARCH_SHARE), _minutes_at(requests, ORG_LIMIT * ORG_SHARE))
+            bound = _bound_minutes(searches, requests)
             minutes = run.wall_s / minute
             reading = ((run.last_record_s or 0) - (run.first_record_s or 0)) / minute
             per_stream = {row["stream"]: row["requests"] for row in run.summary}
@@ -103,6 +103,11 @@ def full_sync(scale: int, minute: float) -> List[Dict[str, Any]]:
     return rows
 
 
+def _bound_minutes(searches: int, requests: int) -> int:
+    """The two-budget bound: searches on the search share, every request (searches too) on the org share."""
+    return max(_minutes_at(searches, SEARCH_SHARE), _minutes_at(requests, ORG_LIMIT * ORG_SHARE))
+
+
 def _minutes_at(requests: int, per_minute: float) -> int:
     """The fewest whole minutes a moving one-minute window of ``per_minute`` needs for ``requests``."""
     return max(0, math.ceil(requests / per_minute) - 1)
@@ -126,7 +131,7 @@ def extrapolated(rows: List[Dict[str, Any]], conversations: int = 1_000_000) -> 
         fixed = sum(n for stream, n in row["requests_by_stream"].items() if stream in FIXED)
         searches = round(row["search_requests"] * factor)
         requests = searches + round((row["other_requests"] - fixed) * factor) + fixed
-        bound = max(_minutes_at(searches, SEARCH_SHARE), _minutes_at(requests, ORG_LIMIT * ORG_SHARE))
+        bound = _bound_minutes(searches, requests)
         scaled = {s: n if s in FIXED else round(n * factor) for s, n in sorted(row["requests_by_stream"].items())}
         out.append(
             {
