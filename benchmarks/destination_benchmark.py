@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+from benchmarks.processes import ROOT, TOKEN
 from kustomer_simulator.server import ServerSettings
 from kustomer_simulator.testing import running_simulator
 from kustomer_simulator.timefmt import now_ms
 from kustomer_simulator.writes import WriteSettings
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-token-not-a-secret"
 ORG_PER_MINUTE = 1000
 # (label, batch_size, api_utilization_percent)
 CASES = [("bulk", 100, 50), ("bulk", 100, 100), ("single writes", 1, 50)]

@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Dict, List
 
-from benchmarks.processes import ROOT, WORK, admin, measure, our_catalog, our_command, simulator, truth
+from benchmarks.processes import ROOT, TOKEN, WORK, admin, measure, our_catalog, our_command, simulator, truth
 from source_kustomer.streams import LIST_STREAMS
 
 SEARCH_SHARE = 90  # searches a minute: the connector's default search_requests_per_minute
@@ -48,7 +48,7 @@ FULL = "2000-01-01T00:00:00Z"
 
 def _config(url: str, minute: float, concurrency: int) -> Dict[str, Any]:
     return {
-        "api_token": "bench-token-not-a-secret",
+        "api_token": TOKEN,
         "api_url": url,
         "start_date": FULL,
         "search_lag_seconds": 0,
