@@ -89,5 +89,5 @@ def run(args: Optional[List[str]] = None) -> None:
     except AirbyteTracedException as error:
         if error.failure_type != FailureType.config_error:
             raise
-        emit_message(config_error_message(redaction.redact(error.message or str(error))))
+        emit_message(config_error_message(error.message or str(error)))  # emit redacts the whole line
         sys.exit(1)
