@@ -16,13 +16,12 @@ from kustomer_simulator.collection import Collection, mix32
 from kustomer_simulator.shapes import relationship
 from kustomer_simulator.timefmt import iso_ms, now_ms
 from kustomer_simulator.write_contract import CLIENT_REF
-from kustomer_simulator.writes import WriteRefused, WriteSettings
+from kustomer_simulator.writes import BULK_JOB_END_STATUS, WriteRefused, WriteSettings
 
 if TYPE_CHECKING:
     from kustomer_simulator.org import Org
 
 BATCH_ITEMS = 25  # items per batch of a job's results (Kustomer does not say how it splits a job)
-ENDS = {"complete": "complete", "failed": "failed", "stuck": None}  # --bulk-job-end: the status a job ends in
 
 
 @dataclass
@@ -111,7 +110,7 @@ class BulkBook:
             items=items,
             created_ms=at,
             seconds=settings.bulk_seconds if settings.bulk_mode == "async" else 0.0,
-            end=ENDS[settings.bulk_job_end],
+            end=BULK_JOB_END_STATUS[settings.bulk_job_end],
         )
         self.jobs[job.id] = job
         if settings.bulk_mode == "sync":

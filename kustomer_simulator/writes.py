@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 LOOKUP_KEYS = ("externalId", "email")
 IGNORED_ON_WRITE = ("id", "createdAt", "importedAt", "rev", "_clientRef")  # accepted by the schemas, not stored
 BULK_MODES = ("async", "sync")
-BULK_JOB_ENDS = ("complete", "failed", "stuck")
+# --bulk-job-end: the status a bulk job ends in (a stuck one never ends)
+BULK_JOB_END_STATUS: Mapping[str, Optional[str]] = {"complete": "complete", "failed": "failed", "stuck": None}
+BULK_JOB_ENDS = tuple(BULK_JOB_END_STATUS)
 BULK_RESULTS = ("paged", "single")
 DUPLICATE_EXTERNAL_IDS = ("created", "conflict")
 CUSTOMER_EMAILS = ("unique", "shared")

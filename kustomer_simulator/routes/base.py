@@ -192,3 +192,11 @@ def record_reply(request: Request, coll: Collection, i: Optional[int]) -> Reply:
     if i is None:
         raise not_found(request.path)
     return json_reply({"data": coll.render(i)}, 1)
+
+
+def collection_or_404(request: Request, name: Optional[str]) -> Collection:
+    """The collection ``name`` (a klass's custom objects), or 404 when the org has none by that name."""
+    coll = request.org.collections.get(name or "")
+    if coll is None:
+        raise not_found(request.path)
+    return coll

@@ -1,17 +1,23 @@
 """A bulk job (``GET /v1/bulk/{id}``) and its results (``GET /v1/bulk/{id}/batches``)."""
 
+from kustomer_simulator.bulk_jobs import BulkJob
 from kustomer_simulator.routes.base import Reply, Request, json_reply, not_found, paging
 from kustomer_simulator.timefmt import now_ms
+
+
+def _job_or_404(request: Request) -> BulkJob:
+    """The job the path names (the caller holds the org's lock), or 404."""
+    found = request.org.bulk.get(request.params["id"])
+    if found is None:
+        raise not_found(request.path)
+    return found
 
 
 def job(request: Request) -> Reply:
     """The job: queued, running or complete."""
     org = request.org
     with org.lock:
-        found = org.bulk.get(request.params["id"])
-        if found is None:
-            raise not_found(request.path)
-        return json_reply({"data": found.render(org.org_id, now_ms())}, 1)
+        return json_reply({"data": _job_or_404(request).render(org.org_id, now_ms())}, 1)
 
 
 def batches(request: Request) -> Reply:
@@ -19,10 +25,7 @@ def batches(request: Request) -> Reply:
     linking to the next, under ``--bulk-results paged`` (``page=``, from 1), else all on one page."""
     org = request.org
     with org.lock:
-        found = org.bulk.get(request.params["id"])
-        if found is None:
-            raise not_found(request.path)
-        data = found.batches(now_ms())
+        data = _job_or_404(request).batches(now_ms())
     if request.settings.writes.bulk_results == "single":
         return json_reply({"data": data, "links": {"self": request.path, "next": None}}, len(data))
     page, _ = paging(request.query)

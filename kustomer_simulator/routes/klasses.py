@@ -3,7 +3,7 @@
 from typing import FrozenSet
 
 from kustomer_simulator.org import KLASS_STATUSES
-from kustomer_simulator.routes.base import ApiError, Reply, Request, not_found, serve_list
+from kustomer_simulator.routes.base import ApiError, Reply, Request, collection_or_404, serve_list
 
 
 def refused_klasses(request: Request) -> FrozenSet[str]:
@@ -34,9 +34,7 @@ def klasses(request: Request) -> Reply:
 def kobjects(request: Request) -> Reply:
     """A klass's custom objects (403 for a disabled klass under ``--disabled-klass-objects refused``)."""
     klass = request.params["name"]
-    coll = request.org.collections.get(f"kobjects_{klass}")
-    if coll is None:
-        raise not_found(request.path)
+    coll = collection_or_404(request, f"kobjects_{klass}")
     if klass in refused_klasses(request):
         raise klass_refused(klass)
     return serve_list(request, coll, coll.live_indexes)

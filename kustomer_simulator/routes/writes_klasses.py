@@ -2,8 +2,8 @@
 (``/v1/klasses/{name}/...``; an unknown klass is 404)."""
 
 from kustomer_simulator.collection import Collection
-from kustomer_simulator.routes.base import Reply, Request
-from kustomer_simulator.routes.writing import bulk_submitted, collection_or_404, created, looked_up, updated
+from kustomer_simulator.routes.base import Reply, Request, collection_or_404
+from kustomer_simulator.routes.writing import bulk_submitted, created, looked_up, updated
 
 
 def _kobjects(request: Request) -> Collection:

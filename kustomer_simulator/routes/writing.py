@@ -2,7 +2,7 @@
 key and bulk submissions, each answered as Kustomer does."""
 
 import json
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping
 from urllib.parse import unquote
 
 import orjson
@@ -92,11 +92,3 @@ def bulk_submitted(request: Request, coll: Collection, operation: str, status: i
     with org.lock:
         job = org.bulk.submit(org, coll, operation, items, request.settings.writes)
         return status, orjson.dumps({"data": job.render(org.org_id, now_ms())}), 0
-
-
-def collection_or_404(request: Request, name: Optional[str]) -> Collection:
-    """The collection ``name`` (a klass's custom objects), or 404 when the org has none by that name."""
-    coll = request.org.collections.get(name or "")
-    if coll is None:
-        raise not_found(request.path)
-    return coll
