@@ -9,7 +9,8 @@ is created (or lacks it) and the key a customer matched by email is found with.
 
 from typing import Any, Dict, Mapping, Tuple
 
-EMAIL = "email"  # a customer's single address (the email matching key)
+from destination_kustomer.objects import EMAIL  # a customer's single address (the email matching key)
+
 REQUIRED_ON_CREATE: Mapping[str, Tuple[str, ...]] = {"company": ("name",), "kobject": ("title",)}
 CREATE_ONLY: Mapping[str, Tuple[str, ...]] = {"kobject": ("customer", "company")}  # an update cannot change them
 

@@ -8,11 +8,11 @@ along; a customer's ``email`` joins the addresses it already has.
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from destination_kustomer.attributes import CREATE_ONLY, EMAIL, REQUIRED_ON_CREATE
+from destination_kustomer.attributes import CREATE_ONLY, REQUIRED_ON_CREATE
 from destination_kustomer.errors import RecordFailed
 from destination_kustomer.lookups import Existing
 from destination_kustomer.mapping import MappedRecord
-from destination_kustomer.objects import KustomerObject
+from destination_kustomer.objects import EMAIL, KustomerObject
 
 MAX_EMAILS = 10
 EMAIL_FIELDS = ("email", "type", "verified")  # what a request's email item may hold (answers add an id)

@@ -13,7 +13,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 from kustomer_http.formats import KUSTOMER_FORMATS
 
-from destination_kustomer.attributes import EMAIL, standard_attributes
+from destination_kustomer.attributes import standard_attributes
 from destination_kustomer.custom_attributes import CustomAttributes
 from destination_kustomer.errors import RecordFailed
 from destination_kustomer.targets import StreamTarget
@@ -35,10 +35,7 @@ class MappedRecord:
 def record_schema(target: StreamTarget, custom: CustomAttributes) -> Dict[str, Any]:
     """The JSON schema of what a stream writing ``target`` may carry: the object's standard attributes, its
     custom attributes at the top level, and ``custom`` holding them too (what discover announces)."""
-    standard = dict(standard_attributes(target.object.kind))
-    if target.object.kind != "customer":
-        standard.pop(EMAIL, None)
-    properties = {**standard, **custom.writable}
+    properties = {**standard_attributes(target.object.kind), **custom.writable}
     properties[CUSTOM] = {
         "type": "object",
         "maxProperties": MAX_CUSTOM,

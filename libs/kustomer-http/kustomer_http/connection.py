@@ -198,7 +198,7 @@ class KustomerClient:
             logger=connection.logger,
             error_handler=self._errors,
             session=connection.session,
-            backoff_strategy=KustomerBackoffStrategy(window, stats),
+            backoff_strategy=KustomerBackoffStrategy(window),
             request_timeout=connection.config.request_timeout_seconds,
         )
 

@@ -178,10 +178,9 @@ class KustomerAPIBudget(AbstractAPIBudget):
 class KustomerBackoffStrategy(BackoffStrategy):
     """Waits for 429s from the server's hints and backs off exponentially on other transient errors."""
 
-    def __init__(self, window_seconds: float, stats: RateStats) -> None:
+    def __init__(self, window_seconds: float) -> None:
         self._window = window_seconds
         self._base = window_seconds / 60.0  # one second per real minute; scales with a shrunk window
-        self._stats = stats
 
     def backoff_time(
         self,

@@ -55,12 +55,12 @@ def test_retry_after_as_seconds_or_http_date():
     ],
 )
 def test_backoff_for_429_follows_the_servers_hints_within_bounds(headers, expected):
-    strategy = KustomerBackoffStrategy(window_seconds=60, stats=RateStats())
+    strategy = KustomerBackoffStrategy(window_seconds=60)
     assert strategy.backoff_time(_response(429, headers), attempt_count=3) == pytest.approx(expected, abs=1.5)
 
 
 def test_backoff_for_other_failures_is_exponential_and_capped():
-    strategy = KustomerBackoffStrategy(window_seconds=60, stats=RateStats())
+    strategy = KustomerBackoffStrategy(window_seconds=60)
     waits = [strategy.backoff_time(_response(503, {}), attempt) for attempt in (1, 2, 3, 10)]
     assert waits == [1.0, 2.0, 4.0, 60.0]
     assert strategy.backoff_time(requests.ConnectionError(), 2) == 2.0
