@@ -10,7 +10,7 @@ from kustomer_http.connection import TOKEN_PATH, KustomerClient, listed_roles
 from kustomer_http.errors import config_error, server_trouble
 from kustomer_http.responses import AUTH_MESSAGE, response_json
 
-from destination_kustomer.errors import is_key_refusal, role_error
+from destination_kustomer.errors import stop_if_key_refused
 from destination_kustomer.objects import BULK_READ, KLASS_READ, METADATA_READ, KustomerObject
 
 logger = logging.getLogger("airbyte")
@@ -78,8 +78,7 @@ def cheap_reads(client: KustomerClient, klasses: bool) -> None:
         reads.append(("klasses?status=enabled&page=1&pageSize=1", KLASS_READ, "to list custom object klasses"))
     for path, roles, purpose in reads:
         response = client.get(client.api_url(path))
-        if is_key_refusal(response):
-            raise role_error(client, response, purpose, roles)
+        stop_if_key_refused(client, response, purpose, roles)
         if not response.ok:  # a server error is Kustomer's trouble; another refusal, the host's
             raise (server_trouble if response.status_code >= 500 else config_error)(
                 f"Kustomer answered HTTP {response.status_code} to GET /v1/{path}; try again later, and check "

@@ -22,7 +22,7 @@ from kustomer_http.origin import UnsafeUrl, path_segment
 from kustomer_http.pages import LinkTrail, linked_pages
 from kustomer_http.responses import response_json
 
-from destination_kustomer.errors import is_key_refusal, role_error
+from destination_kustomer.errors import stop_if_key_refused
 from destination_kustomer.objects import BULK_READ, KustomerObject
 
 MAX_POLLS = 40
@@ -77,8 +77,7 @@ class BulkJobs:
             response = client.send(method, client.api_url(f"{self.target.path}/bulk"), body=items)
         except OutcomeUnknown as unknown:
             return BulkResult(UNANSWERED, answered=unknown.answered)
-        if is_key_refusal(response):
-            raise role_error(self.updates, response, f"to {verb} {self.target.name} records in bulk", roles)
+        stop_if_key_refused(self.updates, response, f"to {verb} {self.target.name} records in bulk", roles)
         if not response.ok:
             return BulkResult(REFUSED)
         job = _job(response)
@@ -102,8 +101,7 @@ class BulkJobs:
 
     def _checked(self, response: requests.Response, job_id: str) -> requests.Response:
         """A poll's or a results page's answer; the sync stops when Kustomer refuses it."""
-        if is_key_refusal(response):
-            raise role_error(self.updates, response, "to follow bulk jobs to their result", BULK_READ)
+        stop_if_key_refused(self.updates, response, "to follow bulk jobs to their result", BULK_READ)
         if not response.ok:
             raise _lost(job_id, f"with HTTP {response.status_code}")
         return response

@@ -23,9 +23,12 @@ def refused_reason(response: requests.Response) -> str:
     return f"Kustomer answered HTTP {response.status_code}: {error_detail(response)}"
 
 
-def is_key_refusal(response: requests.Response) -> bool:
-    """Whether Kustomer refused the API key (401/403) rather than the record."""
-    return response.status_code in (401, 403)
+def stop_if_key_refused(
+    client: KustomerClient, response: requests.Response, purpose: str, roles: Sequence[str]
+) -> None:
+    """Stop the sync with ``role_error`` when Kustomer refused the API key (401/403) rather than the record."""
+    if response.status_code in (401, 403):
+        raise role_error(client, response, purpose, roles)
 
 
 def role_error(

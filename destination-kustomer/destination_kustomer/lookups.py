@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional
 from kustomer_http.connection import KustomerClient
 from kustomer_http.responses import response_json
 
-from destination_kustomer.errors import RecordFailed, is_key_refusal, refused_reason, role_error
+from destination_kustomer.errors import RecordFailed, refused_reason, stop_if_key_refused
 from destination_kustomer.objects import EMAIL, KustomerObject
 
 
@@ -63,8 +63,7 @@ class Lookups:
         response = self.client.get(self.client.api_url(path), params)
         if response.status_code == 404:
             return None
-        if is_key_refusal(response):
-            raise role_error(self.client, response, f"to look up {self.target.name} records", self.target.roles.read)
+        stop_if_key_refused(self.client, response, f"to look up {self.target.name} records", self.target.roles.read)
         if not response.ok:
             raise RecordFailed(f"looking it up by {key}: {refused_reason(response)}")
         data = response_json(response).get("data")

@@ -8,7 +8,7 @@ import requests
 from kustomer_http.connection import KustomerClient
 from kustomer_http.origin import UnsafeUrl, path_segment
 
-from destination_kustomer.errors import RecordFailed, is_key_refusal, refused_reason, role_error
+from destination_kustomer.errors import RecordFailed, refused_reason, stop_if_key_refused
 from destination_kustomer.objects import KustomerObject
 
 
@@ -45,6 +45,5 @@ class SingleWrites:
     def _settle(self, response: requests.Response, verb: str, roles: Sequence[str]) -> None:
         if response.ok:
             return
-        if is_key_refusal(response):
-            raise role_error(self.updates, response, f"to {verb} {self.target.name} records", roles)
+        stop_if_key_refused(self.updates, response, f"to {verb} {self.target.name} records", roles)
         raise RecordFailed(refused_reason(response))
