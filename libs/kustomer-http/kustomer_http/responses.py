@@ -58,10 +58,6 @@ def _fail(message: str, failure_type: FailureType = FailureType.system_error) ->
 
 def refused(status: int) -> ErrorResolution:
     """A status handed back to the caller as a response (it knows what was asked and says so)."""
-    return _ignore(status)
-
-
-def _ignore(status: int) -> ErrorResolution:
     return ErrorResolution(
         response_action=ResponseAction.IGNORE,
         failure_type=FailureType.config_error,
@@ -97,7 +93,7 @@ KUSTOMER_ERROR_MAPPING = {
         "A request was stopped because its URL pointed away from the configured Kustomer host; the API key was not "
         "sent. Check 'api_url', or reset the connection's state if it was edited by hand."
     ),
-    **{status: _ignore(status) for status in REFUSALS},
+    **{status: refused(status) for status in REFUSALS},
     409: _retry("Kustomer reported a conflict (HTTP 409); retrying."),
 }
 
@@ -231,7 +227,7 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
                 try:
                     reason = unusable_body(response_or_exception)
                 except ResponseTooComplex:
-                    return _ignore(response_or_exception.status_code)  # its reader raises the clear error
+                    return refused(response_or_exception.status_code)  # its reader raises the clear error
                 resolution = _retry(reason) if reason else resolution
         if (
             not self._resend
