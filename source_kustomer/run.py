@@ -52,17 +52,17 @@ def _preflight(argv: List[str]) -> Optional[int]:
 
 
 def launch(source: SourceKustomer, argv: List[str]) -> None:
-    """The CDK's launch loop, with every message redacted before it is printed, and state never held back.
-
-    The CDK's print buffer writes out only when the next message arrives; a state message followed by a long
-    request would wait with it, and be lost if the sync were killed meanwhile. States are written at once.
-    """
+    """``airbyte_cdk.entrypoint.launch`` (the CDK's entrypoint runs the command), with each line redacted and each
+    STATE written out at once."""
     entrypoint = AirbyteEntrypoint(source)
-    parsed = entrypoint.parse_args(argv)
+    # Why not the CDK's launch itself: it prints records, states, the catalog and the connection status as they
+    # are -- its secret filter covers logs and traces only, and knows the spec's secrets verbatim, not every form
+    # of the key (redaction.py) -- and its print buffer writes a line out only when a later one comes 0.1 s after
+    # the last write, so a STATE followed by a long request would wait there, lost if the sync were killed.
     with PRINT_BUFFER:
-        for message in entrypoint.run(parsed):
-            sys.stdout.write(f"{redaction.redact(message)}\n")  # the print buffer, outside tests
-            if '"type":"STATE"' in message[:24]:
+        for message in entrypoint.run(entrypoint.parse_args(argv)):
+            sys.stdout.write(f"{redaction.redact(message)}\n")  # the print buffer (outside tests), as the CDK's does
+            if message.startswith('{"type":"STATE"'):
                 PRINT_BUFFER.flush()
 
 
