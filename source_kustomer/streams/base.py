@@ -1,14 +1,19 @@
 """What every Kustomer stream shares: a CDK ``Stream`` with ``CheckpointMixin``, its own client on the sync's guarded
 session, JSON:API flattening, progress, and one error policy.
 
-Why a ``Stream`` and not an ``HttpStream`` (issue 26): HttpStream's loop asks ``path``/``request_params``/
-``next_page_token`` for one request after another and builds its own ``HttpClient``. Kustomer's reads decide each
-request from what the last one proved (a keyset split, a time range, an audit week, a list's next link checked
-against the loop guard), and every request must go through the sync's one guarded session and two-budget rate
-policy -- which HttpStream's client can only be given through its private members. So each stream implements the
-CDK's ``read_records`` itself: the parts it reads this sync, in order (``parts``/``read_part``), with requests sent
-by ``self.client`` (the CDK's public ``HttpClient`` on the guarded session, see ``kustomer_http.connection``). The
-CDK's concurrent ``DefaultStream`` runs it through the CDK's own ``StreamPartitionGenerator`` (``concurrency.py``).
+The design: a stream is a CDK ``Stream`` + ``CheckpointMixin``, run by the CDK's concurrent ``DefaultStream``
+through the CDK's own ``StreamPartitionGenerator`` (``concurrency.py``).
+
+* Not an ``HttpStream``: its loop asks ``path``/``request_params``/``next_page_token`` for one request after
+  another and builds its own ``HttpClient``. Kustomer's reads decide each request from what the last one proved
+  (a keyset split, a time range, an audit week, a list's next link checked by its loop guard), and every request
+  must go through the sync's one guarded session and two-budget rate policy, which HttpStream's client can only
+  be given through its private members. So each stream implements the CDK's ``read_records`` itself -- the parts
+  it reads this sync, in order (``parts``/``read_part``) -- and sends requests with ``self.client`` (the CDK's
+  public ``HttpClient`` on the guarded session, see ``kustomer_http.connection``).
+* Not a ``DefaultStream`` with partitions of our own: discover, check and the CDK's standard tests speak the
+  ``Stream`` interface, and the CDK's ``StreamPartition`` already turns a Stream's records and STATE messages into
+  queue items in order; our own partition classes would copy it.
 
 A stream checkpoints itself: it yields ``checkpoint()`` right after the records it covers, and the concurrent
 framework puts that STATE on the queue the records travel on, so a state never overtakes a record it covers.
