@@ -118,10 +118,11 @@ class SourceKustomer(AbstractSource):
         redaction.register(parsed.api_token)
         selected = {s.stream.name for s in catalog.streams}
         validate_state(selected, state or [], parsed.origin, logger)
-        chosen: List[KustomerStream] = []
+        streams: List[KustomerStream] = []
         try:
             connection = connect(config)
-            chosen = selected_streams(connection, catalog_streams(connection), catalog, state or [])
+            streams = catalog_streams(connection)
+            chosen = selected_streams(connection, streams, catalog, state or [])
             for message in ConcurrentRead(parsed.max_concurrent_streams, logger).read(chosen):
                 yield consequence_as_warning(message)
             found = {stream.name for stream in chosen}
@@ -129,11 +130,12 @@ class SourceKustomer(AbstractSource):
             if missing:  # the CDK says which and what to do
                 yield from super().read(logger, config, ConfiguredAirbyteCatalog(streams=missing), state)
         finally:
-            for stream in chosen:
+            summarised = [stream for stream in streams if stream.name in selected]  # in the catalog's order
+            for stream in summarised:
                 stream.log_summary(logger)
-            logger.info("SYNC_SUMMARY " + json.dumps([s.progress.as_dict() for s in chosen]))
-        if chosen and all(s.progress.forbidden for s in chosen):
-            reasons = "; ".join(f"{s.name}: {s.progress.forbidden}" for s in chosen)
+            logger.info("SYNC_SUMMARY " + json.dumps([s.progress.as_dict() for s in summarised]))
+        if summarised and all(s.progress.forbidden for s in summarised):
+            reasons = "; ".join(f"{s.name}: {s.progress.forbidden}" for s in summarised)
             raise config_error(
                 f"Kustomer refused every selected stream — {reasons}. "
                 "Give the API key the read roles named above, then sync again."
