@@ -6,16 +6,19 @@ kept. The key is then registered and every line redacted, a few times over (the 
 machine is shared); none of the lines holds the key, as in a normal sync. A second pass puts one form of the key
 into one line in a hundred, to show what a line that does hold it costs.
 
-Usage: ``.venv/bin/python -m benchmarks.redaction_cost [--scale 100000] [--repeats 5] [--lines FILE]`` (with
+Usage: ``.venv/bin/python -m benchmarks.redaction_cost [--scale 100000] [--repeats 5] [--lines FILE]
+[--key benchmark|jwt]`` (``jwt``: a key shaped like Kustomer's, about 200 characters; with
 ``--lines``, the read's lines are kept in FILE, and read from it when it exists: two versions of the redaction
 can be compared on the same lines).
 """
 
 import argparse
 import base64
+import json
 import subprocess
 import time
 from pathlib import Path
+from random import Random
 from typing import List
 
 from kustomer_http import redaction
@@ -45,9 +48,19 @@ def fastest(repeats: int, lines: List[str]) -> float:
     return best
 
 
-def with_key_forms(lines: List[str]) -> List[str]:
+def jwt_shaped_key() -> str:
+    """A key shaped like Kustomer's (a signed JWT: header, claims, signature), fixed for the comparison."""
+    random = Random(7)
+    claims = {"org": f"{random.getrandbits(96):024x}", "user": f"{random.getrandbits(96):024x}", "exp": None}
+    signature = base64.urlsafe_b64encode(random.randbytes(32)).decode().rstrip("=")
+    parts = [{"alg": "HS256", "typ": "JWT"}, claims]
+    encoded = [base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=") for part in parts]
+    return ".".join([*encoded, signature])
+
+
+def with_key_forms(lines: List[str], key: str) -> List[str]:
     """``lines`` with the key, base64-encoded inside a longer blob, in one line in a hundred."""
-    blob = base64.b64encode(b"x" + TOKEN.encode() + b"tail").decode()
+    blob = base64.b64encode(b"x" + key.encode() + b"tail").decode()
     return [line.replace('"id":"', f'"id":"{blob}', 1) if n % 100 == 0 else line for n, line in enumerate(lines)]
 
 
@@ -56,6 +69,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--lines", type=Path, help="where the read's lines are kept")
+    parser.add_argument("--key", choices=("benchmark", "jwt"), default="benchmark", help="the key masked")
     args = parser.parse_args()
     if args.lines and args.lines.exists():
         lines = args.lines.read_text().splitlines()
@@ -65,10 +79,11 @@ def main() -> None:
             args.lines.write_text("\n".join(lines) + "\n")
     records = sum(line.startswith('{"type":"RECORD"') for line in lines)
     size = sum(len(line) for line in lines)
-    redaction.register(TOKEN)
+    key = TOKEN if args.key == "benchmark" else jwt_shaped_key()
+    redaction.register(key)
     print(f"lines: {len(lines):,} ({records:,} records, {size / 2**20:.1f} MiB, {size / len(lines):.0f} chars a line)")
-    print(f"forms registered: {len(redaction.token_forms(TOKEN))}")
-    for label, corpus in (("no line holds the key", lines), ("1 line in 100 holds it", with_key_forms(lines))):
+    print(f"key: {len(key)} characters, {len(redaction.token_forms(key))} literal forms searched in every line")
+    for label, corpus in (("no line holds the key", lines), ("1 line in 100 holds it", with_key_forms(lines, key))):
         seconds = fastest(args.repeats, corpus)
         print(
             f"{label}: {seconds:.3f} CPU s in all, {seconds / len(corpus) * 1e6:.2f} us a line, "
