@@ -22,14 +22,14 @@ from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simul
 from source_kustomer.deletions import DELETED_AT
 
 SEARCH = ["customers", "conversations", "messages", "notes", "companies", "kobjects_order", "kobjects_subscription"]
-NO_AUDIT_TOKEN = "kst-no-audit-role"
+NO_AUDIT_TOKEN = "kst-no-audit-role-not-a-secret-7Kq2Vx9Lm4P"
 SOFT = {"customers": 3, "conversations": 2, "notes": 3, "kobjects_order": 3}
 HARD = {"customers": 2, "conversations": 3, "messages": 3, "companies": 2}  # the objects the audit log covers
 MERGES = 2
 
 
 PUBLISH_LAG_SECONDS = 1  # the simulator's; the connector allows for it plus two seconds (integration_tests.harness)
-NO_MERGE_TOKEN = "kst-no-merge-role"
+NO_MERGE_TOKEN = "kst-no-merge-role-not-a-secret-7Kq2Vx9Lm4P"
 
 
 def _sim(merge_audit: str = "delete", **server: Any):

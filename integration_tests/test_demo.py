@@ -23,7 +23,7 @@ from source_kustomer.schemas import METADATA_TYPES, SUFFIX_TYPES
 
 # Lines a user should never have to read: Python warnings, PyAirbyte's type-mapping complaints, tracebacks.
 AVOIDABLE = re.compile(r"warning|deprecat|could not determine|could not find sql type|traceback", re.IGNORECASE)
-OTHER_ORG_TOKEN = "other-org-token-not-a-secret"
+OTHER_ORG_TOKEN = "other-org-token-not-a-secret-7Kq2Vx9Lm4Pz8"
 START = "2000-01-01T00:00:00Z"  # as the demo reads its own simulated org: everything
 ACTIVATION = re.compile(
     r"activation: ([\d,]+) customers' lifetime value .* pushed to lifetimeValueNum through destination-kustomer in "

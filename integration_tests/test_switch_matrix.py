@@ -145,7 +145,7 @@ def test_window_and_total_switches(big, big_config, big_catalogs, setting):
 def test_missing_role_switch(status):
     tokens = {
         TEST_TOKEN: frozenset({"org.permission.note.read", "org.permission.sla.read"}),
-        "kst-no-search": frozenset({"org.user.search.read"}),
+        "kst-no-search-not-a-secret-7Kq2Vx9Lm4Pz8Rb": frozenset({"org.user.search.read"}),
     }
     settings = ServerSettings(tokens=tokens, org_per_minute=0, search_per_minute=0, missing_role_status=status)
     with running_simulator(server_settings=settings, scale=2000, seed=31) as sim:
@@ -167,7 +167,7 @@ def test_missing_role_switch(status):
         assert run.returncode == 0 and not run.errors() and (lost, duplicates) == (0, 0)
         assert skipped == ["notes", "slas"]
         assert any(f"HTTP {status}" in w and "org.permission.note.read" in w for w in warnings)
-        check = run_connector("check", sim_config(sim, "kst-no-search"))
+        check = run_connector("check", sim_config(sim, "kst-no-search-not-a-secret-7Kq2Vx9Lm4Pz8Rb"))
         status_message = check.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
         assert status_message["status"] == "FAILED" and "org.user.search.read" in status_message["message"]
 

@@ -26,13 +26,17 @@ from kustomer_simulator.search import SearchError, SearchLimits
 from kustomer_simulator.timefmt import iso_ms, now_ms, parse_iso_ms
 from kustomer_simulator.writes import WriteSettings
 
+# The key the simulator accepts when none is given (simulator.config.json and the README use it). As long as any
+# key the connectors accept (40 characters or more), and no secret.
+DEFAULT_TOKEN = "sim-token-not-a-secret-7Kq2Vx9Lm4Pz8Rb3Tn6"
+
 
 @dataclass
 class ServerSettings:
     """Behaviour of the simulated API around the data; every field the evidence leaves open is a switch, and its
     default is the strict reading (the one that hurts a careless client most)."""
 
-    tokens: Mapping[str, FrozenSet[str]] = field(default_factory=lambda: {"sim-token": frozenset()})
+    tokens: Mapping[str, FrozenSet[str]] = field(default_factory=lambda: {DEFAULT_TOKEN: frozenset()})
     org_per_minute: int = 1000
     search_per_minute: int = 100
     minute_seconds: float = 60.0
