@@ -1,4 +1,5 @@
-"""The key is masked in every form a line could hold it in, and a masked JSON line keeps its structure."""
+"""The key is masked in every form a line could hold it in, a masked JSON line keeps its structure, and text a
+server sent is quoted only when it cannot carry the key."""
 
 import base64
 import json
@@ -6,8 +7,12 @@ import random
 from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
+import requests
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http.pages import LinkTrail
 from kustomer_http.redaction import MIN_TOKEN_LENGTH, holds_key, maskable, quotable, redact, register
+from kustomer_http.responses import WITHHELD_DETAIL, error_detail
 
 # Reserved characters (+ / = ~ ? >) make its percent-encoded forms differ from it, and its base64 hold + and /.
 KEY = "kst-Redaction-Test+key/with=reserved~?>characters~~~0123"
@@ -151,3 +156,37 @@ def test_random_json_lines_stay_valid_with_every_inserted_form_masked():
         data = masked["record"]["data"]
         assert set(data) == {"v", "n"} and data["n"] == document["record"]["data"]["n"]
         assert not any(form.strip("\n") in data["v"] for form in forms)
+
+
+def _refusal(detail: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content = 403, json.dumps({"errors": [{"detail": detail}]}).encode()
+    return response
+
+
+@pytest.mark.parametrize(
+    "detail, quoted",
+    [
+        ("Missing role org.permission.kobject.kobject_subscription_plan.read", True),
+        ("x" * 400, False),  # one run as long as a key: it could be the key in a form not masked
+        (f"access denied for Bearer {base64.b64encode(KEY.encode()).decode()}", False),
+        (f"access denied for {base64.b32encode(KEY.encode()).decode()}", False),
+    ],
+)
+def test_a_refusal_detail_is_quoted_only_when_it_cannot_carry_the_key(detail, quoted):
+    assert error_detail(_refusal(detail)) == (detail if quoted else WITHHELD_DETAIL)
+
+
+def test_a_link_that_could_carry_the_key_is_not_quoted_when_a_list_loops():
+    trail = LinkTrail("tag list")
+    for query in ("page=2", f"page=3&k={quote(KEY, safe='')}"):
+        url = f"https://api.kustomerapp.com/v1/tags?{query}"
+        trail.enter(url)
+        with pytest.raises(AirbyteTracedException) as looped:
+            trail.enter(url)
+        if query == "page=2":
+            assert "links back to a page already read (/v1/tags?page=2)" in looped.value.message
+        else:
+            assert "links back to a page already read (a link not quoted: it could carry the API key)" in (
+                looped.value.message
+            )
