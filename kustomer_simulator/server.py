@@ -264,7 +264,7 @@ def _make_handler(sim: Simulator) -> type:
             except SearchError as exc:
                 status, payload, records = 400, error_body(400, "bad_request", "Bad Request", str(exc)), 0
             if fault and status == 200:
-                payload = spoil(fault, payload, self.path)
+                payload = spoil(fault, payload, self.path, token)
             self._send(status, payload, rl_headers, is_search, records)
             sim.after_request()
 
@@ -315,6 +315,10 @@ def _make_handler(sim: Simulator) -> type:
                 self._send(302, b"", {"Location": fault.link}, is_search=is_search)
             elif fault.kind == "echo_auth":
                 detail = f"access denied for {self.headers.get('Authorization')}"
+                self._send(403, error_body(403, "forbidden", "Forbidden", detail), is_search=is_search)
+            elif fault.kind == "echo_key" and fault.variant == "detail":
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+                detail = "access denied for " + " ".join(hostile.key_echoes(token))
                 self._send(403, error_body(403, "forbidden", "Forbidden", detail), is_search=is_search)
             else:
                 return False
