@@ -30,6 +30,8 @@ urllib's usual writings included; it cannot learn a pattern.
 import base64
 import bisect
 import re
+import threading
+from dataclasses import dataclass
 from typing import Iterable, List, Optional, Pattern, Set, Tuple
 from urllib.parse import quote, quote_plus
 
@@ -48,10 +50,20 @@ _OPAQUE_RUN = re.compile(r"[!#-\[\]-~]{%d,}" % MIN_TOKEN_LENGTH)  # a key's char
 _ROLE = re.compile(r"org(?:\.[A-Za-z0-9_-]+)+")
 _URL_SAFE = str.maketrans("+/", "-_")
 
-_literals: List[str] = []  # longest first: what every line is searched for
-_anchors: List[str] = []  # in a line holding a "%": what an escaped form cannot be without
-_patterns: List[str] = []  # the escaped forms, searched for in a line holding an anchor
-_escaped: Optional[Pattern[str]] = None
+
+@dataclass(frozen=True)
+class _Masks:
+    """What ``redact`` searches for; replaced whole by ``register`` (a line redacted meanwhile sees the old or the
+    new, never a list being sorted)."""
+
+    literals: Tuple[str, ...] = ()  # longest first: what every line is searched for
+    anchors: Tuple[str, ...] = ()  # in a line holding a "%": what an escaped form cannot be without
+    patterns: Tuple[str, ...] = ()  # the escaped forms, searched for in a line holding an anchor
+    escaped: Optional[Pattern[str]] = None  # the patterns, compiled
+
+
+_masks = _Masks()
+_registering = threading.Lock()
 
 
 def maskable(piece: str) -> bool:
@@ -128,34 +140,34 @@ def register(value: str) -> None:
     The CDK's entrypoint replaces its list with the raw token alone when a command starts, so the config is read,
     and this called, again at the start of every command; a form listed twice costs nothing more.
     """
-    global _escaped
-    for piece in {value.strip(), *_PIECE.findall(value)}:
-        if not maskable(piece):
-            continue
+    global _masks
+    pieces = [piece for piece in sorted({value.strip(), *_PIECE.findall(value)}) if maskable(piece)]
+    for piece in pieces:
         for form in token_forms(piece) + sorted(percent_forms(piece)):
             add_to_secrets(form)
-        _add(_literals, token_forms(piece))
-        escapable = sorted(filter(_escapable, _bases(piece)))
-        _add(_anchors, (case(_anchor(base)) for base in escapable for case in (str, str.lower, str.upper)))
-        _add(_patterns, map(_escaped_pattern, escapable))
-    _literals.sort(key=len, reverse=True)
-    _escaped = re.compile("|".join(_patterns), re.IGNORECASE) if _patterns else None
+    with _registering:
+        literals, anchors, patterns = dict.fromkeys(_masks.literals), dict.fromkeys(_masks.anchors), _masks.patterns
+        for piece in pieces:
+            literals.update(dict.fromkeys(token_forms(piece)))
+            escapable = sorted(filter(_escapable, _bases(piece)))
+            anchors.update(
+                dict.fromkeys(case(_anchor(base)) for base in escapable for case in (str, str.lower, str.upper))
+            )
+            patterns += tuple(p for p in map(_escaped_pattern, escapable) if p not in patterns)
+        escaped = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
+        _masks = _Masks(tuple(sorted(literals, key=len, reverse=True)), tuple(anchors), patterns, escaped)
 
 
-def _add(known: List[str], new: Iterable[str]) -> None:
-    known.extend(item for item in dict.fromkeys(new) if item not in known)
-
-
-def _found(text: str) -> List[Tuple[int, int]]:
+def _found(text: str, masks: _Masks) -> List[Tuple[int, int]]:
     """The spans of ``text`` holding a form of a registered key, overlapping ones merged."""
     spans = []
-    for form in _literals:
+    for form in masks.literals:
         start = text.find(form)
         while start >= 0:
             spans.append((start, start + len(form)))
             start = text.find(form, start + 1)
-    if _holds_escaped(text):
-        spans.extend(match.span() for match in _escaped.finditer(text))  # type: ignore[union-attr]
+    if _holds_escaped(text, masks):
+        spans.extend(match.span() for match in masks.escaped.finditer(text))  # type: ignore[union-attr]
     merged: List[Tuple[int, int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
@@ -165,17 +177,18 @@ def _found(text: str) -> List[Tuple[int, int]]:
     return merged
 
 
-def holds_key(text: str) -> bool:
+def holds_key(text: str, masks: Optional[_Masks] = None) -> bool:
     """Whether ``text`` holds a form of a registered key."""
-    return any(map(text.__contains__, _literals)) or _holds_escaped(text)
+    masks = masks or _masks
+    return any(map(text.__contains__, masks.literals)) or _holds_escaped(text, masks)
 
 
-def _holds_escaped(text: str) -> bool:
+def _holds_escaped(text: str, masks: _Masks) -> bool:
     return (
-        _escaped is not None
+        masks.escaped is not None
         and "%" in text
-        and any(map(text.__contains__, _anchors))
-        and _escaped.search(text) is not None
+        and any(map(text.__contains__, masks.anchors))
+        and masks.escaped.search(text) is not None
     )
 
 
@@ -191,9 +204,10 @@ def quotable(text: str) -> bool:
 def redact(text: str) -> str:
     """``text`` with every form of a registered key replaced by ``****``; a JSON line stays valid JSON with the
     same structure."""
-    if not holds_key(text):
+    masks = _masks
+    if not holds_key(text, masks):
         return text
-    spans = _found(text)
+    spans = _found(text, masks)
     if text.startswith("{"):
         return _masked_json(text, spans)
     return _masked(text, ((start, end, MASK) for start, end in spans))
