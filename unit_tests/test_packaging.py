@@ -78,11 +78,11 @@ def test_one_version_and_one_name_everywhere():
     assert scripts["source-kustomer"] == "source_kustomer.run:run"
 
 
-def test_both_packages_declare_the_license_as_spdx_with_its_file():
-    raw = _metadata()["data"]
-    for folder in (ROOT, ROOT / "libs" / "kustomer-http"):
+def test_both_connectors_declare_the_license_as_spdx_with_its_file():
+    for folder in (ROOT, ROOT / "destination-kustomer"):
         pyproject = tomllib.loads((folder / "pyproject.toml").read_text())
         project, build = pyproject["project"], pyproject["build-system"]
+        raw = yaml.safe_load((folder / "metadata.yaml").read_text())["data"]
         assert project["license"] == raw["license"] == "MIT", folder  # an SPDX expression, not a {text = …} table
         assert project["license-files"], folder
         assert all((folder / name).read_text().startswith("MIT") for name in project["license-files"]), folder
