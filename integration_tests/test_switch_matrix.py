@@ -195,6 +195,38 @@ def test_rate_limit_reset_header_switch(mode):
         assert run.returncode == 0 and (lost, duplicates) == (0, 0)
 
 
+@pytest.mark.parametrize("retry_after", [True, False])
+def test_retry_after_switch_on_the_servers_own_429s(retry_after):
+    """A connector told the search budget is larger than the org's (100 a minute; the org allows 12) and reading
+    four search streams at once meets Kustomer's own 429s (the searches in flight when the budget runs out), with
+    Retry-After or (--no-retry-after) with only x-ratelimit-reset to go by: every 429 is waited out and retried, and
+    nothing is lost."""
+    settings = ServerSettings(
+        tokens={TEST_TOKEN: frozenset()},
+        org_per_minute=200,
+        search_per_minute=12,
+        minute_seconds=2,
+        retry_after=retry_after,
+    )
+    with running_simulator(server_settings=settings, scale=4000, seed=37) as sim:
+        config = sim_config(sim, TEST_TOKEN, page_size=100, search_requests_per_minute=100)
+        catalog = configured_catalog(run_connector("discover", config), set(SEARCH))
+        clock = time.monotonic()
+        run = run_connector("read", config, catalog)
+        lost, duplicates = lost_and_duplicates(sim, run, SEARCH)
+        throttled = sum(row["http_429"] for row in run.summary().values())
+        record(
+            f"the search budget overrun: Kustomer's own 429s {'with' if retry_after else 'without'} Retry-After",
+            "full",
+            lost,
+            duplicates,
+            f"completed; {throttled} x 429 waited out",
+            time.monotonic() - clock,
+        )
+        assert run.returncode == 0 and (lost, duplicates) == (0, 0)
+        assert throttled > 0 and sim.stats.snapshot()["by_status"]["429"] == throttled
+
+
 @pytest.mark.parametrize("lag_seconds", [3, 0])
 def test_index_lag_switch(lag_seconds):
     """Writes become searchable out of order within 2 s. A sync that starts while records keep changing must not
@@ -319,7 +351,7 @@ def test_work_sessions_under_the_routing_search_and_list_default_switches(routin
     the list asked with user=false&active=false, whatever the list's own defaults."""
     org = OrgSettings(seed=53, scale=4000, anchor_ms=TEST_ANCHOR_MS)
     limits = SearchLimits(routing_search={"work_item": routing, "work_session": routing})
-    with running_simulator(org, _unlimited(search=limits, work_session_defaults=defaults == "true")) as sim:
+    with running_simulator(org, _unlimited(search=limits, work_session_defaults=defaults)) as sim:
         config = sim_config(sim, TEST_TOKEN)
         catalog = configured_catalog(run_connector("discover", config), {"work_sessions"})
         clock = time.monotonic()
@@ -364,6 +396,32 @@ def test_users_default_switch(default):
             time.monotonic() - clock,
         )
         assert run.returncode == 0 and (lost, duplicates) == (0, 0) and deactivated > 0
+
+
+LISTS = "users teams tags shortcuts brands queues klasses satisfaction slas business_schedules".split()
+
+
+@pytest.mark.parametrize("over_max", ["clamp", "error"])
+def test_list_over_max_switch(over_max):
+    """Asked for pages of 500 (the most search serves), every list is still read at no more than its own maximum
+    (100; users and teams 500), so a Kustomer that refuses a larger pageSize (400) and one that clamps it read the
+    same."""
+    with running_simulator(server_settings=_unlimited(list_over_max=over_max), scale=3000, seed=71) as sim:
+        config = sim_config(sim, TEST_TOKEN, page_size=500)
+        catalog = configured_catalog(run_connector("discover", config), set(LISTS))
+        clock = time.monotonic()
+        run = run_connector("read", config, catalog)
+        lost, duplicates = lost_and_duplicates(sim, run, LISTS)
+        refused = sim.stats.snapshot()["by_status"].get("400", 0)
+        record(
+            f"a list pageSize above its maximum: {over_max}",
+            "full",
+            lost,
+            duplicates,
+            f"{len(LISTS)} lists read; {refused} requests refused",
+            time.monotonic() - clock,
+        )
+        assert run.returncode == 0 and (lost, duplicates, refused) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("disabled", ["served", "refused"])
