@@ -1,28 +1,15 @@
 """source-kustomer installed alone from its wheel (as PyPI, Airbyte's registry and PyAirbyte install it) answers
 ``spec`` and ``check``, with its own copy of kustomer_http and nothing from this checkout."""
 
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from integration_tests.harness import sim_config
-from integration_tests.wheels import checkout_copy, install_alone, run_installed, shared_package_folder
+from integration_tests.wheels import answers_spec_and_check_installed_alone
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_wheel_alone_answers_spec_and_check():
-    with tempfile.TemporaryDirectory() as tmp, running_simulator(scale=200, seed=3) as sim:
-        work = Path(tmp)
-        bin_dir = install_alone(checkout_copy(work / "checkout"), work)
-        shared = shared_package_folder(bin_dir)
-        assert shared.parent.name == "airbyte_source_kustomer.bundled" and shared.is_relative_to(work / "venv")
-
-        spec = run_installed(bin_dir / "source-kustomer", "spec", work)
-        assert spec.returncode == 0, spec.stderr[-2000:]
-        assert "api_token" in spec.of_type("SPEC")[0]["spec"]["connectionSpecification"]["properties"]
-        check = run_installed(bin_dir / "source-kustomer", "check", work, sim_config(sim, TEST_TOKEN))
-        assert check.returncode == 0, check.stderr[-2000:]
-        assert check.of_type("CONNECTION_STATUS")[0]["connectionStatus"]["status"] == "SUCCEEDED"
+    with running_simulator(scale=200, seed=3) as sim:
+        answers_spec_and_check_installed_alone(".", "source-kustomer", sim_config(sim, TEST_TOKEN))

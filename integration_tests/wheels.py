@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -62,3 +63,21 @@ def shared_package_folder(bin_dir: Path) -> Path:
     done = subprocess.run([str(bin_dir / "python"), "-c", probe], capture_output=True, text=True, cwd=bin_dir)
     assert done.returncode == 0, done.stderr[-2000:]
     return Path(done.stdout.strip()).parent
+
+
+def answers_spec_and_check_installed_alone(project: str, program: str, config: Dict[str, Any]) -> None:
+    """The checkout's folder ``project`` installed alone from its wheel: ``program`` imports its own bundled copy of
+    kustomer_http from the venv, and answers ``spec`` and a successful ``check`` with ``config``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        bin_dir = install_alone(checkout_copy(work / "checkout") / project, work)
+        shared = shared_package_folder(bin_dir)
+        assert shared.is_relative_to(work / "venv"), shared
+        assert shared.parent.name == f"airbyte_{program.replace('-', '_')}.bundled", shared
+
+        spec = run_installed(bin_dir / program, "spec", work)
+        assert spec.returncode == 0, spec.stderr[-2000:]
+        assert "api_token" in spec.of_type("SPEC")[0]["spec"]["connectionSpecification"]["properties"]
+        check = run_installed(bin_dir / program, "check", work, config)
+        assert check.returncode == 0, check.stderr[-2000:]
+        assert check.of_type("CONNECTION_STATUS")[0]["connectionStatus"]["status"] == "SUCCEEDED"
