@@ -8,8 +8,9 @@ Why not ship ``kustomer_http`` at the top level of both wheels: the two distribu
 and uninstalling either from a venv holding both would delete the package under the other. Instead a wheel puts it
 under a folder of its own, ``<distribution>.bundled/kustomer_http``, which ``<distribution>.pth`` adds to sys.path
 (a path line in a .pth file, as pywin32 does). Each connector owns its copy; with both installed (the same commit),
-the first folder on sys.path serves. Editable installs are untouched: setuptools maps ``kustomer_http`` to the
-checkout's libs/kustomer-http/kustomer_http.
+the first folder on sys.path serves. Python reads .pth files in site-packages (venvs, --user, the Docker images);
+an install with ``pip install --target DIR`` also needs ``DIR/<distribution>.bundled`` on PYTHONPATH. Editable
+installs are untouched: setuptools maps ``kustomer_http`` to the checkout's libs/kustomer-http/kustomer_http.
 """
 
 import os
