@@ -25,9 +25,9 @@ from kustomer_simulator.org import KLASS_STATUSES, OrgSettings
 from kustomer_simulator.search import FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
-from source_kustomer import probe as probe_module
 from source_kustomer.config import parse_config
 from source_kustomer.probe import MAX_REQUESTS, NOT_ASKED, Probe
+from source_kustomer.probe import budget as probe_budget
 from source_kustomer.version import USER_AGENT
 
 FAST = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=2)  # every role; a 2-second "minute"
@@ -252,7 +252,7 @@ def _in_process(sim: Simulator, max_sends: int) -> Probe:
 
 def test_a_question_that_cannot_fit_is_not_asked(monkeypatch):
     """With a budget of 24 and three retried requests, the questions that would not fit are reported, not sent."""
-    monkeypatch.setattr(probe_module, "MAX_REQUESTS", 24)
+    monkeypatch.setattr(probe_budget, "MAX_REQUESTS", 24)
     with running_simulator(OrgSettings(seed=47, scale=2000, anchor_ms=TEST_ANCHOR_MS), FAST) as sim:
         for n in range(3):
             sim.faults.add(Fault(kind="status", status=503, after=2 * n))
