@@ -82,10 +82,11 @@ def hidden_key(text: str, token: str) -> Optional[str]:
                     return "hex"
             except binascii.Error:
                 continue
-    if "%" in text:
-        once = unquote(text)
+    escaped = "\n".join(line for line in text.splitlines() if "%" in line)
+    if escaped:
+        once = unquote(escaped)
         spaced = token.replace("+", " ").lower()
-        for view in (once, unquote(once), unquote_plus(text), unquote_plus(once)):
+        for view in (once, unquote(once), unquote_plus(escaped), unquote_plus(once)):
             if token.lower() in view.lower() or spaced in view.lower():
                 return "percent-encoded"
     return None
