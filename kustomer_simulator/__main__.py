@@ -9,9 +9,11 @@ import time
 from dataclasses import fields
 from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
 
+from kustomer_simulator.audit import ID_MODES
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.merges import MERGE_SIDES
-from kustomer_simulator.org import KLASS_STATUSES, Org, OrgSettings
+from kustomer_simulator.org import KLASS_STATUSES, MERGE_AUDIT_ABOUT, MERGE_AUDIT_VERBS, MERGE_AUDITS, Org, OrgSettings
+from kustomer_simulator.routes.audit import INCLUDE_MODES, PAGING_MODES
 from kustomer_simulator.search import CREATED_AT_DEFAULTS, FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
@@ -137,9 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
     add("--index-lag-seconds", type=float, default=0.0, help="writes reach search this much later")
     add(
         "--merge-audit",
-        choices=["delete", "merge-only"],
-        default="delete",
-        help="what a customer merge writes to the audit log besides its merge entry",
+        choices=list(MERGE_AUDITS),
+        default=MERGE_AUDITS[0],
+        help="whether a customer merge also writes a delete entry for the customer merged away (undocumented)",
+    )
+    add(
+        "--merge-audit-verb",
+        choices=list(MERGE_AUDIT_VERBS),
+        default=MERGE_AUDIT_VERBS[0],
+        help="the eventVerb of the audit entry a customer merge writes (undocumented)",
+    )
+    add(
+        "--merge-audit-about",
+        choices=list(MERGE_AUDIT_ABOUT),
+        default=MERGE_AUDIT_ABOUT[0],
+        help="the customer a merge's audit entry is about: the one merged away (source) or the one kept (target)",
+    )
+    add(
+        "--merge-pending-seconds",
+        type=float,
+        default=5.0,
+        help="how long a customer merge record reads status pending before success",
     )
     add(
         "--conversation-time-sort",
@@ -186,9 +206,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--audit-include",
-        choices=["honoured", "ignored"],
-        default="honoured",
-        help="whether the audit log's filter[include] adds object types (documented) or is ignored",
+        choices=list(INCLUDE_MODES),
+        default=INCLUDE_MODES[0],
+        help="how the audit log's filter[include] adds object types: OR-ed at the top level (skipping the date "
+        "filter), under the other filters, or ignored",
+    )
+    add(
+        "--audit-paging",
+        choices=list(PAGING_MODES),
+        default=PAGING_MODES[0],
+        help="which of before/after an audit-log request may carry: each requires the other (the reference's text), "
+        "either, or one alone (the published links)",
+    )
+    add(
+        "--audit-ids",
+        choices=list(ID_MODES),
+        default=ID_MODES[0],
+        help="when an audit entry's id is minted: when it is stored, seconds after and not in publish order "
+        "(insertion), or when it is published",
     )
     add(
         "--work-session-defaults",
@@ -276,6 +311,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             klass_status=args.klasses[1],
             counts={name: int(n) for name, _, n in (c.partition("=") for c in args.count)},
             merge_audit=args.merge_audit,
+            merge_audit_verb=args.merge_audit_verb,
+            merge_audit_about=args.merge_audit_about,
+            merge_pending_seconds=args.merge_pending_seconds,
+            audit_ids=args.audit_ids,
             work_item_updates=args.work_item_updates,
             history_days=args.history_days,
             audit_publish_lag_seconds=args.audit_publish_lag_seconds,
@@ -306,6 +345,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         audit_date_field=args.audit_date_field,
         audit_next_links=args.audit_next_links,
         audit_include=args.audit_include,
+        audit_paging=args.audit_paging,
         work_session_defaults=args.work_session_defaults,
         users_default=args.users_default,
         disabled_klass_objects=args.disabled_klass_objects,

@@ -29,6 +29,7 @@ FAULT_KINDS = (
     "echo_auth",  # 403 whose error detail repeats the request's Authorization header
     "sparse_audit",  # audit entries without dates (the published schema requires only org, eventName, eventVerb)
     "oversized_page",  # a page bigger than asked: more records than its pageSize, or a body of `size_mb` MiB
+    "merge_flood",  # a customer's merges page of `records` successful merges into it, linking to 10 such pages
 )
 # The variants of the kinds that have them; the first is the default.
 VARIANTS = {
@@ -46,7 +47,9 @@ PAGE_FAULTS = (
     "foreign_next",
     "self_next",
     "sparse_audit",
+    "merge_flood",
 )
+MERGE_FLOOD_PAGES = 10
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Fault:
     variant: str = ""  # for the kinds in VARIANTS (default: the kind's first)
     link: str = "////evil.invalid/v1/tags?page=2"  # for foreign_next and redirect
     size_mb: int = 1024  # for gzip_bomb and oversized_page's body variants
+    records: int = 150_000  # for merge_flood
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -131,6 +135,8 @@ def spoil(fault: Fault, payload: bytes, request_path: str) -> bytes:
     """A 200 page changed the way ``fault`` says (for the faults whose ``spoils_page`` is true)."""
     if not fault.spoils_page:
         return payload
+    if fault.kind == "merge_flood":
+        return _merge_flood(fault.records, request_path)
     doc = orjson.loads(payload)
     data = doc.get("data") if isinstance(doc.get("data"), list) else []
     links = doc.setdefault("links", {})
@@ -184,3 +190,19 @@ def _next_page_link(request_path: str) -> str:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     page = int(query.get("page", 1))
     return f"{parts.path}?page={page + 1}&pageSize={query.get('pageSize', 100)}"
+
+
+def _merge_flood(records: int, request_path: str) -> bytes:
+    """A merges page of ``records`` successful merges of made-up customers into the one asked about, linking on to
+    ``MERGE_FLOOD_PAGES`` pages (written as bytes: a page of 150,000 records is about 80 MB)."""
+    parts = urlsplit(request_path)
+    customer = parts.path.rstrip("/").split("/")[-2]
+    page = int({k: v[-1] for k, v in parse_qs(parts.query).items()}.get("page", 1))
+    record = (
+        '{"type":"customer_merge","id":"%s","attributes":{"status":"success","createdAt":"2026-01-01T00:00:00.000Z",'
+        '"updatedAt":"2026-01-01T00:00:00.100Z"},"relationships":{"source":{"data":{"type":"customer","id":"%s"}},'
+        '"target":{"data":{"type":"customer","id":"' + customer + '"}}}}'
+    )
+    data = ",".join(record % (f"f1{page:06x}{n:016x}", f"f0{page:06x}{n:016x}") for n in range(records))
+    following = f"{parts.path}?page={page + 1}&pageSize=100" if page < MERGE_FLOOD_PAGES else None
+    return orjson.dumps({"links": {"next": following}, "meta": {"page": page}})[:-1] + f',"data":[{data}]}}'.encode()
