@@ -4,7 +4,7 @@
 from typing import Any, List, Mapping, Optional
 
 from source_kustomer.audit_log import AuditEntry
-from source_kustomer.deletions import MERGE_ROLES, MERGE_VERB, named_ids
+from source_kustomer.merges import MERGE_ROLES, merge_signal, named_ids
 from source_kustomer.probe.answers import related, resources, segment
 from source_kustomer.probe.audit_log import AuditLogQuestions
 from source_kustomer.probe.budget import LIST_SAMPLE, Finding, ProbeClient
@@ -25,7 +25,7 @@ class MergeQuestions:
 
     def _merge_entry(self) -> Optional[AuditEntry]:
         """The newest customer merge entry read from the audit log."""
-        merges = [e for e in self.audit.entries.values() if e.verb == MERGE_VERB and e.object_type == "customer"]
+        merges = [e for e in self.audit.entries.values() if merge_signal(e)]
         return max(merges, key=lambda e: e.id) if merges else None
 
     def customer_merges(self, question: str) -> List[Finding]:
