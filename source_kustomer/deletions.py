@@ -37,6 +37,7 @@ from source_kustomer.audit_log import (
     AuditRefused,
     AuditRejected,
     TypeFilterIgnored,
+    include_unproven,
 )
 from source_kustomer.merges import (
     ABSENCE_RECHECK_SECONDS,
@@ -120,6 +121,7 @@ class DeletionsLog:
         self.on_page = on_page
         self.merges = MergeResolver(client, logger, recheck_seconds)
         self.combined = len(since) > 1
+        self._include_checked = False
         self._reader = AuditReader(client, on_page, AuditPageBudget(MAX_DELETION_PAGES), publish_lag)
         self._lock = threading.Lock()
         self._read = False
@@ -244,17 +246,25 @@ class DeletionsLog:
     def _window(self, start: int, end: int) -> Optional[Dict[str, List[Deletion]]]:
         """The deletions placed in ``(start, end]`` per object type; None when they are more than may be held."""
         types = sorted(self.since)
+        if self.combined and not self._include_checked:
+            self._include_checked = True
+            unproven = include_unproven(self._reader, types)
+            if unproven is not None:
+                self._no_combined_pass(unproven)
         while True:
             try:
                 return self._collect(start, end, [types] if self.combined else [[t] for t in types])
             except TypeFilterIgnored as ignored:
                 if not self.combined:
                     raise AuditRejected(f"Kustomer's audit log ignored filter[objectType] ({ignored})") from None
-                self.logger.info(
-                    f"Kustomer's audit log does not honour filter[include] ({ignored}); reading deletions once per "
-                    "object type instead."
-                )
-                self.combined = False
+                self._no_combined_pass(str(ignored))
+
+    def _no_combined_pass(self, why: str) -> None:
+        self.logger.info(
+            f"Kustomer's audit log does not honour filter[include] ({why}); reading deletions once per object type "
+            "instead."
+        )
+        self.combined = False
 
     def _collect(self, start: int, end: int, passes: Sequence[Sequence[str]]) -> Optional[Dict[str, List[Deletion]]]:
         found: Dict[str, List[Deletion]] = {object_type: [] for object_type in self.since}

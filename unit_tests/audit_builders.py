@@ -149,3 +149,16 @@ def markers(output) -> List[tuple]:
 
 def warnings(output) -> List[str]:
     return [m.log.message for m in output.logs if m.log.level.name == "WARN"]
+
+
+def include_proof(http_mocker, types: List[str], newest: Optional[Dict[str, dict]] = None, comes_back: bool = True):
+    """The requests proving filter[include] (once a sync, before a combined pass): the newest entry of each included
+    type, then that entry asked for through the include (``comes_back``: whether it is answered)."""
+    for kind in types[1:]:
+        found = (newest or {}).get(kind)
+        http_mocker.get(get("audit-logs", count=1, **{"filter[objectType]": kind}), page([found] if found else []))
+        if found:
+            number = int(found["id"], 16)
+            combined = {"filter[objectType]": types[0], "filter[include]": ",".join(types[1:])}
+            cursors = {"after": f"{number - 1:024x}", "before": f"{number + 1:024x}"}
+            http_mocker.get(get("audit-logs", count=1, **combined, **cursors), page([found] if comes_back else []))

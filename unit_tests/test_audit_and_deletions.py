@@ -23,6 +23,7 @@ from unit_tests.audit_builders import (
     audit_state,
     deletions_read,
     entry,
+    include_proof,
     markers,
     merge_record,
     merges_of,
@@ -183,6 +184,7 @@ def test_one_combined_pass_reads_the_deletions_of_every_stream():
         metadata(http_mocker, "customer", "conversation")
         records_search(http_mocker, "customer", [])
         records_search(http_mocker, "conversation", [])
+        include_proof(http_mocker, ["conversation", "customer"], {"customer": deleted_customer})
         combined = audit(types=["conversation", "customer"])
         http_mocker.get(combined, page([deleted_conversation, deleted_customer]))
         output = deletions_read(["customers", "conversations"])
@@ -259,6 +261,7 @@ def test_where_filter_include_is_not_honoured_on_type_or_dates_each_object_type_
         metadata(http_mocker, "message", "company")
         records_search(http_mocker, "message", [])
         records_search(http_mocker, "company", [])
+        include_proof(http_mocker, ["company", "message"])  # no message entry at all: nothing to prove
         http_mocker.get(audit(types=["company", "message"]), page([stray]))
         gone = entry("delete", "company", "e" * 24, "2026-05-30T00:00:00.000Z", serial=2)
         http_mocker.get(audit(types=["company"]), page([gone]))
@@ -266,6 +269,24 @@ def test_where_filter_include_is_not_honoured_on_type_or_dates_each_object_type_
         output = deletions_read(["messages", "companies"])
     assert markers(output) == [("e" * 24, "2026-05-30T00:00:00.000Z")] and not output.errors
     assert output.is_in_logs("does not honour filter\\[include\\]") and output.is_in_logs(why)
+
+
+def test_an_include_the_newest_entry_of_an_included_type_does_not_come_back_through_is_not_used():
+    """A server ignoring filter[include] answers as if only filter[objectType] was asked: no page shows it, so the
+    include is proven once a sync before a combined pass is trusted."""
+    newest_message = entry("update", "message", "m" * 24, "2026-06-01T11:00:00.000Z", serial=7)
+    gone = entry("delete", "message", "g" * 24, "2026-05-30T00:00:00.000Z", serial=2)
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        metadata(http_mocker, "message", "company")
+        records_search(http_mocker, "message", [])
+        records_search(http_mocker, "company", [])
+        include_proof(http_mocker, ["company", "message"], {"message": newest_message}, comes_back=False)
+        http_mocker.get(audit(types=["company"]), page([]))
+        http_mocker.get(audit(types=["message"]), page([gone]))
+        output = deletions_read(["messages", "companies"])
+    assert markers(output) == [("g" * 24, "2026-05-30T00:00:00.000Z")] and not output.errors
+    assert output.is_in_logs("did not come back through filter\\[include\\]")
 
 
 def test_every_delete_entry_is_taken_to_be_kept_ninety_days_as_the_simulator_keeps_it():
