@@ -30,12 +30,16 @@ FAULT_KINDS = (
     "sparse_audit",  # audit entries without dates (the published schema requires only org, eventName, eventVerb)
     "oversized_page",  # a page bigger than asked: more records than its pageSize, or a body of `size_mb` MiB
     "merge_flood",  # a customer's merges page of `records` successful merges into it, linking to 10 such pages
+    "merge_contradiction",  # a customer's merges page whose records contradict: `variant` self, cycle or reversed
 )
 # The variants of the kinds that have them; the first is the default.
 VARIANTS = {
     "malformed": ("no_id", "bad_updated_at", "no_attributes", "not_object"),
     "sparse_audit": ("no_created_at", "no_dates"),
     "oversized_page": ("extra_records", "empty_objects", "minimal_records"),
+    # merged into itself; each merge also listed the other way round (a cycle); the kept customer said to be merged
+    # away into the other, long before it last changed (reversed)
+    "merge_contradiction": ("self", "cycle", "reversed"),
 }
 # Kinds that answer with the real page, changed (the rest answer instead of it).
 PAGE_FAULTS = (
@@ -48,6 +52,7 @@ PAGE_FAULTS = (
     "self_next",
     "sparse_audit",
     "merge_flood",
+    "merge_contradiction",
 )
 MERGE_FLOOD_PAGES = 10
 
@@ -164,7 +169,21 @@ def spoil(fault: Fault, payload: bytes, request_path: str) -> bytes:
                 entry.get("attributes", {}).pop(name, None)
     elif fault.kind == "oversized_page":
         doc["data"] = data + [_copy_with_new_id(record) for record in data]
+    elif fault.kind == "merge_contradiction":
+        doc["data"] = [changed for record in data for changed in _contradict(record, fault.variant)]
     return orjson.dumps(doc)
+
+
+def _contradict(record: dict, variant: str) -> List[dict]:
+    """A merge record made to contradict itself, the other records or the customers' own records."""
+    ends = record.get("relationships", {})
+    source, target = ends.get("source"), ends.get("target")
+    if variant == "self":
+        return [{**record, "relationships": {**ends, "source": target}}]
+    flipped = {**record, "relationships": {**ends, "source": target, "target": source}}
+    if variant == "cycle":
+        return [record, {**flipped, "id": _copy_with_new_id(record)["id"]}]
+    return [{**flipped, "attributes": {**record.get("attributes", {}), "createdAt": "2000-01-01T00:00:00.000Z"}}]
 
 
 def _break(data: list, variant: str) -> None:

@@ -343,10 +343,14 @@ class MergeResolver:
                 response = self._get(self.client.api_url(f"customers/merges/{quote(merge_id, safe='')}"))
                 document = response_json(response) if response is not None and response.ok else None
                 record = _Record.read(document.get("data")) if isinstance(document, Mapping) else None
-                if record is not None and record.status == SUCCESS and record.source == pending.record.source:
+                if record is None or record.status != SUCCESS:
+                    continue
+                if (record.source, record.target) != (pending.record.source, pending.record.target):
+                    self.contradict(record.describe(), f"listed as {pending.record.describe()} while pending")
+                else:
                     at = record.created_at or kustomer_time(moment_of(pending.entry.placed))
                     outcome.found.append(MergedAway(record.source, at, record.target, merge_id))
-                    del self._pending[merge_id]
+                del self._pending[merge_id]
         oldest_waited = instant(kustomer_time(timestamps.utc_now() - PENDING_GIVE_UP))
         for pending in self._pending.values():
             record = pending.record
