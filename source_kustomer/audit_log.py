@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import urlencode
 
 from airbyte_cdk.models import FailureType
@@ -36,6 +36,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.connection import KustomerClient
 from kustomer_http.responses import error_detail, response_json
 from kustomer_http.timestamps import instant, kustomer_time, moment_of
+
+from source_kustomer.audit_report import AuditReport
 
 AUDIT_PAGE_SIZE = 1000
 SHORT_RETENTION = timedelta(days=90)
@@ -50,7 +52,6 @@ BOUND_MARGIN_MICROS = 1000  # dates are asked one millisecond wider: Kustomer ma
 ID_SECOND = 1_000_000
 CLOCK_TOLERANCE = 1_000_000  # how far an entry's times may disagree with each other before they contradict
 ID_MARGIN_SECONDS = 2  # ids are asked this much wider than the dates: an id's second is whole, clocks differ
-MAX_CONTRADICTORY = 10_000  # entries skipped for contradicting themselves, remembered to count each once
 AUDIT_ROLES = "org.permission.audit_logs.read (legacy org.user.audit_logs.read or org.admin.audit_logs.read)"
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
@@ -178,61 +179,6 @@ class AuditPageBudget:
 
 
 @dataclass
-class AuditReport:
-    """What was noticed while reading, for one warning per sync instead of one per entry."""
-
-    undated: int = 0  # entries without createdAt and publishedAt, placed by their id
-    unplaceable: int = 0  # entries with no id or no date at all: skipped
-    late: int = 0  # entries published or stored later after their createdAt than the lag allowed for
-    latest_lag: float = 0.0
-    contradictory_ids: Dict[str, str] = field(default_factory=dict)  # skipped entries (at most MAX_CONTRADICTORY)
-    inverted: int = 0  # entries published a second or more after the entry before them in id order
-    unordered_pages: int = 0  # pages whose ids were not newest first
-    repeated: int = 0  # entries served again (at or above the id the read continued below): dropped
-
-    @property
-    def contradictory(self) -> int:
-        """Entries skipped because their own times contradict each other (each counted once, however often read)."""
-        return len(self.contradictory_ids)
-
-    def contradicted(self, entry: AuditEntry, why: str) -> None:
-        """Note an entry skipped because its times contradict each other."""
-        if len(self.contradictory_ids) < MAX_CONTRADICTORY:
-            self.contradictory_ids.setdefault(entry.id, why)
-
-    def warnings(self, what: str, allowed_lag: timedelta) -> List[str]:
-        """One line for each thing noticed, naming ``what`` was read."""
-        lines = []
-        if self.contradictory:
-            lines.append(
-                f"{what}: {self.contradictory} entries were skipped because their own times contradict each other "
-                f"(e.g. {'; '.join(f'{i} ({why})' for i, why in list(self.contradictory_ids.items())[:5])}); the "
-                "entries around them were read. Please report them "
-                "to Kustomer support."
-            )
-        if self.unplaceable:
-            lines.append(f"{what}: {self.unplaceable} entries had no id or no date at all and were skipped.")
-        if self.undated:
-            lines.append(
-                f"{what}: {self.undated} entries had neither createdAt nor publishedAt; each was placed by the time "
-                "its id encodes."
-            )
-        if self.late:
-            lines.append(
-                f"{what}: {self.late} entries were published more than {allowed_lag.total_seconds():.0f} s after they "
-                f"were created (up to {self.latest_lag:.0f} s). An entry that late, created at the very end of a "
-                "sync's last week, can be missed: raise 'audit_publish_lag_seconds'."
-            )
-        if self.inverted or self.unordered_pages or self.repeated:
-            lines.append(
-                f"{what}: the log's order was not as documented ({self.inverted} entries published a second or more "
-                f"after the entry before them by id, {self.unordered_pages} pages not newest id first, "
-                f"{self.repeated} entries served twice); every entry was read once all the same."
-            )
-        return lines
-
-
-@dataclass
 class AuditReader:
     """Reads windows of the audit log for one stream (or the deletions) of a sync."""
 
@@ -318,7 +264,7 @@ def audit_window(reader: AuditReader, low: int, high: int, object_types: Sequenc
                 )
             why = entry.contradiction()
             if why is not None:
-                report.contradicted(entry, why)
+                report.contradicted(entry.id, why)
                 continue
             _note_order(previous, entry, report)
             previous = entry
