@@ -137,24 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--total", choices=["exact", "capped"], default="exact", help="meta.total exact or capped at 10k")
     add("--index-lag-seconds", type=float, default=0.0, help="writes reach search this much later")
-    add(
-        "--merge-audit",
-        choices=list(MERGE_AUDITS),
-        default=MERGE_AUDITS[0],
-        help="whether a customer merge also writes a delete entry for the customer merged away (undocumented)",
-    )
-    add(
-        "--merge-audit-verb",
-        choices=list(MERGE_AUDIT_VERBS),
-        default=MERGE_AUDIT_VERBS[0],
-        help="the eventVerb of the audit entry a customer merge writes (undocumented)",
-    )
-    add(
-        "--merge-audit-about",
-        choices=list(MERGE_AUDIT_ABOUT),
-        default=MERGE_AUDIT_ABOUT[0],
-        help="the customer a merge's audit entry is about: the one merged away (source) or the one kept (target)",
-    )
+    for flag, settings, text in AUDIT_SWITCHES:
+        add(flag, choices=list(settings), default=settings[0], help=text)
     add(
         "--merge-pending-seconds",
         type=float,
@@ -205,27 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="whether the audit log's links carry only count and before/after (as published) or the filters too",
     )
     add(
-        "--audit-include",
-        choices=list(INCLUDE_MODES),
-        default=INCLUDE_MODES[0],
-        help="how the audit log's filter[include] adds object types: OR-ed at the top level (skipping the date "
-        "filter), under the other filters, or ignored",
-    )
-    add(
-        "--audit-paging",
-        choices=list(PAGING_MODES),
-        default=PAGING_MODES[0],
-        help="which of before/after an audit-log request may carry: each requires the other (the reference's text), "
-        "either, or one alone (the published links)",
-    )
-    add(
-        "--audit-ids",
-        choices=list(ID_MODES),
-        default=ID_MODES[0],
-        help="when an audit entry's id is minted: when it is stored, seconds after and not in publish order "
-        "(insertion), or when it is published",
-    )
-    add(
         "--work-session-defaults",
         choices=["true", "false"],
         default="true",
@@ -268,6 +231,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+AUDIT_SWITCHES = (  # the audit log's and merges' switches with a fixed set of settings, the first the default
+    ("--merge-audit", MERGE_AUDITS, "whether a customer merge also writes a delete entry for the one merged away"),
+    ("--merge-audit-verb", MERGE_AUDIT_VERBS, "the eventVerb of the audit entry a customer merge writes"),
+    (
+        "--merge-audit-about",
+        MERGE_AUDIT_ABOUT,
+        "the customer a merge's audit entry is about: the one merged away (source) or the one kept (target)",
+    ),
+    (
+        "--audit-include",
+        INCLUDE_MODES,
+        "how the audit log's filter[include] adds object types: OR-ed at the top level (skipping the date filter), "
+        "under the other filters, or ignored",
+    ),
+    (
+        "--audit-paging",
+        PAGING_MODES,
+        "which of before/after an audit-log request may carry: each requires the other (the reference's text), "
+        "either, or one alone (the published links)",
+    ),
+    (
+        "--audit-ids",
+        ID_MODES,
+        "when an audit entry's id is minted: when it is stored, seconds after and not in publish order "
+        "(insertion), or when it is published",
+    ),
+)
 CHOICE_SWITCHES = (  # the write switches with a fixed set of settings: (WriteSettings field, settings, help)
     ("bulk_mode", BULK_MODES, "bulk requests queued or run at once"),
     ("bulk_job_end", BULK_JOB_ENDS, "what a bulk job comes to: complete, failed after half its items, or stuck"),
