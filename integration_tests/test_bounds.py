@@ -27,7 +27,7 @@ from source_kustomer.deletions import DELETED_AT
 from source_kustomer.merges import named_ids
 from source_kustomer.streams import audit_logs, lists, routing
 
-NO_MERGE_TOKEN = "kst-bounds-no-merge-role"
+NO_MERGE_TOKEN = "kst-bounds-no-merge-role-not-a-secret-7Kq2"
 LAG = 1  # the simulator's audit publish lag here; the connector allows for it plus two seconds (harness)
 
 

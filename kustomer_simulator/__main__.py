@@ -15,7 +15,7 @@ from kustomer_simulator.merges import MERGE_SIDES
 from kustomer_simulator.org import KLASS_STATUSES, MERGE_AUDIT_ABOUT, MERGE_AUDIT_VERBS, MERGE_AUDITS, Org, OrgSettings
 from kustomer_simulator.routes.audit import INCLUDE_MODES, PAGING_MODES
 from kustomer_simulator.search import CREATED_AT_DEFAULTS, FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
-from kustomer_simulator.server import ServerSettings, Simulator
+from kustomer_simulator.server import DEFAULT_TOKEN, ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
 from kustomer_simulator.writes import (
     BULK_JOB_ENDS,
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--token",
         action="append",
         default=[],
-        help="TOKEN or TOKEN:denied.role,... (repeatable; none given: sim-token)",
+        help=f"TOKEN or TOKEN:denied.role,... (repeatable; none given: {DEFAULT_TOKEN})",
     )
     add("--org-per-minute", type=int, default=1000, help="org-wide requests per minute (0 disables)")
     add("--search-per-minute", type=int, default=100, help="searches per minute (0 disables)")
@@ -323,7 +323,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             flush=True,
         )
     settings = ServerSettings(
-        tokens=parse_tokens(args.token or ["sim-token"]),
+        tokens=parse_tokens(args.token or [DEFAULT_TOKEN]),
         org_per_minute=args.org_per_minute,
         search_per_minute=args.search_per_minute,
         minute_seconds=args.minute_seconds,
