@@ -14,9 +14,9 @@ So a window keeps the entries *placed* in ``(low, high]``, an entry's place bein
 dates from one millisecond before ``low`` to the publish lag allowed for (``audit_publish_lag_seconds``) past
 ``high``, and the ids between ``after`` and ``before`` built from those times (``ID_MARGIN_SECONDS`` wider), so
 the requests of consecutive windows overlap by the lag and each entry is kept by the one window it is placed in.
-Next pages move ``before`` down to the lowest id read. Where Kustomer refuses ``after`` with ``before``, the reader
-pages as the published links do (no cursor, then ``before`` alone) and stops at the first id whose second is too
-old for any entry of the window. Every page is checked -- no longer than asked, only the object types asked for,
+Next pages move ``before`` down to the lowest id read (a full page is followed even without a next link). Where
+Kustomer refuses ``after`` with ``before``, the reader pages as the published links do (no cursor, then ``before``
+alone) and stops at the first id whose second is too old for any entry of the window. Every page is checked -- no longer than asked, only the object types asked for,
 entries of included types inside the asked dates, progress below the last id -- and an entry read already (at or
 above that id) is dropped. Ids out of order within a page and publish times out of id order are counted and
 reported, never an error. An entry whose own times contradict each other (``createdAt`` after ``publishedAt``, or
@@ -278,7 +278,7 @@ def audit_window(reader: AuditReader, low: int, high: int, object_types: Sequenc
         if lowest is not None:
             cursor = lowest
         links = document.get("links") if isinstance(document.get("links"), Mapping) else {}
-        if not data or not links.get("next") or _older_than_window(cursor, low):
+        if not data or not links.get("next") and len(data) < AUDIT_PAGE_SIZE or _older_than_window(cursor, low):
             return
         if cursor is None:
             raise _broken("a page without entry ids that links to a further page")

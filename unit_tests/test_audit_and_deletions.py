@@ -147,6 +147,16 @@ def test_ids_out_of_order_on_a_page_and_entries_served_again_are_read_once():
     assert any("1 pages not newest id first, 2 entries served twice" in w for w in warnings(output)), warnings(output)
 
 
+def test_a_full_page_without_a_next_link_is_followed_all_the_same():
+    """A page holding as many entries as asked may not be the last, whatever its links say: the position never
+    moves past an entry that was not read."""
+    full = [entry("update", "customer", f"u{n}", "2026-05-30T01:00:00.000Z", serial=n) for n in range(2000, 1000, -1)]
+    last = entry("update", "customer", "u0", "2026-05-30T00:00:00.000Z", serial=1)
+    with HttpMocker() as http_mocker:
+        output = _read_audit(http_mocker, [(audit(), page(full)), (audit(before=full[-1]["id"]), page([last]))])
+    assert _ids(output) == [e["id"] for e in full] + [last["id"]] and not output.errors
+
+
 @pytest.mark.parametrize(
     "entries, why",
     [
