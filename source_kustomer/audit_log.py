@@ -16,10 +16,10 @@ dates from one millisecond before ``low`` to the publish lag allowed for (``audi
 the requests of consecutive windows overlap by the lag and each entry is kept by the one window it is placed in.
 Next pages move ``before`` down to the lowest id read (a full page is followed even without a next link). Where
 Kustomer refuses ``after`` with ``before``, the reader pages as the published links do (no cursor, then ``before``
-alone) and stops at the first id whose second is too old for any entry of the window. Every page is checked -- no longer than asked, only the object types asked for,
-entries of included types inside the asked dates, progress below the last id -- and an entry read already (at or
-above that id) is dropped. Ids out of order within a page and publish times out of id order are counted and
-reported, never an error. An entry whose own times contradict each other (``createdAt`` after ``publishedAt``, or
+alone) and stops at the first id whose second is too old for any entry of the window. Every page is checked -- no
+longer than asked, only the object types asked for, entries of included types inside the asked dates, progress
+below the last id -- and an entry read already (at or above that id) is dropped. Ids out of order within a page
+and publish times out of id order are counted and reported, never an error. An entry whose own times contradict each other (``createdAt`` after ``publishedAt``, or
 either after its id's second) cannot be placed: it is reported and skipped, and its neighbours are read as usual.
 """
 
