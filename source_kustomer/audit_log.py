@@ -12,15 +12,16 @@ What the connector takes from Kustomer's reference (see docs/kustomer-api-model.
 So a window keeps the entries *placed* in ``(low, high]``, an entry's place being its ``createdAt`` (its
 ``publishedAt`` when it has none; its id's second when it has neither, which is reported). Its request asks the
 dates from one millisecond before ``low`` to the publish lag allowed for (``audit_publish_lag_seconds``) past
-``high``, and the ids between ``after`` and ``before`` built from those times (``ID_MARGIN_SECONDS`` wider), so
-the requests of consecutive windows overlap by the lag and each entry is kept by the one window it is placed in.
-Next pages move ``before`` down to the lowest id read (a full page is followed even without a next link). Where
-Kustomer refuses ``after`` with ``before``, the reader pages as the published links do (no cursor, then ``before``
-alone) and stops at the first id whose second is too old for any entry of the window. Every page is checked -- no
-longer than asked, only the object types asked for, entries of included types inside the asked dates, progress
-below the last id -- and an entry read already (at or above that id) is dropped. Ids out of order within a page
-and publish times out of id order are counted and reported, never an error. An entry whose own times contradict each other (``createdAt`` after ``publishedAt``, or
-either after its id's second) cannot be placed: it is reported and skipped, and its neighbours are read as usual.
+``high``, and the ids between ``after`` and ``before`` built from those times (``ID_MARGIN_SECONDS`` wider), so the
+requests of consecutive windows overlap by the lag and each entry is kept by the one window it is placed in. Next
+pages move ``before`` down to the lowest id read (a full page is followed even without a next link). Where Kustomer
+refuses ``after`` with ``before``, the reader pages as the published links do (no cursor, then ``before`` alone) and
+stops at the first id whose second is too old for any entry of the window. Every page is checked -- no longer than
+asked, only the object types asked for, entries of included types inside the asked dates, progress below the last id
+-- and an entry read already (at or above that id) is dropped. Ids out of order within a page and publish times out
+of id order are counted and reported, never an error. An entry whose own times contradict each other (``createdAt``
+after ``publishedAt``, or either after its id's second) cannot be placed: it is reported and skipped, and its
+neighbours are read as usual.
 """
 
 import re
