@@ -21,9 +21,10 @@ from kustomer_simulator.org import OrgSettings
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
 from kustomer_simulator.timefmt import iso_ms, now_ms
-from source_kustomer import SourceKustomer, deletions, discovery, keyset
+from source_kustomer import SourceKustomer, deletions, discovery, keyset, merges
 from source_kustomer.audit_log import parse_entry
-from source_kustomer.deletions import DELETED_AT, named_ids
+from source_kustomer.deletions import DELETED_AT
+from source_kustomer.merges import named_ids
 from source_kustomer.streams import audit_logs, lists, routing
 
 NO_MERGE_TOKEN = "kst-bounds-no-merge-role-not-a-secret-7Kq2"
@@ -92,7 +93,7 @@ def test_each_bound_ends_in_one_clear_error_and_the_next_sync_goes_on(monkeypatc
         elif bound == "held deletions":
             monkeypatch.setattr(deletions, "MAX_HELD_DELETIONS", 5)
             _burst(sim, 50, "company", "delete", per_second=50)
-            streams, expected = {"companies"}, "More than 5 deletions or"
+            streams, expected = {"companies"}, "More than 5 deletions (customers merged away included) or"
         elif bound == "list records":
             monkeypatch.setattr(lists, "MAX_LIST_IDS", 20)
             streams, expected = {"tags"}, "holds more than 20 records"
@@ -269,8 +270,71 @@ def test_a_flood_of_merge_entries_keeps_memory_bounded_and_the_position_before_w
         "incremental with sync_deletes",
         0,
         0,
-        f"{deletions.MAX_MERGE_LOOKUPS:,} merge lookups, then the position held at {position}; "
+        f"{merges.MAX_MERGE_LOOKUPS:,} merge lookups, then the position held at {position}; "
         f"peak RSS {second.peak_rss_mb:.0f} MB",
         second.seconds,
     )
     assert second.returncode == 0 and warnings and second.peak_rss_mb < 500
+
+
+@pytest.mark.parametrize("records", [150_000, 1_000])
+def test_a_flood_of_merge_records_is_one_clear_error_within_bounded_memory_and_the_position_stays(records):
+    """One merge whose records list answers 10 pages of ``records`` merges (the flood that once gave 1.5 million
+    delete markers and 1.26 GB): one clear error before any marker, the customers' deletions position kept."""
+    with _simulator() as sim:
+        config = sim_config(sim, TEST_TOKEN, sync_deletes=True)
+        catalog = _catalog(config, {"customers"})
+        first = run_connector("read", config, catalog)
+        ((source, _),) = sim.org.merge(1)
+        sim.faults.add(Fault("merge_flood", records=records, count=-1, scope=f"/v1/customers/{source}/merges"))
+        _settle()
+        second = run_connector("read", config, catalog, first.final_state(), observe=True)
+        sim.faults.clear()
+    errors = [e["message"] for e in second.errors()]
+    markers = [r for r in second.records("customers") if r.get(DELETED_AT)]
+    position = second.final_state()[0]["stream"]["stream_state"].get("deletionsSince")
+    record(
+        f"a customer's merge records flooded: 10 pages of {records:,} merges",
+        "incremental with sync_deletes",
+        0,
+        0,
+        f"one clear error ({errors[0][:90] if errors else 'none'}…); {len(markers)} markers; position kept; "
+        f"peak RSS {second.peak_rss_mb:.0f} MB",
+        second.seconds,
+    )
+    assert second.returncode != 0 and errors and not markers
+    assert "100 were asked for" in errors[0] or "JSON values" in errors[0]
+    assert position == first.final_state()[0]["stream"]["stream_state"]["deletionsSince"]
+    assert second.peak_rss_mb is not None and second.peak_rss_mb < 500
+
+
+@pytest.mark.parametrize("variant", ["self", "cycle", "reversed"])
+def test_merge_records_that_contradict_are_reported_and_mark_no_customer(variant):
+    """Merge records naming a customer merged into itself, each merge also the other way round (a cycle), or the
+    kept customer -- emitted by the same sync as changed after -- as merged away: reported, never a marker."""
+    with _simulator(merge_pending_seconds=0) as sim:  # settled when read (pending merges: test_deletes.py)
+        config = sim_config(sim, TEST_TOKEN, sync_deletes=True)
+        catalog = _catalog(config, {"customers"})
+        first = run_connector("read", config, catalog)
+        pairs = sim.org.merge(2)
+        for customer in {customer for pair in pairs for customer in pair}:  # every merges list of both ends
+            scope = f"/v1/customers/{customer}/merges"
+            sim.faults.add(Fault("merge_contradiction", variant=variant, count=-1, scope=scope))
+        _settle()
+        second = run_connector("read", config, catalog, first.final_state())
+        sim.faults.clear()
+    markers = {r["id"] for r in second.records("customers") if r.get(DELETED_AT)}
+    kept = {target for _, target in pairs}
+    live = {r["id"] for r in second.records("customers") if not r.get(DELETED_AT)}
+    reported = [line for line in second.logs() if "were not applied" in line]
+    record(
+        f"customer merge records that contradict ({variant})",
+        "incremental with sync_deletes",
+        0,
+        0,
+        f"{len(markers)} markers; reported: {reported[0][:80] if reported else 'nothing'}…",
+        second.seconds,
+    )
+    assert second.returncode == 0 and reported and not markers & kept and not markers & live
+    if variant != "cycle":
+        assert not markers  # the contradicting records are the only word on these merges

@@ -25,13 +25,15 @@ from kustomer_simulator.org import KLASS_STATUSES, OrgSettings
 from kustomer_simulator.search import FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
+from kustomer_simulator.timefmt import now_ms
 from source_kustomer.config import parse_config
 from source_kustomer.probe import MAX_REQUESTS, NOT_ASKED, Probe
 from source_kustomer.probe import budget as probe_budget
+from source_kustomer.probe.questions import AUDIT_IDS
 from source_kustomer.version import USER_AGENT
 
 FAST = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=2)  # every role; a 2-second "minute"
-FROM_WHAT_WAS_SEEN = ("x-ratelimit-reset", "timestamp precision")
+FROM_WHAT_WAS_SEEN = (AUDIT_IDS, "x-ratelimit-reset", "timestamp precision")
 SLA_ROLE, MERGE_ROLE = "org.permission.sla.read", "org.permission.customer_merge.read"
 CONTEXTS = ("customer", "conversation", "message", "note", "company", "kobject")
 SETTINGS: Dict[str, Dict[str, Any]] = {
@@ -39,7 +41,8 @@ SETTINGS: Dict[str, Dict[str, Any]] = {
           "missing_role_status": 401, "reset_mode": "epoch", "past_window": "error", "total": "exact",
           "list_over_max": "clamp", "conversation_time_sort": "honoured",
           "audit_bounds": "exclusive", "audit_date_field": "publishedAt", "audit_publish_lag_seconds": 8,
-          "audit_next_links": "bare", "audit_include": "honoured",
+          "audit_next_links": "bare", "audit_include": "honoured", "audit_paging": "both", "audit_ids": "insertion",
+          "merge_audit_verb": "update", "merge_audit_about": "source",
           "klasses": {"order": "enabled", "subscription": "enabled"}, "disabled_klass_objects": "served",
           "work_session_defaults": "true", "users_default": "active",
           "denied": {SLA_ROLE}, "merges_listed_for": "source", "merged_lookup": 200},
@@ -47,7 +50,8 @@ SETTINGS: Dict[str, Dict[str, Any]] = {
           "missing_role_status": 403, "reset_mode": "seconds", "past_window": "empty", "total": "capped",
           "list_over_max": "error", "conversation_time_sort": "ignored",
           "audit_bounds": "inclusive", "audit_date_field": "createdAt", "audit_publish_lag_seconds": 10,
-          "audit_next_links": "filtered", "audit_include": "ignored",
+          "audit_next_links": "filtered", "audit_include": "ignored", "audit_paging": "either", "audit_ids": "publish",
+          "merge_audit_verb": "merge", "merge_audit_about": "target",
           "klasses": {"order": "enabled", "legacy_case": "existing_only", "old_survey": "disabled"},
           "disabled_klass_objects": "served",
           "work_session_defaults": "false", "users_default": "all",
@@ -56,7 +60,8 @@ SETTINGS: Dict[str, Dict[str, Any]] = {
           "missing_role_status": 403, "reset_mode": "absent", "past_window": "error", "total": "exact",
           "list_over_max": "clamp", "conversation_time_sort": "rejected",
           "audit_bounds": "exclusive", "audit_date_field": "createdAt", "audit_publish_lag_seconds": 3,
-          "audit_next_links": "filtered", "audit_include": "honoured",
+          "audit_next_links": "filtered", "audit_include": "toplevel", "audit_paging": "alone",
+          "audit_ids": "insertion", "merge_audit_verb": "update", "merge_audit_about": "target",
           "klasses": {"order": "enabled", "archived_survey": "disabled"}, "disabled_klass_objects": "refused",
           "work_session_defaults": "true", "users_default": "active",
           "denied": {SLA_ROLE, MERGE_ROLE}, "merges_listed_for": "both", "merged_lookup": 200},
@@ -70,6 +75,9 @@ PLAIN_SWITCHES = (
     "audit_publish_lag_seconds",
     "audit_next_links",
     "audit_include",
+    "audit_paging",
+    "audit_ids",
+    "merge_audit_verb",
     "work_session_defaults",
     "users_default",
     "merged_lookup",
@@ -99,6 +107,7 @@ def expected_args(chosen: Mapping[str, Any]) -> Dict[str, str]:
         expected["--disabled-klass-objects"] = chosen["disabled_klass_objects"]
     if MERGE_ROLE not in chosen["denied"]:
         expected["--merges-listed-for"] = chosen["merges_listed_for"]
+        expected["--merge-audit-about"] = chosen["merge_audit_about"]
     return expected
 
 
@@ -124,6 +133,7 @@ def _simulator_of(chosen: Mapping[str, Any]) -> ContextManager[Simulator]:
                 "audit_date_field",
                 "audit_next_links",
                 "audit_include",
+                "audit_paging",
                 "work_session_defaults",
                 "users_default",
                 "disabled_klass_objects",
@@ -141,15 +151,20 @@ def _simulator_of(chosen: Mapping[str, Any]) -> ContextManager[Simulator]:
         klasses=tuple(klasses),
         klass_status={name: status for name, status in klasses.items() if status != "enabled"},
         audit_publish_lag_seconds=chosen["audit_publish_lag_seconds"],
+        audit_ids=chosen["audit_ids"],
+        merge_audit_verb=chosen["merge_audit_verb"],
+        merge_audit_about=chosen["merge_audit_about"],
     )
     return running_simulator(org, settings)
 
 
 def _recent_activity(sim: Simulator) -> None:
-    """Audit entries of three object types published just now, customer merges among them."""
-    sim.org.audit_burst(60, "conversation", "update", 5)
-    sim.org.audit_burst(60, "company", "update", 5)
-    sim.org.merge(2)
+    """Audit entries of three object types published in the last half minute, customer merges among them (all
+    stored by now, however long after publication the org stores them)."""
+    published = now_ms() - 12_000
+    sim.org.audit_burst(60, "conversation", "update", 5, published)
+    sim.org.audit_burst(60, "company", "update", 5, published)
+    sim.org.merge(2, published)
 
 
 def _probe(config_json: Mapping[str, Any]) -> Dict[str, Any]:
@@ -277,7 +292,7 @@ def test_the_send_limit_ends_the_run_cleanly():
     sending = [f for f in findings[stopped[0] + 1 :] if f.question not in FROM_WHAT_WAS_SEEN]
     assert sending and all(f.answer == NOT_ASKED for f in sending)
     assert findings[0].answer == "valid" and all(f.answer != NOT_ASKED for f in findings[: stopped[0]])
-    seen = findings[-2:]  # still answered: they send nothing
+    seen = findings[-len(FROM_WHAT_WAS_SEEN) :]  # still answered: they send nothing
     assert [f.question for f in seen] == list(FROM_WHAT_WAS_SEEN) and all(f.answer != NOT_ASKED for f in seen)
 
 
@@ -353,7 +368,7 @@ def test_answers_of_unexpected_shapes_are_findings_and_server_values_are_encoded
     assert answers["users without deleted="] == "no answer"
     assert report["requests"] <= MAX_REQUESTS
     queries = [parse_qs(urlsplit(path).query) for path in _Odd.seen]
-    filtered = [query for query in queries if "filter[objectType]" in query]
+    filtered = [query for query in queries if query.get("filter[objectType]", ["customer"]) != ["customer"]]
     assert filtered and all(query["filter[objectType]"] == [ODD_TYPE] and "debug" not in query for query in filtered)
     assert any("=x%26debug%3D1" in path for path in _Odd.seen)  # as sent, '&' and '=' encoded
     assert "/v1/customers/c%26d%3D1%2Fx/merges?page=1&pageSize=100" in _Odd.seen

@@ -27,6 +27,7 @@ from kustomer_simulator.search import SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
 from kustomer_simulator.timefmt import iso_ms, now_ms, parse_iso_ms
+from source_kustomer.deletions import DELETED_AT
 
 BIG_TIE = 12_000  # records sharing one updatedAt: more than one search can page (10,000)
 SMALL_TIE = 300  # a tie group that fits the window
@@ -460,51 +461,112 @@ def test_klass_statuses_and_disabled_klass_objects_switch(disabled):
 
 
 AUDIT_SETTINGS = [
-    # (date field filtered on, bounds, next links, publish lag in seconds)
-    ("publishedAt", "inclusive", "bare", 4),
-    ("createdAt", "exclusive", "filtered", 0),
-    ("publishedAt", "exclusive", "filtered", 6),
-    ("createdAt", "inclusive", "bare", 3),
+    # (date field filtered on, bounds, next links, publish lag in seconds, when ids are minted, cursors accepted)
+    ("publishedAt", "inclusive", "bare", 4, "insertion", "both"),  # every switch at its default but the lag
+    ("createdAt", "exclusive", "filtered", 0, "publish", "either"),
+    ("publishedAt", "exclusive", "filtered", 6, "insertion", "alone"),
+    ("createdAt", "inclusive", "bare", 3, "publish", "both"),
+    ("createdAt", "inclusive", "bare", 8, "insertion", "alone"),
 ]
 
 
-@pytest.mark.parametrize("date_field, bounds, links, lag", AUDIT_SETTINGS)
-def test_audit_log_switches(date_field, bounds, links, lag):
+@pytest.mark.parametrize("date_field, bounds, links, lag, ids, paging", AUDIT_SETTINGS)
+def test_audit_log_switches(date_field, bounds, links, lag, ids, paging):
     """Every entry of the audit log read exactly once, over two syncs, with a dense burst (hundreds of entries a
-    second, createdAt lagging publishedAt) and entries exactly at a week's edge, however the date filters and next
-    links behave."""
+    second, createdAt lagging publishedAt, ids out of publish order where they are minted when stored) and entries
+    exactly at a week's edge, however the date filters, cursors and next links behave -- and one misdated entry
+    in each burst, reported and skipped without costing its neighbours."""
     now = now_ms()
     start = now - 20 * 86_400_000
-    org = OrgSettings(seed=59, scale=1500, anchor_ms=TEST_ANCHOR_MS, audit_publish_lag_seconds=lag)
-    server = _unlimited(audit_date_field=date_field, audit_bounds=bounds, audit_next_links=links)
+    org = OrgSettings(seed=59, scale=1500, anchor_ms=TEST_ANCHOR_MS, audit_publish_lag_seconds=lag, audit_ids=ids)
+    server = _unlimited(audit_date_field=date_field, audit_bounds=bounds, audit_next_links=links, audit_paging=paging)
     with running_simulator(org, server) as sim:
         edge = start + 7 * 86_400_000  # where the first sync's first week ends
         for at in (start, edge, edge + 1):
             sim.org.mutate("customers", 1, at_ms=at)
-        _audit_burst(sim, 3000, per_second=500, at_ms=edge + 60_000)
+        misdated = [_audit_burst(sim, 3000, per_second=500, at_ms=edge + 60_000, misdating="published_early")]
         config = sim_config(sim, TEST_TOKEN, start_date=iso_ms(start)[:-5] + "Z")
         catalog = configured_catalog(run_connector("discover", config), {"audit_logs"})
         clock = time.monotonic()
         first = run_connector("read", config, catalog)
         # Published from the next second on (after the first sync read the log), over about three seconds.
         published_by = now_ms() + 3500
-        _audit_burst(sim, 2000, per_second=800, at_ms=published_by)
+        misdated.append(_audit_burst(sim, 2000, per_second=800, at_ms=published_by, misdating="created_late"))
         time.sleep((published_by - now_ms()) / 1000 + config["audit_publish_lag_seconds"] + 0.5)
         second = run_connector("read", config, catalog, first.final_state())
         emitted = Counter(first.pairs("audit_logs") + second.pairs("audit_logs"))
-        expected = truth(sim, "audit_logs", iso_ms(start), second.position("audit_logs"))
+        expected = {
+            pair
+            for pair in truth(sim, "audit_logs", iso_ms(start), second.position("audit_logs"))
+            if pair[0] not in misdated
+        }
         lost = len(expected - set(emitted))
         duplicates = sum(n - 1 for n in emitted.values())
+        reported = [line for line in first.logs() + second.logs() if "own times contradict" in line]
         record(
-            f"audit log: filters on {date_field}, bounds {bounds}, next links {links}, publish lag up to {lag} s",
-            "full, then incremental, with bursts of 500-800 entries a second",
+            f"audit log: filters on {date_field}, bounds {bounds}, next links {links}, publish lag up to {lag} s, "
+            f"ids minted at {ids}, cursors {paging}",
+            "full, then incremental, with bursts of 500-800 entries a second and a misdated entry in each",
             lost,
             duplicates,
-            f"{len(expected):,} entries read once each over two syncs",
+            f"{len(expected):,} entries read once each over two syncs; the misdated ones reported and skipped",
             time.monotonic() - clock,
         )
         assert first.returncode == second.returncode == 0 and (lost, duplicates) == (0, 0)
+        # a misdated entry the filters serve is reported (one dated outside every window asked is never served)
+        assert not set(emitted) - expected and any(entry in " ".join(reported) for entry in misdated)
 
 
-def _audit_burst(sim: Simulator, count: int, per_second: int, at_ms: int) -> None:
-    sim.org.audit_burst(count, "conversation", "update", per_second, at_ms)
+def _audit_burst(sim: Simulator, count: int, per_second: int, at_ms: int, misdating: str) -> str:
+    """Log a burst of conversation updates, the first of them misdated; returns its id."""
+    first, _ = sim.org.audit_burst(count, "conversation", "update", per_second, at_ms, 1, misdating)
+    return first
+
+
+DELETION_SETTINGS = [
+    # (how filter[include] combines, cursors accepted, when ids are minted, date field filtered on)
+    ("toplevel", "both", "insertion", "publishedAt"),  # every switch at its default
+    ("honoured", "either", "publish", "createdAt"),
+    ("ignored", "alone", "insertion", "createdAt"),
+    ("toplevel", "alone", "publish", "publishedAt"),
+    ("honoured", "both", "insertion", "publishedAt"),
+]
+HARD_DELETES = {"customers": 3, "conversations": 3, "messages": 2, "companies": 2}
+
+
+@pytest.mark.parametrize("include, paging, ids, date_field", DELETION_SETTINGS)
+def test_deletions_read_every_entry_once_under_the_audit_log_switches(include, paging, ids, date_field):
+    """Hard deletes of the four object types the audit log covers, between two syncs, each become exactly one
+    marker in one combined pass (or one pass per type where filter[include] is not honoured on type and date),
+    however cursors are accepted and ids minted; a misdated delete entry logged after them is reported, not
+    marked, and costs none of them."""
+    org = OrgSettings(seed=67, scale=1500, anchor_ms=TEST_ANCHOR_MS, audit_publish_lag_seconds=2, audit_ids=ids)
+    server = _unlimited(audit_include=include, audit_paging=paging, audit_date_field=date_field)
+    with running_simulator(org, server) as sim:
+        config = sim_config(sim, TEST_TOKEN, sync_deletes=True)
+        catalog = configured_catalog(run_connector("discover", config), set(HARD_DELETES))
+        first = run_connector("read", config, catalog)
+        gone = {stream: set(sim.org.delete(stream, n, hard=True)) for stream, n in HARD_DELETES.items()}
+        # misdated in the date the filters do not compare, so it is served (and must be skipped, and reported)
+        misdating = "published_early" if date_field == "createdAt" else "created_late"
+        (misdated, _) = sim.org.audit_burst(1, "customer", "delete", 1, now_ms() + 1000, 1, misdating)
+        named = next(e for e in sim.org.audit_log() if e["id"] == misdated)["attributes"]["objectId"]
+        time.sleep(1 + config["audit_publish_lag_seconds"] + 0.5)
+        clock = time.monotonic()
+        second = run_connector("read", config, catalog, first.final_state())
+        markers = {s: Counter(r["id"] for r in second.records(s) if r.get(DELETED_AT)) for s in HARD_DELETES}
+        lost = sum(len(gone[s] - set(markers[s])) for s in HARD_DELETES)
+        duplicates = sum(n - 1 for counted in markers.values() for n in counted.values())
+        record(
+            f"deletions: filter[include] {include}, cursors {paging}, ids minted at {ids}, filters on {date_field}",
+            "incremental with sync_deletes, a misdated delete entry newest",
+            lost,
+            duplicates,
+            f"{sum(len(g) for g in gone.values())} hard deletes, each one marker; the misdated entry reported",
+            time.monotonic() - clock,
+        )
+        live = {s: {rid for rid, _ in sim.org.truth(s)} for s in HARD_DELETES}
+        assert second.returncode == 0 and (lost, duplicates) == (0, 0)
+        assert not any(set(markers[s]) & live[s] for s in HARD_DELETES)  # the rest: soft deletes found by search
+        assert named not in markers["customers"]
+        assert any(misdated in line and "own times contradict" in line for line in second.logs())

@@ -9,9 +9,11 @@ import time
 from dataclasses import fields
 from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
 
+from kustomer_simulator.audit import ID_MODES
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.merges import MERGE_SIDES
-from kustomer_simulator.org import KLASS_STATUSES, Org, OrgSettings
+from kustomer_simulator.org import KLASS_STATUSES, MERGE_AUDIT_ABOUT, MERGE_AUDIT_VERBS, MERGE_AUDITS, Org, OrgSettings
+from kustomer_simulator.routes.audit import INCLUDE_MODES, PAGING_MODES
 from kustomer_simulator.search import CREATED_AT_DEFAULTS, FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
 from kustomer_simulator.server import DEFAULT_TOKEN, ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
@@ -135,11 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--total", choices=["exact", "capped"], default="exact", help="meta.total exact or capped at 10k")
     add("--index-lag-seconds", type=float, default=0.0, help="writes reach search this much later")
+    for flag, settings, text in AUDIT_SWITCHES:
+        add(flag, choices=list(settings), default=settings[0], help=text)
     add(
-        "--merge-audit",
-        choices=["delete", "merge-only"],
-        default="delete",
-        help="what a customer merge writes to the audit log besides its merge entry",
+        "--merge-pending-seconds",
+        type=float,
+        default=5.0,
+        help="how long a customer merge record reads status pending before success",
     )
     add(
         "--conversation-time-sort",
@@ -185,12 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="whether the audit log's links carry only count and before/after (as published) or the filters too",
     )
     add(
-        "--audit-include",
-        choices=["honoured", "ignored"],
-        default="honoured",
-        help="whether the audit log's filter[include] adds object types (documented) or is ignored",
-    )
-    add(
         "--work-session-defaults",
         choices=["true", "false"],
         default="true",
@@ -233,6 +231,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+AUDIT_SWITCHES = (  # the audit log's and merges' switches with a fixed set of settings, the first the default
+    ("--merge-audit", MERGE_AUDITS, "whether a customer merge also writes a delete entry for the one merged away"),
+    ("--merge-audit-verb", MERGE_AUDIT_VERBS, "the eventVerb of the audit entry a customer merge writes"),
+    (
+        "--merge-audit-about",
+        MERGE_AUDIT_ABOUT,
+        "the customer a merge's audit entry is about: the one merged away (source) or the one kept (target)",
+    ),
+    (
+        "--audit-include",
+        INCLUDE_MODES,
+        "how the audit log's filter[include] adds object types: OR-ed at the top level (skipping the date filter), "
+        "under the other filters, or ignored",
+    ),
+    (
+        "--audit-paging",
+        PAGING_MODES,
+        "which of before/after an audit-log request may carry: each requires the other (the reference's text), "
+        "either, or one alone (the published links)",
+    ),
+    (
+        "--audit-ids",
+        ID_MODES,
+        "when an audit entry's id is minted: when it is stored, seconds after and not in publish order "
+        "(insertion), or when it is published",
+    ),
+)
 CHOICE_SWITCHES = (  # the write switches with a fixed set of settings: (WriteSettings field, settings, help)
     ("bulk_mode", BULK_MODES, "bulk requests queued or run at once"),
     ("bulk_job_end", BULK_JOB_ENDS, "what a bulk job comes to: complete, failed after half its items, or stuck"),
@@ -276,6 +301,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             klass_status=args.klasses[1],
             counts={name: int(n) for name, _, n in (c.partition("=") for c in args.count)},
             merge_audit=args.merge_audit,
+            merge_audit_verb=args.merge_audit_verb,
+            merge_audit_about=args.merge_audit_about,
+            merge_pending_seconds=args.merge_pending_seconds,
+            audit_ids=args.audit_ids,
             work_item_updates=args.work_item_updates,
             history_days=args.history_days,
             audit_publish_lag_seconds=args.audit_publish_lag_seconds,
@@ -306,6 +335,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         audit_date_field=args.audit_date_field,
         audit_next_links=args.audit_next_links,
         audit_include=args.audit_include,
+        audit_paging=args.audit_paging,
         work_session_defaults=args.work_session_defaults,
         users_default=args.users_default,
         disabled_klass_objects=args.disabled_klass_objects,

@@ -32,6 +32,8 @@ FAULT_KINDS = (
     "echo_key",  # the request's key handed back in every form (hostile.key_echoes); `variant` says where
     "sparse_audit",  # audit entries without dates (the published schema requires only org, eventName, eventVerb)
     "oversized_page",  # a page bigger than asked: more records than its pageSize, or a body of `size_mb` MiB
+    "merge_flood",  # a customer's merges page of `records` successful merges into it, linking to 10 such pages
+    "merge_contradiction",  # a customer's merges page whose records contradict: `variant` self, cycle or reversed
 )
 # The variants of the kinds that have them; the first is the default.
 VARIANTS = {
@@ -41,6 +43,9 @@ VARIANTS = {
     # detail: a 403 whose error detail holds them; record: the first record of the page carries them in its name
     # and self link; link: the page's next link carries the key in its query (and, followed, links to itself)
     "echo_key": ("detail", "record", "link"),
+    # merged into itself; each merge also listed the other way round (a cycle); the kept customer said to be merged
+    # away into the other, long before it last changed (reversed)
+    "merge_contradiction": ("self", "cycle", "reversed"),
 }
 # Kinds that answer with the real page, changed (the rest answer instead of it).
 PAGE_FAULTS = (
@@ -52,7 +57,10 @@ PAGE_FAULTS = (
     "foreign_next",
     "self_next",
     "sparse_audit",
+    "merge_flood",
+    "merge_contradiction",
 )
+MERGE_FLOOD_PAGES = 10
 
 
 @dataclass
@@ -70,6 +78,7 @@ class Fault:
     variant: str = ""  # for the kinds in VARIANTS (default: the kind's first)
     link: str = "////evil.invalid/v1/tags?page=2"  # for foreign_next and redirect
     size_mb: int = 1024  # for gzip_bomb and oversized_page's body variants
+    records: int = 150_000  # for merge_flood
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -142,6 +151,8 @@ def spoil(fault: Fault, payload: bytes, request_path: str, key: str = "") -> byt
     the request carried."""
     if not fault.spoils_page:
         return payload
+    if fault.kind == "merge_flood":
+        return _merge_flood(fault.records, request_path)
     doc = orjson.loads(payload)
     data = doc.get("data") if isinstance(doc.get("data"), list) else []
     links = doc.setdefault("links", {})
@@ -175,7 +186,21 @@ def spoil(fault: Fault, payload: bytes, request_path: str, key: str = "") -> byt
         data[0].setdefault("attributes", {})["name"] = " ".join(hostile.key_echoes(key))
         record_links = data[0].setdefault("links", {})
         record_links["self"] = hostile.key_query(str(record_links.get("self") or "/"), key)
+    elif fault.kind == "merge_contradiction":
+        doc["data"] = [changed for record in data for changed in _contradict(record, fault.variant)]
     return orjson.dumps(doc)
+
+
+def _contradict(record: dict, variant: str) -> List[dict]:
+    """A merge record made to contradict itself, the other records or the customers' own records."""
+    ends = record.get("relationships", {})
+    source, target = ends.get("source"), ends.get("target")
+    if variant == "self":
+        return [{**record, "relationships": {**ends, "source": target}}]
+    flipped = {**record, "relationships": {**ends, "source": target, "target": source}}
+    if variant == "cycle":
+        return [record, {**flipped, "id": _copy_with_new_id(record)["id"]}]
+    return [{**flipped, "attributes": {**record.get("attributes", {}), "createdAt": "2000-01-01T00:00:00.000Z"}}]
 
 
 def _break(data: list, variant: str) -> None:
@@ -201,3 +226,19 @@ def _next_page_link(request_path: str) -> str:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     page = int(query.get("page", 1))
     return f"{parts.path}?page={page + 1}&pageSize={query.get('pageSize', 100)}"
+
+
+def _merge_flood(records: int, request_path: str) -> bytes:
+    """A merges page of ``records`` successful merges of made-up customers into the one asked about, linking on to
+    ``MERGE_FLOOD_PAGES`` pages (written as bytes: a page of 150,000 records is about 80 MB)."""
+    parts = urlsplit(request_path)
+    customer = parts.path.rstrip("/").split("/")[-2]
+    page = int({k: v[-1] for k, v in parse_qs(parts.query).items()}.get("page", 1))
+    record = (
+        '{"type":"customer_merge","id":"%s","attributes":{"status":"success","createdAt":"2026-01-01T00:00:00.000Z",'
+        '"updatedAt":"2026-01-01T00:00:00.100Z"},"relationships":{"source":{"data":{"type":"customer","id":"%s"}},'
+        '"target":{"data":{"type":"customer","id":"' + customer + '"}}}}'
+    )
+    data = ",".join(record % (f"f1{page:06x}{n:016x}", f"f0{page:06x}{n:016x}") for n in range(records))
+    following = f"{parts.path}?page={page + 1}&pageSize=100" if page < MERGE_FLOOD_PAGES else None
+    return orjson.dumps({"links": {"next": following}, "meta": {"page": page}})[:-1] + f',"data":[{data}]}}'.encode()

@@ -1,4 +1,9 @@
-"""Customer merges, shaped as Kustomer's OpenAPI shows them (GetCustomerMerge, GetCustomerMergesByCustomer)."""
+"""Customer merges, shaped as Kustomer's OpenAPI shows them (GetCustomerMerge, GetCustomerMergesByCustomer).
+
+A merge record's ``status`` is ``success`` in every published example, and its ``updatedAt`` follows its
+``createdAt``: the record changes after it is created. Here a merge is ``pending`` for ``--merge-pending-seconds``
+after it is made (the customer merged away is already gone), then ``success``.
+"""
 
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -18,18 +23,19 @@ class Merge:
     source_id: str
     target_id: str
     created_ms: int
-    updated_ms: int
+    updated_ms: int  # when it succeeded
     created_by: str
 
-    def render(self, org_id: str) -> dict:
-        """The ``customer_merge`` record."""
+    def render(self, org_id: str, now_ms: int) -> dict:
+        """The ``customer_merge`` record as it reads at ``now_ms``: pending until it succeeded."""
+        done = now_ms >= self.updated_ms
         return {
             "type": "customer_merge",
             "id": self.id,
             "attributes": {
-                "status": "success",
+                "status": "success" if done else "pending",
                 "createdAt": iso_ms(self.created_ms),
-                "updatedAt": iso_ms(self.updated_ms),
+                "updatedAt": iso_ms(self.updated_ms if done else self.created_ms),
             },
             "relationships": {
                 "org": relationship("org", org_id),
@@ -44,8 +50,9 @@ class Merge:
 class MergeBook:
     """Every merge made, in the order made."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, pending_seconds: float = 0.0) -> None:
         self._salt = mix32(seed, 0xC3)
+        self.pending_ms = int(pending_seconds * 1000)
         self.merges: List[Merge] = []
         self._by_id: Dict[str, Merge] = {}
 
@@ -57,7 +64,8 @@ class MergeBook:
             source_id=source_id,
             target_id=target_id,
             created_ms=at_ms,
-            updated_ms=at_ms + mix32(self._salt, n) % 250,  # the published example finishes 116 ms after it starts
+            # the published example finishes 116 ms after it starts
+            updated_ms=at_ms + self.pending_ms + mix32(self._salt, n) % 250,
             created_by=created_by,
         )
         self.merges.append(merge)

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from kustomer_simulator.audit import AuditLog
+from kustomer_simulator.audit import ID_MODES, MISDATINGS, AuditLog
 from kustomer_simulator.bulk_jobs import BulkBook
 from kustomer_simulator.collection import Collection, mix32
 from kustomer_simulator.merges import MergeBook
@@ -28,6 +28,9 @@ from kustomer_simulator.writes import ObjectStore
 
 KLASS_STATUSES = ("enabled", "existing_only", "disabled")  # GetKlasses' status filter
 AUDIT_BURST_VERBS = ("update", "delete", "merge")
+MERGE_AUDITS = ("merge-only", "delete")
+MERGE_AUDIT_VERBS = ("update", "merge")
+MERGE_AUDIT_ABOUT = ("source", "target")
 
 
 @dataclass
@@ -43,15 +46,23 @@ class OrgSettings:
     klasses: Sequence[str] = ("order", "subscription")
     klass_status: Mapping[str, str] = field(default_factory=dict)  # klass name -> enabled | existing_only | disabled
     counts: Mapping[str, int] = field(default_factory=dict)
-    # What a customer merge writes to the audit log besides its merge entry: "delete" (a delete entry for the
-    # customer merged away, as other CRMs announce a merge) or "merge-only". Kustomer does not document it.
-    merge_audit: str = "delete"
+    # What a customer merge writes to the audit log; Kustomer documents none of it (its Help Center: "a customer's
+    # profile is merged with another profile" is logged). Whether a delete entry for the customer merged away is
+    # written besides the merge's own entry ("delete") or not ("merge-only"); the merge entry's eventVerb ("update"
+    # or "merge") and the customer it is about ("source", the one merged away, naming the target in its changes'
+    # relationships.mergedInto; or "target", naming the source in relationships.mergedCustomers). The defaults are
+    # the readings furthest from a client's first guess (a merge verb on the kept customer, and a delete entry).
+    merge_audit: str = "merge-only"
+    merge_audit_verb: str = "update"
+    merge_audit_about: str = "source"
+    merge_pending_seconds: float = 5.0  # a merge record reads "pending" this long, then "success"
     # Whether a change to a work item also updates its conversation ("touch") or not ("silent"); undocumented, and
     # the Help Center's wrap-up and completion phases need not touch the conversation.
     work_item_updates: str = "silent"
     audit_history: Optional[int] = None  # audit entries written before the anchor (default: scale // 100)
     # An audit entry's createdAt precedes its publishedAt (and id) by up to this much; the published example: 7.3 s.
     audit_publish_lag_seconds: float = 8.0
+    audit_ids: str = ID_MODES[0]  # insertion | publish: when an entry's id is minted (kustomer_simulator.audit)
 
 
 class Org:
@@ -67,11 +78,18 @@ class Org:
         unknown = set(settings.klass_status.values()) - set(KLASS_STATUSES)
         if unknown:
             raise ValueError(f"klass status {sorted(unknown)} is not one of {', '.join(KLASS_STATUSES)}")
+        for value, allowed in (
+            (settings.merge_audit, MERGE_AUDITS),
+            (settings.merge_audit_verb, MERGE_AUDIT_VERBS),
+            (settings.merge_audit_about, MERGE_AUDIT_ABOUT),
+        ):
+            if value not in allowed:
+                raise ValueError(f"merge setting {value!r} is not one of {', '.join(allowed)}")
         self.org_id = f"{mix32(settings.seed, 99):08x}{mix32(settings.seed, 97):08x}{mix32(settings.seed, 98):08x}"
         self.collections: Dict[str, Collection] = {}
         self.mutation_rng = random.Random(mix32(settings.seed, 4242))
-        self.audit = AuditLog(self.org_id, settings.seed, settings.audit_publish_lag_seconds)
-        self.merges = MergeBook(settings.seed)
+        self.audit = AuditLog(self.org_id, settings.seed, settings.audit_publish_lag_seconds, settings.audit_ids)
+        self.merges = MergeBook(settings.seed, settings.merge_pending_seconds)
         self.merged_into: Dict[int, int] = {}  # customer merged away -> the customer it was merged into
         self.work_items_of: Dict[int, List[int]] = {}  # conversation index -> its work items' indexes
         self.deactivated_users: Set[int] = set()
@@ -212,7 +230,11 @@ class Org:
                 source_id, target_id = coll.record_id(source), coll.record_id(target)
                 agent = self.collections["users"].record_id(self.agent(mix32(self.settings.seed, 0x3E, source)))
                 self.merges.record(source_id, target_id, at, agent)
-                self.log_change("merge", coll, target, at, _merge_changes(source_id))
+                verb = self.settings.merge_audit_verb
+                if self.settings.merge_audit_about == "target":
+                    self.log_change(verb, coll, target, at, _merge_changes(source_id))
+                else:
+                    self.log_change(verb, coll, source, at, _merged_into(target_id))
                 if self.settings.merge_audit == "delete":
                     self.log_change("delete", coll, source, at)
                 pairs.append((source_id, target_id))
@@ -223,16 +245,26 @@ class Org:
         self.audit.write((verb, coll.type, coll.record_id(i), at_ms, changes))
 
     def audit_burst(
-        self, count: int, object_type: str, verb: str, per_second: int, at_ms: Optional[int] = None
+        self,
+        count: int,
+        object_type: str,
+        verb: str,
+        per_second: int,
+        at_ms: Optional[int] = None,
+        misdated: int = 0,
+        misdating: str = "published_early",
     ) -> List[str]:
         """Log ``count`` synthetic entries about records of ``object_type``, ``per_second`` to a second, the last one
         in the second before ``at_ms`` (default now); no record changes. A merge entry names another customer as
-        merged away, as a real merge's does. Returns the first and last new ids."""
+        merged away, as a real merge's does. The first ``misdated`` entries are misdated as ``misdating`` says
+        (``kustomer_simulator.audit.MISDATINGS``). Returns the first and last new ids."""
         coll = next((c for c in self.collections.values() if c.type == object_type), None)
         if coll is None or verb not in AUDIT_BURST_VERBS or (verb == "merge" and object_type != "customer"):
             raise ValueError(f"no burst of {object_type!r} {verb!r} entries (verbs: {', '.join(AUDIT_BURST_VERBS)})")
         if count < 1 or per_second < 1:
             raise ValueError("count and per_second must be positive")
+        if misdating not in MISDATINGS:
+            raise ValueError(f"misdating {misdating!r} is not one of {', '.join(MISDATINGS)}")
         with self.lock:
             first_second = (at_ms if at_ms is not None else now_ms()) // 1000 - (count - 1) // per_second - 1
             rng = random.Random(mix32(self.settings.seed, 616, len(self.audit.entries)))
@@ -241,15 +273,24 @@ class Org:
                 published = (first_second + n // per_second) * 1000 + (n % per_second) * 1000 // per_second
                 changes = _merge_changes(coll.record_id(rng.randrange(coll.count))) if verb == "merge" else None
                 events.append((verb, object_type, coll.record_id(rng.randrange(coll.count)), published, changes))
-            written = self.audit.write_all(events)
+            written = self.audit.write_all(events, misdated, misdating)
             return [written[0].id, written[-1].id]
 
     def audit_log(self, now: Optional[int] = None) -> List[dict]:
-        """The entries that have not expired yet, oldest id first."""
+        """The entries served at ``now``, oldest id first; without ``now``, the ground truth: every entry logged
+        that has not expired, stored yet or not (a sync reads an entry once it is stored, within the publish lag)."""
         with self.lock:
-            return [entry.record for entry in self.audit.live(now if now is not None else now_ms())]
+            if now is not None:
+                return [entry.record for entry in self.audit.live(now)]
+            moment = now_ms()
+            return [entry.record for entry in self.audit.entries if entry.expires_ms > moment]
 
 
 def _merge_changes(source_id: str) -> dict:
     """The changes a merge entry records on the surviving customer: the customer merged into it."""
     return {"relationships": {"mergedCustomers": {"op": "add", "before": [], "after": [source_id]}}}
+
+
+def _merged_into(target_id: str) -> dict:
+    """The changes a merge entry records on the customer merged away: the customer it was merged into."""
+    return {"relationships": {"mergedInto": {"op": "replace", "before": None, "after": target_id}}}

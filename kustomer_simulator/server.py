@@ -47,7 +47,8 @@ class ServerSettings:
     audit_bounds: str = "inclusive"  # inclusive | exclusive: whether filter[start]/filter[end] match their own instant
     audit_date_field: str = "publishedAt"  # publishedAt | createdAt: the time filter[start]/filter[end] compare
     audit_next_links: str = "bare"  # bare (count and before/after only, as published) | filtered (filters copied)
-    audit_include: str = "honoured"  # honoured | ignored: whether filter[include] adds object types
+    audit_include: str = "toplevel"  # toplevel | honoured | ignored: how filter[include] adds object types
+    audit_paging: str = "both"  # both | either | alone: which of before/after a request may carry
     work_session_defaults: str = "true"  # "true" | "false": what an absent user= / active= on work sessions means
     users_default: str = "active"  # active | all: what GET /v1/users lists without deleted=
     disabled_klass_objects: str = "served"  # served | refused (403): a disabled klass's custom objects
@@ -422,6 +423,8 @@ def _admin_action(sim: Simulator, method: str, path: str, query: Mapping[str, st
             payload.get("verb", "update"),
             int(payload.get("per_second", 1)),
             parse_iso_ms(payload["at"]) if payload.get("at") else None,
+            int(payload.get("misdated", 0)),
+            payload.get("misdating", "published_early"),
         )
         return {"appended": int(payload.get("count", 1)), "first": first, "last": last}
     if path == "/__admin/mutate-during" and method == "POST":

@@ -1,12 +1,15 @@
-"""The audit log: ids minted at publish time, createdAt lagging, retention by kind, and its open questions' switches."""
+"""The audit log: ids minted when an entry is stored (at publish, or later and out of publish order), createdAt
+lagging, retention by kind, misdated entries, and its open questions' switches; customer merges' audit entries and
+records."""
 
 import time
+from collections import Counter
 from typing import Iterator
 
 import pytest
 import requests
 
-from kustomer_simulator.audit import LONG_TERM_DAYS, SHORT_TERM_DAYS, retention_days
+from kustomer_simulator.audit import ID_MODES, LONG_TERM_DAYS, SHORT_TERM_DAYS, retention_days
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.org import Org, OrgSettings
 from kustomer_simulator.server import ServerSettings, Simulator
@@ -27,9 +30,14 @@ def _times(entry) -> tuple:
 
 @pytest.fixture
 def log_sim() -> Iterator[Simulator]:
-    """A small org whose audit log starts empty, served without rate limits."""
-    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0)
-    with running_simulator(server_settings=settings, scale=400, seed=3, audit_history=0) as simulator:
+    """A small org whose audit log starts empty, served without rate limits; ids minted at publish time and
+    cursors accepted alone, so the tests of the other switches can page as the published links do."""
+    settings = ServerSettings(
+        tokens={TEST_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0, audit_paging="either"
+    )
+    with running_simulator(
+        server_settings=settings, scale=400, seed=3, audit_history=0, audit_ids="publish"
+    ) as simulator:
         yield simulator
 
 
@@ -41,7 +49,7 @@ def _get(sim: Simulator, query: str) -> dict:
 
 @pytest.mark.parametrize("lag_seconds", [8.0, 0.0])
 def test_created_at_lags_publication_and_ids_carry_the_publish_second(lag_seconds):
-    org, at = _org(audit_publish_lag_seconds=lag_seconds), now_ms()
+    org, at = _org(audit_publish_lag_seconds=lag_seconds, audit_ids="publish"), now_ms()
     org.audit_burst(3000, "customer", "update", per_second=100, at_ms=at)
     entries = org.audit.entries
     lags = [published - created for published, created in map(_times, entries)]
@@ -51,11 +59,52 @@ def test_created_at_lags_publication_and_ids_carry_the_publish_second(lag_second
     else:
         assert set(lags) == {0}
     assert all(int(e.id[:8], 16) == _times(e)[0] // 1000 for e in entries)
+    assert all(e.stored_ms == e.published_ms for e in entries)
     assert [e.id for e in entries] == sorted(e.id for e in entries)
     assert [int(e.id[8:], 16) for e in entries] == sorted(int(e.id[8:], 16) for e in entries)  # log order
-    again = _org(audit_publish_lag_seconds=lag_seconds)
+    again = _org(audit_publish_lag_seconds=lag_seconds, audit_ids="publish")
     again.audit_burst(3000, "customer", "update", per_second=100, at_ms=at)
     assert [e.record for e in again.audit.entries] == [e.record for e in entries]  # deterministic
+
+
+def test_by_default_ids_follow_insertion_and_a_lower_id_can_be_published_seconds_later():
+    assert OrgSettings().audit_ids == ID_MODES[0] == "insertion"
+    org, at = _org(), now_ms()
+    org.audit_burst(3000, "customer", "update", per_second=100, at_ms=at)
+    entries = org.audit.entries  # by id
+    for entry in entries:
+        published, created = _times(entry)
+        assert published // 1000 <= int(entry.id[:8], 16) == entry.stored_ms // 1000
+        assert published <= entry.stored_ms <= created + 8000  # stored within the publish lag of its creation
+    newest_first = entries[::-1]
+    inversions = [
+        (newer, older)
+        for newer, older in zip(newest_first, newest_first[1:], strict=False)
+        if _times(older)[0] - _times(newer)[0] >= 1000
+    ]
+    assert len(inversions) > 10  # the entry after, by id, published a second or more later
+    moment = at - 5000
+    served = {e["id"] for e in org.audit_log(moment)}
+    assert served == {e.id for e in entries if e.stored_ms <= moment}  # served once stored...
+    assert any(e.published_ms <= moment < e.stored_ms for e in entries)  # ...which can be seconds after publication
+    assert len(org.audit_log()) == 3000  # the ground truth: every entry logged
+
+
+@pytest.mark.parametrize("misdating, moved", [("published_early", "publishedAt"), ("created_late", "createdAt")])
+def test_a_misdated_entry_carries_dates_that_contradict_each_other_and_its_id(log_sim, misdating, moved):
+    payload = {"count": 3, "object_type": "customer", "verb": "update", "misdated": 1, "misdating": misdating}
+    answer = requests.post(f"{log_sim.url}/__admin/audit", json=payload).json()
+    misdated, *fine = log_sim.org.audit.entries
+    assert answer["first"] == misdated.id
+    published, created = _times(misdated)
+    second = int(misdated.id[:8], 16) * 1000
+    if moved == "publishedAt":
+        assert published == second - 30 * DAY_MS + published % 1000 and created > published
+    else:
+        assert created > published + DAY_MS - 10_000 and created > second + 1000
+    assert all(_times(e)[1] <= _times(e)[0] < int(e.id[:8], 16) * 1000 + 1000 for e in fine)
+    bad = requests.post(f"{log_sim.url}/__admin/audit", json={**payload, "misdating": "sideways"})
+    assert bad.status_code == 400
 
 
 def test_the_default_publish_lag_is_eight_seconds():
@@ -66,7 +115,7 @@ def test_the_default_publish_lag_is_eight_seconds():
 
 
 def test_within_one_second_ids_follow_log_order_not_milliseconds():
-    org = _org()
+    org = _org(audit_ids="publish")
     second = (TEST_ANCHOR_MS // 1000 + 5) * 1000
     late, early = org.mutate("customers", 1, at_ms=second + 900), org.mutate("customers", 1, at_ms=second + 100)
     before = org.mutate("customers", 1, at_ms=second - 1000)  # logged last, published a second earlier
@@ -178,21 +227,56 @@ def test_entries_expire_after_their_kinds_retention(object_type, verb, days):
     assert [e["id"] for e in org.audit_log()] == [young.id]  # the expired one is not served
 
 
-@pytest.mark.parametrize("include", ["honoured", "ignored"])
-def test_filter_include_adds_object_types_unless_ignored(log_sim, include):
+@pytest.mark.parametrize("include", ["toplevel", "honoured", "ignored"])
+def test_filter_include_adds_object_types_as_the_switch_says(log_sim, include):
     log_sim.settings.audit_include = include
+    now = now_ms()
     for object_type in ("customer", "conversation", "message", "company"):
-        log_sim.org.audit_burst(3, object_type, "update", per_second=3)
+        log_sim.org.audit_burst(3, object_type, "update", per_second=3, at_ms=now - 60_000)  # a minute ago
+        log_sim.org.audit_burst(2, object_type, "update", per_second=2, at_ms=now - 3 * DAY_MS)  # days ago
 
-    def types(query: str) -> set:
-        return {e["attributes"]["objectType"] for e in _get(log_sim, f"count=100&{query}")["data"]}
+    def types(query: str) -> Counter:
+        return Counter(e["attributes"]["objectType"] for e in _get(log_sim, f"count=100&{query}")["data"])
 
-    with_include = types("filter[objectType]=customer&filter[include]=conversation,message")
-    assert with_include == ({"customer", "conversation", "message"} if include == "honoured" else {"customer"})
+    recent = f"filter[start]={iso_ms(now - DAY_MS)}"
+    with_include = types(f"filter[objectType]=customer&filter[include]=conversation,message&{recent}")
+    expected = {
+        "toplevel": {"customer": 3, "conversation": 5, "message": 5},  # the included types skip the dates
+        "honoured": {"customer": 3, "conversation": 3, "message": 3},
+        "ignored": {"customer": 3},
+    }[include]
+    assert with_include == expected
     alone = types("filter[include]=company")
-    assert alone == ({"company"} if include == "honoured" else {"customer", "conversation", "message", "company"})
-    assert types("filter[objectType]=message") == {"message"}
-    assert ServerSettings().audit_include == "honoured"
+    assert set(alone) == ({"company"} if include != "ignored" else {"customer", "conversation", "message", "company"})
+    assert types(f"filter[objectType]=message&{recent}") == {"message": 3}
+    assert ServerSettings().audit_include == "toplevel"
+
+
+@pytest.mark.parametrize("paging", ["both", "either", "alone"])
+def test_before_and_after_are_accepted_as_the_paging_switch_says(log_sim, paging):
+    log_sim.settings.audit_paging = paging
+    log_sim.org.audit_burst(6, "customer", "update", per_second=6, at_ms=now_ms() - 60_000)
+    ids = [e.id for e in log_sim.org.audit.entries]  # oldest first
+    accepted = {
+        "both": {"none", "both"},
+        "either": {"none", "before", "after", "both"},
+        "alone": {"none", "before", "after"},
+    }
+    for form, query in [
+        ("none", "count=10"),
+        ("before", f"count=10&before={ids[4]}"),
+        ("after", f"count=10&after={ids[1]}"),
+        ("both", f"count=10&before={ids[4]}&after={ids[1]}"),
+    ]:
+        response = requests.get(f"{log_sim.url}/v1/audit-logs?{query}", headers=AUTH)
+        if form not in accepted[paging]:
+            assert response.status_code == 400 and "requires" in response.text or "combined" in response.text
+            continue
+        got = [e["id"] for e in response.json()["data"]]
+        low = ids.index(query.split("after=")[1].split("&")[0]) + 1 if "after=" in query else 0
+        high = ids.index(query.split("before=")[1].split("&")[0]) if "before=" in query else len(ids)
+        assert got == ids[low:high][::-1], form  # newest id first, strictly between the cursors
+    assert ServerSettings().audit_paging == "both"
 
 
 @pytest.mark.parametrize(
@@ -210,12 +294,50 @@ def test_sparse_audit_pages_lose_dates(log_sim, variant, dropped):
         Fault("sparse_audit", variant="no_id")
 
 
-@pytest.mark.parametrize("merge_audit", ["delete", "merge-only"])
-def test_a_merge_writes_a_merge_entry_and_a_delete_entry_unless_merge_only(merge_audit):
-    org = _org(merge_audit=merge_audit)
+@pytest.mark.parametrize("merge_audit", ["merge-only", "delete"])
+@pytest.mark.parametrize("verb", ["update", "merge"])
+@pytest.mark.parametrize("about", ["source", "target"])
+def test_a_merge_writes_one_entry_shaped_as_the_switches_say_and_a_delete_entry_unless_merge_only(
+    merge_audit, verb, about
+):
+    org = _org(merge_audit=merge_audit, merge_audit_verb=verb, merge_audit_about=about, audit_ids="publish")
     ((source, target),) = org.merge(1)
     entries = [e.record["attributes"] for e in org.audit.entries]
-    merged = {"relationships": {"mergedCustomers": {"op": "add", "before": [], "after": [source]}}}
-    expected = [("merge", target, merged)] + ([("delete", source, {})] if merge_audit == "delete" else [])
+    if about == "target":
+        shape = (verb, target, {"relationships": {"mergedCustomers": {"op": "add", "before": [], "after": [source]}}})
+    else:
+        shape = (verb, source, {"relationships": {"mergedInto": {"op": "replace", "before": None, "after": target}}})
+    expected = [shape] + ([("delete", source, {})] if merge_audit == "delete" else [])
     assert [(e["eventVerb"], e["objectId"], e["changes"]) for e in entries] == expected
-    assert OrgSettings().merge_audit == "delete"
+    assert entries[0]["eventName"] == f"kustomer.customer.{verb}"
+
+
+def test_the_merge_defaults_are_the_readings_furthest_from_a_first_guess():
+    settings = OrgSettings()
+    assert (settings.merge_audit, settings.merge_audit_verb, settings.merge_audit_about) == (
+        "merge-only",
+        "update",
+        "source",
+    )
+    assert settings.merge_pending_seconds == 5.0
+    with pytest.raises(ValueError, match="merge setting"):
+        _org(merge_audit_verb="merged")
+
+
+def test_a_merge_record_is_pending_then_succeeds(log_sim):
+    log_sim.org.merges.pending_ms = 1500
+    ((source, target),) = log_sim.org.merge(1)
+    url = f"{log_sim.url}/v1/customers/{source}/merges"
+    (pending,) = requests.get(url, headers=AUTH).json()["data"]
+    assert pending["attributes"]["status"] == "pending"
+    assert pending["attributes"]["updatedAt"] == pending["attributes"]["createdAt"]
+    time.sleep(1.8)
+    done = requests.get(f"{log_sim.url}/v1/customers/merges/{pending['id']}", headers=AUTH).json()["data"]
+    assert (
+        done["attributes"]["status"] == "success"
+        and done["attributes"]["updatedAt"] > pending["attributes"]["createdAt"]
+    )
+    assert (
+        done["relationships"]["source"]["data"]["id"] == source
+        and done["relationships"]["target"]["data"]["id"] == target
+    )

@@ -266,7 +266,8 @@ def test_the_default_token_model_and_settings_are_the_documented_ones():
     assert SearchLimits().created_at["customer"] == "honoured" and SearchLimits().total == "exact"
     assert SearchLimits().conversation_time_sort == "ignored"
     org = OrgSettings()
-    assert (org.work_item_updates, org.merge_audit, org.audit_publish_lag_seconds) == ("silent", "delete", 8.0)
+    assert (org.work_item_updates, org.merge_audit, org.audit_publish_lag_seconds) == ("silent", "merge-only", 8.0)
+    assert (org.audit_ids, settings.audit_paging, settings.audit_include) == ("insertion", "both", "toplevel")
     assert org.klasses == ("order", "subscription") and not org.klass_status  # both enabled
     with running_simulator(server_settings=ServerSettings(tokens={TEST_TOKEN: frozenset()}), scale=300) as small:
         listed = requests.get(f"{small.url}/v1/klasses", headers={"Authorization": f"Bearer {TEST_TOKEN}"}).json()
@@ -276,6 +277,11 @@ def test_the_default_token_model_and_settings_are_the_documented_ones():
 
 
 def test_deletes_and_merges_reach_search_lists_and_the_audit_log(sim, http):
+    # Entries served as soon as they are published, paged as the published links do, a merge logged on the kept
+    # customer and as a delete of the one merged away (the other settings: simulator_tests/test_audit_log.py).
+    sim.org.audit.ids, sim.settings.audit_paging = "publish", "either"
+    sim.org.settings.merge_audit, sim.org.settings.merge_audit_verb = "delete", "merge"
+    sim.org.settings.merge_audit_about = "target"
     since = iso_ms(int(time.time() * 1000) - 1000)
     soft = sim.org.delete("customers", 3, hard=False)
     hard = sim.org.delete("conversations", 2, hard=True)

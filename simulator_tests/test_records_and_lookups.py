@@ -1,6 +1,7 @@
 """Users, klasses, merges and lookups by id, record shapes, oversized pages, and the route table itself."""
 
 import re
+import time
 from typing import Iterator
 
 import orjson
@@ -103,12 +104,14 @@ def test_a_disabled_klass_objects_follow_the_switch(klass_sim, policy):
 @pytest.mark.parametrize("listed_for", ["source", "both"])
 def test_merges_are_listed_for_the_source_or_both_sides(sim, http, listed_for):
     sim.settings.merges_listed_for = listed_for
+    sim.org.merges.pending_ms = 0  # succeeds within 250 ms (pending merges: simulator_tests/test_audit_log.py)
     ((source, target),) = sim.org.merge(1)
+    time.sleep(0.3)
     (merge,) = sim.org.merges.merges
     expected = {
         "type": "customer_merge",
         "id": merge.id,
-        "attributes": {"status": "success", "createdAt": merge.render(sim.org.org_id)["attributes"]["createdAt"]},
+        "attributes": {"status": "success", "createdAt": merge.render(sim.org.org_id, 0)["attributes"]["createdAt"]},
         "relationships": {
             "org": {"links": {"self": f"/v1/orgs/{sim.org.org_id}"}, "data": {"type": "org", "id": sim.org.org_id}},
             "source": {"links": {"self": f"/v1/customers/{source}"}, "data": {"type": "customer", "id": source}},
@@ -246,14 +249,19 @@ def test_serve_help_lists_every_switch_with_its_default(capsys):
         ("--audit-next-links", "bare"),
         ("--audit-date-field", "publishedAt"),
         ("--audit-bounds", "inclusive"),
-        ("--audit-include", "honoured"),
+        ("--audit-include", "toplevel"),
+        ("--audit-paging", "both"),
+        ("--audit-ids", "insertion"),
         ("--work-session-defaults", "true"),
         ("--users-default", "active"),
         ("--klasses", "order,subscription"),
         ("--disabled-klass-objects", "served"),
         ("--merges-listed-for", "source"),
         ("--merged-lookup", "200"),
-        ("--merge-audit", "delete"),
+        ("--merge-audit", "merge-only"),
+        ("--merge-audit-verb", "update"),
+        ("--merge-audit-about", "source"),
+        ("--merge-pending-seconds", "5.0"),
         ("--work-item-updates", "silent"),
         ("--conversation-time-sort", "ignored"),
         ("--routing-search", "work_item=ignored,work_session=ignored"),

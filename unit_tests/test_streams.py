@@ -440,6 +440,16 @@ def _entry_id(object_id: str, verb: str, at: str) -> str:
     return f"{seconds:08x}{int.from_bytes((object_id + verb).encode()[:8].ljust(8, b'0'), 'big'):016x}"
 
 
+def _cursors(start: str, end: str, before: str = "") -> dict:
+    """The ``after`` and ``before`` ids a window's first page is asked with: three seconds wider than its dates
+    (unit_tests/test_audit_and_deletions.py tests them); ``before`` moves down to the last id read."""
+
+    def object_id(at: str, by_seconds: int) -> str:
+        return f"{int(datetime.fromisoformat(at.replace('Z', '+00:00')).timestamp()) + by_seconds:08x}" + "0" * 16
+
+    return {"after": object_id(start, -3), "before": before or object_id(end, 3)}
+
+
 def _audit_entry(verb: str, object_type: str, object_id: str, at: str) -> dict:
     attributes = {"eventVerb": verb, "objectType": object_type, "objectId": object_id, "createdAt": at}
     return {"type": "audit_log", "id": _entry_id(object_id, verb, at), "attributes": attributes}
@@ -464,10 +474,11 @@ def test_sync_deletes_turns_soft_deletes_and_logged_hard_deletes_into_markers_an
             records,
             page([resource("customer", "live", T2), resource("customer", "soft", T3, deleted=True, deletedAt=T3)]),
         )
-        first_log = get("audit-logs", **audit_query)
+        first_log = get("audit-logs", **audit_query, **_cursors(DELETIONS_ASKED, AUDIT_END))
         updated_at = "2026-05-29T12:00:00.000Z"
         last_id = _entry_id("live", "update", updated_at)
-        second_log = get("audit-logs", **audit_query, before=last_id)  # built from the last id read
+        # built from the last id read
+        second_log = get("audit-logs", **audit_query, **_cursors(DELETIONS_ASKED, AUDIT_END, before=last_id))
         http_mocker.get(
             first_log,
             page(
@@ -506,7 +517,7 @@ def test_sync_deletes_turns_soft_deletes_and_logged_hard_deletes_into_markers_an
     assert output.is_in_logs("0 possible duplicates, 3 deletions")
 
 
-def test_an_audit_log_page_out_of_order_stops_the_deletions_without_moving_their_position():
+def test_an_audit_log_page_out_of_order_is_read_all_the_same_and_the_deletions_position_moves():
     state = StateBuilder().with_stream_state("companies", {"updatedAt": T1, "deletionsSince": DELETIONS_SINCE}).build()
     criteria = [{"company_updated_at": {"gte": T1}}, {"company_updated_at": {"lte": NOW_ISO}}]
     audit_query = {
@@ -514,6 +525,7 @@ def test_an_audit_log_page_out_of_order_stops_the_deletions_without_moving_their
         "filter[objectType]": "company",
         "filter[start]": DELETIONS_ASKED,
         "filter[end]": AUDIT_END,
+        **_cursors(DELETIONS_ASKED, AUDIT_END),
     }
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)
@@ -529,9 +541,10 @@ def test_an_audit_log_page_out_of_order_stops_the_deletions_without_moving_their
         output = read(
             SourceKustomer(), config(sync_deletes=True), catalog("companies", mode=SyncMode.incremental), state
         )
-    assert _ids(output) == ["c1"]
-    assert output.most_recent_state.stream_state == AirbyteStateBlob(updatedAt=T2, deletionsSince=DELETIONS_SINCE)
-    assert "newest first by id" in output.errors[0].trace.error.message
+    assert _ids(output) == ["c1", "a", "b"] and not output.errors  # the order is noted, never a reason to stop
+    assert output.most_recent_state.stream_state == AirbyteStateBlob(updatedAt=T2, deletionsSince=AUDIT_UNTIL)
+    warnings = [m.log.message for m in output.logs if m.log.level.name == "WARN"]
+    assert any("1 pages not newest id first" in w for w in warnings), warnings
 
 
 def test_conversation_times_are_read_by_created_at_without_asking_for_a_sort_and_checkpoint_the_window():
@@ -592,7 +605,9 @@ def test_work_sessions_where_their_search_is_rejected_are_every_session_of_every
 def test_the_audit_log_is_read_a_week_at_a_time_and_its_state_is_a_date_not_an_entry():
     state = StateBuilder().with_stream_state("audit_logs", {"createdAt": "2026-05-20T12:00:00.000Z"}).build()
     week_one = {"count": "1000", "filter[start]": "2026-05-20T11:59:59.999Z", "filter[end]": "2026-05-27T12:05:00.001Z"}
+    week_one.update(_cursors(week_one["filter[start]"], week_one["filter[end]"]))
     week_two = {"count": "1000", "filter[start]": "2026-05-27T11:59:59.999Z", "filter[end]": AUDIT_END}
+    week_two.update(_cursors(week_two["filter[start]"], week_two["filter[end]"]))
     boundary = _audit_entry("update", "customer", "a", "2026-05-27T12:00:00.000Z")
     with HttpMocker() as http_mocker:
         discovery_mocks(http_mocker)

@@ -13,6 +13,7 @@ from kustomer_simulator.routes.base import (
     record_reply,
 )
 from kustomer_simulator.routes.lists import children
+from kustomer_simulator.timefmt import now_ms
 
 
 def customer(request: Request) -> Reply:
@@ -40,7 +41,8 @@ def merges(request: Request) -> Reply:
     org = request.org
     with org.lock:
         found = org.merges.of_customer(request.params["id"], request.settings.merges_listed_for)
-        data = [orjson.dumps(m.render(org.org_id)) for m in found[(page - 1) * size : page * size]]
+        now = now_ms()
+        data = [orjson.dumps(m.render(org.org_id, now)) for m in found[(page - 1) * size : page * size]]
     return list_page(request, page, size, data, more=len(found) > page * size)
 
 
@@ -51,4 +53,4 @@ def merge(request: Request) -> Reply:
         found = org.merges.get(request.params["id"])
         if found is None:
             raise not_found(request.path)
-        return json_reply({"data": found.render(org.org_id)}, 1)
+        return json_reply({"data": found.render(org.org_id, now_ms())}, 1)

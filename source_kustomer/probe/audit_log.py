@@ -1,6 +1,8 @@
 """The probe's questions about the audit log (``GET /v1/audit-logs``): how late are entries published after their
-``createdAt``; do ``links.next`` keep the filters; is ``filter[include]`` honoured; which date do
-``filter[start]``/``filter[end]`` compare, and do they include their bounds."""
+``createdAt``; are ids minted when an entry is published or later, out of publish order; which of ``before`` and
+``after`` a request may carry; do ``links.next`` keep the filters; is ``filter[include]`` honoured, and under the
+date filter or outside it; which date do ``filter[start]``/``filter[end]`` compare, and do they include their
+bounds; which verbs and event names the org logs about customers, and which of them name a merge."""
 
 import math
 from collections import Counter
@@ -9,12 +11,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from kustomer_http.timestamps import instant, kustomer_time, moment_of
 
-from source_kustomer.audit_log import AuditEntry, parse_entry
+from source_kustomer.audit_log import ID_SECOND, AuditEntry, parse_entry
+from source_kustomer.merges import merge_signal
 from source_kustomer.probe.answers import document, resources, text
 from source_kustomer.probe.budget import REFUSED, Finding, ProbeClient
 
 AUDIT_SAMPLE = 100  # entries of the newest page read
 MILLISECOND = 1000  # microseconds
+LONG_AGO = ("2000-01-01T00:00:00.000Z", "2000-01-02T00:00:00.000Z")  # a date range no entry of a live org is in
+SHOWN = 8  # verbs and event names quoted in a finding
 
 
 class AuditLogQuestions:
@@ -85,7 +90,9 @@ class AuditLogQuestions:
         return [Finding(question, answer, f"{self.client.last}: links.next {link}", f"--audit-next-links {answer}")]
 
     def include(self, question: str) -> List[Finding]:
-        """Is ``filter[include]`` OR-ed with ``filter[objectType]``? Asked with two types of the newest page."""
+        """Is ``filter[include]`` OR-ed with ``filter[objectType]``, and under the date filter? Asked with two types
+        of the newest page: without dates, then for a day long ago (only an include outside the date filter
+        answers that with entries)."""
         missing = self._missing(question)
         if missing is not None:
             return [missing]
@@ -93,16 +100,82 @@ class AuditLogQuestions:
         if len(kinds) < 2:
             return [Finding(question, "not asked: the newest entries are of one objectType", f"types {kinds}")]
         main, extra = kinds[0], kinds[1]
-        entries = self.page({"count": AUDIT_SAMPLE, "filter[objectType]": main, "filter[include]": extra})
+        combined = {"count": AUDIT_SAMPLE, "filter[objectType]": main, "filter[include]": extra}
+        entries = self.page(combined)
         if entries is None:
             return [self.client.unknown(question)]
         got = Counter(entry.object_type for entry in entries)
         shown = ", ".join(f"{kind} {n}" for kind, n in got.items()) or "none"
         if set(got) - {main, extra}:
             return [Finding(question, "inconclusive: filter[objectType] not honoured", f"{self.client.last}: {shown}")]
-        answer = "honoured" if extra in got else "ignored"
         evidence = f"{self.client.last}: {shown} (the newest page holds {extra} entries)"
+        if extra not in got:
+            return [Finding(question, "ignored", evidence, "--audit-include ignored")]
+        long_ago = self.page({**combined, "filter[start]": LONG_AGO[0], "filter[end]": LONG_AGO[1]})
+        if long_ago is None:
+            return [self.client.unknown(question)]
+        outside = sum(entry.object_type == extra for entry in long_ago)
+        answer = "toplevel" if outside else "honoured"
+        evidence += f"; {self.client.last}: {outside} {extra} entries for {LONG_AGO[0][:10]}"
         return [Finding(question, answer, evidence, f"--audit-include {answer}")]
+
+    def id_order(self, question: str) -> List[Finding]:
+        """Are ids minted when an entry is published (their second is its publishedAt's), or later, when it is
+        stored (a later second, and the id order then differs from the publish order)? From the newest page."""
+        missing = self._missing(question)
+        if missing is not None:
+            return [missing]
+        timed = [e for e in self.newest or [] if e.id_second is not None and e.published is not None]
+        if not timed:
+            return [Finding(question, "inconclusive", "no entry with an ObjectId and a publishedAt")]
+        later = [e for e in timed if e.id_second >= (e.published // ID_SECOND + 1) * ID_SECOND]  # type: ignore[operator]
+        inverted = sum(
+            1
+            for newer, older in zip(timed, timed[1:], strict=False)
+            if older.published - newer.published >= ID_SECOND  # type: ignore[operator]
+        )
+        evidence = (
+            f"{len(later)} of {len(timed)} newest entries have an id minted in a second after their publishedAt; "
+            f"{inverted} were published a second or more after the entry before them by id"
+        )
+        answer = "insertion" if later or inverted else "publish"
+        return [Finding(question, answer, evidence, f"--audit-ids {answer}")]
+
+    def paging(self, question: str) -> List[Finding]:
+        """Which of ``before`` and ``after`` a request may carry: ``before`` alone (as the published links), and
+        both (as the reference's text says each requires the other)."""
+        missing = self._missing(question)
+        if missing is not None:
+            return [missing]
+        newest = self.newest or []
+        if len(newest) < 2:
+            return [Finding(question, "not asked: fewer than two entries read", "GET /v1/audit-logs")]
+        top, bottom = newest[0].id, newest[-1].id
+        alone = self.client.get("audit-logs", {"count": 1, "before": top})
+        evidence = f"{self.client.last}"
+        both = self.client.get("audit-logs", {"count": 1, "after": bottom, "before": top})
+        evidence += f"; {self.client.last}"
+        if not both.ok and not alone.ok:
+            return [Finding(question, "inconclusive: both refused", evidence)]
+        answer = "either" if both.ok and alone.ok else "both" if both.ok else "alone"
+        return [Finding(question, answer, evidence, f"--audit-paging {answer}")]
+
+    def customer_events(self, question: str) -> List[Finding]:
+        """The verbs and event names the org logs about customers, and which entries name a merge (in their verb,
+        event name or a changed field): the connector looks those up (``source_kustomer.merges``)."""
+        entries = self.page({"count": AUDIT_SAMPLE, "filter[objectType]": "customer"})
+        if entries is None:
+            return [Finding(question, REFUSED, self.refused) if self.refused else self.client.unknown(question)]
+        events = Counter((str(e.verb), str(e.attributes.get("eventName"))) for e in entries)
+        shown = ", ".join(f"{verb}/{name} {n}" for (verb, name), n in events.most_common(SHOWN)) or "none"
+        merges = [e for e in entries if merge_signal(e)]
+        evidence = f"{self.client.last}: {len(entries)} entries ({shown}); {len(merges)} name a merge"
+        if not merges:
+            return [Finding(question, "no entry names a merge", evidence)]
+        verbs = Counter(str(e.verb) for e in merges)
+        verb = verbs.most_common(1)[0][0]
+        switch = f"--merge-audit-verb {verb}" if verb in ("update", "merge") else None
+        return [Finding(question, f"merges logged with eventVerb {verb}", evidence, switch)]
 
     def _entry_where(self, wanted: Callable[[AuditEntry], bool]) -> Optional[Tuple[AuditEntry, Dict[str, str]]]:
         """The newest entry ``wanted`` accepts, and the ``before`` that makes it the first one a request can see."""

@@ -13,6 +13,8 @@ from source_kustomer.probe.rate_limits import RateLimitQuestions
 from source_kustomer.probe.routing import ROUTING_FIELDS, RoutingQuestions
 from source_kustomer.probe.search import WINDOW_PAGE, WINDOW_PAGE_SIZE, SearchQuestions
 
+AUDIT_IDS = "audit-log ids: minted at publication, or later and out of publish order"
+
 
 class Probe:
     """Asks a real org the open questions, within ``MAX_REQUESTS`` read-only requests (retries included)."""
@@ -49,15 +51,19 @@ class Probe:
             yield Question(f"{field.name}: sort and filter", 2, lambda q, field=field: search.sort_and_filter(q, field))
         yield Question("custom objects of a disabled klass", 1, search.disabled_klass_objects)
         yield Question("audit-log publish lag (publishedAt - createdAt)", 1, audit.publish_lag)
+        yield Question("audit-log before without after, and both together", 2, audit.paging)
         yield Question("audit-log links.next of a filtered request", 1, audit.next_links)
-        yield Question("audit-log filter[include]", 1, audit.include)
+        yield Question("audit-log filter[include], and whether it skips the date filter", 2, audit.include)
         yield Question("audit-log date field of filter[start]/filter[end]", 1, audit.date_field_compared)
         yield Question("audit-log filter[start]/filter[end] at an entry's own instant", 1, audit.bounds)
+        yield Question("audit-log verbs and event names about customers", 1, audit.customer_events)
         yield Question("customer merges (GET /v1/customers/{id}/merges)", 1, self.merges.customer_merges)
+        yield Question("merges listed for the surviving customer", 1, self.merges.listed_for)
         yield Question("GET /v1/customers/{id} of a customer merged away", 1, self.merges.merged_lookup)
         yield Question("work sessions without user= and active=", 2, self.routing.work_session_defaults)
         yield Question("users without deleted=", 2, self.lists.users_default)
         yield Question("list pageSize 1000 (tags)", 1, self.lists.list_page_size)
         yield Question("status for a missing role", 1, self.lists.missing_role)  # one list after another, while it fits
+        yield Question(AUDIT_IDS, 0, audit.id_order)  # from what was seen, as the two below
         yield Question("x-ratelimit-reset", 0, self.rate_limits.reset_header)
         yield Question("timestamp precision", 0, search.precision)

@@ -125,21 +125,11 @@ class AuditLogsStream(KustomerStream):
         yield self.checkpoint()
 
     def _warn_about_entries(self) -> None:
-        report = self._reader.report
-        if report.unplaceable:
-            self.logger.warning(
-                f"Stream 'audit_logs': {report.unplaceable} entries had no id or no date at all and were skipped."
+        reader = self._reader
+        if reader.fallback_reason:
+            self.logger.info(
+                f"Stream 'audit_logs': Kustomer refused 'after' with 'before' ({reader.fallback_reason}); the log was "
+                "paged as its published links are, with 'before' alone."
             )
-        if report.undated:
-            self.logger.warning(
-                f"Stream 'audit_logs': {report.undated} entries had neither createdAt nor publishedAt; each was placed "
-                "by the time its id encodes."
-            )
-        if report.late:
-            allowed = self.config.audit_publish_lag.total_seconds()
-            self.logger.warning(
-                f"Stream 'audit_logs': {report.late} entries were published more than {allowed:.0f} s after they "
-                f"were created (up to {report.latest_lag:.0f} s). An entry that late, created at the very end of a "
-                "sync's last week, can be missed: raise 'audit_publish_lag_seconds', and a full refresh of audit_logs "
-                "reads it."
-            )
+        for warning in reader.report.warnings("Stream 'audit_logs'", self.config.audit_publish_lag):
+            self.logger.warning(warning)

@@ -13,7 +13,7 @@ from kustomer_http.responses import error_detail, response_json
 from kustomer_http.settings import EARLIEST_DATE
 from kustomer_http.timestamps import earlier, instant, kustomer_time, parse_timestamp
 
-from source_kustomer.audit_log import AUDIT_ROLES, LONG_RETENTION, SHORT_RETENTION
+from source_kustomer.audit_log import AUDIT_ROLES, DELETE_RETENTION
 from source_kustomer.deletions import AUDIT_OBJECT_TYPES, DeletionsLog, DeletionsUnavailable, soft_deletion
 from source_kustomer.discovery import CustomFieldTypes
 from source_kustomer.keyset import (
@@ -39,9 +39,6 @@ DELETIONS = "deletions"  # the slice after the records, with sync_deletes
 CLOCK_SKEW_SECONDS = 300
 MAX_BAND_IDS = 500_000  # ids remembered from the boundary band; past it, a record found twice there is emitted twice
 MAX_SOFT_MARKED = 100_000  # soft-delete markers remembered, so their audit-log delete entry is not counted again
-# How long Kustomer keeps the audit-log delete entries of each object ("Audit log storage limits", 2024): company
-# updates 12 months; customer, conversation and message updates (deletes included, the conservative reading) 90 days.
-DELETION_RETENTION = {"company": LONG_RETENTION}
 
 
 @dataclass(frozen=True)
@@ -300,6 +297,8 @@ class KustomerSearchStream(KustomerStream):
                 self._soft_marked.add(deletion.object_id)
             return deletion.marker()
         self.progress.records += 1
+        if self.deletions_log is not None:  # merge records are checked against the customers emitted
+            self.deletions_log.saw_live(AUDIT_OBJECT_TYPES.get(self.spec.name, ""), record)
         if self._synced is not None and instant(record[self.spec.cursor]) <= self._synced:  # type: ignore[operator]
             self.progress.possible_duplicates += 1
         return record
@@ -331,7 +330,7 @@ class KustomerSearchStream(KustomerStream):
         object_type = AUDIT_OBJECT_TYPES.get(self.spec.name)
         if object_type is None or self._deletions_since is None:
             return
-        kept = DELETION_RETENTION.get(object_type, SHORT_RETENTION)
+        kept = DELETE_RETENTION
         if instant(self._deletions_since) < instant(kustomer_time(now - kept)):  # type: ignore[operator]
             self.logger.warning(
                 f"Stream '{self.name}': deletions were last read up to {self._deletions_since}, but Kustomer keeps the "
