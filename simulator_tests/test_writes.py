@@ -76,7 +76,7 @@ def test_a_created_customer_is_listed_searched_and_in_ground_truth(writes):
 
 
 def test_an_update_moves_updated_at_and_shows_only_what_it_wrote(writes):
-    sim, http = writes(), _session()
+    sim, http = writes(custom_update="replace"), _session()
     first = http.post(f"{sim.url}/v1/customers/search?pageSize=1", json=search_body()).json()["data"][0]
     updated = http.put(f"{sim.url}/v1/customers/{first['id']}", json={"custom": {"lifetimeValueNum": 12.5}})
     attributes = updated.json()["data"]["attributes"]
@@ -277,7 +277,8 @@ def test_bulk_updates_report_each_item_and_custom_objects_answer_200(writes):
     assert answer.status_code == 200
     results = http.get(f"{sim.url}/v1/bulk/{answer.json()['data']['id']}/batches").json()["data"][0]["attributes"]
     assert (results["successCount"], results["failureCount"]) == (1, 1)
-    assert results["results"][1]["error"]["status"] == 404
+    assert results["objectIds"] == [made["id"]] and results["errors"][0]["status"] == 404
+    assert "results" not in results  # per-item outcomes only for items that carried _clientRef
     assert http.get(f"{sim.url}/v1/klasses/order/externalId=u-1").json()["data"]["attributes"]["title"] == "A2"
     assert http.post(f"{sim.url}/v1/klasses/no_such_klass", json={"title": "x"}).status_code == 404
 
@@ -285,11 +286,15 @@ def test_bulk_updates_report_each_item_and_custom_objects_answer_200(writes):
 @pytest.mark.parametrize("client_ref", ["rejected", "accepted"])
 def test_client_ref_on_bulk_items_is_rejected_or_echoed(writes, client_ref):
     sim, http = writes(client_ref=client_ref, bulk_mode="sync"), _session()
-    answer = http.post(f"{sim.url}/v1/customers/bulk", json=[{"name": "x", "_clientRef": "row-1"}])
+    items = [{"name": "x", "_clientRef": "row-1"}, {"name": "y", "externalId": "", "_clientRef": "row-2"}]
+    assert http.post(f"{sim.url}/v1/customers/bulk", json=items[1:]).status_code == 400  # the schema, either way
+    answer = http.post(f"{sim.url}/v1/customers/bulk", json=items[:1] + [{"name": "z"}])
     assert answer.status_code == (400 if client_ref == "rejected" else 201)
     if client_ref == "accepted":
-        results = http.get(f"{sim.url}/v1/bulk/{answer.json()['data']['id']}/batches").json()["data"][0]
-        assert results["attributes"]["results"][0]["_clientRef"] == "row-1"
+        batch = http.get(f"{sim.url}/v1/bulk/{answer.json()['data']['id']}/batches").json()["data"][0]["attributes"]
+        (result,) = batch["results"]  # only the item that carried a reference
+        assert (result["_clientRef"], result["status"]) == ("row-1", "created")
+        assert result["id"] == batch["objectIds"][0]
 
 
 def test_bodies_past_the_size_limit_get_413(writes):

@@ -18,12 +18,13 @@ from kustomer_simulator.routes import (
     metadata,
     routing,
     search,
-    writes_companies,
-    writes_customers,
-    writes_klasses,
 )
 from kustomer_simulator.routes.base import Route
 from kustomer_simulator.routes.lists import USERS_PAGE_MAX
+from kustomer_simulator.routes.writing import bulk as bulk_write
+from kustomer_simulator.routes.writing import companies, create, klass_objects, lookup, named, update
+
+CUSTOMERS, COMPANIES = named("customers"), named("companies")
 
 ROUTES: Tuple[Route, ...] = (
     Route("POST", "/v1/customers/search", search.standard, "search", search=True),
@@ -40,21 +41,21 @@ ROUTES: Tuple[Route, ...] = (
     Route("GET", "/v1/satisfaction", lists.plain("satisfaction"), "satisfaction"),
     Route("GET", "/v1/slas", lists.plain("slas"), "slas"),
     Route("GET", "/v1/schedules", lists.plain("business_schedules"), "business_schedules"),
-    Route("GET", "/v1/companies", writes_companies.companies, "companies"),
-    Route("POST", "/v1/companies", writes_companies.create, "companies.create"),
-    Route("POST", "/v1/companies/bulk", writes_companies.bulk_create, "companies.create"),
-    Route("PUT", "/v1/companies/bulk", writes_companies.bulk_update, "companies.update"),
-    Route("PUT", "/v1/companies/{id}", writes_companies.update, "companies.update"),
+    Route("GET", "/v1/companies", companies, "companies"),
+    Route("POST", "/v1/companies", create(COMPANIES), "companies.create"),
+    Route("POST", "/v1/companies/bulk", bulk_write(COMPANIES, "create"), "companies.create"),
+    Route("PUT", "/v1/companies/bulk", bulk_write(COMPANIES, "update"), "companies.update"),
+    Route("PUT", "/v1/companies/{id}", update(COMPANIES), "companies.update"),
     Route("GET", "/v1/customers", lists.plain("customers"), "customers"),
-    Route("POST", "/v1/customers", writes_customers.create, "customers.create"),
-    Route("POST", "/v1/customers/bulk", writes_customers.bulk_create, "customers.create"),
-    Route("PUT", "/v1/customers/bulk", writes_customers.bulk_update, "customers.update"),
-    Route("GET", "/v1/customers/externalId={externalId}", writes_customers.by_external_id, "customers"),
-    Route("GET", "/v1/customers/email={email}", writes_customers.by_email, "customers"),
+    Route("POST", "/v1/customers", create(CUSTOMERS), "customers.create"),
+    Route("POST", "/v1/customers/bulk", bulk_write(CUSTOMERS, "create"), "customers.create"),
+    Route("PUT", "/v1/customers/bulk", bulk_write(CUSTOMERS, "update"), "customers.update"),
+    Route("GET", "/v1/customers/externalId={externalId}", lookup(CUSTOMERS, "externalId"), "customers"),
+    Route("GET", "/v1/customers/email={email}", lookup(CUSTOMERS, "email"), "customers"),
     Route("GET", "/v1/customers/merges/{id}", customers.merge, "customer_merges"),
     Route("GET", "/v1/customers/{id}", customers.customer, "customers"),
-    Route("PUT", "/v1/customers/{id}", writes_customers.update, "customers.update"),
-    Route("PATCH", "/v1/customers/{id}", writes_customers.update, "customers.update"),
+    Route("PUT", "/v1/customers/{id}", update(CUSTOMERS, replace_param=True), "customers.update"),
+    Route("PATCH", "/v1/customers/{id}", update(CUSTOMERS), "customers.update"),
     Route("GET", "/v1/customers/{id}/merges", customers.merges, "customer_merges"),
     Route("GET", "/v1/customers/{id}/notes", customers.notes, "notes"),
     Route("GET", "/v1/conversations", lists.plain("conversations"), "conversations"),
@@ -62,11 +63,12 @@ ROUTES: Tuple[Route, ...] = (
     Route("GET", "/v1/conversations/{id}/messages", conversations.messages, "messages"),
     Route("GET", "/v1/klasses", klasses.klasses, "klasses"),
     Route("GET", "/v1/klasses/{name}", klasses.kobjects, "kobjects"),
-    Route("POST", "/v1/klasses/{name}", writes_klasses.create, "kobjects.create"),
-    Route("POST", "/v1/klasses/{name}/bulk", writes_klasses.bulk_create, "kobjects.create"),
-    Route("PUT", "/v1/klasses/{name}/bulk", writes_klasses.bulk_update, "kobjects.update"),
-    Route("GET", "/v1/klasses/{name}/externalId={externalId}", writes_klasses.by_external_id, "kobjects"),
-    Route("PUT", "/v1/klasses/{name}/{id}", writes_klasses.update, "kobjects.update"),
+    Route("POST", "/v1/klasses/{name}", create(klass_objects), "kobjects.create"),
+    Route("POST", "/v1/klasses/{name}/bulk", bulk_write(klass_objects, "create"), "kobjects.create"),
+    # Custom objects' bulk updates answer 200, as published, where the other bulk requests answer 201.
+    Route("PUT", "/v1/klasses/{name}/bulk", bulk_write(klass_objects, "update", status=200), "kobjects.update"),
+    Route("GET", "/v1/klasses/{name}/externalId={externalId}", lookup(klass_objects, "externalId"), "kobjects"),
+    Route("PUT", "/v1/klasses/{name}/{id}", update(klass_objects), "kobjects.update"),
     Route("GET", "/v1/bulk/{id}", bulk.job, "bulk"),
     Route("GET", "/v1/bulk/{id}/batches", bulk.batches, "bulk"),
     Route("GET", "/v1/routing/queues", lists.plain("queues"), "queues"),
