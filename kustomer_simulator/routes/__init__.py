@@ -22,7 +22,7 @@ from kustomer_simulator.routes import (
 from kustomer_simulator.routes.base import Route
 from kustomer_simulator.routes.lists import USERS_PAGE_MAX
 from kustomer_simulator.routes.writing import bulk as bulk_write
-from kustomer_simulator.routes.writing import companies, create, klass_objects, lookup, named, update
+from kustomer_simulator.routes.writing import by_id, companies, create, klass_objects, lookup, named, update
 
 CUSTOMERS, COMPANIES = named("customers"), named("companies")
 
@@ -45,6 +45,7 @@ ROUTES: Tuple[Route, ...] = (
     Route("POST", "/v1/companies", create(COMPANIES), "companies.create"),
     Route("POST", "/v1/companies/bulk", bulk_write(COMPANIES, "create"), "companies.create"),
     Route("PUT", "/v1/companies/bulk", bulk_write(COMPANIES, "update"), "companies.update"),
+    Route("GET", "/v1/companies/{id}", by_id(COMPANIES), "companies"),
     Route("PUT", "/v1/companies/{id}", update(COMPANIES), "companies.update"),
     Route("GET", "/v1/customers", lists.plain("customers"), "customers"),
     Route("POST", "/v1/customers", create(CUSTOMERS), "customers.create"),
@@ -68,6 +69,7 @@ ROUTES: Tuple[Route, ...] = (
     # Custom objects' bulk updates answer 200, as published, where the other bulk requests answer 201.
     Route("PUT", "/v1/klasses/{name}/bulk", bulk_write(klass_objects, "update", status=200), "kobjects.update"),
     Route("GET", "/v1/klasses/{name}/externalId={externalId}", lookup(klass_objects, "externalId"), "kobjects"),
+    Route("GET", "/v1/klasses/{name}/{id}", by_id(klass_objects), "kobjects"),
     Route("PUT", "/v1/klasses/{name}/{id}", update(klass_objects), "kobjects.update"),
     Route("GET", "/v1/bulk/{id}", bulk.job, "bulk"),
     Route("GET", "/v1/bulk/{id}/batches", bulk.batches, "bulk"),

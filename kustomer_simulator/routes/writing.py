@@ -18,6 +18,7 @@ from kustomer_simulator.routes.base import (
     collection_or_404,
     json_reply,
     not_found,
+    record_reply,
     serve_list,
 )
 from kustomer_simulator.timefmt import now_ms
@@ -130,6 +131,19 @@ def lookup(collection_of: CollectionOf, key: str) -> Handler:
         return json_reply({"data": {}})
 
     handler.__doc__ = lookup.__doc__
+    return handler
+
+
+def by_id(collection_of: CollectionOf) -> Handler:
+    """GET by id (companies, custom objects): the record, live or soft-deleted; 404 for an id that does not exist.
+    A writer reads an object again this way (after a stale ``rev``, or to check what an update changed)."""
+
+    def handler(request: Request) -> Reply:
+        coll = collection_of(request)
+        with request.org.lock:
+            return record_reply(request, coll, coll.index_of(request.params["id"]))
+
+    handler.__doc__ = by_id.__doc__
     return handler
 
 
