@@ -49,10 +49,21 @@ class Need:
 
 @dataclass(frozen=True)
 class Access:
-    """What the key was found to allow beyond its required needs."""
+    """What the key was found to allow beyond its required needs, and the needs only a real write can settle."""
 
     bulk: bool
     search: bool
+    unsettled: Tuple[Need, ...] = ()
+
+    def note(self) -> Optional[str]:
+        """What the token record could not settle (None when it settled everything)."""
+        if not self.unsettled:
+            return None
+        listed = "; ".join(f"to {need.what}: {' or '.join(need.roles)}" for need in self.unsettled)
+        return (
+            f"The key's token record lists no role known to grant these, and no harmless request can prove them "
+            f"({listed}); the first write will tell, and stop the sync with one error if Kustomer refuses it."
+        )
 
 
 def grants(held: str, role: str) -> bool:
@@ -111,8 +122,12 @@ def settle(
     """Settle every need of the work; a refused lookup raises the error naming its roles."""
     held = held_roles(client) or frozenset()
     refused: List[Tuple[str, ...]] = []
+    unsettled: List[Need] = []
     for need in needs(list(work), bulk, search, dry_run):
-        if any(grants(role, wanted) for role in held for wanted in need.roles) or need.ask is None:
+        if any(grants(role, wanted) for role in held for wanted in need.roles):
+            continue
+        if need.ask is None:
+            unsettled.append(need)
             continue
         response = need.ask(client)
         if response.status_code not in (401, 403):
@@ -127,7 +142,11 @@ def settle(
             f"{f': {refusal.reason}' if refusal else ''}); the writes go on without it: {instead}. Give the key "
             f"one of the roles {', '.join(need.roles)} to {need.what}."
         )
-    return Access(bulk=bulk and not dry_run and BULK_READ not in refused, search=search and SEARCH_READ not in refused)
+    return Access(
+        bulk=bulk and not dry_run and BULK_READ not in refused,
+        search=search and SEARCH_READ not in refused,
+        unsettled=tuple(unsettled),
+    )
 
 
 def cheap_reads(client: KustomerClient, klasses: bool) -> None:

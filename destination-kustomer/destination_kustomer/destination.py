@@ -29,7 +29,7 @@ from destination_kustomer.deferred import Deferred
 from destination_kustomer.discover import discover
 from destination_kustomer.finding import Finder
 from destination_kustomer.lookups import Lookups
-from destination_kustomer.mapping import MappedRecord, RecordMapper, preview, unwritable_note
+from destination_kustomer.mapping import MappedRecord, RecordMapper, shorten, unwritable_note
 from destination_kustomer.objects import COMPANY, CUSTOMER, KustomerObject, kobject, object_named
 from destination_kustomer.org_context import custom_attributes, require_klasses
 from destination_kustomer.progress import StreamReport
@@ -77,14 +77,14 @@ class DestinationKustomer(Destination):
         _retired(config)
         work, note = self._checked_objects(settings)
         try:
-            access.settle(client, work, settings.batch_size > 1, settings.lookup_by_search, settings.dry_run)
+            allowed = access.settle(client, work, settings.batch_size > 1, settings.lookup_by_search, settings.dry_run)
             access.cheap_reads(client, any(target.kind == "kobject" for target, _ in work))
         except AirbyteTracedException as error:
             message = check_failure(error, connection.origin.url)
             return _failed(f"{message} {note}" if note and error.failure_type == FailureType.config_error else message)
         finally:
             connection.close()
-        return AirbyteConnectionStatus(status=Status.SUCCEEDED)
+        return AirbyteConnectionStatus(status=Status.SUCCEEDED, message=allowed.note())
 
     @staticmethod
     def _checked_objects(settings: DestinationConfig) -> Tuple[List[Tuple[KustomerObject, str]], Optional[str]]:
@@ -187,7 +187,7 @@ def _writer(
     deferred = Deferred()
 
     def name(record: MappedRecord) -> str:
-        return f"{target.matching_key}={preview(record.key)}"
+        return f"{target.matching_key}={shorten(record.key)}"
 
     updates = Updates(
         target, lookups, singles, bulk, report, deferred, settings.batch_size, FirstUpdateCheck(obj), name

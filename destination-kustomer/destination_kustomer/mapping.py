@@ -65,7 +65,7 @@ class RecordMapper:
         """The record's matching key (for reports), or a placeholder when it has none."""
         key = self.target.matching_key
         value = data.get(key)
-        return f"{key}={preview(value)}" if isinstance(value, str) and value else f"no {key}"
+        return f"{key}={shorten(value)}" if isinstance(value, str) and value else f"no {key}"
 
     def map(self, data: Mapping[str, Any], skipped: List[str]) -> MappedRecord:
         """The record as it writes; raises ``RecordFailed`` naming the field and the first rule it breaks. The
@@ -120,10 +120,14 @@ class RecordMapper:
         return f"{field}: {rule} (Kustomer's published request schema)"
 
 
-def preview(value: Any) -> str:
-    """A value as reports show it: at most ``PREVIEW_CHARS`` characters."""
-    text = repr(value)
+def shorten(text: str) -> str:
+    """A text as reports show it: at most ``PREVIEW_CHARS`` characters."""
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def preview(value: Any) -> str:
+    """A value as reports show it (quoted as Python writes it), at most ``PREVIEW_CHARS`` characters."""
+    return shorten(repr(value))
 
 
 def _case_hint(value: Any, allowed: List[Any]) -> str:

@@ -76,9 +76,9 @@ CUSTOMER = KustomerObject(
     "customers",
     (EXTERNAL_ID, EMAIL),
     Roles(
-        read=("org.user.customer.read", "org.permission.customer.read"),
-        create=("org.user.customer.write", "org.permission.customer.create"),
-        update=("org.user.customer.write", "org.permission.customer.update"),
+        read=("org.permission.customer.read", "org.user.customer.read"),
+        create=("org.permission.customer.create", "org.user.customer.write"),
+        update=("org.permission.customer.update", "org.user.customer.write"),
     ),
 )
 COMPANY = KustomerObject(
@@ -87,9 +87,9 @@ COMPANY = KustomerObject(
     "companies",
     (EXTERNAL_ID,),
     Roles(
-        read=("org.user.company.read", "org.permission.company.read"),
-        create=("org.user.company.write", "org.permission.company.create"),
-        update=("org.user.company.write", "org.permission.company.update"),
+        read=("org.permission.company.read", "org.user.company.read"),
+        create=("org.permission.company.create", "org.user.company.write"),
+        update=("org.permission.company.update", "org.user.company.write"),
     ),
 )
 
@@ -103,18 +103,18 @@ def kobject(klass: str) -> KustomerObject:
         (EXTERNAL_ID,),
         Roles(
             read=(
-                "org.user.kobject.read",
                 "org.permission.kobject.read",
+                "org.user.kobject.read",
                 f"org.permission.kobject.kobject_{klass}.read",
             ),
             create=(
-                "org.user.kobject.write",
                 "org.permission.kobject.create",
+                "org.user.kobject.write",
                 f"org.permission.kobject.kobject_{klass}.create",
             ),
             update=(
-                "org.user.kobject.write",
                 "org.permission.kobject.update",
+                "org.user.kobject.write",
                 f"org.permission.kobject.kobject_{klass}.update",
             ),
         ),

@@ -7,7 +7,7 @@ Refused records are reported (each at WARN) and counted per stream. A stream who
 ``max_failed_percent`` of its records stops the sync with one error -- during the sync once it has
 ``MIN_RECORDS_JUDGED`` records (states after the last flush are not passed on, so those records are sent again
 next time), else at its end -- and so does a stream of which no record could be written: a sync that wrote nothing
-never ends as a success. A dry run passes on no state at all: nothing was written, so no source may take its
+never ends as a success, and no state of such a stream is passed on (its records come again next time). A dry run passes on no state at all: nothing was written, so no source may take its
 records as delivered.
 """
 
@@ -51,7 +51,7 @@ class KustomerWriter:
                     self._record(message.record.stream, message.record.data)
                 elif message.type == Type.STATE and message.state is not None:
                     checkpoint = self._checkpoint(message)
-                    if not self.dry_run:
+                    if checkpoint is not None and not self.dry_run:
                         yield checkpoint
             self._flush(None)
             self._judge(final=True)
@@ -69,12 +69,17 @@ class KustomerWriter:
         self._since_state[stream] += 1
         self._judge(final=False)
 
-    def _checkpoint(self, message: AirbyteMessage) -> AirbyteMessage:
+    def _checkpoint(self, message: AirbyteMessage) -> Optional[AirbyteMessage]:
+        """The state to pass on once what came before it is written; None while a stream it covers has had every
+        record refused (the source then sends them again, once the sync failed for it)."""
         state = message.state
         stream: Optional[str] = None
         if state.type == AirbyteStateType.STREAM and state.stream is not None:
             stream = state.stream.stream_descriptor.name
         self._flush(stream)
+        covered = [report for name, report in self.reports.items() if stream is None or name == stream]
+        if any(report.failed and report.failed == report.records for report in covered):
+            return None
         if stream is None:
             count = sum(self._since_state.values())
             self._since_state.clear()
@@ -110,5 +115,6 @@ class KustomerWriter:
         return (
             f"Stream '{report.stream}': {what} (by Kustomer, or by its published request schema). First: "
             f"{' | '.join(quoted)}. Every refused record is reported at WARN; fix those records or their mapping "
-            "(or raise 'max_failed_percent') and sync again: the sync failed at its last checkpoint."
+            "(or raise 'max_failed_percent') and sync again. The sync failed; the states it passed on stand for "
+            "records written or reported."
         )
