@@ -6,9 +6,9 @@ never created twice.
 Refused records are reported (each at WARN) and counted per stream. A stream whose refusals pass
 ``max_failed_percent`` of its records stops the sync with one error -- during the sync once it has
 ``MIN_RECORDS_JUDGED`` records (states after the last flush are not passed on, so those records are sent again
-next time), else at its end -- and so does a stream of which no record could be written: a sync that wrote nothing
-never ends as a success, and no state of such a stream is passed on (its records come again next time). A dry run passes on no state at all: nothing was written, so no source may take its
-records as delivered.
+next time), else at its end -- and so does a stream of which no record could be written: a sync that wrote
+nothing never ends as a success, and no state of such a stream is passed on (its records come again next time).
+A dry run passes on no state at all: nothing was written, so no source may take its records as delivered.
 """
 
 import logging
