@@ -63,7 +63,11 @@ def test_discover_schemas_hold_the_documented_attributes_and_the_orgs_custom_one
         op.object_name: op.json_schema["properties"] for op in catalog.operations if op.sync_mode.value == "update"
     }
     customer = schemas["customer"]
-    assert customer["externalId"] == {"type": "string", "maxLength": 256, "minLength": 1}
+    assert {k: v for k, v in customer["externalId"].items() if k != "description"} == {
+        "type": "string",
+        "maxLength": 256,
+        "minLength": 1,
+    }
     assert customer["emails"]["maxItems"] == 10
     assert customer["emails"]["items"]["properties"]["type"]["enum"] == ["home", "work", "other"]
     assert customer["tags"]["maxItems"] == 20
@@ -72,7 +76,19 @@ def test_discover_schemas_hold_the_documented_attributes_and_the_orgs_custom_one
     assert set(customer["custom"]["properties"]) == {"lifetimeValueNum", "regionTree"}
     assert schemas["company"]["name"]["minLength"] == 3 and "email" not in schemas["company"]
     assert schemas["kobject.order"]["shippedAt"]["format"] == "date-time"
-    assert schemas["kobject.order"]["title"] == {"type": "string", "maxLength": 256, "minLength": 1}
+    assert schemas["kobject.order"]["title"]["minLength"] == 1
+
+
+def test_discover_says_what_an_update_of_each_field_does():
+    with HttpMocker() as http:
+        catalog = _catalog(http)
+    customer = next(op for op in catalog.operations if op.object_name == "customer").json_schema["properties"]
+    assert customer["emails"]["description"].startswith("An update replaces the customer's addresses with this list")
+    assert customer["tags"]["description"].startswith("An update replaces the object's whole list")
+    assert "an update adds it only to a customer with no address yet" in customer["email"]["description"]
+    assert "Kustomer unlinks a customer updated without a company" in customer["company"]["description"]
+    assert customer["name"]["description"] == "An update sets it; attributes the record does not map are kept."
+    assert customer["lifetimeValueNum"]["description"].endswith("the object's other custom attributes are kept.")
 
 
 def test_discover_prints_one_destination_catalog_message(tmp_path, capsys):
