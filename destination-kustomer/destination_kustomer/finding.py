@@ -72,7 +72,10 @@ class Finder:
     def _search(self, values: List[str]) -> Optional[Dict[str, Existing]]:
         assert self.search is not None and self.share is not None
         answer = self.search.find(values)
-        self.report.add(search_lookups=1, searched_keys=len(values), search_distrusted=int(answer is None))
+        misses = len(values) - (len(answer) if answer is not None else 0)  # each then looked up by GET
+        self.report.add(
+            search_lookups=1, searched_keys=len(values), search_misses=misses, search_distrusted=int(answer is None)
+        )
         if answer is not None:
             self.share.record(len(values), len(answer))
         return answer

@@ -37,6 +37,7 @@ class StreamReport:
     lookups: int = 0  # by GET, reads again included
     search_lookups: int = 0
     searched_keys: int = 0
+    search_misses: int = 0  # searched keys search did not find (or answered twice): looked up by GET
     search_distrusted: int = 0  # searches whose answer was not used (their keys looked up by GET)
     stale_retries: int = 0  # updates applied again after a stale rev
     object_limited: int = 0  # writes that waited on a per-object limit
@@ -137,6 +138,7 @@ class StreamReport:
             "lookups": self.lookups,
             "search_lookups": self.search_lookups,
             "searched_keys": self.searched_keys,
+            "search_misses": self.search_misses,
             "search_distrusted": self.search_distrusted,
             "stale_retries": self.stale_retries,
             "object_limited": self.object_limited,
