@@ -128,6 +128,7 @@ class Updates:
 
     def _checked(self, record: MappedRecord, found: Existing) -> None:
         """The stream's first update, alone, with the object read just before and just after."""
+        self.report.add(lookups=1)
         try:
             before = self.lookups.read(found.id)
         except RecordFailed as failed:
@@ -136,11 +137,11 @@ class Updates:
         body = self.body(record, before)
         if not self.alone(record, before, body):
             return
+        self.report.add(lookups=1)
         try:
             after = self.lookups.read(before.id)
         except RecordFailed:
             return  # checked with the next update
-        self.report.add(lookups=2)
         self.check.judge(body, before, after)
 
     def _reread(self, record: MappedRecord, found: Existing, body: Dict[str, Any], reason: str) -> Optional[Existing]:
@@ -148,12 +149,12 @@ class Updates:
         if "rev" not in body:
             self.report.fail(self.name(record), reason)
             return None
+        self.report.add(lookups=1, stale_retries=1)
         try:
             fresh = self.lookups.read(found.id)
         except RecordFailed as failed:
             self.report.fail(self.name(record), failed.reason)
             return None
-        self.report.add(lookups=1, stale_retries=1)
         if fresh.rev == body["rev"]:  # the object had not moved: the conflict was about something else
             self.report.fail(self.name(record), reason)
             return None
@@ -172,12 +173,12 @@ class Updates:
             self.report.fail(self.name(record), f"{limited.reason} (its object stayed limited)")
 
     def _again(self, record: MappedRecord, found: Existing, waits: int) -> None:
+        self.report.add(lookups=1)
         try:
             fresh = self.lookups.read(found.id)
         except RecordFailed as failed:
             self.report.fail(self.name(record), failed.reason)
             return
-        self.report.add(lookups=1)
         self.alone(record, fresh, waits=waits)
 
     def _written(self, run: List[Tuple[MappedRecord, Existing, Dict[str, Any]]]) -> None:
