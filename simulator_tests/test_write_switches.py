@@ -3,7 +3,7 @@ values, an agent editing a record between a writer's lookup and its write, ``rev
 prefix, the per-customer limit on custom object creates, and lookups by search on a customer's keys."""
 
 from dataclasses import replace
-from typing import Any, Iterator, List
+from typing import Any, Callable, List
 
 import pytest
 import requests
@@ -11,7 +11,7 @@ import requests
 from kustomer_simulator.masking import MASK
 from kustomer_simulator.roles import FIVETRAN_ACTIVATIONS_ROLES, first_named
 from kustomer_simulator.server import ServerSettings, Simulator
-from kustomer_simulator.testing import TEST_TOKEN, running_simulator
+from kustomer_simulator.testing import TEST_TOKEN
 from kustomer_simulator.writes import AGENT_NOTE, AGENT_TAG, WriteSettings
 
 FIVETRAN = "kst-fivetran-activations"
@@ -19,9 +19,8 @@ ORG_ONLY = "kst-org-only"
 
 
 @pytest.fixture
-def org() -> Iterator[Any]:
+def org(simulators) -> Callable[..., Simulator]:
     """A factory of small orgs with the given server and write switches; two tokens defined by the roles they hold."""
-    started: List[Any] = []
 
     def start(token_roles: str = "umbrella", **switches: Any) -> Simulator:
         settings = ServerSettings(
@@ -32,13 +31,9 @@ def org() -> Iterator[Any]:
             search_per_minute=0,
             writes=replace(WriteSettings(bulk_seconds=0.2, bulk_mode="sync"), **switches),
         )
-        context = running_simulator(server_settings=settings, scale=2000, seed=9)
-        started.append(context)
-        return context.__enter__()
+        return simulators(settings, scale=2000, seed=9)
 
-    yield start
-    for context in started:
-        context.__exit__(None, None, None)
+    return start
 
 
 def _session(token: str = TEST_TOKEN) -> requests.Session:

@@ -3,13 +3,13 @@ published schemas, and every switch the evidence leaves open behaves as document
 
 import time
 from dataclasses import replace
-from typing import Any, Dict, Iterator, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 import requests
 
 from kustomer_simulator.server import ServerSettings, Simulator
-from kustomer_simulator.testing import TEST_TOKEN, running_simulator
+from kustomer_simulator.testing import TEST_TOKEN
 from kustomer_simulator.timefmt import now_ms, parse_iso_ms
 from kustomer_simulator.writes import WriteSettings
 from simulator_tests.conftest import search_body
@@ -19,9 +19,8 @@ NO_BULK_READ = "kst-no-bulk-read"
 
 
 @pytest.fixture
-def writes() -> Iterator[Any]:
+def writes(simulators) -> Callable[..., Simulator]:
     """A factory of small orgs with the given write switches (fast asynchronous jobs)."""
-    started: List[Any] = []
 
     def start(**switches: Any) -> Simulator:
         settings = ServerSettings(
@@ -34,13 +33,9 @@ def writes() -> Iterator[Any]:
             search_per_minute=0,
             writes=replace(WriteSettings(bulk_seconds=0.2), **switches),
         )
-        context = running_simulator(server_settings=settings, scale=3000, seed=5)
-        started.append(context)
-        return context.__enter__()
+        return simulators(settings, scale=3000, seed=5)
 
-    yield start
-    for context in started:
-        context.__exit__(None, None, None)
+    return start
 
 
 def _session(token: str = TEST_TOKEN) -> requests.Session:

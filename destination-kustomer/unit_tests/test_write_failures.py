@@ -32,6 +32,8 @@ from write_mocks import (
     updated,
 )
 
+from kustomer_simulator.roles import FIVETRAN_ACTIVATIONS_ROLES  # the roles Fivetran Activations documents
+
 CUSTOMERS = {"name": "customers"}
 
 
@@ -284,19 +286,7 @@ def test_a_key_whose_token_record_names_no_lookup_role_is_asked_and_stops_before
 
 @pytest.mark.parametrize(
     "roles",
-    [
-        ["org"],
-        [
-            "org.admin.klass.read",
-            "org.user.kobject.read",
-            "org.admin.metadata.read",
-            "org.admin.search.read",
-            "org.user.customer.write",
-            "org.user.kobject.write",
-            "org.permission.customer",
-            "org.permission.company",
-        ],
-    ],
+    [["org"], list(FIVETRAN_ACTIVATIONS_ROLES)],
     ids=["org", "fivetran-activations"],
 )
 def test_umbrella_roles_grant_what_they_cover_without_a_request(roles):
