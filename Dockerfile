@@ -5,10 +5,11 @@ ARG BASE_IMAGE=docker.io/airbyte/python-connector-base:4.0.2
 FROM ${BASE_IMAGE}
 
 WORKDIR /airbyte/integration_code
-COPY libs/kustomer-http ./libs/kustomer-http
 COPY setup.py pyproject.toml README.md LICENSE main.py ./
+COPY libs/kustomer-http/kustomer_http ./libs/kustomer-http/kustomer_http
 COPY source_kustomer ./source_kustomer
-RUN pip install --no-cache-dir --root-user-action=ignore ./libs/kustomer-http . \
+# One install: the distribution carries kustomer_http itself (see setup.py).
+RUN pip install --no-cache-dir --root-user-action=ignore . \
     && (id -u airbyte >/dev/null 2>&1 || useradd --uid 1000 --create-home --shell /usr/sbin/nologin airbyte)
 
 ENV AIRBYTE_ENTRYPOINT="python /airbyte/integration_code/main.py"

@@ -17,7 +17,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work"
-TOKEN = "bench-token-not-a-secret"
+TOKEN = "bench-token-not-a-secret-Xq3vR8mZ2kLw7nPb"
 
 
 def free_port() -> int:

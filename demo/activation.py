@@ -88,7 +88,9 @@ def ensure_destination(python: str = sys.executable) -> Path:
         if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in str(path)
     )
     digest = hashlib.sha1(
-        b"".join(p.read_bytes() for p in [ROOT / "destination-kustomer" / "pyproject.toml", *sources])
+        b"".join(
+            p.read_bytes() for p in [ROOT / "setup.py", ROOT / "destination-kustomer" / "pyproject.toml", *sources]
+        )
     )
     stamp = VENV / f".installed-{digest.hexdigest()[:12]}"
     if stamp.exists():
@@ -99,8 +101,8 @@ def ensure_destination(python: str = sys.executable) -> Path:
         if subprocess.run([python, "-m", "venv", str(VENV)]).returncode != 0:
             raise RuntimeError(f"could not create {VENV} with {python}")
     with open(VENV / "install.log", "w") as log:
-        install = [str(VENV / "bin" / "pip"), "install", "--disable-pip-version-check", "./libs/kustomer-http"]
-        done = subprocess.run([*install, "./destination-kustomer"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        install = [str(VENV / "bin" / "pip"), "install", "--disable-pip-version-check", "./destination-kustomer"]
+        done = subprocess.run(install, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise RuntimeError(f"installing destination-kustomer failed; see {VENV / 'install.log'}")
     for old in VENV.glob(".installed-*"):

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONNECTOR = ROOT / ".venv-source-kustomer" / "bin" / "source-kustomer"
 CONNECTOR_PYTHON = CONNECTOR.parent / "python"
 PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
-DEMO_TOKEN = "demo-token-not-a-secret"
+DEMO_TOKEN = "demo-token-not-a-secret-7Kq2Vx9Lm4Pz8Rb3Tn"
 # The simulated audit log publishes an entry up to this long after it happened (the simulator's default), and the
 # connector reads the log only up to its own publish lag before now: a little more, so that no entry is missed.
 SIMULATOR_PUBLISH_LAG_SECONDS = 8

@@ -8,7 +8,7 @@ from integration_tests.harness import configured_catalog, run_connector, sim_con
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
 
-LIMITED_TOKEN = "kst-integration-limited-Hx2"
+LIMITED_TOKEN = "kst-integration-limited-Hx2-not-a-secret-7"
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,15 @@
 """Run the real connector entrypoint (``python main.py …``) against a simulator and read what it says.
 
-Every run is scanned for the API token in raw, URL-encoded and base64 forms: a leak fails the test.
+Every run is scanned for the API token in every form the connectors promise to mask (as typed, case-folded,
+percent-encoded, in base64 or hex inside longer text): a leak fails the test.
 """
 
 import base64
+import binascii
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -15,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 from kustomer_simulator.org import METADATA_RESOURCES
 from kustomer_simulator.server import Simulator
@@ -39,21 +42,63 @@ def secrets_folder(folder: Path, config: Dict[str, Any], catalog: Optional[Dict[
 
 
 def token_forms(token: str) -> List[str]:
-    """Every form in which a leaked token could show up (the tests' own list, independent of the connector's)."""
+    """Every literal form in which a leaked token could show up (the tests' own list, independent of the
+    connector's): as typed and case-folded (a host name), with a '+' read as a space, percent-encoded as urllib
+    writes it (escapes in either case, twice over), in hex, and the part of a base64 text that holds it at each byte
+    alignment (found as the characters two encodings with opposite neighbouring bits agree on)."""
     raw = token.encode()
-    header = f"Bearer {token}".encode()
-    return [
-        token,
-        token.lower(),  # a host name carrying the token is case-folded
-        token.upper(),
-        quote(token, safe=""),
-        f"Bearer {token}",
-        base64.b64encode(raw).decode(),
-        base64.b64encode(raw + b":").decode(),
-        base64.b64encode(b":" + raw).decode(),
-        base64.b64encode(header).decode(),  # a server echoing the Authorization header base64-encoded
-        base64.urlsafe_b64encode(header).decode().rstrip("="),
-    ]
+    quoted = [quote(token, safe=""), quote(token), quote_plus(token), quote(quote(token, safe=""), safe="")]
+    lowered = [re.sub("%[0-9A-F]{2}", lambda escape: escape.group(0).lower(), text) for text in quoted]
+    forms = {token, token.lower(), token.upper(), token.replace("+", " "), *quoted, *lowered, raw.hex()}
+    forms.add(raw.hex().upper())
+    for offset in range(3):
+        zeros = base64.b64encode(bytes(offset) + raw + bytes(2)).decode()
+        ones = base64.b64encode(b"\xff" * offset + raw + b"\xff\xff").decode()
+        core = "".join(a for a, b in zip(zeros, ones, strict=True) if a == b).rstrip("=")
+        forms.update((core, core.replace("+", "-").replace("/", "_")))
+    return sorted(forms, key=len, reverse=True)
+
+
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{40,}")
+_HEX_RUN = re.compile(r"[0-9A-Fa-f]{80,}")
+
+
+def hidden_key(text: str, token: str) -> Optional[str]:
+    """How ``text`` still holds ``token`` once decoded (base64 at any alignment, hex, percent-escapes in any case
+    or doubled), or None: a check that does not depend on knowing what the masked forms look like."""
+    raw = token.encode()
+    for run in _BASE64_RUN.findall(text):
+        standard = run.replace("-", "+").replace("_", "/")
+        for shift in range(4):
+            part = standard[shift:]
+            part = part[: len(part) - (len(part) % 4 == 1)]  # a last lone character holds no whole byte
+            if raw in base64.b64decode(part + "=" * (-len(part) % 4)):
+                return "base64"
+    for run in _HEX_RUN.findall(text):
+        for shift in (0, 1):
+            part = run[shift:]
+            try:
+                if raw in binascii.unhexlify(part[: len(part) // 2 * 2]):
+                    return "hex"
+            except binascii.Error:
+                continue
+    escaped = "\n".join(line for line in text.splitlines() if "%" in line)
+    if escaped:
+        once = unquote(escaped)
+        spaced = token.replace("+", " ").lower()
+        for view in (once, unquote(once), unquote_plus(escaped), unquote_plus(once)):
+            if token.lower() in view.lower() or spaced in view.lower():
+                return "percent-encoded"
+    return None
+
+
+def assert_no_key(text: str, tokens: Iterable[str]) -> None:
+    """Fail when ``text`` holds any of ``tokens`` in any form."""
+    for token in tokens:
+        if token:
+            leaked = [form for form in token_forms(token) if form in text]
+            assert not leaked, "the API token leaked into the output"
+            assert hidden_key(text, token) is None, f"the API token leaked ({hidden_key(text, token)})"
 
 
 @dataclass
@@ -175,10 +220,7 @@ def run_connector(
             except ValueError:
                 pass
     run = Run(done.returncode, done.stdout, done.stderr, messages, network, peak, seconds)
-    for secret in [(config or {}).get("api_token", ""), *secrets]:
-        if secret:
-            for form in token_forms(secret):
-                assert form not in done.stdout and form not in done.stderr, "the API token leaked into the output"
+    assert_no_key(done.stdout + "\n" + done.stderr, [(config or {}).get("api_token", ""), *secrets])
     return run
 
 

@@ -26,7 +26,7 @@ from source_kustomer.audit_log import parse_entry
 from source_kustomer.deletions import DELETED_AT, named_ids
 from source_kustomer.streams import audit_logs, lists, routing
 
-NO_MERGE_TOKEN = "kst-bounds-no-merge-role"
+NO_MERGE_TOKEN = "kst-bounds-no-merge-role-not-a-secret-7Kq2"
 LAG = 1  # the simulator's audit publish lag here; the connector allows for it plus two seconds (harness)
 
 

@@ -22,14 +22,14 @@ from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simul
 from source_kustomer.deletions import DELETED_AT
 
 SEARCH = ["customers", "conversations", "messages", "notes", "companies", "kobjects_order", "kobjects_subscription"]
-NO_AUDIT_TOKEN = "kst-no-audit-role"
+NO_AUDIT_TOKEN = "kst-no-audit-role-not-a-secret-7Kq2Vx9Lm4P"
 SOFT = {"customers": 3, "conversations": 2, "notes": 3, "kobjects_order": 3}
 HARD = {"customers": 2, "conversations": 3, "messages": 3, "companies": 2}  # the objects the audit log covers
 MERGES = 2
 
 
 PUBLISH_LAG_SECONDS = 1  # the simulator's; the connector allows for it plus two seconds (integration_tests.harness)
-NO_MERGE_TOKEN = "kst-no-merge-role"
+NO_MERGE_TOKEN = "kst-no-merge-role-not-a-secret-7Kq2Vx9Lm4P"
 
 
 def _sim(merge_audit: str = "delete", **server: Any):
@@ -83,8 +83,20 @@ def _live(sim, stream: str) -> Set[str]:
     return {rid for rid, _ in truth(sim, stream)}
 
 
-def test_deletes_between_two_syncs_arrive_as_markers_and_leave_exactly_the_live_set():
-    with _sim() as sim:
+IGNORED_INCLUDE_IS_NOT_DETECTED = (
+    "known bug: a Kustomer that ignores filter[include] answers only filter[objectType]'s entries, so no entry of a "
+    "type not asked for shows it; the connector trusts the combined pass and misses the hard deletes and merges of "
+    "every other object type (source_kustomer/deletions.py)"
+)
+
+
+@pytest.mark.parametrize(
+    "include",
+    ["honoured", pytest.param("ignored", marks=pytest.mark.xfail(strict=True, reason=IGNORED_INCLUDE_IS_NOT_DETECTED))],
+)
+def test_deletes_between_two_syncs_arrive_as_markers_and_leave_exactly_the_live_set(include):
+    """Under --audit-include ignored the deletions of every object type must be read in a pass of their own."""
+    with _sim(audit_include=include) as sim:
         config = sim_config(sim, TEST_TOKEN, sync_deletes=True)
         discovered = run_connector("discover", config)
         schemas = {s["name"]: s["json_schema"] for s in discovered.of_type("CATALOG")[0]["catalog"]["streams"]}
@@ -111,12 +123,15 @@ def test_deletes_between_two_syncs_arrive_as_markers_and_leave_exactly_the_live_
             assert set(rows[stream]) == live, stream
             assert summary[stream]["deletions"] == len(second.records(stream)) - summary[stream]["records"]
         delivered = sum(len(ids) for ids in gone.values())
+        one_pass_per_type = any("does not honour filter[include]" in line for line in second.logs())
+        assert one_pass_per_type == (include == "ignored")
         record(
-            "soft deletes, hard deletes and merges between two syncs",
+            f"soft deletes, hard deletes and merges between two syncs (audit-log filter[include] {include})",
             "incremental with sync_deletes",
             0,
             0,
-            f"{delivered} deletions delivered as markers; rows after applying them = the live set",
+            f"{delivered} deletions delivered as markers; rows after applying them = the live set"
+            + ("; one audit-log pass per object type" if one_pass_per_type else ""),
             time.monotonic() - clock,
         )
 

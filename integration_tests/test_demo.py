@@ -3,6 +3,7 @@ activation step written back through destination-kustomer; each org in its own f
 spared; every stream's schema mapped cleanly by PyAirbyte itself."""
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -17,13 +18,14 @@ from demo.activation import LIFETIME_VALUES, summary_lines
 from demo.run import DEMO_TOKEN
 from integration_tests.harness import ROOT, run_connector, sim_config
 from integration_tests.harness import truth as expected
+from integration_tests.wheels import checkout_copy
 from kustomer_simulator.server import ServerSettings
 from kustomer_simulator.testing import running_simulator
 from source_kustomer.schemas import METADATA_TYPES, SUFFIX_TYPES
 
 # Lines a user should never have to read: Python warnings, PyAirbyte's type-mapping complaints, tracebacks.
 AVOIDABLE = re.compile(r"warning|deprecat|could not determine|could not find sql type|traceback", re.IGNORECASE)
-OTHER_ORG_TOKEN = "other-org-token-not-a-secret"
+OTHER_ORG_TOKEN = "other-org-token-not-a-secret-7Kq2Vx9Lm4Pz8"
 START = "2000-01-01T00:00:00Z"  # as the demo reads its own simulated org: everything
 ACTIVATION = re.compile(
     r"activation: ([\d,]+) customers' lifetime value .* pushed to lifetimeValueNum through destination-kustomer in "
@@ -204,3 +206,40 @@ def test_pyairbyte_maps_every_stream_schema_to_one_type(demo_sim, pyairbyte_pyth
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout) == []
     assert len(properties) > 100  # every stream's columns were mapped, not a few
+
+
+# PyAirbyte installing the connector itself from a checkout (pip_url), into a venv of its own under install_root.
+INSTALL_WITH_PYAIRBYTE = """
+import json, sys
+from pathlib import Path
+import airbyte as ab
+root, pip_url, config = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+source = ab.get_source("source-kustomer", config=config, pip_url=pip_url, install_root=root)
+source.check()
+source.select_streams(["customers", "users"])
+source.read(cache=ab.DuckDBCache(db_path=root / "kustomer.duckdb"))
+"""
+
+
+def test_pyairbyte_installs_the_connector_from_a_checkout_and_reads_into_duckdb(demo_sim, pyairbyte_python, tmp_path):
+    checkout = checkout_copy(tmp_path / "checkout")
+    config = sim_config(demo_sim, DEMO_TOKEN, start_date=START, sync_deletes=True)
+    # PyAirbyte installs with uv, from its venv's bin folder: on PATH, as in an activated venv
+    env = {
+        **os.environ,
+        "PATH": f"{pyairbyte_python.parent}{os.pathsep}{os.environ['PATH']}",
+        "AIRBYTE_OFFLINE_MODE": "1",
+    }
+    done = subprocess.run(
+        [str(pyairbyte_python), "-c", INSTALL_WITH_PYAIRBYTE, str(tmp_path), str(checkout), json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (tmp_path / ".venv-source-kustomer" / "bin" / "source-kustomer").exists()
+    with duckdb.connect(str(tmp_path / "kustomer.duckdb"), read_only=True) as con:
+        for stream, live in (("customers", "WHERE _ab_cdc_deleted_at IS NULL"), ("users", "")):
+            rows = [r[0] for r in con.execute(f'SELECT id FROM "{stream}" {live}').fetchall()]
+            assert len(rows) == len(set(rows)) and set(rows) == synced_truth(demo_sim, con, stream), stream

@@ -243,7 +243,7 @@ def test_403_on_every_stream_ends_with_one_error_naming_the_roles(sim):
             "org.admin.metadata.read",
         }
     )
-    token = "kst-matrix-no-roles"
+    token = "kst-matrix-no-roles-not-a-secret-7Kq2Vx9Lm"
     sim.settings.tokens = {**sim.settings.tokens, token: denied}
     config = sim_config(sim, token, page_size=PAGE_SIZE)
     catalog = configured_catalog(

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from kustomer_http.connection import KustomerConnection
+from kustomer_http.responses import WITHHELD_DETAIL
 
 from integration_tests.harness import ROOT, sim_config, token_forms
 from kustomer_simulator.__main__ import build_parser
@@ -24,9 +25,9 @@ from kustomer_simulator.org import KLASS_STATUSES, OrgSettings
 from kustomer_simulator.search import FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
-from source_kustomer import probe as probe_module
 from source_kustomer.config import parse_config
 from source_kustomer.probe import MAX_REQUESTS, NOT_ASKED, Probe
+from source_kustomer.probe import budget as probe_budget
 from source_kustomer.version import USER_AGENT
 
 FAST = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=2)  # every role; a 2-second "minute"
@@ -241,7 +242,7 @@ def test_retries_count_against_the_budget_and_an_echoed_key_is_masked():
     assert findings["API key"]["answer"] == "valid"  # its first attempt failed; the retry answered
     sessions = findings["work sessions without user= and active="]
     assert sessions["answer"] == "not readable by this key"
-    assert "access denied for ****" in sessions["evidence"]  # Kustomer's words, the header masked
+    assert WITHHELD_DETAIL in sessions["evidence"]  # Kustomer's words are not quoted: they repeat the key
 
 
 def _in_process(sim: Simulator, max_sends: int) -> Probe:
@@ -251,7 +252,7 @@ def _in_process(sim: Simulator, max_sends: int) -> Probe:
 
 def test_a_question_that_cannot_fit_is_not_asked(monkeypatch):
     """With a budget of 24 and three retried requests, the questions that would not fit are reported, not sent."""
-    monkeypatch.setattr(probe_module, "MAX_REQUESTS", 24)
+    monkeypatch.setattr(probe_budget, "MAX_REQUESTS", 24)
     with running_simulator(OrgSettings(seed=47, scale=2000, anchor_ms=TEST_ANCHOR_MS), FAST) as sim:
         for n in range(3):
             sim.faults.add(Fault(kind="status", status=503, after=2 * n))

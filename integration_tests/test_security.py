@@ -5,22 +5,30 @@ looks up and every address it connects to is recorded, as is its peak memory. A 
 plays the attacker's host and records whatever reaches it.
 """
 
+import json
+import math
+import subprocess
+import sys
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, Iterator, List
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping
 
 import pytest
 from kustomer_http.connection import MAX_RESPONSE_BYTES
-from kustomer_http.responses import MAX_RETRIES
+from kustomer_http.redaction import MIN_TOKEN_LENGTH
+from kustomer_http.responses import MAX_RETRIES, WITHHELD_DETAIL
 
-from integration_tests.harness import configured_catalog, run_connector, sim_config, token_forms, truth
+from integration_tests.harness import ROOT, assert_no_key, configured_catalog, run_connector, sim_config, truth
 from integration_tests.matrix import record
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.org import OrgSettings
 from kustomer_simulator.server import ServerSettings
-from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
+from kustomer_simulator.testing import ECHO_TOKEN, TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
 
 MEMORY_LIMIT_MB = 500
+LOOPED_LINK = "links back to a page already read (a link not quoted: it could carry the API key)"
 
 
 class _Attacker(ThreadingHTTPServer):
@@ -58,7 +66,8 @@ def attacker() -> Iterator[_Attacker]:
 
 @pytest.fixture(scope="module")
 def sim():
-    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0)
+    tokens = {TEST_TOKEN: frozenset(), ECHO_TOKEN: frozenset()}
+    settings = ServerSettings(tokens=tokens, org_per_minute=0, search_per_minute=0)
     with running_simulator(server_settings=settings, scale=1500, seed=17) as simulator:
         yield simulator
 
@@ -83,8 +92,7 @@ def _only_the_simulator(run, sim) -> None:
 
 
 def _no_token_anywhere(run) -> None:
-    everything = run.stdout + run.stderr
-    assert not any(form in everything for form in token_forms(TEST_TOKEN))
+    assert_no_key(run.stdout + "\n" + run.stderr, [TEST_TOKEN, ECHO_TOKEN])
 
 
 def _error(run) -> str:
@@ -135,19 +143,110 @@ def test_a_saved_list_state_pointing_elsewhere_is_a_config_error(sim, attacker, 
     assert attacker.seen == [] and run.network == []
 
 
-def test_a_refusal_that_echoes_the_key_is_never_printed(sim, clean):
-    config = sim_config(sim, TEST_TOKEN)
+@pytest.mark.parametrize("kind", ["echo_auth", "echo_key"])
+def test_a_refusal_that_echoes_the_key_is_never_quoted(sim, clean, kind):
+    config = sim_config(sim, ECHO_TOKEN)
     catalog = _catalog(sim, config, "tags")
-    sim.faults.add(Fault("echo_auth", count=-1, scope="search"))
+    sim.faults.add(Fault(kind, count=-1, scope="search"))
     check = run_connector("check", config)
     status = check.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
-    assert status["status"] == "FAILED" and "access denied for ****" in status["message"]
+    assert status["status"] == "FAILED" and WITHHELD_DETAIL in status["message"]
     sim.faults.clear()
-    sim.faults.add(Fault("echo_auth", count=-1, scope="/v1/tags"))
+    sim.faults.add(Fault(kind, count=-1, scope="/v1/tags"))
     read = run_connector("read", config, catalog)
-    assert "Kustomer refused every selected stream" in _error(read) and "****" in _error(read)
+    assert "Kustomer refused every selected stream" in _error(read) and WITHHELD_DETAIL in _error(read)
     _no_token_anywhere(check)
     _no_token_anywhere(read)
+    record(
+        "403 whose detail hands the key back (hostile.key_echoes)" if kind == "echo_key" else "403 quoting the header",
+        "check; full (tags)",
+        0,
+        0,
+        "one clear error; Kustomer's detail not quoted, no form of the key printed",
+        check.seconds + read.seconds,
+    )
+
+
+def test_records_that_carry_the_key_in_every_form_are_read_whole_with_each_form_masked(sim, clean):
+    config = sim_config(sim, ECHO_TOKEN, page_size=7)
+    catalog = _catalog(sim, config, "tags")
+    sim.faults.add(Fault("echo_key", variant="record", count=-1, scope="/v1/tags"))
+    run = run_connector("read", config, catalog)  # the harness fails the test on any form of the key
+    assert run.returncode == 0 and set(run.pairs("tags")) == truth(sim, "tags")
+    echoed = [r for r in run.records("tags") if "****" in r["name"]]
+    assert len(echoed) == math.ceil(len(truth(sim, "tags")) / 7)  # the first record of every page
+    assert all(r["links"]["self"].startswith("/v1/tags/") and "echo_plain=****" in r["links"]["self"] for r in echoed)
+    record("records carrying the key in every form", "full (tags)", 0, 0, "all read; each form masked", run.seconds)
+
+
+def test_a_next_link_that_carries_the_key_is_followed_on_the_origin_and_never_printed(sim, clean):
+    config = sim_config(sim, ECHO_TOKEN, page_size=7)
+    catalog = _catalog(sim, config, "tags")
+    sim.faults.add(Fault("echo_key", variant="link", count=-1, scope="/v1/tags"))
+    run = run_connector("read", config, catalog, observe=True)  # its second page links to itself
+    assert LOOPED_LINK in _error(run)
+    _only_the_simulator(run, sim)
+    record(
+        "a next link carrying the key in its query", "full (tags)", 0, 0, f"one clear error: {LOOPED_LINK}", run.seconds
+    )
+
+
+def _probe(config: Mapping[str, Any]) -> subprocess.CompletedProcess:
+    """``main.py probe`` with ``config``; its output, report included, holds no form of either key."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path, out = Path(tmp) / "config.json", Path(tmp) / "probe.json"
+        path.write_text(json.dumps(config))
+        args = [sys.executable, str(ROOT / "main.py"), "probe", "--config", str(path), "--out", str(out)]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        report = out.read_text() if out.exists() else ""
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert_no_key(done.stdout + "\n" + done.stderr + "\n" + report, [TEST_TOKEN, ECHO_TOKEN])
+    return done
+
+
+def test_the_probe_never_prints_a_detail_that_hands_the_key_back(sim, clean):
+    sim.faults.add(Fault("echo_key", count=-1, scope="/v1/routing/work-sessions"))
+    done = _probe(sim_config(sim, ECHO_TOKEN))
+    assert done.returncode == 0 and WITHHELD_DETAIL in done.stdout
+
+
+PASTED = {
+    "organization": "{key}",
+    "start_date": "{key}",
+    "region": "Bearer {key}",
+    "api_url": "https://{key}.example.com",
+    "page_size": "{key}",
+}
+
+
+@pytest.mark.parametrize("command", ["check", "discover", "read", "probe"])
+@pytest.mark.parametrize("field", sorted(PASTED))
+def test_a_key_pasted_into_another_field_is_named_never_sent_nor_printed(sim, clean, command, field):
+    config = {**sim_config(sim, ECHO_TOKEN), field: PASTED[field].format(key=ECHO_TOKEN)}
+    expected = f"'{field}' holds the API key; the key belongs in 'api_token' only"
+    if command == "probe":
+        done = _probe(config)
+        assert done.returncode == 1 and expected in done.stderr
+        return
+    catalog = {"streams": []} if command == "read" else None
+    run = run_connector(command, config, catalog, observe=True)
+    if command == "check":
+        assert expected in run.of_type("CONNECTION_STATUS")[0]["connectionStatus"]["message"]
+    else:
+        assert expected in _error(run)
+    assert run.network == []  # not even a host name looked up
+
+
+def test_a_key_that_is_a_protocol_word_is_refused_and_masks_nothing(sim, clean, tmp_path):
+    """Run without the harness, whose scan would find the word 'type' in every message."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(sim_config(sim, "type")))
+    args = [sys.executable, str(ROOT / "main.py"), "check", "--config", str(path)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    status = json.loads(done.stdout.splitlines()[-1])  # the protocol keys, "type" among them, printed unmasked
+    assert status["type"] == "CONNECTION_STATUS" and status["connectionStatus"]["status"] == "FAILED"
+    message = status["connectionStatus"]["message"]
+    assert "'api_token' is 4 characters long: too short" in message and str(MIN_TOKEN_LENGTH) in message
 
 
 def test_a_server_that_trickles_bytes_ends_with_one_clear_error_within_the_deadline_times_the_tries(sim, clean):

@@ -8,12 +8,13 @@ of requests where it is not. See docs/kustomer-api-model.md for the switches and
 import threading
 import time
 from collections import Counter
-from typing import Dict, Iterator
+from typing import Any, Dict, Iterator, Sequence, Tuple
 
 import pytest
 
 from integration_tests.harness import (
     START_DATE,
+    Run,
     configured_catalog,
     lost_and_duplicates,
     run_connector,
@@ -145,7 +146,7 @@ def test_window_and_total_switches(big, big_config, big_catalogs, setting):
 def test_missing_role_switch(status):
     tokens = {
         TEST_TOKEN: frozenset({"org.permission.note.read", "org.permission.sla.read"}),
-        "kst-no-search": frozenset({"org.user.search.read"}),
+        "kst-no-search-not-a-secret-7Kq2Vx9Lm4Pz8Rb": frozenset({"org.user.search.read"}),
     }
     settings = ServerSettings(tokens=tokens, org_per_minute=0, search_per_minute=0, missing_role_status=status)
     with running_simulator(server_settings=settings, scale=2000, seed=31) as sim:
@@ -167,32 +168,64 @@ def test_missing_role_switch(status):
         assert run.returncode == 0 and not run.errors() and (lost, duplicates) == (0, 0)
         assert skipped == ["notes", "slas"]
         assert any(f"HTTP {status}" in w and "org.permission.note.read" in w for w in warnings)
-        check = run_connector("check", sim_config(sim, "kst-no-search"))
+        check = run_connector("check", sim_config(sim, "kst-no-search-not-a-secret-7Kq2Vx9Lm4Pz8Rb"))
         status_message = check.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
         assert status_message["status"] == "FAILED" and "org.user.search.read" in status_message["message"]
 
 
-@pytest.mark.parametrize("mode", ["epoch", "seconds", "absent"])
-def test_rate_limit_reset_header_switch(mode):
+def _read_under_the_search_budget(streams: Sequence[str], told: int, **server: Any) -> Tuple[Run, int, int, float]:
+    """A full read of ``streams`` from an org allowing 200 requests and 12 searches a (2-second) minute, set up
+    further by ``server``; the connector is told ``told`` searches a minute. Returns the run, records lost,
+    duplicates and seconds; the 429s the simulator sent must be those the run counted."""
     settings = ServerSettings(
-        tokens={TEST_TOKEN: frozenset()}, org_per_minute=200, search_per_minute=12, minute_seconds=2, reset_mode=mode
+        tokens={TEST_TOKEN: frozenset()}, org_per_minute=200, search_per_minute=12, minute_seconds=2, **server
     )
     with running_simulator(server_settings=settings, scale=4000, seed=37) as sim:
-        config = sim_config(sim, TEST_TOKEN, page_size=100, search_requests_per_minute=12)
-        catalog = configured_catalog(run_connector("discover", config), {"customers", "messages", "tags"})
+        config = sim_config(sim, TEST_TOKEN, page_size=100, search_requests_per_minute=told)
+        catalog = configured_catalog(run_connector("discover", config), set(streams))
         clock = time.monotonic()
         run = run_connector("read", config, catalog)
-        lost, duplicates = lost_and_duplicates(sim, run, ["customers", "messages", "tags"])
-        throttled = sum(row["http_429"] for row in run.summary().values())
-        record(
-            f"x-ratelimit-reset as {mode}, search budget spent every window",
-            "full",
-            lost,
-            duplicates,
-            f"completed; {throttled} x 429",
-            time.monotonic() - clock,
-        )
-        assert run.returncode == 0 and (lost, duplicates) == (0, 0)
+        lost, duplicates = lost_and_duplicates(sim, run, streams)
+        assert sim.stats.snapshot()["by_status"].get("429", 0) == _throttled(run)
+        return run, lost, duplicates, time.monotonic() - clock
+
+
+def _throttled(run: Run) -> int:
+    return sum(row["http_429"] for row in run.summary().values())
+
+
+@pytest.mark.parametrize("mode", ["epoch", "seconds", "absent"])
+def test_rate_limit_reset_header_switch(mode):
+    run, lost, duplicates, seconds = _read_under_the_search_budget(
+        ["customers", "messages", "tags"], 12, reset_mode=mode
+    )
+    record(
+        f"x-ratelimit-reset as {mode}, search budget spent every window",
+        "full",
+        lost,
+        duplicates,
+        f"completed; {_throttled(run)} x 429",
+        seconds,
+    )
+    assert run.returncode == 0 and (lost, duplicates) == (0, 0)
+
+
+@pytest.mark.parametrize("retry_after", [True, False])
+def test_retry_after_switch_on_the_servers_own_429s(retry_after):
+    """A connector told the search budget is larger than the org's (100 a minute; the org allows 12) and reading
+    four search streams at once meets Kustomer's own 429s (the searches in flight when the budget runs out), with
+    Retry-After or (--no-retry-after) with only x-ratelimit-reset to go by: every 429 is waited out and retried, and
+    nothing is lost."""
+    run, lost, duplicates, seconds = _read_under_the_search_budget(SEARCH, 100, retry_after=retry_after)
+    record(
+        f"the search budget overrun: Kustomer's own 429s {'with' if retry_after else 'without'} Retry-After",
+        "full",
+        lost,
+        duplicates,
+        f"completed; {_throttled(run)} x 429 waited out",
+        seconds,
+    )
+    assert run.returncode == 0 and (lost, duplicates) == (0, 0) and _throttled(run) > 0
 
 
 @pytest.mark.parametrize("lag_seconds", [3, 0])
@@ -319,7 +352,7 @@ def test_work_sessions_under_the_routing_search_and_list_default_switches(routin
     the list asked with user=false&active=false, whatever the list's own defaults."""
     org = OrgSettings(seed=53, scale=4000, anchor_ms=TEST_ANCHOR_MS)
     limits = SearchLimits(routing_search={"work_item": routing, "work_session": routing})
-    with running_simulator(org, _unlimited(search=limits, work_session_defaults=defaults == "true")) as sim:
+    with running_simulator(org, _unlimited(search=limits, work_session_defaults=defaults)) as sim:
         config = sim_config(sim, TEST_TOKEN)
         catalog = configured_catalog(run_connector("discover", config), {"work_sessions"})
         clock = time.monotonic()
@@ -364,6 +397,32 @@ def test_users_default_switch(default):
             time.monotonic() - clock,
         )
         assert run.returncode == 0 and (lost, duplicates) == (0, 0) and deactivated > 0
+
+
+LISTS = "users teams tags shortcuts brands queues klasses satisfaction slas business_schedules".split()
+
+
+@pytest.mark.parametrize("over_max", ["clamp", "error"])
+def test_list_over_max_switch(over_max):
+    """Asked for pages of 500 (the most search serves), every list is still read at no more than its own maximum
+    (100; users and teams 500), so a Kustomer that refuses a larger pageSize (400) and one that clamps it read the
+    same."""
+    with running_simulator(server_settings=_unlimited(list_over_max=over_max), scale=3000, seed=71) as sim:
+        config = sim_config(sim, TEST_TOKEN, page_size=500)
+        catalog = configured_catalog(run_connector("discover", config), set(LISTS))
+        clock = time.monotonic()
+        run = run_connector("read", config, catalog)
+        lost, duplicates = lost_and_duplicates(sim, run, LISTS)
+        refused = sim.stats.snapshot()["by_status"].get("400", 0)
+        record(
+            f"a list pageSize above its maximum: {over_max}",
+            "full",
+            lost,
+            duplicates,
+            f"{len(LISTS)} lists read; {refused} requests refused",
+            time.monotonic() - clock,
+        )
+        assert run.returncode == 0 and (lost, duplicates, refused) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("disabled", ["served", "refused"])

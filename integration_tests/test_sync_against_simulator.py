@@ -12,7 +12,7 @@ def test_spec_and_check(sim, config):
     spec = run_connector("spec", None)
     assert spec.of_type("SPEC")[0]["spec"]["connectionSpecification"]["properties"]["api_token"]["airbyte_secret"]
     assert run_connector("check", config).of_type("CONNECTION_STATUS")[0]["connectionStatus"]["status"] == "SUCCEEDED"
-    wrong = run_connector("check", {**config, "api_token": "kst-wrong-token"})
+    wrong = run_connector("check", {**config, "api_token": "kst-wrong-token-not-a-secret-7Kq2Vx9Lm4Pz8"})
     status = wrong.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
     assert status["status"] == "FAILED" and "invalid or has expired" in status["message"]
 

@@ -14,7 +14,7 @@ from kustomer_simulator.merges import MERGE_SIDES
 from kustomer_simulator.org import KLASS_STATUSES, Org, OrgSettings
 from kustomer_simulator.roles import TOKEN_ROLES
 from kustomer_simulator.search import CREATED_AT_DEFAULTS, FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
-from kustomer_simulator.server import ServerSettings, Simulator
+from kustomer_simulator.server import DEFAULT_TOKEN, ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
 from kustomer_simulator.writes import (
     AGENT_EDITS,
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="TOKEN, TOKEN:denied.role,... or TOKEN=held.role,... (umbrella roles such as org count; repeatable; "
-        "none given: sim-token)",
+        f"none given: {DEFAULT_TOKEN})",
     )
     add(
         "--token-roles",
@@ -330,7 +330,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-    tokens, grants = parse_tokens(args.token or ["sim-token"])
+    tokens, grants = parse_tokens(args.token or [DEFAULT_TOKEN])
     settings = ServerSettings(
         tokens=tokens,
         grants=grants,

@@ -7,6 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from kustomer_simulator import hostile
+
 FAULT_KINDS = (
     "status",  # an HTTP error status (default 503) with a JSON error body
     "reset",  # the connection is closed without a response
@@ -27,6 +29,7 @@ FAULT_KINDS = (
     "gzip_bomb",  # a small gzip body inflating to `size_mb` MiB
     "redirect",  # 302 to `link`
     "echo_auth",  # 403 whose error detail repeats the request's Authorization header
+    "echo_key",  # the request's key handed back in every form (hostile.key_echoes); `variant` says where
     "sparse_audit",  # audit entries without dates (the published schema requires only org, eventName, eventVerb)
     "oversized_page",  # a page bigger than asked: more records than its pageSize, or a body of `size_mb` MiB
 )
@@ -35,6 +38,9 @@ VARIANTS = {
     "malformed": ("no_id", "bad_updated_at", "no_attributes", "not_object"),
     "sparse_audit": ("no_created_at", "no_dates"),
     "oversized_page": ("extra_records", "empty_objects", "minimal_records"),
+    # detail: a 403 whose error detail holds them; record: the first record of the page carries them in its name
+    # and self link; link: the page's next link carries the key in its query (and, followed, links to itself)
+    "echo_key": ("detail", "record", "link"),
 }
 # Kinds that answer with the real page, changed (the rest answer instead of it).
 PAGE_FAULTS = (
@@ -78,7 +84,11 @@ class Fault:
     @property
     def spoils_page(self) -> bool:
         """Whether this fault answers with the real page, changed (see ``spoil``)."""
-        return self.kind in PAGE_FAULTS or (self.kind, self.variant) == ("oversized_page", "extra_records")
+        return (
+            self.kind in PAGE_FAULTS
+            or (self.kind, self.variant) == ("oversized_page", "extra_records")
+            or (self.kind == "echo_key" and self.variant != "detail")
+        )
 
     def matches(self, path: str, is_search: bool) -> bool:
         """Whether this fault applies to a request for ``path``."""
@@ -127,8 +137,9 @@ class FaultPlan:
             return None
 
 
-def spoil(fault: Fault, payload: bytes, request_path: str) -> bytes:
-    """A 200 page changed the way ``fault`` says (for the faults whose ``spoils_page`` is true)."""
+def spoil(fault: Fault, payload: bytes, request_path: str, key: str = "") -> bytes:
+    """A 200 page changed the way ``fault`` says (for the faults whose ``spoils_page`` is true); ``key`` is the one
+    the request carried."""
     if not fault.spoils_page:
         return payload
     doc = orjson.loads(payload)
@@ -158,6 +169,12 @@ def spoil(fault: Fault, payload: bytes, request_path: str) -> bytes:
                 entry.get("attributes", {}).pop(name, None)
     elif fault.kind == "oversized_page":
         doc["data"] = data + [_copy_with_new_id(record) for record in data]
+    elif fault.kind == "echo_key" and fault.variant == "link":
+        links["next"] = hostile.key_query(request_path, key)
+    elif fault.kind == "echo_key" and data and isinstance(data[0], dict):
+        data[0].setdefault("attributes", {})["name"] = " ".join(hostile.key_echoes(key))
+        record_links = data[0].setdefault("links", {})
+        record_links["self"] = hostile.key_query(str(record_links.get("self") or "/"), key)
     return orjson.dumps(doc)
 
 

@@ -1,55 +1,32 @@
-"""A whole simulated Kustomer org: every resource, its custom fields, ground truth, mutations."""
+"""A whole simulated Kustomer org: its settings and state, the ground truth a correct sync must emit, and the
+changes tests make (updates, deletes, merges, audit-log bursts), each logged in the audit log as Kustomer would.
+
+The org's records are drawn from the seed by ``org_generation`` and turned into the JSON Kustomer serves by
+``org_rendering``; the same seed always builds the same org and serves the same bytes.
+"""
 
 import random
 import threading
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from kustomer_simulator.audit import LONG_TERM_DAYS, AuditLog
+from kustomer_simulator.audit import AuditLog
 from kustomer_simulator.bulk_jobs import BulkBook
 from kustomer_simulator.collection import Collection, mix32
 from kustomer_simulator.merges import MergeBook
-from kustomer_simulator.shapes import relationship, self_path
+from kustomer_simulator.org_generation import HOUR_MS, OrgBuilder
+from kustomer_simulator.org_rendering import (
+    CUSTOM_FIELDS,
+    MACHINE_USER,
+    METADATA_RESOURCES,
+    Renderers,
+    custom_type,
+    klass_fields,
+)
 from kustomer_simulator.timefmt import DAY_MS, iso_ms, now_ms
 from kustomer_simulator.writes import ObjectStore
 
-HOUR_MS = 3_600_000
-
-# Share of --scale given to each searchable resource (kobjects are split between klasses).
-SEARCH_SHARES = {
-    "customer": 0.20,
-    "conversation": 0.22,
-    "message": 0.40,
-    "note": 0.06,
-    "company": 0.02,
-    "kobject": 0.10,
-}
-
-# Custom attribute definitions, named with Kustomer's type suffixes.
-CUSTOM_FIELDS: Dict[str, List[str]] = {
-    "customer": ["tierStr", "lifetimeValueNum", "vipBool", "lastOrderAt", "bioTxt", "profileUrl"],
-    "conversation": ["orderNumberStr", "refundAmountNum", "escalatedBool", "promisedAt"],
-    "message": ["sentimentNum", "languageStr"],
-    "note": ["categoryStr"],
-    "company": ["industryStr", "employeesNum", "websiteUrl"],
-}
-METADATA_RESOURCES = ("company", "conversation", "customer", "message")
-KLASS_FIELDS: Dict[str, List[str]] = {
-    "order": ["orderIdStr", "totalNum", "shippedAt", "giftBool"],
-    "subscription": ["planStr", "mrrNum", "activeBool", "renewsAt"],
-    "return_request": ["reasonTxt", "approvedBool"],
-}
-
-FIRST_NAMES = ["Ada", "Grace", "Alan", "Linus", "Maya", "Omar", "Priya", "Chen", "Lucia", "Kofi", "Ines", "Noah"]
-LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Okafor", "Garcia", "Nakamura", "Silva", "Novak", "Haddad", "Berg"]
-CHANNELS = ["email", "chat", "sms", "voice", "facebook", "instagram", "whatsapp"]
-STATUSES = ["open", "snoozed", "done"]
-PRIORITIES = [1, 2, 3, 4, 5]
-DOMAINS = ["example.com", "example.org", "example.net", "mail.test"]
-TIERS = ["bronze", "silver", "gold", "platinum"]
-INDUSTRIES = ["retail", "travel", "fintech", "health", "gaming"]
 KLASS_STATUSES = ("enabled", "existing_only", "disabled")  # GetKlasses' status filter
-MACHINE_USER = 0  # the user behind every API key (GET /v1/users/current); it works no routing sessions
 AUDIT_BURST_VERBS = ("update", "delete", "merge")
 
 
@@ -77,21 +54,6 @@ class OrgSettings:
     audit_publish_lag_seconds: float = 8.0
 
 
-def list_counts(scale: int) -> Dict[str, int]:
-    """Sizes of the configuration lists, growing gently with the org."""
-    return {
-        "users": max(20, min(2000, scale // 1000)),
-        "teams": 12,
-        "tags": 60,
-        "shortcuts": 80,
-        "brands": 3,
-        "queues": 10,
-        "satisfaction": 4,
-        "slas": 5,
-        "business_schedules": 3,
-    }
-
-
 class Org:
     """The org's data. Thread-safe: the server holds ``lock`` around every read and mutation."""
 
@@ -107,143 +69,19 @@ class Org:
             raise ValueError(f"klass status {sorted(unknown)} is not one of {', '.join(KLASS_STATUSES)}")
         self.org_id = f"{mix32(settings.seed, 99):08x}{mix32(settings.seed, 97):08x}{mix32(settings.seed, 98):08x}"
         self.collections: Dict[str, Collection] = {}
-        self._mutation_rng = random.Random(mix32(settings.seed, 4242))
+        self.mutation_rng = random.Random(mix32(settings.seed, 4242))
         self.audit = AuditLog(self.org_id, settings.seed, settings.audit_publish_lag_seconds)
         self.merges = MergeBook(settings.seed)
         self.merged_into: Dict[int, int] = {}  # customer merged away -> the customer it was merged into
         self.work_items_of: Dict[int, List[int]] = {}  # conversation index -> its work items' indexes
         self.deactivated_users: Set[int] = set()
         self.active_sessions: Set[int] = set()  # work sessions still running (at most one per user)
-        self._build()
-        self._build_audit_history()
+        renderers = Renderers(self)
+        OrgBuilder(self, renderers.of).build()
         self.store = ObjectStore(self)  # the write side: customers, companies and custom objects
         self.bulk = BulkBook(settings.seed)
         for name in self.writable_streams:
-            self.collections[name].created_renderer = self._render_created
-
-    # ---- construction -------------------------------------------------------------------
-    def _count(self, name: str, default: int) -> int:
-        return int(self.settings.counts.get(name, default))
-
-    def _add(self, name: str, type_: str, count: int, renderer, searchable: bool) -> Collection:
-        coll = Collection(
-            name=name,
-            type=type_,
-            code=len(self.collections) + 1,
-            count=count,
-            seed=self.settings.seed,
-            renderer=renderer,
-        )
-        coll.build_timeline(
-            self.start_ms,
-            self.end_ms,
-            tie_clusters=self.settings.tie_clusters if searchable else (),
-            deleted_fraction=self.settings.deleted_fraction if searchable else 0.0,
-        )
-        self.collections[name] = coll
-        return coll
-
-    def _build(self) -> None:
-        scale = self.settings.scale
-        for name, count in list_counts(scale).items():
-            renderer = self._render_user if name == "users" else _render_config_item
-            self._add(name, LIST_TYPES[name], self._count(name, count), renderer, False)
-        self._deactivate_users()
-        self._add("klasses", "klass", len(self.settings.klasses), self._render_klass, False)
-        shares = {ctx: max(1, int(scale * share)) for ctx, share in SEARCH_SHARES.items()}
-        self._add("companies", "company", self._count("companies", shares["company"]), self._render_company, True)
-        self._add("customers", "customer", self._count("customers", shares["customer"]), self._render_customer, True)
-        self._add(
-            "conversations",
-            "conversation",
-            self._count("conversations", shares["conversation"]),
-            self._render_conversation,
-            True,
-        )
-        self._add("messages", "message", self._count("messages", shares["message"]), self._render_message, True)
-        self._add("notes", "note", self._count("notes", shares["note"]), self._render_note, True)
-        per_klass = max(1, shares["kobject"] // max(1, len(self.settings.klasses)))
-        for klass in self.settings.klasses:
-            name = f"kobjects_{klass}"
-            self._add(name, f"kobject.{klass}", self._count(name, per_klass), self._render_kobject, True)
-        conversations = self.collections["conversations"].count
-        times = self._add(
-            "conversation_times",
-            "conversation_time",
-            self._count("conversation_times", conversations),
-            self._render_conversation_time,
-            True,
-        )
-        times.deleted = set()
-        times.created_ms = list(times.updated_ms)  # a conversation time is written once: createdAt is its only time
-        times.reindex()
-        sessions = self._add(
-            "work_sessions",
-            "work_session",
-            self._count("work_sessions", max(20, scale // 250)),
-            self._render_work_session,
-            False,
-        )
-        self._shape_work_sessions(sessions)
-        items = self._add(
-            "work_items", "work_item", self._count("work_items", conversations * 4 // 5), self._render_work_item, False
-        )
-        self._attach_work_items(items)
-
-    def _attach_work_items(self, items: Collection) -> None:
-        """Give each work item a conversation, created after it and last updated no later than it."""
-        conversations = self.collections["conversations"]
-        for i in range(items.count):
-            owner = mix32(self.settings.seed, 77, i) % conversations.count
-            self.work_items_of.setdefault(owner, []).append(i)
-            start, end = conversations.created_ms[owner], conversations.updated_ms[owner]
-            items.created_ms[i] = start + (end - start) // 4
-            items.updated_ms[i] = start + (end - start) // 2
-        items.reindex()
-
-    def _deactivate_users(self) -> None:
-        """Deactivate some users (Kustomer never deletes a user); never the API key's own machine user."""
-        users = self.collections["users"]
-        chosen = {i for i in range(1, users.count) if mix32(self.settings.seed, 0xDE, i) % 6 == 0}
-        self.deactivated_users = chosen or ({users.count - 1} if users.count > 1 else set())
-
-    def _shape_work_sessions(self, sessions: Collection) -> None:
-        """One session per agent shift: ended ones lasted a shift; an agent's latest one may still be running."""
-        agents = max(1, self.collections["users"].count - 1)
-        for i in range(sessions.count):
-            h = mix32(self.settings.seed, 91, i)
-            if i >= sessions.count - agents and h % 3 == 0:
-                self.active_sessions.add(i)
-                sessions.created_ms[i] = self.end_ms - HOUR_MS - h % (8 * HOUR_MS)
-                sessions.updated_ms[i] = self.end_ms - h % (HOUR_MS // 2)
-            else:
-                sessions.updated_ms[i] = min(self.end_ms, sessions.created_ms[i] + 4 * HOUR_MS + h % (6 * HOUR_MS))
-        sessions.reindex()
-
-    def _agent(self, h: int) -> int:
-        """The index of a user other than the machine user that ``h`` picks."""
-        users = self.collections["users"].count
-        return 1 + h % (users - 1) if users > 1 else MACHINE_USER
-
-    def session_user(self, session: int) -> int:
-        """The user index a work session belongs to: the agents take turns, so each agent's latest session is one of
-        the last sessions."""
-        return self._agent(session)
-
-    def conversation_of(self, work_item: int) -> int:
-        """The conversation index a work item belongs to."""
-        return mix32(self.settings.seed, 77, work_item) % self.collections["conversations"].count
-
-    def _build_audit_history(self) -> None:
-        """Create and update entries written before the anchor, across more than the log's retention."""
-        count = self.settings.audit_history if self.settings.audit_history is not None else self.settings.scale // 100
-        rng = random.Random(mix32(self.settings.seed, 515))
-        span = (LONG_TERM_DAYS + 60) * DAY_MS
-        sources = [self.collections[name] for name in ("customers", "conversations", "messages", "companies")]
-        moments = sorted(self.end_ms - rng.randrange(span) for _ in range(count))
-        for n, at in enumerate(moments):
-            coll = sources[n % len(sources)]
-            self._audit("create" if n % 3 == 0 else "update", coll, rng.randrange(coll.count), at)
+            self.collections[name].created_renderer = renderers.created
 
     # ---- lookups ------------------------------------------------------------------------
     @property
@@ -272,205 +110,19 @@ class Org:
         """The klass name of a kobject collection."""
         return coll.name[len("kobjects_") :] if coll.name.startswith("kobjects_") else None
 
-    def _ref(self, name: str, h: int) -> Tuple[str, int]:
-        coll = self.collections[name]
-        i = h % coll.count
-        return coll.record_id(i), i
+    def agent(self, h: int) -> int:
+        """The index of a user other than the machine user that ``h`` picks."""
+        users = self.collections["users"].count
+        return 1 + h % (users - 1) if users > 1 else MACHINE_USER
 
-    def _base(self, coll: Collection, i: int, attributes: dict, relationships: dict) -> dict:
-        attributes["createdAt"] = iso_ms(coll.created_ms[i])
-        attributes["updatedAt"] = iso_ms(coll.updated_ms[i])
-        attributes["modifiedAt"] = attributes["updatedAt"]
-        if i in coll.deleted:
-            attributes["deleted"] = True
-            attributes["deletedAt"] = attributes["updatedAt"]
-        relationships["org"] = relationship("org", self.org_id)
-        rid = coll.record_id(i)
-        klass = self.klass_of(coll)
-        return {
-            "type": coll.type,
-            "id": rid,
-            "attributes": attributes,
-            "relationships": relationships,
-            "links": {"self": f"/v1/klasses/{klass}/{rid}" if klass else self_path(coll.type, rid)},
-        }
+    def session_user(self, session: int) -> int:
+        """The user index a work session belongs to: the agents take turns, so each agent's latest session is one of
+        the last sessions."""
+        return self.agent(session)
 
-    def _custom(self, fields: List[str], coll: Collection, i: int) -> dict:
-        out = {}
-        rev = coll.revisions.get(i, 0)
-        for n, name in enumerate(fields):
-            h = mix32(coll.seed, coll.code, i, n, rev)
-            if h % 7 == 0:
-                continue  # sparse, as real custom fields are
-            if name.endswith("Num"):
-                out[name] = round((h % 100_000) / 100, 2)
-            elif name.endswith("Bool"):
-                out[name] = bool(h & 1)
-            elif name.endswith("At"):
-                out[name] = iso_ms(coll.created_ms[i] + (h % (30 * DAY_MS)))
-            elif name.endswith("Url"):
-                out[name] = f"https://{DOMAINS[h % len(DOMAINS)]}/p/{h % 10000}"
-            elif name == "tierStr":
-                out[name] = TIERS[h % len(TIERS)]
-            elif name == "industryStr":
-                out[name] = INDUSTRIES[h % len(INDUSTRIES)]
-            else:
-                out[name] = f"{name[:-3].lower()}-{h % 100000}"
-        return out
-
-    def _user_ref(self, h: int) -> dict:
-        return relationship("user", self._ref("users", h)[0])
-
-    def _link(self, type_: str, name: str, h: int) -> dict:
-        """A relationship to the record of collection ``name`` that ``h`` picks."""
-        return relationship(type_, self._ref(name, h)[0])
-
-    # ---- renderers ----------------------------------------------------------------------
-    def _render_customer(self, coll: Collection, i: int) -> dict:
-        h = mix32(coll.seed, coll.code, i, 1)
-        first, last = FIRST_NAMES[h % len(FIRST_NAMES)], LAST_NAMES[(h >> 8) % len(LAST_NAMES)]
-        email = f"{first.lower()}.{last.lower()}{i}@{DOMAINS[(h >> 16) % len(DOMAINS)]}"
-        attributes = {
-            "name": f"{first} {last}",
-            "displayName": f"{first} {last}",
-            "displayColor": ["red", "blue", "green", "purple"][h % 4],
-            "emails": [{"type": "home", "email": email, "verified": bool(h & 2)}],
-            "phones": [{"type": "mobile", "phone": f"+1555{h % 10_000_000:07d}"}] if h & 4 else [],
-            "locale": ["en_US", "en_GB", "es_ES", "fr_FR"][(h >> 3) % 4],
-            "timeZone": ["America/New_York", "Europe/London", "Asia/Tokyo"][(h >> 5) % 3],
-            "tags": [self._ref("tags", h + t)[0] for t in range(h % 3)],
-            "conversationCounts": {"all": h % 20, "open": h % 3, "done": (h % 20) - (h % 3)},
-            "lastActivityAt": iso_ms(coll.updated_ms[i]),
-            "custom": self._custom(CUSTOM_FIELDS["customer"], coll, i),
-        }
-        relationships = {"createdBy": self._user_ref(h)}
-        if h % 3 == 0:
-            relationships["company"] = self._link("company", "companies", h)
-        return self._base(coll, i, attributes, relationships)
-
-    def _render_conversation(self, coll: Collection, i: int) -> dict:
-        h = mix32(coll.seed, coll.code, i, 2)
-        status = STATUSES[h % len(STATUSES)]
-        attributes = {
-            "name": f"Conversation {i}",
-            "channels": [CHANNELS[h % len(CHANNELS)]],
-            "status": status,
-            "priority": PRIORITIES[(h >> 4) % 5],
-            "direction": "in" if h & 1 else "out",
-            "messageCount": 1 + h % 12,
-            "noteCount": h % 3,
-            "tags": [self._ref("tags", h + t)[0] for t in range(h % 2)],
-            "satisfactionLevel": {"score": 1 + h % 5, "channel": "email"} if h % 5 == 0 else None,
-            "firstResponse": {"time": h % 90_000, "businessTime": h % 60_000},
-            "endedAt": iso_ms(coll.updated_ms[i]) if status == "done" else None,
-            "custom": self._custom(CUSTOM_FIELDS["conversation"], coll, i),
-        }
-        relationships = {
-            "customer": self._link("customer", "customers", h),
-            "assignedUsers": {"data": [self._user_ref(h >> 3)["data"]]},
-            "queue": self._link("queue", "queues", h),
-        }
-        return self._base(coll, i, attributes, relationships)
-
-    def _render_message(self, coll: Collection, i: int) -> dict:
-        h = mix32(coll.seed, coll.code, i, 3)
-        conv_id, conv_i = self._ref("conversations", h)
-        conv = self.collections["conversations"]
-        customer_id = self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]
-        # Kustomer's message meta.to may be a list, an object or a string.
-        to_shapes = [["support@example.com"], {"email": "support@example.com"}, "support@example.com"]
-        attributes = {
-            "channel": CHANNELS[h % len(CHANNELS)],
-            "direction": "in" if h & 1 else "out",
-            "preview": f"Message {i} preview text",
-            "size": 100 + h % 4000,
-            "subject": f"Re: order {h % 100000}" if h & 2 else None,
-            "sentAt": iso_ms(coll.created_ms[i]),
-            "meta": {"to": to_shapes[h % 3]},
-            "custom": self._custom(CUSTOM_FIELDS["message"], coll, i),
-        }
-        relationships = {
-            "conversation": relationship("conversation", conv_id),
-            "customer": relationship("customer", customer_id),
-        }
-        return self._base(coll, i, attributes, relationships)
-
-    def _render_note(self, coll: Collection, i: int) -> dict:
-        h = mix32(coll.seed, coll.code, i, 4)
-        conv_id, conv_i = self._ref("conversations", h)
-        conv = self.collections["conversations"]
-        attributes = {
-            "body": f"Internal note {i}",
-            "custom": self._custom(CUSTOM_FIELDS["note"], coll, i),
-        }
-        relationships = {
-            "conversation": relationship("conversation", conv_id),
-            "customer": self._link("customer", "customers", mix32(conv.seed, conv.code, conv_i, 2)),
-            "createdBy": self._user_ref(h),
-        }
-        return self._base(coll, i, attributes, relationships)
-
-    def _render_company(self, coll: Collection, i: int) -> dict:
-        h = mix32(coll.seed, coll.code, i, 5)
-        attributes = {
-            "name": f"{LAST_NAMES[h % len(LAST_NAMES)]} {['Inc', 'LLC', 'GmbH', 'Ltd'][(h >> 4) % 4]} {i}",
-            "domains": [f"c{i}.{DOMAINS[h % len(DOMAINS)]}"],
-            "custom": self._custom(CUSTOM_FIELDS["company"], coll, i),
-        }
-        return self._base(coll, i, attributes, {})
-
-    def _render_kobject(self, coll: Collection, i: int) -> dict:
-        h = mix32(coll.seed, coll.code, i, 6)
-        klass = self.klass_of(coll)
-        attributes = {
-            "title": f"{klass} #{i}",
-            "description": f"A {klass} record",
-            "externalId": f"{klass}-{h % 1_000_000}",
-            "icon": "box",
-            "custom": self._custom(KLASS_FIELDS.get(klass, ["valueStr"]), coll, i),
-        }
-        relationships = {
-            "customer": self._link("customer", "customers", h),
-            "klass": relationship("klass", klass),
-        }
-        return self._base(coll, i, attributes, relationships)
-
-    def _render_created(self, coll: Collection, i: int) -> dict:
-        """A record created through the API: its dates, ids and links; the rest is what was written."""
-        klass = self.klass_of(coll)
-        return self._base(coll, i, {}, {"klass": relationship("klass", klass)} if klass else {})
-
-    def _render_conversation_time(self, coll: Collection, i: int) -> dict:
-        """A conversation time as ``GET /v1/conversations/{id}/times`` shows it: no updatedAt, never changed."""
-        h = mix32(coll.seed, coll.code, i, 8)
-        conv_id, conv_i = self._ref("conversations", h)
-        conv = self.collections["conversations"]
-        customer_id = self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]
-        created = coll.created_ms[i]
-        user = self._user_ref(h >> 2)["data"]
-        rid = coll.record_id(i)
-        return {
-            "type": "conversation_time",
-            "id": rid,
-            "attributes": {
-                "createdAt": iso_ms(created),
-                "createdByTeams": [self._ref("teams", h)[0]],
-                "assignedUsers": [user["id"]],
-                "assignedTeams": [],
-                "handleAt": iso_ms(created - h % 600_000),
-                "handleTime": h % 600,
-                "channels": [CHANNELS[h % len(CHANNELS)]],
-                "messageAt": iso_ms(created - h % 300_000),
-                "messageTime": h % 300,
-            },
-            "relationships": {
-                "org": relationship("org", self.org_id),
-                "customer": relationship("customer", customer_id),
-                "conversation": relationship("conversation", conv_id),
-                "createdBy": relationship("user", user["id"]),
-            },
-            "links": {"self": f"/v1/conversations/times/{rid}"},
-        }
+    def conversation_of(self, work_item: int) -> int:
+        """The conversation index a work item belongs to."""
+        return mix32(self.settings.seed, 77, work_item) % self.collections["conversations"].count
 
     def session_status_type(self, session: int) -> str:
         """available | busy | unavailable while a session runs; offline once it ended."""
@@ -478,93 +130,13 @@ class Org:
         h = mix32(coll.seed, coll.code, session, 9)
         return ["available", "busy", "unavailable"][h % 3] if session in self.active_sessions else "offline"
 
-    def _render_work_session(self, coll: Collection, i: int) -> dict:
-        h = mix32(coll.seed, coll.code, i, 9)
-        active = i in self.active_sessions
-        status_type = self.session_status_type(i)
-        attributes = {
-            "routable": status_type == "available",
-            "statusType": status_type,
-            "active": active,
-            "workItemCount": h % 4 if active else 0,
-            "signedInAt": iso_ms(coll.created_ms[i]),
-            "signedOutAt": None if active else iso_ms(coll.updated_ms[i]),
-            "capacityRemaining": h % 5,
-            "totalCapacity": 5,
-            "handledItemCount": h % 40,
-            "handledConversationCount": h % 35,
-            "totalAvailable": {"time": h % 30_000_000, "businessTime": h % 20_000_000},
-            "totalUnavailable": {"time": h % 5_000_000, "businessTime": h % 4_000_000},
-            "capacityStatus": ["idle", "available", "full"][(h >> 3) % 3],
-            "rev": 1 + coll.revisions.get(i, 0),
-        }
-        relationships = {
-            "user": relationship("user", self.collections["users"].record_id(self.session_user(i))),
-            "team": self._link("team", "teams", h),
-            "queues": {"data": [{"type": "queue", "id": self._ref("queues", h)[0]}]},
-        }
-        record = self._base(coll, i, attributes, relationships)
-        record["links"] = {"self": f"/v1/routing/work-sessions/{record['id']}"}
-        return record
-
-    def _render_work_item(self, coll: Collection, i: int) -> dict:
-        h = mix32(coll.seed, coll.code, i, 10)
-        conversation = self.collections["conversations"].record_id(self.conversation_of(i))
-        status = ["queued", "routed", "assigned", "completed"][h % 4]
-        attributes = {
-            "resourceType": "conversation",
-            "status": status,
-            "paused": bool(h & 8),
-            "channel": CHANNELS[h % len(CHANNELS)],
-            "firstEnterQueueAt": iso_ms(coll.created_ms[i] + 500),
-            "queuedCount": 1 + h % 3,
-            "priority": 1 + h % 5,
-            "itemSize": 1,
-            "workItemNumber": 1 + h % 2,
-            "ivr": {"time": 0, "businessTime": 0},
-            "rev": 1 + coll.revisions.get(i, 0),
-        }
-        relationships = {
-            "resource": relationship("conversation", conversation),
-            "queue": self._link("queue", "queues", h),
-        }
-        record = self._base(coll, i, attributes, relationships)
-        record["links"] = {"self": f"/v1/routing/work-items/{record['id']}"}
-        return record
-
-    def _render_user(self, coll: Collection, i: int) -> dict:
-        h = mix32(coll.seed, coll.code, i)
-        first, last = FIRST_NAMES[h % len(FIRST_NAMES)], LAST_NAMES[(h >> 8) % len(LAST_NAMES)]
-        attributes = {
-            "name": f"{first} {last}",
-            "displayName": f"{first} {last}",
-            "email": f"{first.lower()}.{last.lower()}.{i}@agents.example.com",
-            "userType": "machine" if i == MACHINE_USER else "user",
-            "roles": ["org.user"],
-        }
-        record = self._base(coll, i, attributes, {})
-        if i in self.deactivated_users:
-            record["attributes"]["deletedAt"] = record["attributes"]["updatedAt"]
-        return record
-
-    def _render_klass(self, coll: Collection, i: int) -> dict:
-        name = self.settings.klasses[i]
-        attributes = {
-            "name": name,
-            "displayName": name.replace("_", " ").title(),
-            "icon": "box",
-            "status": self.klass_status(name),
-        }
-        return self._base(coll, i, attributes, {"kobjects": {"links": {"self": f"/v1/klasses/{name}"}}})
-
-    # ---- metadata -----------------------------------------------------------------------
     def metadata(self, resource: str) -> Optional[dict]:
         """Custom attribute definitions, as GET /v1/metadata/{resource} gives them for the documented resources
         (company, conversation, customer, message and kobject.<klass>); None for anything else."""
         if resource in METADATA_RESOURCES:
             fields = CUSTOM_FIELDS[resource]
         elif resource.startswith("kobject.") and resource[len("kobject.") :] in self.settings.klasses:
-            fields = KLASS_FIELDS.get(resource[len("kobject.") :], ["valueStr"])
+            fields = klass_fields(resource[len("kobject.") :])
         else:
             return None
         properties = {f: {"type": custom_type(f), "displayName": f} for f in fields}
@@ -597,22 +169,22 @@ class Org:
             picked: List[str] = []
             if stream == "work_sessions":
                 running = sorted(self.active_sessions)
-                picks = [self._mutation_rng.choice(running) for _ in range(count)] if running else []
+                picks = [self.mutation_rng.choice(running) for _ in range(count)] if running else []
             else:
-                picks = [self._mutation_rng.randrange(coll.count) for _ in range(min(count, coll.count))]
+                picks = [self.mutation_rng.randrange(coll.count) for _ in range(min(count, coll.count))]
             for i in picks:
                 if i in coll.deleted or i in coll.removed:
                     continue
                 coll.touch(i, at)
                 picked.append(coll.record_id(i))
-                self._audit("update", coll, i, at)
+                self.log_change("update", coll, i, at)
                 if stream == "work_items" and self.settings.work_item_updates == "touch":
                     self.collections["conversations"].touch(self.conversation_of(i), at)
             return picked
 
     def _live_picks(self, coll: Collection, count: int) -> List[int]:
         live = [i for i in coll.live_indexes()]
-        return self._mutation_rng.sample(live, min(count, len(live)))
+        return self.mutation_rng.sample(live, min(count, len(live)))
 
     def delete(self, stream: str, count: int, hard: bool, at_ms: Optional[int] = None) -> List[str]:
         """Delete ``count`` live records of ``stream`` now: soft (``deleted``/``deletedAt``) or hard (gone)."""
@@ -623,7 +195,7 @@ class Org:
             for i in self._live_picks(coll, count):
                 if coll.hard_delete(i) if hard else coll.soft_delete(i, at):
                     ids.append(coll.record_id(i))
-                    self._audit("delete", coll, i, at)
+                    self.log_change("delete", coll, i, at)
             return ids
 
     def merge(self, count: int, at_ms: Optional[int] = None) -> List[Tuple[str, str]]:
@@ -638,15 +210,16 @@ class Org:
                 self.merged_into[source] = target
                 coll.touch(target, at)
                 source_id, target_id = coll.record_id(source), coll.record_id(target)
-                agent = self.collections["users"].record_id(self._agent(mix32(self.settings.seed, 0x3E, source)))
+                agent = self.collections["users"].record_id(self.agent(mix32(self.settings.seed, 0x3E, source)))
                 self.merges.record(source_id, target_id, at, agent)
-                self._audit("merge", coll, target, at, _merge_changes(source_id))
+                self.log_change("merge", coll, target, at, _merge_changes(source_id))
                 if self.settings.merge_audit == "delete":
-                    self._audit("delete", coll, source, at)
+                    self.log_change("delete", coll, source, at)
                 pairs.append((source_id, target_id))
             return pairs
 
-    def _audit(self, verb: str, coll: Collection, i: int, at_ms: int, changes: Optional[dict] = None) -> None:
+    def log_change(self, verb: str, coll: Collection, i: int, at_ms: int, changes: Optional[dict] = None) -> None:
+        """Write the audit-log entry of a change to record ``i`` of ``coll``, published at ``at_ms``."""
         self.audit.write((verb, coll.type, coll.record_id(i), at_ms, changes))
 
     def audit_burst(
@@ -677,56 +250,6 @@ class Org:
             return [entry.record for entry in self.audit.live(now if now is not None else now_ms())]
 
 
-LIST_TYPES = {
-    "users": "user",
-    "teams": "team",
-    "tags": "tag",
-    "shortcuts": "shortcut",
-    "brands": "brand",
-    "queues": "queue",
-    "satisfaction": "satisfaction",
-    "slas": "sla",
-    "business_schedules": "schedule",
-}
-
-
-def custom_type(name: str) -> str:
-    """The Kustomer attribute type a custom field name's suffix announces."""
-    for suffix, kind in (("Num", "number"), ("Bool", "boolean"), ("At", "date"), ("Url", "url"), ("Txt", "text")):
-        if name.endswith(suffix):
-            return kind
-    return "string"
-
-
 def _merge_changes(source_id: str) -> dict:
     """The changes a merge entry records on the surviving customer: the customer merged into it."""
     return {"relationships": {"mergedCustomers": {"op": "add", "before": [], "after": [source_id]}}}
-
-
-def _render_config_item(coll: Collection, i: int) -> dict:
-    h = mix32(coll.seed, coll.code, i)
-    attributes: dict = {
-        "name": f"{coll.type.title()} {i}",
-        "createdAt": iso_ms(coll.created_ms[i]),
-        "updatedAt": iso_ms(coll.updated_ms[i]),
-    }
-    if coll.type == "team":
-        attributes.update(displayName=f"Team {i}", icon="users")
-    elif coll.type == "tag":
-        attributes.update(color=["red", "blue", "green"][h % 3])
-    elif coll.type == "shortcut":
-        attributes.update(text=f"Thanks for reaching out ({i})")
-    elif coll.type == "queue":
-        attributes.update(displayName=f"Queue {i}", priority=1 + h % 5)
-    elif coll.type == "sla":
-        attributes.update(version=1 + h % 3, enabled=bool(h & 1))
-    elif coll.type == "satisfaction":
-        attributes.update(enabled=bool(h & 1), channels=["email"])
-    rid = coll.record_id(i)
-    return {
-        "type": coll.type,
-        "id": rid,
-        "attributes": attributes,
-        "relationships": {},
-        "links": {"self": self_path(coll.type, rid)},
-    }

@@ -26,13 +26,17 @@ from kustomer_simulator.search import SearchError, SearchLimits
 from kustomer_simulator.timefmt import iso_ms, now_ms, parse_iso_ms
 from kustomer_simulator.writes import WriteSettings
 
+# The key the simulator accepts when none is given (simulator.config.json and the README use it). As long as any
+# key the connectors accept (40 characters or more), and no secret.
+DEFAULT_TOKEN = "sim-token-not-a-secret-7Kq2Vx9Lm4Pz8Rb3Tn6"
+
 
 @dataclass
 class ServerSettings:
     """Behaviour of the simulated API around the data; every field the evidence leaves open is a switch, and its
     default is the strict reading (the one that hurts a careless client most)."""
 
-    tokens: Mapping[str, FrozenSet[str]] = field(default_factory=lambda: {"sim-token": frozenset()})  # and roles denied
+    tokens: Mapping[str, FrozenSet[str]] = field(default_factory=lambda: {DEFAULT_TOKEN: frozenset()})  # denied
     grants: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # tokens defined by the roles they hold
     token_roles: str = "umbrella"  # umbrella | listed: what the token record lists (kustomer_simulator.roles)
     org_per_minute: int = 1000
@@ -267,7 +271,7 @@ def _make_handler(sim: Simulator) -> type:
             if status < 300 and sim.settings.writes.sensitive_values == "masked":
                 payload = masked(payload)
             if fault and status == 200:
-                payload = spoil(fault, payload, self.path)
+                payload = spoil(fault, payload, self.path, token)
             self._send(status, payload, headers, is_search, records)
             sim.after_request()
 
@@ -318,6 +322,10 @@ def _make_handler(sim: Simulator) -> type:
                 self._send(302, b"", {"Location": fault.link}, is_search=is_search)
             elif fault.kind == "echo_auth":
                 detail = f"access denied for {self.headers.get('Authorization')}"
+                self._send(403, error_body(403, "forbidden", "Forbidden", detail), is_search=is_search)
+            elif fault.kind == "echo_key" and fault.variant == "detail":
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+                detail = "access denied for " + " ".join(hostile.key_echoes(token))
                 self._send(403, error_body(403, "forbidden", "Forbidden", detail), is_search=is_search)
             else:
                 return False

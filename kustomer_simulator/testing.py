@@ -8,7 +8,10 @@ from kustomer_simulator.server import ServerSettings, Simulator
 
 # Anchor the data at a fixed instant so tests are reproducible whatever today is.
 TEST_ANCHOR_MS = 1_780_000_000_000  # 2026-05-28T20:26:40Z
-TEST_TOKEN = "kst-test-token-Zq8x"
+TEST_TOKEN = "kst-test-token-Zq8x-not-a-secret-7Kq2Vx9Lm"
+# A key with '+', '/' and '=' (the security tests' echoes): its percent-encoded forms differ from it, and a query
+# parser reads its '+' as a space.
+ECHO_TOKEN = "kst-echo+key/with=reserved~characters-not-a-secret-7Kq2"
 
 
 @contextmanager
@@ -25,7 +28,7 @@ def running_simulator(
 
 
 ACCEPTANCE_PORT = 18765
-ACCEPTANCE_TOKEN = "kst-acceptance-token"
+ACCEPTANCE_TOKEN = "kst-acceptance-token-not-a-secret-7Kq2Vx9L"
 
 
 @contextmanager

@@ -13,19 +13,16 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
     "$PY" -m venv "$ROOT/.venv"
   fi
 fi
-stamp="$ROOT/.venv/.installed-$(cat "$ROOT/setup.py" "$ROOT/pyproject.toml" "$ROOT/libs/kustomer-http/pyproject.toml" \
-  "$ROOT/destination-kustomer/pyproject.toml" \
+stamp="$ROOT/.venv/.installed-$(cat "$ROOT/setup.py" "$ROOT/pyproject.toml" "$ROOT/destination-kustomer/pyproject.toml" \
   | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   PIP=("$ROOT/.venv/bin/pip" install --disable-pip-version-check)
   LOG="$ROOT/.venv/install.log"
-  echo "bootstrap: installing the project's venv (.venv, about 430 MB) from PyPI: airbyte-cdk, the connector" \
+  echo "bootstrap: installing the project's venv (.venv, about 430 MB) from PyPI: airbyte-cdk, both connectors" \
     "(editable), the simulator's and the tests' packages; under a minute on a fresh machine …" >&2
   quietly "$LOG" "${PIP[@]}" --upgrade pip
-  # The shared Kustomer HTTP layer first: the connectors' own requirement on it is then already met.
-  quietly "$LOG" "${PIP[@]}" -e "$ROOT/libs/kustomer-http"
-  quietly "$LOG" "${PIP[@]}" -e "$ROOT[tests]"
-  quietly "$LOG" "${PIP[@]}" -e "$ROOT/destination-kustomer"
+  # Both connectors editable: each maps kustomer_http to libs/kustomer-http/kustomer_http, the one source.
+  quietly "$LOG" "${PIP[@]}" -e "$ROOT[tests]" -e "$ROOT/destination-kustomer"
   rm -f "$ROOT"/.venv/.installed-* && touch "$stamp"
   echo "bootstrap: .venv is ready" >&2
 fi

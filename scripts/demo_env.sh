@@ -13,11 +13,11 @@ bash scripts/bootstrap.sh
 # Its name is the one PyAirbyte's venv executor looks for, so PyAirbyte can report the installed connector's version.
 VENV=.venv-source-kustomer
 if [ ! -x "$VENV/bin/python" ]; then "$PY" -m venv "$VENV"; fi
-sources_hash=$(cat setup.py pyproject.toml main.py $(find source_kustomer libs/kustomer-http -type f \
-  -not -path '*__pycache__*' -not -path '*.egg-info*' | sort) | sha1sum | cut -c1-12)
+sources_hash=$(cat setup.py pyproject.toml main.py $(find source_kustomer libs/kustomer-http/kustomer_http -type f \
+  -not -path '*__pycache__*' | sort) | sha1sum | cut -c1-12)
 if [ ! -f "$VENV/.installed-$sources_hash" ]; then
   echo "Installing the connector from this checkout into $VENV (about 340 MB, about a minute) …"
-  quietly "$VENV/install.log" "$VENV/bin/pip" install --disable-pip-version-check ./libs/kustomer-http .
+  quietly "$VENV/install.log" "$VENV/bin/pip" install --disable-pip-version-check .
   rm -f "$VENV"/.installed-* && touch "$VENV/.installed-$sources_hash"
 fi
 

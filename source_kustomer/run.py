@@ -34,8 +34,7 @@ FAILED_STREAMS_PREFIX = "During the sync, the following streams did not sync suc
 
 def _check_inputs(parsed: Any) -> None:
     """Every input file of the command, checked the way the connector will use it."""
-    config = parse_config(json_object_file(parsed.config, "--config"))
-    redaction.register(config.api_token)
+    config = parse_config(json_object_file(parsed.config, "--config"))  # registers the key before other fields
     if parsed.command != "read":
         return
     configured_catalog(parsed.catalog)

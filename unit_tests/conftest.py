@@ -11,7 +11,7 @@ from airbyte_cdk.test.mock_http import HttpRequest, HttpResponse
 from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 
 BASE = "https://api.kustomerapp.com/v1"
-TOKEN = "kst-unit-test-token-Qm4v"
+TOKEN = "kst-unit-test-token-Qm4v-not-a-secret-7Kq2"
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
 NOW_ISO = "2026-06-01T12:00:00.000Z"
 

@@ -1,6 +1,7 @@
 """Bad configs, state and catalog files end with one clear message naming the field or stream -- no stack trace,
 no token -- and odd-but-valid input works."""
 
+import base64
 import json
 import re
 from datetime import datetime, timezone
@@ -9,6 +10,8 @@ import pytest
 from airbyte_cdk.models import AirbyteMessageSerializer
 from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.test.mock_http import HttpMocker
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http.redaction import MIN_TOKEN_LENGTH, redact
 
 from integration_tests.harness import token_forms
 from source_kustomer import SourceKustomer
@@ -24,6 +27,18 @@ BAD_CONFIGS = [
     ({"api_token": "abc\ndef"}, "'api_token' contains spaces or line breaks"),
     ({"api_token": "kst-t\u00f6ken-\u201cquoted\u201d"}, "'api_token' contains characters an API key never has"),
     ({"api_token": 12345}, "'api_token' must be the API key as text"),
+    ({"api_token": "type"}, "'api_token' is 4 characters long: too short for a Kustomer API key"),
+    ({"api_token": "k" * (MIN_TOKEN_LENGTH - 1)}, f"is {MIN_TOKEN_LENGTH - 1} characters long: too short"),
+    ({"api_token": "1234567890" * 5}, "'api_token' holds only digits, the characters {}[],:+-. and the letters"),
+    ({"api_token": "k" * MIN_TOKEN_LENGTH + '"'}, "'api_token' contains characters an API key never has (quotes"),
+    # The key pasted into another field as well: that field is named, its value never quoted.
+    ({"organization": TOKEN}, "'organization' holds the API key; the key belongs in 'api_token' only"),
+    ({"start_date": f"{TOKEN}Z"}, "'start_date' holds the API key"),
+    ({"api_url": f"https://{TOKEN.lower()}.example.com"}, "'api_url' holds the API key"),
+    ({"region": base64.b64encode(f"Bearer {TOKEN}".encode()).decode()}, "'region' holds the API key"),
+    ({"page_size": TOKEN.encode().hex()}, "'page_size' holds the API key"),
+    ({"unknown": {"nested": [f"x{TOKEN}"]}}, "'unknown.nested[0]' holds the API key"),
+    ({"unknown": {TOKEN: 1}}, "a field name in 'unknown' holds the API key"),
     ({"start_date": "2025/01/01"}, "'start_date' must be a UTC date-time like YYYY-MM-DDTHH:mm:ssZ"),
     ({"start_date": "yesterday"}, "'start_date' must be a UTC date-time like YYYY-MM-DDTHH:mm:ssZ"),
     ({"start_date": "2025-01-01"}, "'start_date' must be a UTC date-time like YYYY-MM-DDTHH:mm:ssZ"),
@@ -207,6 +222,17 @@ def test_defaults():
     assert parsed.start_date == datetime(2025, 6, 1, tzinfo=timezone.utc)
     assert (parsed.search_requests_per_minute, parsed.api_utilization_percent, parsed.page_size) == (90, 80, None)
     assert parsed.lookback.total_seconds() == 0 and parsed.include_deleted is False
+
+
+def test_the_spec_asks_for_the_key_length_the_config_accepts():
+    assert spec_property("api_token")["minLength"] == MIN_TOKEN_LENGTH
+
+
+def test_the_key_is_masked_from_the_moment_it_is_read_even_when_it_is_refused():
+    key = "kst-refused-for-a-stray-line-break-" + "Zq8x" * 3
+    with pytest.raises(AirbyteTracedException, match="contains spaces or line breaks"):
+        parse_config({"api_token": f"{key}\n", "organization": key})
+    assert redact(f"[{key}]") == "[****]"
 
 
 def test_every_form_a_server_can_echo_the_key_in_is_masked_everywhere_it_is_printed():

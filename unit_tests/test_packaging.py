@@ -10,7 +10,10 @@ from pathlib import Path
 
 import yaml
 from airbyte_cdk.models.connector_metadata import ConnectorLanguage, MetadataFile
-from airbyte_connector_models.metadata.v0.connector_metadata_definition_v0 import ConnectorMetadataDefinitionV0
+from airbyte_connector_models.metadata.v0.connector_metadata_definition_v0 import (
+    ConnectorMetadataDefinitionV0,
+    VersionBreakingChangeDeadlineAction,
+)
 
 from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
 from source_kustomer.version import DISTRIBUTION, USER_AGENT, VERSION
@@ -78,11 +81,11 @@ def test_one_version_and_one_name_everywhere():
     assert scripts["source-kustomer"] == "source_kustomer.run:run"
 
 
-def test_both_packages_declare_the_license_as_spdx_with_its_file():
-    raw = _metadata()["data"]
-    for folder in (ROOT, ROOT / "libs" / "kustomer-http"):
+def test_both_connectors_declare_the_license_as_spdx_with_its_file():
+    for folder in (ROOT, ROOT / "destination-kustomer"):
         pyproject = tomllib.loads((folder / "pyproject.toml").read_text())
         project, build = pyproject["project"], pyproject["build-system"]
+        raw = yaml.safe_load((folder / "metadata.yaml").read_text())["data"]
         assert project["license"] == raw["license"] == "MIT", folder  # an SPDX expression, not a {text = …} table
         assert project["license-files"], folder
         assert all((folder / name).read_text().startswith("MIT") for name in project["license-files"]), folder
@@ -100,7 +103,10 @@ def test_the_major_version_declares_its_breaking_change_for_users_of_the_archive
     assert major[0] > 0 and major[1:] == (0, 0) and project["version"] in changes
     change = changes[project["version"]]
     released = dict(changelog_rows())[project["version"]]
+    # Airbyte's QA rule: the deadline (midnight) later than 7 days after the moment of publication, on the release day
     assert change.upgrade_deadline > datetime.date.fromisoformat(released) + datetime.timedelta(days=7)
+    # Stream names, fields and state all change: connections left on the old version pause, never move unasked
+    assert change.deadline_action == VersionBreakingChangeDeadlineAction.disable
     assert change.scoped_impact is None  # every stream changed: names, fields and state
     assert str(releases.migration_documentation_url) == raw["documentationUrl"] + "-migrations"
     ours = {spec.name for spec in LIST_STREAMS + SEARCH_STREAMS}

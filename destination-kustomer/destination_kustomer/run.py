@@ -49,8 +49,7 @@ def emit(line: str) -> None:
 
 def _check_inputs(parsed: argparse.Namespace) -> None:
     """Every input file of the command, checked the way the destination will use it."""
-    config = parse_config(json_object_file(parsed.config, "--config"))
-    redaction.register(config.api_token)
+    config = parse_config(json_object_file(parsed.config, "--config"))  # registers the key before other fields
     if parsed.command == "write":
         resolve_targets(configured_catalog(parsed.catalog), config.stream_mappings)
 

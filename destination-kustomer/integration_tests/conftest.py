@@ -12,7 +12,7 @@ from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
 from kustomer_simulator.writes import WriteSettings
 
-WRITE_LIMITED_TOKEN = "kst-destination-no-update-Jr5"
+WRITE_LIMITED_TOKEN = "kst-destination-no-update-Jr5-not-a-secret"
 
 
 @pytest.fixture(scope="module")

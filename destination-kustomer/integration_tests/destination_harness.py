@@ -13,13 +13,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from destination_kustomer.destination import DestinationKustomer
 
-from integration_tests.harness import ROOT, Run, token_forms
+from integration_tests.harness import ROOT, Run, assert_no_key
 from kustomer_simulator.collection import Collection
 from kustomer_simulator.server import Simulator
 
@@ -77,12 +77,6 @@ def input_lines(stream: str, rows: Sequence[Mapping[str, Any]], state_every: int
     return lines
 
 
-def _assert_no_token(text: str, tokens: Iterable[str]) -> None:
-    for token in tokens:
-        for form in token_forms(token):
-            assert form not in text, "the API token leaked into the output"
-
-
 def _parse(stdout: str) -> List[Dict[str, Any]]:
     messages = []
     for line in stdout.splitlines():
@@ -116,7 +110,7 @@ def run_destination(
         started = time.monotonic()
         stdin = "".join(line + "\n" for line in lines)
         done = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    _assert_no_token(done.stdout + done.stderr, [config.get("api_token", "")])
+    assert_no_key(done.stdout + "\n" + done.stderr, [config.get("api_token", "")])
     return Run(done.returncode, done.stdout, done.stderr, _parse(done.stdout), seconds=time.monotonic() - started)
 
 
@@ -144,7 +138,7 @@ def run_until_states(
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     stdout = "".join(output)
-    _assert_no_token(stdout, [config.get("api_token", "")])
+    assert_no_key(stdout, [config.get("api_token", "")])
     return Run(process.returncode, stdout, "", _parse(stdout))
 
 
@@ -194,7 +188,7 @@ def write_in_process(
     out = [json.dumps(AirbyteMessageSerializer.dump(m)) for m in messages] + stopped
     out += [json.dumps({"type": "LOG", "log": {"level": "INFO", "message": line}}) for line in captured.lines]
     stdout = "\n".join(out)
-    _assert_no_token(stdout, [config.get("api_token", "")])
+    assert_no_key(stdout, [config.get("api_token", "")])
     return Run(int(stops), stdout, "", _parse(stdout))
 
 

@@ -276,3 +276,21 @@ def test_a_server_replacing_custom_attributes_stops_the_sync_after_the_first_upd
         kept = [written(sim, "customers", "externalId", f"r-{n}")[0]["custom"] for n in range(6)]
         assert kept[0] == {"lifetimeValueNum": 0}  # the one object the check needed
         assert kept[1:] == [{"tierStr": "gold"}] * 5  # nothing else was written
+
+
+@pytest.mark.parametrize("limit", [100_000, 0])
+def test_bulk_bodies_stay_under_the_body_limit_whatever_it_is(limit):
+    """A hundred records of about 1,000 characters each would make a bulk body past 100 KB: under
+    --max-body-bytes 100000 (413 past it) as with no limit (0), every record is written, none refused."""
+    writes = WriteSettings(bulk_seconds=0.05, max_body_bytes=limit)
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=3, writes=writes)
+    with running_simulator(server_settings=settings, scale=1000, seed=80) as sim:
+        rows = [{"externalId": f"big-{n}", "name": f"Big {n}", "bioTxt": f"{n:04d}" + "x" * 996} for n in range(150)]
+        config = destination_config(sim, TEST_TOKEN, batch_size=100)
+        run = write_in_process(config, write_catalog({"name": "customers"}), input_lines("customers", rows, 150))
+        summary = run.summary()["customers"]
+        assert (summary["created"], summary["failed"]) == (150, 0)
+        assert "413" not in sim.stats.snapshot()["by_status"]
+        for row in rows:
+            (record,) = written(sim, "customers", "externalId", row["externalId"])
+            assert record["custom"] == {"bioTxt": row["bioTxt"]}

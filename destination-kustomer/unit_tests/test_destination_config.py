@@ -6,9 +6,10 @@ import json
 import pytest
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from destination_kustomer.config import parse_config
+from destination_kustomer.config import parse_config, spec_rules
 from destination_kustomer.run import run
 from destination_kustomer.targets import resolve_targets
+from kustomer_http.redaction import MIN_TOKEN_LENGTH
 from write_mocks import TOKEN, catalog, config
 
 
@@ -16,6 +17,13 @@ from write_mocks import TOKEN, catalog, config
     "overrides, message",
     [
         ({"api_token": ""}, "'api_token' is empty"),
+        ({"api_token": "type"}, "'api_token' is 4 characters long: too short for a Kustomer API key"),
+        ({"organization": TOKEN}, "'organization' holds the API key; the key belongs in 'api_token' only"),
+        (
+            {"stream_mappings": [{"stream": "s", "object": f"kobject.{TOKEN}"}]},
+            "'stream_mappings[0].object' holds the API key",
+        ),
+        ({"stream_mappings": [{"stream": TOKEN.upper(), "object": "customer"}]}, "'stream_mappings[0].stream' holds"),
         ({"batch_size": 101}, "'batch_size' must be a whole number from 1 to 100; got 101"),
         ({"batch_size": 0}, "'batch_size' must be a whole number from 1 to 100"),
         ({"max_failed_percent": -1}, "'max_failed_percent' must be a whole number from 0 to 100"),
@@ -46,6 +54,11 @@ def test_each_bad_field_is_named_with_its_fix(overrides, message):
     with pytest.raises(AirbyteTracedException) as error:
         parse_config(config(**overrides))
     assert error.value.failure_type == FailureType.config_error and message in error.value.message
+    assert TOKEN.lower() not in error.value.message.lower()
+
+
+def test_the_spec_asks_for_the_key_length_the_config_accepts():
+    assert spec_rules().property("api_token")["minLength"] == MIN_TOKEN_LENGTH
 
 
 def test_a_config_saved_before_max_failed_percent_still_validates_with_the_new_defaults():

@@ -23,7 +23,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from destination_kustomer.destination import DestinationKustomer
 
 BASE = "https://api.kustomerapp.com/v1"
-TOKEN = "kst-destination-unit-Wq7"
+TOKEN = "kst-destination-unit-Wq7-not-a-secret-7Kq2"
 EVERY_ROLE = [
     "org.permission.customer.read",
     "org.permission.customer.create",

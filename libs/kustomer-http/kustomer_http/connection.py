@@ -16,7 +16,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from kustomer_http import redaction, retry_logs
+from kustomer_http import retry_logs
 from kustomer_http.errors import config_error
 from kustomer_http.origin import Origin, UnsafeUrl
 from kustomer_http.rate_policy import KustomerAPIBudget, KustomerBackoffStrategy, RateStats, waits_counted_in
@@ -83,11 +83,9 @@ def open_connection(
     user_agent: str,
     logger: Optional[logging.Logger] = None,
 ) -> "KustomerConnection":
-    """Validate a raw config with the connector's ``parse`` (a config_error names the bad field), mask its key in
-    every line the connector writes, and open the command's session."""
-    settings = parse(raw)
-    redaction.register(settings.api_token)
-    return KustomerConnection(settings, user_agent, logger)
+    """Validate a raw config with the connector's ``parse`` (a config_error names the bad field; reading the key
+    registered it for masking, before any other field was checked), and open the command's session."""
+    return KustomerConnection(parse(raw), user_agent, logger)
 
 
 class KustomerConnection:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http.redaction import quotable
 from kustomer_http.responses import response_json
 
 if TYPE_CHECKING:
@@ -32,7 +33,11 @@ class LinkTrail:
     def enter(self, url: str) -> None:
         """Record the page about to be read; a repeat or one page too many stops the list."""
         if url in self.visited:
-            raise list_error(f"Kustomer's {self.what} links back to a page already read ({path_of(url)})")
+            path = path_of(url)
+            raise list_error(
+                f"Kustomer's {self.what} links back to a page already read "
+                f"({path if quotable(path) else 'a link not quoted: it could carry the API key'})"
+            )
         if len(self.visited) >= self.max_pages:
             raise list_error(f"Kustomer's {self.what} is longer than {self.max_pages:,} pages")
         self.visited.add(url)

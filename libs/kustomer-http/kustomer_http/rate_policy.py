@@ -8,7 +8,6 @@
 """
 
 import logging
-import re
 import threading
 import time
 from contextlib import contextmanager
@@ -28,18 +27,13 @@ from airbyte_cdk.sources.streams.call_rate import (
 )
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy
 
-# Standard and archive search share Kustomer's 100-per-minute search budget.
-SEARCH_PATH = r"/v1/customers(/archive)?/search$"
-_SEARCH_URL = re.compile(r"/v1/customers(/archive)?/search(\?|$)")
+# Standard and archive search share Kustomer's 100-per-minute search budget: the one test of "is a search", used
+# both to pick the budgets a request counts against and by the search budget's own policy.
+SEARCHES = HttpRequestRegexMatcher(method="POST", url_path_pattern=r"/v1/customers(/archive)?/search$")
 EPOCH_THRESHOLD = 1_000_000_000  # larger reset values are epoch seconds, smaller ones seconds-to-wait
 ASSUMED_ORG_LIMIT = 300  # the smallest plan's per-minute budget, used when Kustomer does not say
 
 logger = logging.getLogger("airbyte")
-
-
-def is_search(request: Any) -> bool:
-    """Whether a prepared request is a search (it then counts against the search budget too)."""
-    return getattr(request, "method", None) == "POST" and bool(_SEARCH_URL.search(str(getattr(request, "url", ""))))
 
 
 def _number(value: Optional[str]) -> Optional[float]:
@@ -119,9 +113,7 @@ class KustomerAPIBudget(AbstractAPIBudget):
         self.window_seconds = window.total_seconds()
         self._window = window
         self._utilization_percent = utilization_percent
-        self._search = _window_budget(
-            search_per_window, window, HttpRequestRegexMatcher(method="POST", url_path_pattern=SEARCH_PATH)
-        )
+        self._search = _window_budget(search_per_window, window, SEARCHES)
         self._org: Optional[APIBudget] = None  # sized from the first response that states the org's limit
         self.org_limit: Optional[int] = None
         self._paused_until: Dict[str, float] = {"search": 0.0, "org": 0.0}
@@ -138,13 +130,13 @@ class KustomerAPIBudget(AbstractAPIBudget):
 
     def get_matching_policy(self, request: Any) -> Optional[AbstractCallRatePolicy]:
         """The tightest policy that applies to ``request``."""
-        budget = self._search if is_search(request) else self._org
+        budget = self._search if SEARCHES(request) else self._org
         return budget.get_matching_policy(request) if budget else None
 
     def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
         """Wait until every budget the request counts against has room."""
         started = time.monotonic()
-        searching = is_search(request)
+        searching = SEARCHES(request)
         pause = max(self._paused_until[k] for k in (("search", "org") if searching else ("org",))) - time.time()
         if pause > 0:
             time.sleep(pause)
@@ -163,7 +155,7 @@ class KustomerAPIBudget(AbstractAPIBudget):
         """Learn the org's limit once; when a response says its budget is spent, pause it until the reset."""
         if not isinstance(response, requests.Response):
             return
-        searching = is_search(request)
+        searching = SEARCHES(request)
         if self._org is None and not searching:
             limit = _number(response.headers.get("x-ratelimit-limit"))
             if limit is None or limit < 1:

@@ -27,12 +27,13 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
 from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.rate_policy import RateStats
-from kustomer_http.redaction import redact
+from kustomer_http.redaction import quotable
 from kustomer_http.transport import DeadlineExceeded, RefusedDestination, ResponseTooLarge, never_left
 
 MAX_RETRIES = 8
 REFUSALS = (400, 401, 403, 404)
 DETAIL_CHARS = 300
+WITHHELD_DETAIL = "a detail not quoted: it repeated the API key, or held a long opaque value that could be it"
 # What one parsed body may cost: a JSON value costs up to ~160 bytes once parsed (a minimal record's), so 64 MiB of
 # tiny items would take gigabytes. A page of 500 Kustomer records holds well under 200,000 values; past this many
 # the body is refused before it is parsed (peak memory stays under ~300 MB).
@@ -146,14 +147,16 @@ def response_json(response: requests.Response) -> Any:
 
 
 def error_detail(response: requests.Response) -> str:
-    """Kustomer's own words about a refusal (they name a missing role), shortened and with the token masked."""
+    """Kustomer's own words about a refusal (they name a missing role), shortened; dropped when they could carry
+    the API key (``redaction.quotable``)."""
     try:
         errors = response_json(response).get("errors") or []
         first = errors[0] if isinstance(errors, list) and errors else {}
         text = str(first.get("detail") or first.get("message") or first.get("title") or "no detail given")
     except (ValueError, AttributeError, TypeError):
         text = "no detail given"
-    text = redact(text)
+    if not quotable(text):
+        return WITHHELD_DETAIL
     return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "…"
 
 

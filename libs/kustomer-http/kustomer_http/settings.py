@@ -9,9 +9,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
+from kustomer_http import redaction
 from kustomer_http.errors import config_error
 from kustomer_http.origin import Origin, UnsafeUrl
 from kustomer_http.timestamps import parse_timestamp
@@ -101,8 +102,14 @@ class ConnectionSettings:
 
 
 def api_token(config: Mapping[str, Any]) -> str:
-    """The API key, checked for the mistakes pasting makes."""
+    """The API key, checked for the mistakes pasting makes.
+
+    It is registered for masking first, before it is checked and before any other field is (pasted into another
+    field as well, it is masked there too, and ``key_nowhere_else`` refuses that field).
+    """
     token = config.get("api_token")
+    if isinstance(token, str):
+        redaction.register(token)
     if token is not None and not isinstance(token, str):
         raise config_error("'api_token' must be the API key as text; paste it again from Kustomer.")
     if not isinstance(token, str) or not token.strip():
@@ -113,12 +120,48 @@ def api_token(config: Mapping[str, Any]) -> str:
         raise config_error(
             "'api_token' contains spaces or line breaks. Paste the API key again as one line, without spaces."
         )
-    if not all("!" <= ch <= "~" for ch in token):
+    if not all("!" <= ch <= "~" and ch not in '"\\' for ch in token):
         raise config_error(
-            "'api_token' contains characters an API key never has (letters with accents, typographic quotes or "
-            "other non-ASCII text). Copy the key again from Kustomer and paste it as plain text."
+            "'api_token' contains characters an API key never has (quotes, backslashes, letters with accents, "
+            "typographic quotes or other non-ASCII text). Copy the key again from Kustomer and paste it as plain text."
+        )
+    if len(token) < redaction.MIN_TOKEN_LENGTH:
+        raise config_error(
+            f"'api_token' is {len(token)} characters long: too short for a Kustomer API key, which is a long token "
+            f"(a JWT, beginning with 'eyJ'; the connector accepts {redaction.MIN_TOKEN_LENGTH} characters or more). "
+            "Copy the whole key from Kustomer (it is shown once, when created; if you no longer have it, create a new "
+            "one in Settings > Security > API Keys) and paste it."
+        )
+    if not redaction.maskable(token):
+        raise config_error(
+            "'api_token' holds only digits, the characters {}[],:+-. and the letters of true, false and null, which "
+            "a Kustomer API key never does. Copy the key again from Kustomer (Settings > Security > API Keys) and "
+            "paste it."
         )
     return token
+
+
+def key_nowhere_else(config: Mapping[str, Any]) -> None:
+    """A config_error naming the first field other than ``api_token`` that holds the key in any form (the key
+    pasted into the wrong field): checked before those fields, so no error about them ever quotes it."""
+    for where, text in _texts(config, ""):
+        if where != "'api_token'" and redaction.holds_key(text):
+            raise config_error(f"{where} holds the API key; the key belongs in 'api_token' only. Remove it from there.")
+
+
+def _texts(value: Any, path: str) -> Iterator[Tuple[str, str]]:
+    """Every text in a config with the field it is in (``'field'``, ``'list[0].field'``); a field's name is checked
+    before the name is used to say where."""
+    if isinstance(value, str):
+        yield f"'{path}'", value
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            yield (f"a field name in '{path}'" if path else "a field name of the config"), str(name)
+            where = f"{path}.{name}" if path else str(name)
+            yield from _texts(item, where)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _texts(item, f"{path}[{n}]")
 
 
 def organization_from(value: str) -> str:
@@ -189,9 +232,12 @@ def base_url(config: Mapping[str, Any]) -> str:
 
 
 def connection_settings(config: Mapping[str, Any], rules: SpecRules) -> ConnectionSettings:
-    """The shared fields of a raw config, validated; a config_error names the first bad field and its fix."""
+    """The shared fields of a raw config, validated (the key first, then that no other field holds it); a
+    config_error names the first bad field and its fix."""
+    token = api_token(config)
+    key_nowhere_else(config)
     return ConnectionSettings(
-        api_token=api_token(config),
+        api_token=token,
         base_url=base_url(config),
         request_timeout_seconds=float(rules.number(config, "request_timeout_seconds")),
         rate_limit_window_seconds=float(rules.number(config, "rate_limit_window_seconds")),

@@ -2,7 +2,6 @@
 
 import pytest
 from kustomer_http.origin import Origin, UnsafeUrl
-from kustomer_http.redaction import redact, register, token_forms
 
 ORIGIN = Origin("https", "acme.api.kustomerapp.com", 443)
 
@@ -68,10 +67,3 @@ def test_links_off_the_origin_are_refused(link):
     with pytest.raises(UnsafeUrl):
         ORIGIN.resolve(link)
     assert not ORIGIN.admits(link if isinstance(link, str) else "")
-
-
-def test_every_form_of_the_token_is_masked():
-    token = "kst-Origin-Test+token/=="
-    register(token)
-    for form in token_forms(token):
-        assert redact(f"before {form} after") == "before **** after"

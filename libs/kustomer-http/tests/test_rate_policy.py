@@ -70,6 +70,25 @@ def _prepared(method: str, path: str) -> requests.PreparedRequest:
     return requests.Request(method, f"https://api.kustomerapp.com{path}").prepare()
 
 
+@pytest.mark.parametrize(
+    "method, path, searching",
+    [
+        ("POST", "/v1/customers/search", True),
+        ("POST", "/v1/customers/archive/search", True),
+        ("POST", "/v1/customers/search?page=2&pageSize=100", True),
+        ("POST", "/v1/customers/search/", True),
+        ("GET", "/v1/customers/search", False),
+        ("POST", "/v1/customers/searches", False),
+        ("POST", "/v1/customers/search/saved", False),
+        ("POST", "/v1/customers", False),
+    ],
+)
+def test_one_test_says_which_requests_are_searches(method, path, searching):
+    """The budget a request counts against and the search budget's own policy read "a search" the same way."""
+    budget = KustomerAPIBudget(search_per_window=1, utilization_percent=50, window=timedelta(seconds=1))
+    assert (budget.get_matching_policy(_prepared(method, path)) is not None) is searching  # no org budget yet
+
+
 def test_searches_count_against_both_budgets_and_lists_only_against_the_org_one():
     budget = KustomerAPIBudget(search_per_window=2, utilization_percent=50, window=timedelta(seconds=1))
     search, listing = _prepared("POST", "/v1/customers/search"), _prepared("GET", "/v1/tags")

@@ -1,0 +1,17 @@
+"""destination-kustomer installed alone from its wheel (built from its folder, as PyPI, Airbyte's registry and
+PyAirbyte install it) answers ``spec`` and ``check``, with its own copy of kustomer_http and nothing from this
+checkout."""
+
+import pytest
+from destination_harness import destination_config
+
+from integration_tests.wheels import answers_spec_and_check_installed_alone
+from kustomer_simulator.testing import TEST_TOKEN, running_simulator
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_wheel_alone_answers_spec_and_check():
+    with running_simulator(scale=200, seed=3) as sim:
+        config = destination_config(sim, TEST_TOKEN)
+        answers_spec_and_check_installed_alone("destination-kustomer", "destination-kustomer", config)
