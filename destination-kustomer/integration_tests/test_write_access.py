@@ -20,7 +20,10 @@ from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
 from kustomer_simulator.writes import WriteSettings
 
-FIVETRAN, ORG_ONLY, NO_LOOKUPS = "kst-fivetran-roles-Vb2", "kst-org-only-Lq4", "kst-no-customer-read-Xe9"
+# Keys as long as Kustomer's (the connectors refuse shorter ones), none of them a secret.
+FIVETRAN = "kst-fivetran-activations-roles-Vb2-not-a-secret"
+ORG_ONLY = "kst-holding-just-the-org-role-Lq4-not-a-secret"
+NO_LOOKUPS = "kst-without-customer-reads-Xe9-not-a-secret"
 
 
 @pytest.fixture(scope="module", params=["umbrella", "listed"])
@@ -39,7 +42,7 @@ def keys(request) -> Iterator[Simulator]:
 @pytest.mark.parametrize("token", [FIVETRAN, ORG_ONLY])
 def test_keys_holding_umbrella_roles_write(keys, token):
     sim = keys
-    prefix = f"{token[4:8]}-{sim.settings.token_roles}"
+    prefix = f"{token[4:12]}-{sim.settings.token_roles}"
     customers = [{"externalId": f"{prefix}-{n}", "name": f"Key {n}"} for n in range(6)]
     companies = [{"externalId": f"{prefix}-co", "name": "Umbrella Ltd"}]
     orders = [{"externalId": f"{prefix}-o", "title": "Order"}]
