@@ -13,21 +13,26 @@ from kustomer_simulator.audit import ID_MODES
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.merges import MERGE_SIDES
 from kustomer_simulator.org import KLASS_STATUSES, MERGE_AUDIT_ABOUT, MERGE_AUDIT_VERBS, MERGE_AUDITS, Org, OrgSettings
+from kustomer_simulator.roles import TOKEN_ROLES
 from kustomer_simulator.routes.audit import INCLUDE_MODES, PAGING_MODES
 from kustomer_simulator.search import CREATED_AT_DEFAULTS, FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
 from kustomer_simulator.server import DEFAULT_TOKEN, ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
 from kustomer_simulator.writes import (
+    AGENT_EDITS,
     BULK_JOB_ENDS,
     BULK_MODES,
     BULK_RESULTS,
     CLIENT_REFS,
+    COMPANY_LOOKUPS,
     CUSTOM_TREES,
     CUSTOM_UPDATES,
     CUSTOMER_EMAILS,
     DUPLICATE_EXTERNAL_IDS,
     EMAIL_CASES,
     LOOKUP_MISSES,
+    SENSITIVE_VALUES,
+    STALE_REVS,
     WriteSettings,
 )
 
@@ -36,13 +41,19 @@ def _int_list(text: str) -> List[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def parse_tokens(specs: List[str]) -> Dict[str, FrozenSet[str]]:
-    """``TOKEN`` or ``TOKEN:role,role`` (roles the token lacks)."""
+def parse_tokens(specs: List[str]) -> Tuple[Dict[str, FrozenSet[str]], Dict[str, Tuple[str, ...]]]:
+    """``TOKEN``, ``TOKEN:role,role`` (roles the token lacks) or ``TOKEN=role,role`` (the roles it holds, umbrella
+    roles such as ``org`` included): the tokens by the roles they lack, and those defined by what they hold."""
     tokens: Dict[str, FrozenSet[str]] = {}
+    grants: Dict[str, Tuple[str, ...]] = {}
     for spec in specs:
-        token, _, denied = spec.partition(":")
-        tokens[token] = frozenset(r for r in denied.split(",") if r)
-    return tokens
+        if "=" in spec.partition(":")[0]:
+            token, _, held = spec.partition("=")
+            grants[token] = tuple(r for r in held.split(",") if r)
+        else:
+            token, _, denied = spec.partition(":")
+            tokens[token] = frozenset(r for r in denied.split(",") if r)
+    return tokens, grants
 
 
 def _per_context(text: str, defaults: Mapping[str, str]) -> Dict[str, str]:
@@ -119,7 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--token",
         action="append",
         default=[],
-        help=f"TOKEN or TOKEN:denied.role,... (repeatable; none given: {DEFAULT_TOKEN})",
+        help="TOKEN, TOKEN:denied.role,... or TOKEN=held.role,... (umbrella roles such as org count; repeatable; "
+        f"none given: {DEFAULT_TOKEN})",
+    )
+    add(
+        "--token-roles",
+        choices=list(TOKEN_ROLES),
+        default="umbrella",
+        help="what GET /v1/auth/tokens/current lists: the roles as held (umbrella roles such as org), or every "
+        "fine-grained role they grant",
     )
     add("--org-per-minute", type=int, default=1000, help="org-wide requests per minute (0 disables)")
     add("--search-per-minute", type=int, default=100, help="searches per minute (0 disables)")
@@ -268,7 +287,19 @@ CHOICE_SWITCHES = (  # the write switches with a fixed set of settings: (WriteSe
     ("custom_tree", CUSTOM_TREES, "custom attributes named ...Tree (in no published suffix list): 400, or text"),
     ("lookup_miss", LOOKUP_MISSES, "a lookup by externalId or email that finds nothing: 200 with empty data, or 404"),
     ("client_ref", CLIENT_REFS, "_clientRef on bulk items: refused by closed item schemas, or accepted and echoed"),
-    ("custom_update", CUSTOM_UPDATES, "an update's custom object replaces the record's, or sets only those it names"),
+    ("custom_update", CUSTOM_UPDATES, "an update's custom object sets only the attributes it names, or replaces all"),
+    (
+        "sensitive_values",
+        SENSITIVE_VALUES,
+        "sensitive attributes masked in every answer (a mask written back is stored)",
+    ),
+    ("agent_edits", AGENT_EDITS, "an agent edits each record once right after a lookup by key answered it, or never"),
+    ("stale_rev", STALE_REVS, "an update naming a rev the record has moved past: 409, or applied"),
+    (
+        "company_lookup",
+        COMPANY_LOOKUPS,
+        "companies?externalId= lists every externalId it prefixes (paged), or the exact",
+    ),
 )
 
 
@@ -279,6 +310,12 @@ def add_write_switches(add) -> None:
         add(f"--{name.replace('_', '-')}", choices=settings, default=getattr(defaults, name), help=text)
     add("--bulk-seconds", type=float, default=defaults.bulk_seconds, help="how long an asynchronous bulk job takes")
     add("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="413 past this body size (0: no limit)")
+    add(
+        "--kobject-creates-per-customer",
+        type=int,
+        default=defaults.kobject_creates_per_customer,
+        help="custom objects created per minute per customer before 429 (importedAt exempts; 0: no limit)",
+    )
 
 
 def write_settings(args: argparse.Namespace) -> WriteSettings:
@@ -322,8 +359,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+    tokens, grants = parse_tokens(args.token or [DEFAULT_TOKEN])
     settings = ServerSettings(
-        tokens=parse_tokens(args.token or [DEFAULT_TOKEN]),
+        tokens=tokens,
+        grants=grants,
+        token_roles=args.token_roles,
         org_per_minute=args.org_per_minute,
         search_per_minute=args.search_per_minute,
         minute_seconds=args.minute_seconds,

@@ -1,7 +1,8 @@
 """Bulk jobs, as Kustomer's bulk guide describes them: a request of up to 100 items answers 201 ``queued``; the job
 runs later (``GET /v1/bulk/{id}``: queued, running, complete) and its results are read per batch
-(``GET /v1/bulk/{id}/batches``: successCount, failureCount, objectIds, results; one batch a page under
-``--bulk-results paged``, each page linking to the next).
+(``GET /v1/bulk/{id}/batches``: successCount, failureCount, objectIds, errors, and ``results`` -- each item's
+outcome, for the items that carried ``_clientRef`` (accepted under ``--client-ref accepted``); one batch a page
+under ``--bulk-results paged``, each page linking to the next).
 
 A job's writes land together when it runs: nothing it creates can be looked up before. Under ``--bulk-mode sync``
 a job runs before its request is answered, as the OpenAPI examples show. Under ``--bulk-job-end failed`` a job
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from kustomer_simulator.org import Org
 
 BATCH_ITEMS = 25  # items per batch of a job's results (Kustomer does not say how it splits a job)
+FAILED = "failed"  # an item's outcome besides created and updated (the batches guide's per-item statuses)
 
 
 @dataclass
@@ -66,24 +68,24 @@ class BulkJob:
         }
 
     def batches(self, now: int) -> List[dict]:
-        """The batches of a job that ended (none before)."""
+        """The batches of a job that ended (none before): counts, the ids written and the errors of each batch,
+        and -- for the items that carried ``_clientRef`` -- each one's outcome under ``results``."""
         if self.status(now) not in ("complete", "failed"):
             return []
         out = []
         for n in range(0, len(self.results), BATCH_ITEMS):
-            results = self.results[n : n + BATCH_ITEMS]
-            out.append(
-                {
-                    "type": "bulk_batch",
-                    "id": f"{self.id}-{n // BATCH_ITEMS}",
-                    "attributes": {
-                        "successCount": sum(1 for r in results if r["status"] == "success"),
-                        "failureCount": sum(1 for r in results if r["status"] == "failure"),
-                        "objectIds": [r["id"] for r in results if r["status"] == "success"],
-                        "results": results,
-                    },
-                }
-            )
+            outcomes = self.results[n : n + BATCH_ITEMS]
+            failures = [o for o in outcomes if o["status"] == FAILED]
+            attributes: Dict[str, Any] = {
+                "successCount": len(outcomes) - len(failures),
+                "failureCount": len(failures),
+                "objectIds": [o["id"] for o in outcomes if o["status"] != FAILED],
+                "errors": [o["error"] for o in failures],
+            }
+            referenced = [o for o in outcomes if CLIENT_REF in o]
+            if referenced:
+                attributes["results"] = referenced
+            out.append({"type": "bulk_batch", "id": f"{self.id}-{n // BATCH_ITEMS}", "attributes": attributes})
         return out
 
 
@@ -99,7 +101,13 @@ class BulkBook:
         return self.jobs.get(job_id)
 
     def submit(
-        self, org: "Org", coll: Collection, operation: str, items: List[Mapping[str, Any]], settings: WriteSettings
+        self,
+        org: "Org",
+        coll: Collection,
+        operation: str,
+        items: List[Mapping[str, Any]],
+        settings: WriteSettings,
+        minute_seconds: float = 60,
     ) -> BulkJob:
         """Queue a job (the caller holds the org's lock); it runs now under ``sync``, after ``bulk_seconds`` else."""
         at = now_ms()
@@ -114,34 +122,30 @@ class BulkBook:
         )
         self.jobs[job.id] = job
         if settings.bulk_mode == "sync":
-            self._run(org, job, settings)
+            self._run(org, job, settings, minute_seconds)
         else:
-            timer = threading.Timer(job.seconds, self._run_locked, (org, job, settings))
+            timer = threading.Timer(job.seconds, self._run_locked, (org, job, settings, minute_seconds))
             timer.daemon = True
             timer.start()
         return job
 
-    def _run_locked(self, org: "Org", job: BulkJob, settings: WriteSettings) -> None:
+    def _run_locked(self, org: "Org", job: BulkJob, settings: WriteSettings, minute_seconds: float) -> None:
         with org.lock:
-            self._run(org, job, settings)
+            self._run(org, job, settings, minute_seconds)
 
-    def _run(self, org: "Org", job: BulkJob, settings: WriteSettings) -> None:
+    def _run(self, org: "Org", job: BulkJob, settings: WriteSettings, minute_seconds: float) -> None:
         coll = org.collections[job.collection]
         at = now_ms()
         for item in job.items if job.end == "complete" else job.items[: len(job.items) // 2]:
-            result: Dict[str, Any] = {}
-            if CLIENT_REF in item:
-                result[CLIENT_REF] = item[CLIENT_REF]
+            outcome: Dict[str, Any] = {CLIENT_REF: item[CLIENT_REF]} if CLIENT_REF in item else {}
             try:
                 if job.operation == "create":
-                    i = org.store.create(coll, item, settings, at)
+                    i, _ = org.store.create(coll, item, settings, at, minute_seconds)
+                    outcome.update(status="created", id=coll.record_id(i))
                 else:
-                    i = coll.index_of(str(item["id"]))
-                    if i is None:
-                        raise WriteRefused(404, f"no {coll.type} with id {item['id']}")
-                    org.store.update(coll, i, item, settings, at)
-                result.update(status="success", id=coll.record_id(i))
+                    record = org.store.update_by_id(coll, str(item["id"]), item, settings, at)
+                    outcome.update(status="updated", id=record["id"])
             except WriteRefused as refused:
-                result.update(status="failure", error={"status": refused.status, "detail": refused.detail})
-            job.results.append(result)
+                outcome.update(status=FAILED, error={"status": refused.status, "detail": refused.detail})
+            job.results.append(outcome)
         job.completed_ms = at

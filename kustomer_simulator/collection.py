@@ -42,6 +42,8 @@ class Collection:
     deleted: Set[int] = field(default_factory=set)  # soft-deleted: found only with includeDeleted
     removed: Set[int] = field(default_factory=set)  # hard-deleted or merged away: on no endpoint any more
     revisions: Dict[int, int] = field(default_factory=dict)
+    edits: Dict[int, int] = field(default_factory=dict)  # changes made through the API per record (each moves ``rev``)
+    shows_rev: bool = False  # whether records carry ``rev`` (customers and custom objects, as their answers show)
     # Written through the API: attributes and relationships per record, and the renderer of created records.
     written: Dict[int, Dict[str, Any]] = field(default_factory=dict)
     written_links: Dict[int, Dict[str, Any]] = field(default_factory=dict)
@@ -123,7 +125,13 @@ class Collection:
         if i in self.written_links:
             record["relationships"].update(self.written_links[i])
             record["relationships"] = {k: v for k, v in record["relationships"].items() if v is not None}
+        if self.shows_rev:
+            record["attributes"]["rev"] = self.rev(i)
         return record
+
+    def rev(self, i: int) -> int:
+        """Record i's revision: 1 when generated or created, one more for each change since."""
+        return 1 + self.revisions.get(i, 0) + self.edits.get(i, 0)
 
     def render_json(self, i: int) -> bytes:
         """Record i serialized, cached until the record changes (serving is then a join of bytes)."""

@@ -3,16 +3,19 @@
 What search sees: records last updated within the standard-search horizon (two years before now) and not
 within the index lag (writes reach the index a little later); archive search sees only the older ones. Fields
 modelled: ``<object>_updated_at`` and ``<object>_created_at`` (a conversation time has only
-``conversation_time_created_at``); any other field is answered 400 ("not modelled"), so a test never passes on a
-criterion the simulator silently ignored. Whether ``<object>_created_at`` is honoured, ignored or rejected by
-standard search is a per-object setting: Kustomer documents it only for some objects (see SearchLimits); archive
-search documents sorting by it for every object it serves, and honours it. The routing contexts (``work_item``,
-``work_session``) are in the published request schema but no field of theirs is documented: whether their
-``_updated_at``/``_created_at`` fields are honoured, ignored or rejected is a per-context setting too.
+``conversation_time_created_at``), and a customer's keys ``customer_externalId`` / ``customer_email`` with
+``equals`` (found as the lookups by key find them: a writer's lookup by search); any other field is answered 400
+("not modelled"), so a test never passes on a criterion the simulator silently ignored. Whether
+``<object>_created_at`` is honoured, ignored or rejected by standard search is a per-object setting: Kustomer
+documents it only for some objects (see SearchLimits); archive search documents sorting by it for every object it
+serves, and honours it. The routing contexts (``work_item``, ``work_session``) are in the published request schema
+but no field of theirs is documented: whether their ``_updated_at``/``_created_at`` fields are honoured, ignored
+or rejected is a per-context setting too.
 
 A search whose ordering is not honoured answers in index order: stable, but not by time.
 """
 
+import bisect
 from dataclasses import dataclass, field
 from typing import AbstractSet, Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
@@ -20,6 +23,7 @@ from kustomer_simulator.collection import Collection, mix32
 from kustomer_simulator.contract import search_body_violation
 from kustomer_simulator.org import DAY_MS, Org
 from kustomer_simulator.timefmt import now_ms, parse_iso_ms
+from kustomer_simulator.writes import KEY_SEARCH_FIELDS
 
 CONTEXTS = {
     "customer": "customers",
@@ -115,6 +119,30 @@ class _Query:
     prefix: str
     limits: SearchLimits
     archive: bool = False
+    org: Optional[Org] = None
+
+    def key_holders(self, name: str, value: Any) -> Optional[Set[int]]:
+        """For a criterion on a customer's key (``customer_externalId`` / ``customer_email``, with ``equals``): the
+        customers holding it, found as the lookups by key find them; None for any other criterion."""
+        if self.prefix != "customer" or name not in KEY_SEARCH_FIELDS or self.org is None:
+            return None
+        operand = value.get("equals") if isinstance(value, Mapping) and len(value) == 1 else None
+        if not isinstance(operand, str) or not operand:
+            raise SearchError(f"the simulator models {name} with one 'equals' and a text only")
+        return set(self.org.store.holders(self.org.collections["customers"], KEY_SEARCH_FIELDS[name], operand))
+
+    def candidates(self, or_clauses: List[Any]) -> Optional[Set[int]]:
+        """The only records an ``or`` made wholly of key criteria can match (None: any record may)."""
+        found: Set[int] = set()
+        for clause in or_clauses:
+            if not isinstance(clause, Mapping) or len(clause) != 1:
+                return None
+            ((name, value),) = clause.items()
+            holders = self.key_holders(name, value)
+            if holders is None:
+                return None
+            found |= holders
+        return found if or_clauses else None
 
     def behaviour(self, name: str, sorting: bool) -> str:
         """honoured | ignored | rejected: how this search treats a criterion on (or a sort by) field ``name``."""
@@ -146,6 +174,9 @@ class _Query:
         ((key, value),) = clause.items()
         if key in ("and", "or", "not"):
             return self.group(key, value)
+        holders = self.key_holders(key, value)
+        if holders is not None:
+            return lambda c, i: i in holders
         getter = self.field(key)
         if not isinstance(value, Mapping) or not value:
             raise SearchError(f"criterion {key!r} needs an operator")
@@ -228,7 +259,7 @@ def run_search(
     if violation:
         raise SearchError(f"invalid search body: {violation}")
     collections, prefix = resolve_context(org, body.get("queryContext"), hidden_klasses)
-    query = _Query(prefix, limits, archive)
+    query = _Query(prefix, limits, archive, org)
     timed_by = time_field(prefix)
     and_clauses, or_clauses, not_clauses = (_as_list(body.get(k)) for k in ("and", "or", "not"))
     predicates = [query.group(kind, clauses) for kind, clauses in (("and", and_clauses), ("or", or_clauses))]
@@ -275,9 +306,11 @@ def run_search(
         targets = [(coll, key[2]) for key in chosen]
     else:
         matched: List[Target] = []
+        narrowed = query.candidates(or_clauses)
         for coll in collections:
             order, lo, hi = coll.updated_slice(low, high, include_deleted)
-            matched.extend((coll, key[2]) for key in order[lo:hi] if all(p(coll, key[2]) for p in predicates))
+            keys = order[lo:hi] if narrowed is None else _within(coll, narrowed, order, lo, hi)
+            matched.extend((coll, key[2]) for key in keys if all(p(coll, key[2]) for p in predicates))
         if len(collections) > 1:
             matched.sort(key=lambda target: target[0].order_key(target[1]))
         if scrambled:
@@ -295,6 +328,25 @@ def run_search(
         "aggregations": {},
     }
     return targets, meta
+
+
+def _within(
+    coll: Collection, indexes: Set[int], order: List[Tuple[int, int, int]], lo: int, hi: int
+) -> List[Tuple[int, int, int]]:
+    """The order keys of ``indexes`` that lie in ``order[lo:hi]``, in that order."""
+    keys = []
+    for i in indexes:
+        key = coll.order_key(i)
+        at = bisect.bisect_left(order, key, lo, hi)
+        if at < hi and order[at] == key:
+            keys.append(key)
+    return sorted(keys)
+
+
+def uses_keys(body: Any) -> bool:
+    """Whether a search body has a criterion on a customer's key (a lookup by search)."""
+    clauses = [c for k in ("and", "or") for c in _as_list(body.get(k))] if isinstance(body, Mapping) else []
+    return any(isinstance(c, Mapping) and set(c) & set(KEY_SEARCH_FIELDS) for c in clauses)
 
 
 def not_yet_searchable(coll: Collection, lag_seconds: float) -> Set[int]:

@@ -10,16 +10,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
 from kustomer_simulator import hostile
 from kustomer_simulator.faults import Fault, FaultPlan, spoil
+from kustomer_simulator.masking import masked
 from kustomer_simulator.org import Org
 from kustomer_simulator.ratelimit import Budgets
-from kustomer_simulator.roles import ROLES
 from kustomer_simulator.routes import resolve
 from kustomer_simulator.routes.base import ApiError, Request, error_body
 from kustomer_simulator.search import SearchError, SearchLimits
@@ -36,7 +36,9 @@ class ServerSettings:
     """Behaviour of the simulated API around the data; every field the evidence leaves open is a switch, and its
     default is the strict reading (the one that hurts a careless client most)."""
 
-    tokens: Mapping[str, FrozenSet[str]] = field(default_factory=lambda: {DEFAULT_TOKEN: frozenset()})
+    tokens: Mapping[str, FrozenSet[str]] = field(default_factory=lambda: {DEFAULT_TOKEN: frozenset()})  # denied
+    grants: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # tokens defined by the roles they hold
+    token_roles: str = "umbrella"  # umbrella | listed: what the token record lists (kustomer_simulator.roles)
     org_per_minute: int = 1000
     search_per_minute: int = 100
     minute_seconds: float = 60.0
@@ -168,9 +170,10 @@ class Simulator:
             for stream in plan.get("streams", self.org.search_streams):
                 self.org.mutate(stream, int(plan.get("count", 1)))
 
-    def all_roles(self) -> List[str]:
-        """Every role the simulator checks."""
-        return sorted(set(ROLES.values()))
+    def knows(self, token: str) -> bool:
+        """Whether ``token`` is a key of this org that has not expired."""
+        settings = self.settings
+        return (token in settings.tokens or token in settings.grants) and token not in self.expired_tokens
 
 
 def _make_handler(sim: Simulator) -> type:
@@ -235,7 +238,7 @@ def _make_handler(sim: Simulator) -> type:
             route, params, other_method = resolve(method, path)
             is_search = route is not None and route.search
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
-            if token not in sim.settings.tokens or token in sim.expired_tokens:
+            if not sim.knows(token):
                 self._send(401, error_body(401, "unauthorized", "Unauthorized", "invalid or expired API key"))
                 return
             fault = sim.faults.take(path, is_search)
@@ -251,6 +254,7 @@ def _make_handler(sim: Simulator) -> type:
                     is_search,
                 )
                 return
+            headers = dict(rl_headers)
             try:
                 if route is None:
                     if other_method:
@@ -262,11 +266,14 @@ def _make_handler(sim: Simulator) -> type:
                 status, payload, records = route.handler(request)
             except ApiError as exc:
                 status, payload, records = exc.reply()
+                headers.update(exc.headers)
             except SearchError as exc:
                 status, payload, records = 400, error_body(400, "bad_request", "Bad Request", str(exc)), 0
+            if status < 300 and sim.settings.writes.sensitive_values == "masked":
+                payload = masked(payload)
             if fault and status == 200:
                 payload = spoil(fault, payload, self.path, token)
-            self._send(status, payload, rl_headers, is_search, records)
+            self._send(status, payload, headers, is_search, records)
             sim.after_request()
 
         # ---- faults acted out instead of an answer --------------------------------------
@@ -304,7 +311,7 @@ def _make_handler(sim: Simulator) -> type:
             elif fault.kind == "rate_limit":
                 self._rate_limited(fault, is_search)
             elif fault.kind == "unauthorized":
-                sim.expired_tokens.update(sim.settings.tokens)
+                sim.expired_tokens.update([*sim.settings.tokens, *sim.settings.grants])
                 self._send(
                     401,
                     error_body(401, "unauthorized", "Unauthorized", "invalid or expired API key"),

@@ -13,7 +13,7 @@ rejects, as Kustomer does. The formats (date-time, uri, ...) are read as ``kusto
 """
 
 from functools import lru_cache
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
@@ -246,6 +246,12 @@ def item_schema(kind: str, operation: str, tree: bool = False) -> Dict[str, Any]
     schema = _item_schema(kind, operation)
     schema["properties"]["custom"] = custom_schema(tree)
     return schema
+
+
+@lru_cache(maxsize=None)
+def item_keys(kind: str, operation: str) -> FrozenSet[str]:
+    """The keys one create or update body (one bulk item) may name."""
+    return frozenset(_item_schema(kind, operation)["properties"]) | {"custom"}
 
 
 def _item_schema(kind: str, operation: str) -> Dict[str, Any]:

@@ -1,6 +1,6 @@
 """Fixtures for the simulator's own tests."""
 
-from typing import Iterator
+from typing import Any, Callable, Iterator, List
 
 import pytest
 import requests
@@ -35,3 +35,18 @@ def search_body(context: str = "customer", since: str = "2000-01-01T00:00:00.000
     """A search for records updated since ``since``, ascending."""
     field = f"{context}_updated_at"
     return {"and": [{field: {"gte": since}}], "sort": [{field: "asc"}], "queryContext": context, **extra}
+
+
+@pytest.fixture
+def simulators() -> Iterator[Callable[..., Simulator]]:
+    """A factory of small orgs served with the given settings (scale 2,000-3,000), all stopped after the test."""
+    started: List[Any] = []
+
+    def start(settings: ServerSettings, scale: int, seed: int) -> Simulator:
+        context = running_simulator(server_settings=settings, scale=scale, seed=seed)
+        started.append(context)
+        return context.__enter__()
+
+    yield start
+    for context in started:
+        context.__exit__(None, None, None)

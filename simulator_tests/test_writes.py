@@ -3,13 +3,13 @@ published schemas, and every switch the evidence leaves open behaves as document
 
 import time
 from dataclasses import replace
-from typing import Any, Dict, Iterator, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 import requests
 
 from kustomer_simulator.server import ServerSettings, Simulator
-from kustomer_simulator.testing import TEST_TOKEN, running_simulator
+from kustomer_simulator.testing import TEST_TOKEN
 from kustomer_simulator.timefmt import now_ms, parse_iso_ms
 from kustomer_simulator.writes import WriteSettings
 from simulator_tests.conftest import search_body
@@ -19,9 +19,8 @@ NO_BULK_READ = "kst-no-bulk-read"
 
 
 @pytest.fixture
-def writes() -> Iterator[Any]:
+def writes(simulators) -> Callable[..., Simulator]:
     """A factory of small orgs with the given write switches (fast asynchronous jobs)."""
-    started: List[Any] = []
 
     def start(**switches: Any) -> Simulator:
         settings = ServerSettings(
@@ -34,13 +33,9 @@ def writes() -> Iterator[Any]:
             search_per_minute=0,
             writes=replace(WriteSettings(bulk_seconds=0.2), **switches),
         )
-        context = running_simulator(server_settings=settings, scale=3000, seed=5)
-        started.append(context)
-        return context.__enter__()
+        return simulators(settings, scale=3000, seed=5)
 
-    yield start
-    for context in started:
-        context.__exit__(None, None, None)
+    return start
 
 
 def _session(token: str = TEST_TOKEN) -> requests.Session:
@@ -76,7 +71,7 @@ def test_a_created_customer_is_listed_searched_and_in_ground_truth(writes):
 
 
 def test_an_update_moves_updated_at_and_shows_only_what_it_wrote(writes):
-    sim, http = writes(), _session()
+    sim, http = writes(custom_update="replace"), _session()
     first = http.post(f"{sim.url}/v1/customers/search?pageSize=1", json=search_body()).json()["data"][0]
     updated = http.put(f"{sim.url}/v1/customers/{first['id']}", json={"custom": {"lifetimeValueNum": 12.5}})
     attributes = updated.json()["data"]["attributes"]
@@ -277,7 +272,8 @@ def test_bulk_updates_report_each_item_and_custom_objects_answer_200(writes):
     assert answer.status_code == 200
     results = http.get(f"{sim.url}/v1/bulk/{answer.json()['data']['id']}/batches").json()["data"][0]["attributes"]
     assert (results["successCount"], results["failureCount"]) == (1, 1)
-    assert results["results"][1]["error"]["status"] == 404
+    assert results["objectIds"] == [made["id"]] and results["errors"][0]["status"] == 404
+    assert "results" not in results  # per-item outcomes only for items that carried _clientRef
     assert http.get(f"{sim.url}/v1/klasses/order/externalId=u-1").json()["data"]["attributes"]["title"] == "A2"
     assert http.post(f"{sim.url}/v1/klasses/no_such_klass", json={"title": "x"}).status_code == 404
 
@@ -285,11 +281,15 @@ def test_bulk_updates_report_each_item_and_custom_objects_answer_200(writes):
 @pytest.mark.parametrize("client_ref", ["rejected", "accepted"])
 def test_client_ref_on_bulk_items_is_rejected_or_echoed(writes, client_ref):
     sim, http = writes(client_ref=client_ref, bulk_mode="sync"), _session()
-    answer = http.post(f"{sim.url}/v1/customers/bulk", json=[{"name": "x", "_clientRef": "row-1"}])
+    items = [{"name": "x", "_clientRef": "row-1"}, {"name": "y", "externalId": "", "_clientRef": "row-2"}]
+    assert http.post(f"{sim.url}/v1/customers/bulk", json=items[1:]).status_code == 400  # the schema, either way
+    answer = http.post(f"{sim.url}/v1/customers/bulk", json=items[:1] + [{"name": "z"}])
     assert answer.status_code == (400 if client_ref == "rejected" else 201)
     if client_ref == "accepted":
-        results = http.get(f"{sim.url}/v1/bulk/{answer.json()['data']['id']}/batches").json()["data"][0]
-        assert results["attributes"]["results"][0]["_clientRef"] == "row-1"
+        batch = http.get(f"{sim.url}/v1/bulk/{answer.json()['data']['id']}/batches").json()["data"][0]["attributes"]
+        (result,) = batch["results"]  # only the item that carried a reference
+        assert (result["_clientRef"], result["status"]) == ("row-1", "created")
+        assert result["id"] == batch["objectIds"][0]
 
 
 def test_bodies_past_the_size_limit_get_413(writes):

@@ -1,44 +1,106 @@
-"""Whether the API key may do what the writes need: ``GET /v1/auth/tokens/current`` (any valid key may call it)
-lists the roles it holds, and each write needs one role of each kind -- to look objects up, to create and to
-update them, to follow bulk jobs, to read custom attribute definitions and (for custom objects) klasses."""
+"""Whether the API key may do what the writes need, settled by asking -- as the source does -- never by refusing a
+key whose roles carry other names.
+
+Each need (look each object up, create and update it, follow bulk jobs, look customers up by search) is settled
+the first of three ways that answers:
+
+1. the key's token record (``GET /v1/auth/tokens/current``, which any valid key may read) lists a role granting it:
+   one the OpenAPI role tables name for it, or an umbrella of one -- ``org`` grants every ``org.…`` role,
+   ``org.permission.customer`` grants ``org.permission.customer.read``, ``.create`` and ``.update``;
+2. else one harmless request proves it: a lookup of a key no object has, a poll of a bulk job that does not
+   exist, a search for one result;
+3. else (creating and updating have no harmless request) the first real write tells: a 401/403 stops the sync with
+   one error naming the need and the roles that grant it (``errors.role_error``).
+
+A refused lookup stops the sync at once with that error; without bulk reads the records are written one request
+each, and without search customers are looked up one by one -- each said once, at WARN.
+"""
 
 import logging
 from dataclasses import dataclass
-from typing import FrozenSet, Iterable, List, Optional, Tuple
+from typing import Callable, FrozenSet, Iterable, List, Optional, Tuple
 
+import requests
 from kustomer_http.connection import TOKEN_PATH, KustomerClient, listed_roles
+from kustomer_http.definitions import KLASS_READ
 from kustomer_http.errors import config_error, server_trouble
 from kustomer_http.responses import AUTH_MESSAGE, response_json
 
-from destination_kustomer.errors import stop_if_key_refused
-from destination_kustomer.objects import BULK_READ, KLASS_READ, METADATA_READ, KustomerObject
+from destination_kustomer.errors import role_error, stop_if_key_refused
+from destination_kustomer.objects import BULK_READ, CUSTOMER, METADATA_READ, SEARCH_READ, KustomerObject
 
 logger = logging.getLogger("airbyte")
 NEEDS = {"upsert": ("read", "create", "update"), "update": ("read", "update"), "soft_delete": ("read", "update")}
+PROBE_KEY = "airbyte-access-check-0"  # a key no object has: its lookup writes nothing and finds nothing
+PROBE_JOB = "0" * 24  # a bulk job that does not exist: polling it answers 404 to a key that may read bulk jobs
+Ask = Callable[[KustomerClient], requests.Response]
 
 
 @dataclass(frozen=True)
-class Requirement:
-    """One role the writes need (any of ``roles``), and what for."""
+class Need:
+    """Something the writes do: the roles that grant it, the harmless request that proves it (None: only a real
+    write can tell), and whether the writes go on without it."""
 
+    what: str  # e.g. "look up customer records"
     roles: Tuple[str, ...]
-    purpose: str
+    ask: Optional[Ask] = None
+    optional: bool = False
 
 
-def requirements(work: Iterable[Tuple[KustomerObject, str]], bulk: bool, dry_run: bool) -> List[Requirement]:
-    """The roles writing ``(object, operation)`` pairs takes; a dry run only looks up."""
-    needed = [Requirement(METADATA_READ, "to read which custom attributes the org defines")]
-    kinds = set()
+@dataclass(frozen=True)
+class Access:
+    """What the key was found to allow beyond its required needs, and the needs only a real write can settle."""
+
+    bulk: bool
+    search: bool
+    unsettled: Tuple[Need, ...] = ()
+
+    def note(self) -> Optional[str]:
+        """What the token record could not settle (None when it settled everything)."""
+        if not self.unsettled:
+            return None
+        listed = "; ".join(f"to {need.what}: {' or '.join(need.roles)}" for need in self.unsettled)
+        return (
+            f"The key's token record lists no role known to grant these, and no harmless request can prove them "
+            f"({listed}); the first write will tell, and stop the sync with one error if Kustomer refuses it."
+        )
+
+
+def grants(held: str, role: str) -> bool:
+    """Whether holding ``held`` grants ``role``: the same role, or an umbrella of it (a prefix ending at a dot)."""
+    return role == held or role.startswith(held + ".")
+
+
+def _lookup(target: KustomerObject) -> Ask:
+    path, params = target.lookup_path(target.matching_keys[0], PROBE_KEY)
+    return lambda client: client.get(client.api_url(path), params)
+
+
+def _bulk_poll(client: KustomerClient) -> requests.Response:
+    return client.get(client.api_url(f"bulk/{PROBE_JOB}"))
+
+
+def _one_search(client: KustomerClient) -> requests.Response:
+    body = {"or": [{"customer_externalId": {"equals": PROBE_KEY}}], "queryContext": "customer"}
+    return client.search(body, page=1, page_size=1)
+
+
+def needs(work: Iterable[Tuple[KustomerObject, str]], bulk: bool, search: bool, dry_run: bool) -> List[Need]:
+    """What writing ``(object, operation)`` pairs takes; a dry run only looks up."""
+    found: List[Need] = []
     for target, operation in work:
-        kinds.add(target.kind)
         for need in ("read",) if dry_run else NEEDS[operation]:
-            verb = "look up" if need == "read" else need
-            needed.append(Requirement(getattr(target.roles, need), f"to {verb} {target.name} records"))
-    if "kobject" in kinds:
-        needed.append(Requirement(KLASS_READ, "to list the org's custom object klasses"))
+            roles = getattr(target.roles, need)
+            if need == "read":  # a klass not named yet ("*": check without mappings) cannot be asked about
+                ask = _lookup(target) if target.klass != "*" else None
+                found.append(Need(f"look up {target.name} records", roles, ask))
+            else:
+                found.append(Need(f"{need} {target.name} records", roles))
     if bulk and not dry_run:
-        needed.append(Requirement(BULK_READ, "to follow bulk writes to their result"))
-    return list({(r.roles, r.purpose): r for r in needed}.values())
+        found.append(Need("follow bulk writes to their result", BULK_READ, _bulk_poll, optional=True))
+    if search and any(target.kind == CUSTOMER.kind for target, _ in work):
+        found.append(Need("look customers up by search", SEARCH_READ, _one_search, optional=True))
+    return list({need.what: need for need in found}.values())
 
 
 def held_roles(client: KustomerClient) -> Optional[FrozenSet[str]]:
@@ -54,20 +116,37 @@ def held_roles(client: KustomerClient) -> Optional[FrozenSet[str]]:
     return frozenset(roles) if roles is not None else None
 
 
-def lacking_roles(
-    client: KustomerClient, work: Iterable[Tuple[KustomerObject, str]], bulk: bool, dry_run: bool
-) -> Optional[str]:
-    """What to add to the key, requirement by requirement (None when it holds every role the work needs, or when
-    Kustomer's token record lists no roles to check)."""
-    held = held_roles(client)
-    if held is None:
-        logger.warning("Kustomer's token record lists no roles; the key's roles were not checked.")
-        return None
-    lacking = [r for r in requirements(work, bulk, dry_run) if not held.intersection(r.roles)]
-    if not lacking:
-        return None
-    wanted = "; ".join(f"{' or '.join(r.roles)} ({r.purpose})" for r in lacking)
-    return f"The API key lacks roles the writes need: {wanted}. Add them in Kustomer (Settings > Security > API Keys)."
+def settle(
+    client: KustomerClient, work: Iterable[Tuple[KustomerObject, str]], bulk: bool, search: bool, dry_run: bool
+) -> Access:
+    """Settle every need of the work; a refused lookup raises the error naming its roles."""
+    held = held_roles(client) or frozenset()
+    refused: List[Tuple[str, ...]] = []
+    unsettled: List[Need] = []
+    for need in needs(list(work), bulk, search, dry_run):
+        if any(grants(role, wanted) for role in held for wanted in need.roles):
+            continue
+        if need.ask is None:
+            unsettled.append(need)
+            continue
+        response = need.ask(client)
+        if response.status_code not in (401, 403):
+            continue  # answered (a miss, a 404 job, a page) or not settled: the real request will tell
+        if not need.optional:
+            raise role_error(client, response, f"to {need.what}", need.roles)
+        refusal = client.refusal(response)
+        refused.append(need.roles)
+        instead = "each record is written with its own request" if need.roles == BULK_READ else "by GET, one by one"
+        logger.warning(
+            f"The API key may not {need.what} (HTTP {response.status_code}"
+            f"{f': {refusal.reason}' if refusal else ''}); the writes go on without it: {instead}. Give the key "
+            f"one of the roles {', '.join(need.roles)} to {need.what}."
+        )
+    return Access(
+        bulk=bulk and not dry_run and BULK_READ not in refused,
+        search=search and SEARCH_READ not in refused,
+        unsettled=tuple(unsettled),
+    )
 
 
 def cheap_reads(client: KustomerClient, klasses: bool) -> None:

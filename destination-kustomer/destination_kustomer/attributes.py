@@ -4,7 +4,9 @@ create and update bodies of customers, companies and custom objects) set on them
 Only attributes every create and update body of an object accepts are written (a customer's ``whatsapps`` and
 ``instagramIds``, absent from its bulk update, are not), and none Kustomer sets itself (``createdAt``,
 ``importedAt``, ``rev``). A customer also takes ``email``: one address, written into ``emails`` when the customer
-is created (or lacks it) and the key a customer matched by email is found with.
+is created (or has none) and the key a customer matched by email is found with. Each attribute's description says
+what writing it does to an existing object (discover shows it): an update sets what the record maps and keeps the
+rest, but a list replaces the object's list.
 """
 
 from typing import Any, Dict, Mapping, Tuple
@@ -92,12 +94,24 @@ LOCATIONS = _list(
     (),
 )
 
+REPLACES = "An update replaces the object's whole list with this one (what the record leaves out is removed)."
+SETS = "An update sets it; attributes the record does not map are kept."
+
+
+def described(attributes: Mapping[str, Mapping[str, Any]], special: Mapping[str, str]) -> Dict[str, Any]:
+    """Each attribute's rule with a description of what writing it does (``special`` for those with their own)."""
+    return {
+        name: {**rule, "description": special.get(name) or (REPLACES if rule.get("type") == "array" else SETS)}
+        for name, rule in attributes.items()
+    }
+
+
 CUSTOMER: Mapping[str, Any] = {
     "name": _text(256),
     "externalId": _text(256, 1),
     EMAIL: _formatted("email-relaxed"),
     "username": _text(256),
-    "company": {"type": "string", "description": "The id of the customer's company."},
+    "company": {"type": "string"},
     "signedUpAt": DATE_TIME,
     "lastActivityAt": DATE_TIME,
     "lastCustomerActivityAt": DATE_TIME,
@@ -137,10 +151,39 @@ KOBJECT: Mapping[str, Any] = {
     "icon": _text(64),
     "data": {"type": "object"},
     "tags": TAGS,
-    "customer": {"type": "string", "description": "The id of the object's customer (set when it is created)."},
-    "company": {"type": "string", "description": "The id of the object's company (set when it is created)."},
+    "customer": {"type": "string"},
+    "company": {"type": "string"},
 }
-STANDARD: Mapping[str, Mapping[str, Any]] = {"customer": CUSTOMER, "company": COMPANY, "kobject": KOBJECT}
+KEY = "The matching key (or a value to set when another key matches). An update sets it."
+STANDARD: Mapping[str, Mapping[str, Any]] = {
+    "customer": described(
+        CUSTOMER,
+        {
+            "externalId": KEY,
+            EMAIL: (
+                "One address. On a create it is the customer's address (with those of emails); an update adds it only "
+                "to a customer with no address yet -- one holding others keeps them, and the record is reported "
+                "partly written (adding it would mean sending back the addresses read). Map emails to set the list."
+            ),
+            "emails": "An update replaces the customer's addresses with this list (with the record's email added).",
+            "company": (
+                "The id of the customer's company. Kustomer unlinks a customer updated without a company, so an update "
+                "that does not map it sends the company the customer has (read with its rev, never overwriting a "
+                "change made meanwhile)."
+            ),
+        },
+    ),
+    "company": described(COMPANY, {"externalId": KEY}),
+    "kobject": described(
+        KOBJECT,
+        {
+            "externalId": KEY,
+            "customer": "The id of the object's customer: set when the object is created; an update leaves it.",
+            "company": "The id of the object's company: set when the object is created; an update leaves it.",
+            "data": "An update replaces the object's whole data object with this one.",
+        },
+    ),
+}
 
 
 def standard_attributes(kind: str) -> Mapping[str, Any]:

@@ -1,75 +1,106 @@
 """The request bodies one mapped record becomes: a create, an update of the object found, or a soft delete.
 
-An update keeps what the record does not mention: Kustomer may replace an object's whole ``custom`` with the one
-an update carries (its documents do not say), so the custom attributes found are sent along with the new ones; a
-customer updated without ``company`` is unlinked from its company (documented), so the company found is sent
-along; a customer's ``email`` joins the addresses it already has.
+An update carries only what the record maps -- never a value a lookup returned: Kustomer may answer sensitive
+values masked, and an agent may have changed the object since. Kustomer's partial updates change only what they
+name (``custom`` included: the published examples update one custom attribute alone; the first update of a sync
+is read back to check it), with two documented exceptions the body answers for:
+
+* a customer updated without ``company`` is unlinked from its company ("If you omit the company, the customer will
+  no longer be linked"), so an update that does not map ``company`` names the company the customer has -- an id,
+  never masked, and sent with the ``rev`` it was read at, so an agent's change meanwhile is never overwritten;
+* a list (``emails``, ``phones``, ``tags``, …) replaces the object's list. A mapped ``emails`` is sent as the
+  record gives it; a customer's single ``email`` joins a list only where that loses nothing: on a create, or a
+  customer with no address yet. A customer holding other addresses keeps them, and the email is reported as not
+  written (``email_not_added``): adding it would mean sending back the addresses read.
+
+``rev`` (customers and custom objects) is sent where the lookup answered it: a stale one gets 409, and the object
+is read again and the record's fields applied to it anew.
 """
 
 from typing import Any, Dict, List, Mapping, Optional
 
 from destination_kustomer.attributes import CREATE_ONLY, REQUIRED_ON_CREATE
 from destination_kustomer.errors import RecordFailed
-from destination_kustomer.lookups import Existing
+from destination_kustomer.lookups import Existing, keys_of
 from destination_kustomer.mapping import MappedRecord
 from destination_kustomer.objects import EMAIL, KustomerObject
 
 MAX_EMAILS = 10
-EMAIL_FIELDS = ("email", "type", "verified")  # what a request's email item may hold (answers add an id)
+IMPORTED_AT = "importedAt"
 
 
-def _emails(record: MappedRecord, found: Optional[List[Any]]) -> Optional[List[Any]]:
-    """The emails to send, or None to leave them as they are."""
+def _emails(record: MappedRecord) -> Optional[List[Any]]:
+    """The record's own addresses: its ``emails`` and its ``email`` (None when it maps neither)."""
     email = record.attributes.get(EMAIL)
     given = record.attributes.get("emails")
-    kept = [{k: v for k, v in e.items() if k in EMAIL_FIELDS} for e in found or [] if isinstance(e, Mapping)]
-    emails = list(given) if given is not None else kept
+    emails = list(given) if given is not None else []
     if email is not None and email.lower() not in {str(e.get("email", "")).lower() for e in emails}:
         emails.append({"email": email})
-    elif given is None:
+    if not emails and given is None:
         return None
     if len(emails) > MAX_EMAILS:
-        raise RecordFailed(f"the customer would have {len(emails)} emails; Kustomer allows {MAX_EMAILS}")
+        raise RecordFailed(f"emails: the customer would have {len(emails)} addresses; Kustomer allows {MAX_EMAILS}")
     return emails
 
 
-def _standard(record: MappedRecord) -> Dict[str, Any]:
-    return {key: value for key, value in record.attributes.items() if key not in (EMAIL, "emails")}
+def _standard(record: MappedRecord, target: KustomerObject, update: bool) -> Dict[str, Any]:
+    left_out = {EMAIL, "emails"} if target.kind == "customer" else set()
+    if update:
+        left_out |= set(CREATE_ONLY.get(target.kind, ()))
+    return {key: value for key, value in record.attributes.items() if key not in left_out}
 
 
-def create_body(record: MappedRecord, target: KustomerObject) -> Dict[str, Any]:
-    """The body creating the record's object; ``RecordFailed`` when it lacks what a create requires."""
+def create_body(record: MappedRecord, target: KustomerObject, imported_at: Optional[str] = None) -> Dict[str, Any]:
+    """The body creating the record's object (with ``importedAt`` when given: custom objects imported from
+    another system); ``RecordFailed`` when it lacks what a create requires."""
     missing = [name for name in REQUIRED_ON_CREATE.get(target.kind, ()) if name not in record.attributes]
     if missing:
-        raise RecordFailed(f"none exists yet, and creating a {target.name} needs '{missing[0]}'")
-    body = _standard(record)
+        raise RecordFailed(f"{missing[0]}: none exists yet, and creating a {target.name} needs '{missing[0]}'")
+    body = _standard(record, target, update=False)
     if target.kind == "customer":
-        emails = _emails(record, None)
+        emails = _emails(record)
         if emails is not None:
             body["emails"] = emails
-    elif "emails" in record.attributes:
-        body["emails"] = record.attributes["emails"]
     if record.custom:
         body["custom"] = dict(record.custom)
+    if imported_at is not None:
+        body[IMPORTED_AT] = imported_at
     return body
 
 
 def update_body(record: MappedRecord, target: KustomerObject, found: Existing) -> Dict[str, Any]:
-    """The body updating ``found`` with the record (create-only attributes left out)."""
-    body = {k: v for k, v in _standard(record).items() if k not in CREATE_ONLY.get(target.kind, ())}
+    """The body updating ``found`` with what the record maps (create-only attributes left out), its ``rev`` and, for
+    a customer whose record maps no ``company``, the company it has (``email_not_added`` says when the record's
+    email is left out)."""
+    body = _standard(record, target, update=True)
     if target.kind == "customer":
-        emails = _emails(record, found.attributes.get("emails"))
-        if emails is not None:
-            body["emails"] = emails
-        company = _company_of(found.relationships)
-        if "company" not in body and company:
-            body["company"] = company
-    elif "emails" in record.attributes:
-        body["emails"] = record.attributes["emails"]
+        if "emails" in record.attributes:
+            body["emails"] = _emails(record)
+        elif EMAIL in record.attributes and not keys_of(found.attributes, EMAIL):
+            body["emails"] = [{"email": record.attributes[EMAIL]}]  # the customer has no address to lose
+        if "company" not in body:
+            company = _company_of(found.relationships)
+            if company:
+                body["company"] = company
     if record.custom:
-        kept = found.attributes.get("custom")
-        body["custom"] = {**(kept if isinstance(kept, Mapping) else {}), **record.custom}
+        body["custom"] = dict(record.custom)
+    if target.sends_rev and found.rev is not None:
+        body["rev"] = found.rev
     return body
+
+
+def email_not_added(record: MappedRecord, target: KustomerObject, found: Existing) -> Optional[str]:
+    """Why the record's ``email`` is not written to ``found`` (None when it is, or the customer has it)."""
+    email = record.attributes.get(EMAIL)
+    if target.kind != "customer" or email is None or "emails" in record.attributes:
+        return None
+    held = keys_of(found.attributes, EMAIL)
+    if not held or email.lower() in held:
+        return None
+    return (
+        "email: not added to the customer, who has other addresses (Kustomer replaces a customer's emails with the "
+        "list an update sends, and the destination never sends back addresses it read); map 'emails' to set them"
+    )
 
 
 def soft_delete_body() -> Dict[str, Any]:

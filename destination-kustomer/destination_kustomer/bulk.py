@@ -5,14 +5,21 @@ Kustomer's bulk guide says a bulk request is queued (201, status ``queued``) and
 (``GET /v1/bulk/{id}``, backing off, at most ``MAX_POLLS`` times) while it is ``queued`` or ``running``, and once
 ``complete`` its batches (``GET /v1/bulk/{id}/batches``, following ``links.next``, at most ``MAX_BATCH_PAGES``
 pages) say how many items succeeded and failed. A job whose answer already says ``complete`` (as the OpenAPI
-examples show) is read at once; any other status ends the job without saying what it wrote. Which item failed is
-not read from the results -- their shape is not published -- so what a job leaves open is settled item by item
-by the caller, as ``BulkResult.outcome`` says.
+examples show) is read at once; any other status ends the job without saying what it wrote.
+
+Each item carries ``_clientRef`` (its place in the request), as the portal's "Bulk operations" guide recommends,
+and the batches then list each item's outcome under ``results`` ("Get bulk operation batches"). Those outcomes are
+used only when they add up: every item answered once, under a reference that was sent, with a status that says
+written or failed, and as many of each as the batches count. Kustomer's published item schemas do not list
+``_clientRef``: a request refused (400) with it is sent once more without it, and if that one is accepted the
+rest of the sync sends none. Where the outcomes are not given, or do not add up, the caller settles each item
+itself, as ``BulkResult.outcome`` says.
 """
 
+import logging
 import time
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import requests
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -25,10 +32,15 @@ from kustomer_http.responses import response_json
 from destination_kustomer.errors import stop_if_key_refused
 from destination_kustomer.objects import BULK_READ, KustomerObject
 
+logger = logging.getLogger("airbyte")
+CLIENT_REF = "_clientRef"
+WRITTEN_STATUSES = ("created", "updated", "success")  # an item's outcome in the batches' results
+FAILED_STATUSES = ("failed", "failure", "error")
 MAX_POLLS = 40
 MAX_BATCH_PAGES = 100  # a job holds at most 100 items, so at most 100 batches
 IN_PROGRESS = ("queued", "running")
 WRITTEN = "written"  # the job completed and every item succeeded
+ITEMIZED = "itemized"  # the job completed and said what came of each item (``BulkResult.items``)
 REFUSED = "refused"  # Kustomer refused the request whole: nothing was written
 UNSETTLED = "unsettled"  # the job ended (failures, or a status other than complete): which items it wrote is unknown
 UNANSWERED = "unanswered"  # no usable answer to the request: a job may exist, and may still be writing
@@ -44,6 +56,17 @@ class BulkResult:
     status: Optional[str] = None
     follow_ups: int = 0  # requests that followed the job: status polls and batch pages
     answered: bool = True  # for UNANSWERED: Kustomer answered (with an error), rather than not at all
+    items: Optional[List["ItemOutcome"]] = None  # for ITEMIZED: each item's outcome, in the request's order
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What a job did with one item: written (with the object's id) or failed (with Kustomer's status and words)."""
+
+    written: bool
+    id: Optional[str] = None
+    status: Optional[int] = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,7 @@ class BulkJobs:
         self.target = target
         self.first_poll = first_poll_seconds
         self.max_wait = first_poll_seconds * 8
+        self.refs = True  # whether items carry _clientRef (off once Kustomer refused a request for it)
 
     def run(self, verb: str, items: List[Mapping[str, Any]]) -> BulkResult:
         """Send ``items`` as one bulk create (``verb`` "create") or update and follow the job to its end."""
@@ -73,8 +97,15 @@ class BulkJobs:
             if verb == "create"
             else (self.updates, "PUT", self.target.roles.update)
         )
+        refs = self.refs
+        url = client.api_url(f"{self.target.path}/bulk")
         try:
-            response = client.send(method, client.api_url(f"{self.target.path}/bulk"), body=items)
+            response = client.send(method, url, body=_referenced(items) if refs else items)
+            if refs and response.status_code == 400:  # perhaps _clientRef: once more without it
+                response, refs = client.send(method, url, body=items), False
+                if response.ok:
+                    self.refs = False
+                    logger.info("Kustomer refused _clientRef on bulk items; each job's outcome is settled without.")
         except OutcomeUnknown as unknown:
             return BulkResult(UNANSWERED, answered=unknown.answered)
         stop_if_key_refused(self.updates, response, f"to {verb} {self.target.name} records in bulk", roles)
@@ -95,9 +126,13 @@ class BulkJobs:
             job = polled
         if job.status != "complete":
             return BulkResult(UNSETTLED, job.id, job.status, polls)
-        succeeded, failed, pages = self._counts(job)
-        outcome = WRITTEN if failed == 0 and succeeded == len(items) else UNSETTLED
-        return BulkResult(outcome, job.id, job.status, polls + pages)
+        (succeeded, failed), results, pages = self._read_batches(job)
+        if failed == 0 and succeeded == len(items):
+            return BulkResult(WRITTEN, job.id, job.status, polls + pages)
+        outcomes = _itemized(results, len(items), succeeded, failed) if refs else None
+        if outcomes is not None:
+            return BulkResult(ITEMIZED, job.id, job.status, polls + pages, items=outcomes)
+        return BulkResult(UNSETTLED, job.id, job.status, polls + pages)
 
     def _checked(self, response: requests.Response, job_id: str) -> requests.Response:
         """A poll's or a results page's answer; the sync stops when Kustomer refuses it."""
@@ -106,9 +141,10 @@ class BulkJobs:
             raise _lost(job_id, f"with HTTP {response.status_code}")
         return response
 
-    def _counts(self, job: _Job) -> Tuple[int, int, int]:
-        """Items succeeded and failed, and the pages of batches read."""
+    def _read_batches(self, job: _Job) -> Tuple[Tuple[int, int], List[Any], int]:
+        """Items succeeded and failed, the per-item results listed, and the pages of batches read."""
         succeeded = failed = pages = 0
+        results: List[Any] = []
         trail = LinkTrail(f"list of results of bulk job {job.id}", max_pages=MAX_BATCH_PAGES)
         for page in linked_pages(self.updates, f"/v1/bulk/{job.segment}/batches", trail):
             pages += 1
@@ -118,7 +154,37 @@ class BulkJobs:
                 if isinstance(attributes, Mapping):
                     succeeded += _count(attributes.get("successCount"))
                     failed += _count(attributes.get("failureCount"))
-        return succeeded, failed, pages
+                    listed = attributes.get("results")
+                    results += listed if isinstance(listed, list) else []
+        return (succeeded, failed), results, pages
+
+
+def _referenced(items: List[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    return [{**item, CLIENT_REF: str(n)} for n, item in enumerate(items)]
+
+
+def _itemized(results: List[Any], items: int, succeeded: int, failed: int) -> Optional[List[ItemOutcome]]:
+    """Each item's outcome from the batches' results, or None unless every item is answered once, under a
+    reference that was sent, with a known status -- and the outcomes agree with the batches' counts."""
+    outcomes: Dict[int, ItemOutcome] = {}
+    for result in results:
+        ref = result.get(CLIENT_REF) if isinstance(result, Mapping) else None
+        place = int(ref) if isinstance(ref, str) and ref.isdigit() else -1
+        status = result.get("status") if isinstance(result, Mapping) else None
+        if not 0 <= place < items or place in outcomes or status not in WRITTEN_STATUSES + FAILED_STATUSES:
+            return None
+        if status in WRITTEN_STATUSES:
+            object_id = result.get("id")
+            outcomes[place] = ItemOutcome(True, object_id if isinstance(object_id, str) else None)
+        else:
+            error = result.get("error") if isinstance(result.get("error"), Mapping) else {}
+            code = error.get("status")
+            detail = str(error.get("detail") or error.get("title") or result.get("error") or "no detail given")
+            outcomes[place] = ItemOutcome(False, status=code if isinstance(code, int) else None, detail=detail[:300])
+    written = sum(1 for outcome in outcomes.values() if outcome.written)
+    if len(outcomes) != items or (written, items - written) != (succeeded, failed):
+        return None
+    return [outcomes[n] for n in range(items)]
 
 
 def unfinished_error(result: BulkResult, target: KustomerObject, found: int, items: int) -> AirbyteTracedException:

@@ -16,6 +16,11 @@ from kustomer_http.settings import ConnectionSettings, SpecRules, connection_set
 
 from destination_kustomer.objects import matching_keys_of
 
+RETIRED_MAX_FAILED = (
+    "'max_failed_records' is no longer used: 'max_failed_percent' (a share of each stream's records, default 10) "
+    "replaced it, and a stream of which nothing could be written always fails the sync. Remove it from the config."
+)
+
 
 @dataclass(frozen=True)
 class StreamMapping:
@@ -31,7 +36,9 @@ class DestinationConfig(ConnectionSettings):
 
     batch_size: int
     dry_run: bool
-    max_failed_records: int
+    max_failed_percent: int
+    lookup_by_search: bool
+    send_imported_at: bool
     stream_mappings: Mapping[str, StreamMapping]
 
 
@@ -60,7 +67,9 @@ def parse_config(config: Mapping[str, Any]) -> DestinationConfig:
         **shared.__dict__,
         batch_size=rules.number(config, "batch_size"),
         dry_run=rules.flag(config, "dry_run"),
-        max_failed_records=rules.number(config, "max_failed_records"),
+        max_failed_percent=rules.number(config, "max_failed_percent"),
+        lookup_by_search=rules.flag(config, "lookup_by_search"),
+        send_imported_at=rules.flag(config, "send_imported_at"),
         stream_mappings=_stream_mappings(config.get("stream_mappings"), rules),
     )
 

@@ -42,5 +42,9 @@ class CustomAttributes:
             if rule is None:
                 unwritable.append(name)
             else:
-                writable[name] = {**rule, "description": f"Custom attribute {name}."}
+                writable[name] = {
+                    **rule,
+                    "description": f"Custom attribute {name}. An update sets it; the object's other custom attributes "
+                    "are kept.",
+                }
         return cls(writable, unwritable)

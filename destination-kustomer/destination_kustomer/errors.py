@@ -40,6 +40,6 @@ def role_error(
     detail = f": {refusal.reason}" if refusal else ""
     return config_error(
         f"Kustomer refused the API key {purpose} (HTTP {response.status_code}{detail}). Give the key one of the roles "
-        f"{', '.join(roles)} (Settings > Security > API Keys) and run the sync again; nothing after the last "
-        "checkpoint was lost."
+        f"{', '.join(roles)} -- or a role they fall under, such as {roles[0].rsplit('.', 1)[0]} -- (Settings > "
+        "Security > API Keys) and run the sync again; nothing after the last checkpoint was lost."
     )

@@ -3,14 +3,17 @@ checked against Kustomer's published request schema before anything is sent.
 
 A field that is neither a standard attribute the destination writes nor a custom attribute the org defines is
 not written; the stream reports each such field once. Airbyte's own fields (``_airbyte_…``, ``_ab_…``) are
-ignored, and a null means "nothing to write" (it never clears an attribute in Kustomer).
+ignored, and a null means "nothing to write" (it never clears an attribute in Kustomer). A record the schema
+refuses is reported with the field, the rule and its value -- shortened, never that of a field the stream's schema
+marks ``airbyte_secret`` -- and, where the value is valid in another case, which value that is: the destination
+never changes a value itself.
 """
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Set
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional
 
 from jsonschema import Draft7Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from kustomer_http.formats import KUSTOMER_FORMATS
 
 from destination_kustomer.attributes import standard_attributes
@@ -21,6 +24,7 @@ from destination_kustomer.targets import StreamTarget
 AIRBYTE_PREFIXES = ("_airbyte_", "_ab_")
 CUSTOM = "custom"
 MAX_CUSTOM = 100
+PREVIEW_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,10 @@ def record_schema(target: StreamTarget, custom: CustomAttributes) -> Dict[str, A
 
 @dataclass
 class RecordMapper:
-    """Maps and checks the records of one stream; remembers the fields it could not write."""
+    """Maps and checks the records of one stream."""
 
     target: StreamTarget
     custom: CustomAttributes
-    unmapped: Set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         schema = record_schema(self.target, self.custom)
@@ -62,23 +65,23 @@ class RecordMapper:
         """The record's matching key (for reports), or a placeholder when it has none."""
         key = self.target.matching_key
         value = data.get(key)
-        return f"{key}={value}" if isinstance(value, str) and value else f"no {key}"
+        return f"{key}={shorten(value)}" if isinstance(value, str) and value else f"no {key}"
 
-    def map(self, data: Mapping[str, Any]) -> MappedRecord:
-        """The record as it writes; raises ``RecordFailed`` naming the first rule it breaks. New unmapped fields
-        are added to ``unmapped``."""
+    def map(self, data: Mapping[str, Any], skipped: List[str]) -> MappedRecord:
+        """The record as it writes; raises ``RecordFailed`` naming the field and the first rule it breaks. The
+        fields it carries that are not written are added to ``skipped``."""
         written: Dict[str, Any] = {}
         custom: Dict[str, Any] = {}
         nested = data.get(CUSTOM)
         if nested is not None and not isinstance(nested, Mapping):
-            raise RecordFailed(f"'{CUSTOM}' must be an object of custom attributes; got {type(nested).__name__}")
+            raise RecordFailed(f"{CUSTOM}: must be an object of custom attributes; got {type(nested).__name__}")
         for name, value in nested.items() if isinstance(nested, Mapping) else ():
             if value is None:
                 continue
             if name in self.custom.writable:
                 custom[name] = value
             else:
-                self.unmapped.add(f"{CUSTOM}.{name}")
+                skipped.append(f"{CUSTOM}.{name}")
         for name, value in data.items():
             if value is None or name == CUSTOM or name.startswith(AIRBYTE_PREFIXES):
                 continue
@@ -87,21 +90,52 @@ class RecordMapper:
             elif name in self._standard:
                 written[name] = value
             else:
-                self.unmapped.add(name)
+                skipped.append(name)
         problem = best_match(self._validator.iter_errors({**written, CUSTOM: custom}))
         if problem is not None:
-            where = "/".join(str(part) for part in problem.absolute_path) or "the record"
-            raise RecordFailed(f"{where}: {problem.message} (Kustomer's published request schema)")
+            raise RecordFailed(self._refusal(problem))
         key = written.get(self.target.matching_key)
         if not isinstance(key, str) or not key:
             raise RecordFailed(
-                f"it has no {self.target.matching_key}, the field that finds the {self.target.object.name} to write"
+                f"{self.target.matching_key}: missing; it is the field that finds the {self.target.object.name} "
+                "to write"
             )
         return MappedRecord(key, written, custom)
 
-    def new_unmapped(self, reported: Set[str]) -> List[str]:
-        """Unmapped fields not yet in ``reported`` (sorted)."""
-        return sorted(self.unmapped - reported)
+    def _refusal(self, problem: ValidationError) -> str:
+        """Why a record breaks the published request schema: the field, the rule, the value (shortened, and never
+        that of a field the stream marks secret) and, where one exists, the valid value it could be mapped to."""
+        path = [str(part) for part in problem.absolute_path]
+        if path[:1] == [CUSTOM] and len(path) > 1:
+            path = path[1:]
+        field = ".".join(path) or "the record"
+        secret = bool(path) and path[0] in self.target.secrets
+        shown = "a secret value" if secret else preview(problem.instance)
+        if problem.validator == "enum":
+            allowed = list(problem.validator_value)
+            hint = "" if secret else _case_hint(problem.instance, allowed)
+            rule = f"must be one of {', '.join(map(str, allowed))}; got {shown}{hint}"
+        else:
+            rule = problem.message.replace(repr(problem.instance), shown)
+        return f"{field}: {rule} (Kustomer's published request schema)"
+
+
+def shorten(text: str) -> str:
+    """A text as reports show it: at most ``PREVIEW_CHARS`` characters."""
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def preview(value: Any) -> str:
+    """A value as reports show it (quoted as Python writes it), at most ``PREVIEW_CHARS`` characters."""
+    return shorten(repr(value))
+
+
+def _case_hint(value: Any, allowed: List[Any]) -> str:
+    """Where ``value`` is a valid value in another case: say which (the destination never changes values itself)."""
+    if not isinstance(value, str):
+        return ""
+    same = [option for option in allowed if isinstance(option, str) and option.lower() == value.lower()]
+    return f" -- {same[0]!r} (the same in another case) is valid: map the field to it" if same else ""
 
 
 def unwritable_note(custom: CustomAttributes) -> Optional[str]:

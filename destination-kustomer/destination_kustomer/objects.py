@@ -1,6 +1,11 @@
 """The Kustomer objects the destination writes -- customers, companies and each klass's custom objects: where they
-live, how an existing one is found, and the roles writing them takes (Kustomer's OpenAPI description names a
-legacy and a permission-set role for each; either will do)."""
+live, how an existing one is found and updated, and the roles writing them takes (Kustomer's OpenAPI role tables
+name a legacy and a permission-set role for each; either will do, and so does an umbrella role of either).
+
+Updates go through the documented partial operations: ``PATCH /v1/customers/{id}`` ("Update customer
+attributes"), ``PUT /v1/companies/{id}`` and ``PUT /v1/klasses/{name}/{id}`` (no ``replace``). Customers and
+custom objects answer ``rev``, which an update sends back (companies' answers carry none).
+"""
 
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
@@ -9,9 +14,9 @@ from urllib.parse import quote
 KOBJECT_PREFIX = "kobject."
 EXTERNAL_ID = "externalId"
 EMAIL = "email"
-BULK_READ = ("org.user.bulk.read", "org.permission.bulk.read")
-METADATA_READ = ("org.user.metadata.read", "org.permission.metadata.read", "org.admin.metadata.read")
-KLASS_READ = ("org.user.klass.read", "org.permission.klass.read", "org.admin.klass.read")
+BULK_READ = ("org.permission.bulk.read", "org.user.bulk.read")  # Docs (Get bulk operation by ID)
+METADATA_READ = ("org.permission.metadata.read", "org.user.metadata.read", "org.admin.metadata.read")
+SEARCH_READ = ("org.permission.search.create", "org.user.search.read", "org.admin.search.read")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,20 @@ class KustomerObject:
         """The klass of a custom object (None for customers and companies)."""
         return self.name[len(KOBJECT_PREFIX) :] if self.kind == "kobject" else None
 
+    @property
+    def update_method(self) -> str:
+        """The documented partial update: PATCH for customers (PUT without ``replace`` is the same), else PUT."""
+        return "PATCH" if self.kind == "customer" else "PUT"
+
+    @property
+    def sends_rev(self) -> bool:
+        """Whether updates carry the ``rev`` the lookup answered (the company bulk update's item schema has none)."""
+        return self.kind != "company"
+
+    def record_path(self, segment: str) -> str:
+        """The path of one object by its id (already made a safe path segment)."""
+        return f"{self.path}/{segment}"
+
     def lookup_path(self, key: str, value: str) -> Tuple[str, Mapping[str, str]]:
         """The path and query that find the object whose ``key`` is ``value``: ``customers/externalId=…`` (or
         ``email=…``), ``klasses/<klass>/externalId=…``, and for companies ``companies?externalId=…``."""
@@ -57,9 +76,9 @@ CUSTOMER = KustomerObject(
     "customers",
     (EXTERNAL_ID, EMAIL),
     Roles(
-        read=("org.user.customer.read", "org.permission.customer.read"),
-        create=("org.user.customer.write", "org.permission.customer.create"),
-        update=("org.user.customer.write", "org.permission.customer.update"),
+        read=("org.permission.customer.read", "org.user.customer.read"),
+        create=("org.permission.customer.create", "org.user.customer.write"),
+        update=("org.permission.customer.update", "org.user.customer.write"),
     ),
 )
 COMPANY = KustomerObject(
@@ -68,9 +87,9 @@ COMPANY = KustomerObject(
     "companies",
     (EXTERNAL_ID,),
     Roles(
-        read=("org.user.company.read", "org.permission.company.read"),
-        create=("org.user.company.write", "org.permission.company.create"),
-        update=("org.user.company.write", "org.permission.company.update"),
+        read=("org.permission.company.read", "org.user.company.read"),
+        create=("org.permission.company.create", "org.user.company.write"),
+        update=("org.permission.company.update", "org.user.company.write"),
     ),
 )
 
@@ -84,18 +103,18 @@ def kobject(klass: str) -> KustomerObject:
         (EXTERNAL_ID,),
         Roles(
             read=(
-                "org.user.kobject.read",
                 "org.permission.kobject.read",
+                "org.user.kobject.read",
                 f"org.permission.kobject.kobject_{klass}.read",
             ),
             create=(
-                "org.user.kobject.write",
                 "org.permission.kobject.create",
+                "org.user.kobject.write",
                 f"org.permission.kobject.kobject_{klass}.create",
             ),
             update=(
-                "org.user.kobject.write",
                 "org.permission.kobject.update",
+                "org.user.kobject.write",
                 f"org.permission.kobject.kobject_{klass}.update",
             ),
         ),

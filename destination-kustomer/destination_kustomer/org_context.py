@@ -9,7 +9,7 @@ from kustomer_http.definitions import KLASS_ROLES, Klass, list_klasses, metadata
 from kustomer_http.errors import config_error
 
 from destination_kustomer.custom_attributes import CustomAttributes
-from destination_kustomer.objects import KustomerObject
+from destination_kustomer.objects import METADATA_READ, KustomerObject
 
 logger = logging.getLogger("airbyte")
 
@@ -46,7 +46,7 @@ def custom_attributes(client: KustomerClient, objects: Iterable[KustomerObject])
         if not response.ok:
             logger.warning(
                 f"Kustomer did not give the custom attributes of {target.name} (HTTP {response.status_code}); none "
-                "are written. Give the API key org.permission.metadata.read to write them."
+                f"are written. Give the API key one of the roles {', '.join(METADATA_READ)} to write them."
             )
         found[target.name] = CustomAttributes.of(properties)
     return found

@@ -33,7 +33,14 @@ class StreamReport:
     failed: int = 0
     would_create: int = 0
     would_update: int = 0
-    lookups: int = 0
+    partly_written: int = 0  # written, but for a field reported (a customer's email not added)
+    lookups: int = 0  # by GET, reads again included
+    search_lookups: int = 0
+    searched_keys: int = 0
+    search_misses: int = 0  # searched keys search did not find (or answered twice): looked up by GET
+    search_distrusted: int = 0  # searches whose answer was not used (their keys looked up by GET)
+    stale_retries: int = 0  # updates applied again after a stale rev
+    object_limited: int = 0  # writes that waited on a per-object limit
     bulk_requests: int = 0
     bulk_follow_ups: int = 0
     single_writes: int = 0
@@ -61,13 +68,24 @@ class StreamReport:
                 self.failures.append("…")
                 logger.warning(f"stream '{self.stream}': more records failed; the summary counts them all")
 
-    def report_unmapped(self, names: List[str], target: str) -> None:
-        """Say once which fields of the stream are not written."""
-        self.unmapped.update(names)
-        logger.warning(
-            f"stream '{self.stream}': field(s) {', '.join(names)} are neither standard attributes of {target} nor "
-            "custom attributes defined in Kustomer; they are not written (define them in Kustomer, or rename them)"
-        )
+    def partly(self, key: str, note: str) -> None:
+        """Count a record written but for one field, and say which and why (the first ``MAX_REPORTED_FAILURES``)."""
+        line = redact(f"record of stream '{self.stream}' ({key}) was written, but {note}")
+        with self._lock:
+            self.partly_written += 1
+            if self.partly_written <= MAX_REPORTED_FAILURES:
+                logger.warning(line)
+
+    def unmapped_fields(self, names: List[str], target: str) -> None:
+        """Say once, for the fields of ``names`` not said before, that the stream does not write them."""
+        with self._lock:
+            fresh = sorted(set(names) - self.unmapped)
+            self.unmapped.update(fresh)
+        if fresh:
+            logger.warning(
+                f"stream '{self.stream}': field(s) {', '.join(fresh)} are neither standard attributes of {target} nor "
+                "custom attributes defined in Kustomer; they are not written (define them in Kustomer, or rename them)"
+            )
 
     def tick(self) -> None:
         """Every few seconds, say where the stream is."""
@@ -79,7 +97,12 @@ class StreamReport:
     @property
     def requests(self) -> int:
         """Requests the stream's records took (retries not counted)."""
-        return self.lookups + self.bulk_requests + self.bulk_follow_ups + self.single_writes
+        return self.lookups + self.search_lookups + self.bulk_requests + self.bulk_follow_ups + self.single_writes
+
+    @property
+    def written(self) -> int:
+        """Records that reached Kustomer (created, updated or soft-deleted)."""
+        return self.created + self.updated + self.soft_deleted
 
     def describe(self) -> str:
         """One human line."""
@@ -90,10 +113,11 @@ class StreamReport:
         )
         deleted = f", {self.soft_deleted:,} soft-deleted" if self.soft_deleted else ""
         missing = f", {self.not_found:,} not found" if self.not_found else ""
+        partly = f" ({self.partly_written:,} partly)" if self.partly_written else ""
         return (
-            f"{self.stream} → {self.target}: {self.records:,} records, {written}{deleted}{missing}, {self.failed:,} "
-            f"failed; {self.requests:,} requests ({self.bulk_requests:,} bulk), {self.http.throttled_429} throttled "
-            f"(429), {self.http.retries} retries"
+            f"{self.stream} → {self.target}: {self.records:,} records, {written}{partly}{deleted}{missing}, "
+            f"{self.failed:,} refused; {self.requests:,} requests ({self.search_lookups:,} searches, "
+            f"{self.bulk_requests:,} bulk), {self.http.throttled_429} throttled (429), {self.http.retries} retries"
         )
 
     def as_dict(self) -> Dict[str, Any]:
@@ -107,10 +131,17 @@ class StreamReport:
             "soft_deleted": self.soft_deleted,
             "not_found": self.not_found,
             "failed": self.failed,
+            "partly_written": self.partly_written,
             "would_create": self.would_create,
             "would_update": self.would_update,
             "requests": self.requests,
             "lookups": self.lookups,
+            "search_lookups": self.search_lookups,
+            "searched_keys": self.searched_keys,
+            "search_misses": self.search_misses,
+            "search_distrusted": self.search_distrusted,
+            "stale_retries": self.stale_retries,
+            "object_limited": self.object_limited,
             "bulk_requests": self.bulk_requests,
             "bulk_follow_ups": self.bulk_follow_ups,
             "single_writes": self.single_writes,

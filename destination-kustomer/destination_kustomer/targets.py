@@ -12,7 +12,7 @@ record written twice leaves Kustomer as one write would.
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional
 
 from airbyte_cdk.models import ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, DestinationSyncMode
 from kustomer_http.errors import config_error
@@ -33,6 +33,16 @@ class StreamTarget:
     object: KustomerObject
     operation: str  # upsert | update | soft_delete
     matching_key: str
+    secrets: FrozenSet[str] = frozenset()  # fields the stream's schema marks airbyte_secret: never quoted
+
+
+def secret_fields(schema: Any) -> FrozenSet[str]:
+    """The fields (custom attributes under ``custom`` too) a stream's JSON schema marks ``airbyte_secret``."""
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    if not isinstance(properties, Mapping):
+        return frozenset()
+    found = {name for name, rule in properties.items() if isinstance(rule, Mapping) and rule.get("airbyte_secret")}
+    return frozenset(found | secret_fields(properties.get("custom")))
 
 
 def _operation(stream: ConfiguredAirbyteStream) -> str:
@@ -100,7 +110,11 @@ def resolve_targets(
                 "only ever deleted for good, which this destination does not do)."
             )
         targets[stream.stream.name] = StreamTarget(
-            stream.stream.name, target, operation, _matching_key(stream, target, mapping)
+            stream.stream.name,
+            target,
+            operation,
+            _matching_key(stream, target, mapping),
+            secret_fields(stream.stream.json_schema),
         )
     return targets
 

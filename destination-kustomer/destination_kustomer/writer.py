@@ -3,9 +3,12 @@ before it (of its stream, or of all streams for a global state) is written -- Ai
 sync that stops resumes from the last state with nothing lost. A record written again is looked up and updated,
 never created twice.
 
-Failed records are reported and counted; once more fail than ``max_failed_records`` allows, the sync stops with
-one error (states after the last flush are not passed on, so those records are sent again next time). A dry run
-passes on no state at all: nothing was written, so no source may take its records as delivered.
+Refused records are reported (each at WARN) and counted per stream. A stream whose refusals pass
+``max_failed_percent`` of its records stops the sync with one error -- during the sync once it has
+``MIN_RECORDS_JUDGED`` records (states after the last flush are not passed on, so those records are sent again
+next time), else at its end -- and so does a stream of which no record could be written: a sync that wrote
+nothing never ends as a success, and no state of such a stream is passed on (its records come again next time).
+A dry run passes on no state at all: nothing was written, so no source may take its records as delivered.
 """
 
 import logging
@@ -20,6 +23,7 @@ from destination_kustomer.stream_writer import StreamWriter
 
 logger = logging.getLogger("airbyte")
 FAILURES_QUOTED = 3
+MIN_RECORDS_JUDGED = 100  # a share of fewer records says little before the stream ends
 
 
 class KustomerWriter:
@@ -29,12 +33,12 @@ class KustomerWriter:
         self,
         writers: Mapping[str, StreamWriter],
         reports: Mapping[str, StreamReport],
-        max_failed_records: int,
+        max_failed_percent: int,
         dry_run: bool,
     ) -> None:
         self.writers = writers
         self.reports = reports
-        self.max_failed = max_failed_records
+        self.max_percent = max_failed_percent
         self.dry_run = dry_run
         self._since_state: Counter = Counter()
         self._ignored: set = set()
@@ -47,9 +51,10 @@ class KustomerWriter:
                     self._record(message.record.stream, message.record.data)
                 elif message.type == Type.STATE and message.state is not None:
                     checkpoint = self._checkpoint(message)
-                    if not self.dry_run:
+                    if checkpoint is not None and not self.dry_run:
                         yield checkpoint
             self._flush(None)
+            self._judge(final=True)
         finally:
             log_summary(self.reports)
 
@@ -62,14 +67,19 @@ class KustomerWriter:
             return
         writer.add(data)
         self._since_state[stream] += 1
-        self._stop_past_threshold()
+        self._judge(final=False)
 
-    def _checkpoint(self, message: AirbyteMessage) -> AirbyteMessage:
+    def _checkpoint(self, message: AirbyteMessage) -> Optional[AirbyteMessage]:
+        """The state to pass on once what came before it is written; None while a stream it covers has had every
+        record refused (the source then sends them again, once the sync failed for it)."""
         state = message.state
         stream: Optional[str] = None
         if state.type == AirbyteStateType.STREAM and state.stream is not None:
             stream = state.stream.stream_descriptor.name
         self._flush(stream)
+        covered = [report for name, report in self.reports.items() if stream is None or name == stream]
+        if any(report.failed and report.failed == report.records for report in covered):
+            return None
         if stream is None:
             count = sum(self._since_state.values())
             self._since_state.clear()
@@ -82,15 +92,29 @@ class KustomerWriter:
         for name, writer in self.writers.items():
             if stream is None or name == stream:
                 writer.flush()
-        self._stop_past_threshold()
+        self._judge(final=False)
 
-    def _stop_past_threshold(self) -> None:
-        failed = sum(report.failed for report in self.reports.values())
-        if failed <= self.max_failed:
-            return
-        quoted: List[str] = [line for report in self.reports.values() for line in report.failures][:FAILURES_QUOTED]
-        raise config_error(
-            f"{failed} records could not be written, more than 'max_failed_records' ({self.max_failed}) allows; the "
-            f"sync stopped at its last checkpoint. First: {' | '.join(quoted)}. Fix those records (or raise "
-            "'max_failed_records') and sync again."
+    def _judge(self, final: bool) -> None:
+        """Stop the sync when a stream refused too much: past the allowed share (once it has enough records, or
+        at the end), or -- at the end -- every one of its records."""
+        for report in self.reports.values():
+            if not report.failed or (not final and report.records < MIN_RECORDS_JUDGED):
+                continue
+            nothing = final and report.failed == report.records
+            if nothing or report.failed * 100 > self.max_percent * report.records:
+                raise config_error(self._verdict(report, nothing))
+
+    def _verdict(self, report: StreamReport, nothing: bool) -> str:
+        quoted: List[str] = report.failures[:FAILURES_QUOTED]
+        what = (
+            f"all {report.records:,} of its records were refused, so nothing was written"
+            if nothing
+            else f"{report.failed:,} of its {report.records:,} records were refused, more than 'max_failed_percent' "
+            f"({self.max_percent} %) allows"
+        )
+        return (
+            f"Stream '{report.stream}': {what} (by Kustomer, or by its published request schema). First: "
+            f"{' | '.join(quoted)}. Every refused record is reported at WARN; fix those records or their mapping "
+            "(or raise 'max_failed_percent') and sync again. The sync failed; the states it passed on stand for "
+            "records written or reported."
         )

@@ -17,11 +17,13 @@ WRITE_LIMITED_TOKEN = "kst-destination-no-update-Jr5-not-a-secret"
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    """3,000 records; one more token lacks the customer update role."""
+    """3,000 records; one more token lacks the customer update role. No agent edits records between the writes'
+    lookups and their writes here (test_write_switch_matrix runs under both settings): these tests compare what a
+    write leaves with what it wrote."""
     settings = ServerSettings(
         tokens={TEST_TOKEN: frozenset(), WRITE_LIMITED_TOKEN: frozenset({"org.permission.customer.update"})},
         minute_seconds=3,
-        writes=WriteSettings(bulk_seconds=0.05),
+        writes=WriteSettings(bulk_seconds=0.05, agent_edits="none"),
     )
     with running_simulator(server_settings=settings, scale=3000, seed=41) as simulator:
         yield simulator

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -152,10 +152,16 @@ class _Lines(logging.Handler):
 
 
 def write_in_process(
-    config: Mapping[str, Any], catalog: Mapping[str, Any], lines: Sequence[str], stops: bool = False
+    config: Mapping[str, Any],
+    catalog: Mapping[str, Any],
+    lines: Sequence[str],
+    stops: bool = False,
+    on_state: Optional[Callable[[str, Any], None]] = None,
 ) -> Run:
     """The same write, in this process (for the switch matrix: many short writes without a process start each);
-    with ``stops``, it must end in an error, kept as the ERROR trace the entrypoint would print (exit code 1)."""
+    with ``stops``, it must end in an error, kept as the ERROR trace the entrypoint would print (exit code 1).
+    ``on_state(stream, value)`` runs as each STATE comes out, before the write goes on: what it finds in the org
+    then is what the state vouches for."""
     captured = _Lines()
     logger = logging.getLogger("airbyte")
     logger.addHandler(captured)
@@ -168,6 +174,9 @@ def write_in_process(
             (AirbyteMessageSerializer.load(json.loads(line)) for line in lines),
         ):
             messages.append(message)
+            if on_state is not None and message.state is not None:
+                descriptor = message.state.stream.stream_descriptor.name if message.state.stream else ""
+                on_state(descriptor, getattr(message.state.stream.stream_state, "position", None))
     except AirbyteTracedException as error:
         if not stops:
             raise

@@ -13,7 +13,7 @@ from integration_tests.harness import configured_catalog, run_connector, sim_con
 from kustomer_simulator.testing import TEST_TOKEN
 
 STREAMS = {"customers", "companies", "kobjects_order"}
-MOVED_BY_ANY_UPDATE = ("updatedAt", "modifiedAt", "lastActivityAt")  # Kustomer's own dates, not written
+MOVED_BY_ANY_UPDATE = ("updatedAt", "modifiedAt", "lastActivityAt", "rev")  # Kustomer's own, not written
 
 
 def _rows(sim) -> Dict[str, List[Dict[str, Any]]]:

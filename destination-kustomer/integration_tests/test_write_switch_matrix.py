@@ -1,20 +1,25 @@
 """The destination under every setting of every write switch of the simulator (each a behaviour Kustomer's evidence
-leaves open): creates, updates by externalId and by email, custom attributes kept, bad records reported, and a
-second write changing nothing and duplicating nothing. A bulk job that never ends stops the sync (the rows of the
-matrix cannot hold there), and emails in another case find their customer or not as the switch says: each has a
-test of its own."""
+leaves open): customers created and updated by externalId and by email, companies found through a lookup that
+matches by prefix, custom objects created past a per-customer limit. Under each setting every input record is
+applied exactly once, nothing is duplicated, nothing the input did not map changes in the org (sensitive values
+the answers mask, an agent's edits, phones, tags, other custom attributes, a customer's company), each STATE comes
+out only once the records before it are in the org, the write exits cleanly, and a second write changes nothing
+and creates nothing. Settings whose outcome differs by design have tests of their own: a bulk job that never ends
+(the sync stops), emails in another case, and a server that replaces custom attributes on update (the sync stops
+after the first update, before the batch rewrites the org)."""
 
 from dataclasses import replace
+from typing import Any, Dict, List, Mapping, Tuple
 
 import pytest
 from destination_harness import destination_config, input_lines, write_catalog, write_in_process, written
 
-from kustomer_simulator.server import ServerSettings
+from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
 from kustomer_simulator.timefmt import now_ms
-from kustomer_simulator.writes import WriteSettings
+from kustomer_simulator.writes import AGENT_NOTE, AGENT_TAG, WriteSettings
 
-SETTINGS = [
+WRITE_SETTINGS = [
     ("bulk_mode", "async"),
     ("bulk_mode", "sync"),
     ("bulk_job_end", "complete"),
@@ -33,50 +38,173 @@ SETTINGS = [
     ("lookup_miss", "404"),
     ("client_ref", "rejected"),
     ("client_ref", "accepted"),
-    ("custom_update", "replace"),
     ("custom_update", "merge"),
+    ("sensitive_values", "masked"),
+    ("sensitive_values", "shown"),
+    ("agent_edits", "after-lookup"),
+    ("agent_edits", "none"),
+    ("stale_rev", "conflict"),
+    ("stale_rev", "ignored"),
+    ("company_lookup", "prefix"),
+    ("company_lookup", "exact"),
+    ("kobject_creates_per_customer", 120),
+    ("kobject_creates_per_customer", 2),
 ]
+SERVER_SETTINGS = [("token_roles", "umbrella"), ("token_roles", "listed"), ("index_lag_seconds", 2.0)]
+IGNORED = ("updatedAt", "modifiedAt", "rev", "lastActivityAt")  # what every update moves
+ORDERS = 5  # custom objects created for one customer: past the tight per-customer limit
 
 
-@pytest.mark.parametrize("switch, value", SETTINGS, ids=[f"{s}={v}" for s, v in SETTINGS])
-def test_writes_are_exact_under_every_setting(switch, value):
-    writes = replace(WriteSettings(bulk_seconds=0.05), **{switch: value})
+def _settings(switch: str, value: Any) -> ServerSettings:
+    writes = WriteSettings(bulk_seconds=0.05)
     settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=3, writes=writes)
+    if switch in {f for f, _ in SERVER_SETTINGS} - {"index_lag_seconds"}:
+        return replace(settings, **{switch: value})
+    if switch == "index_lag_seconds":
+        settings.search.index_lag_seconds = value
+        return settings
+    return replace(settings, writes=replace(writes, **{switch: value}))
+
+
+def _record(sim: Simulator, collection: str, key: str, value: str) -> Dict[str, Any]:
+    """The one record holding the key (a second would be a duplicate; but for the customer a row creates with an
+    existing email where emails may be shared), as stored: attributes and its links."""
+    holders = [h for h in written(sim, collection, key, value) if key != "email" or h.get("externalId") != "m-taken"]
+    assert len(holders) == 1, f"{collection} {key}={value}: {len(holders)} records"
+    coll = sim.org.collections[collection]
+    with sim.org.lock:
+        relationships = coll.render(coll.index_of(holders[0]["id"]))["relationships"]
+    links = {name: link["data"]["id"] for name, link in relationships.items() if name in ("company", "customer")}
+    return {**{k: v for k, v in holders[0].items() if k not in IGNORED}, "links": links}
+
+
+def _edited(before: Mapping[str, Any]) -> Dict[str, Any]:
+    """A record as the agent of --agent-edits leaves it."""
+    return {
+        **before,
+        "tags": list(before.get("tags") or []) + [AGENT_TAG],
+        "custom": {**before.get("custom", {}), AGENT_NOTE[0]: AGENT_NOTE[1]},
+    }
+
+
+def _seed(sim: Simulator) -> Tuple[str, List[str]]:
+    """Six customers with what no row maps (a sensitive value, tags, phones, a company), three companies sharing a
+    prefix, and one order; the id of the customer the orders are for, and four generated customers' emails."""
+    org, writes = sim.org, sim.settings.writes
+    with org.lock:
+        companies = org.collections["companies"]
+        company_ids = []
+        for external_id in ("acme-2", "ACME-3", "acme"):
+            _, made = org.store.create(companies, {"name": f"Co {external_id}", "externalId": external_id}, writes, 0)
+            company_ids.append(made["id"])
+        customers = org.collections["customers"]
+        for n in range(6):
+            body = {
+                "externalId": f"m-{n}",
+                "custom": {"tierStr": "silver", "ssnStr": f"123-45-000{n}"},
+                "tags": ["vip"],
+                "phones": [{"type": "mobile", "phone": f"+1555000000{n}"}],
+                "company": company_ids[0],
+            }
+            _, customer = org.store.create(customers, body, writes, now_ms())
+        orders = org.collections["kobjects_order"]
+        org.store.create(orders, {"title": "Old", "externalId": "o-old", "icon": "box"}, writes, now_ms())
+        live = [i for i in range(customers.generated) if i not in customers.deleted][:4]
+        emails = [customers.render(i)["attributes"]["emails"][0]["email"] for i in live]
+    return customer["id"], emails
+
+
+@pytest.mark.parametrize(
+    "switch, value",
+    WRITE_SETTINGS + SERVER_SETTINGS,
+    ids=[f"{s}={v}" for s, v in WRITE_SETTINGS + SERVER_SETTINGS],
+)
+def test_writes_are_exact_under_every_setting(switch, value):
+    settings = _settings(switch, value)
     with running_simulator(server_settings=settings, scale=1000, seed=77) as sim:
-        coll = sim.org.collections["customers"]
-        with sim.org.lock:  # half of the rows exist already, with a custom attribute the rows do not carry
-            for n in range(6):
-                sim.org.store.create(coll, {"externalId": f"m-{n}", "custom": {"tierStr": "silver"}}, writes, now_ms())
-        live = [i for i in range(coll.generated) if i not in coll.deleted][:4]
-        emails = [coll.render(i)["attributes"]["emails"][0]["email"] for i in live]
-        before = {email: written(sim, "customers", "email", email)[0]["custom"] for email in emails}
+        owner, emails = _seed(sim)
+        customers = [("externalId", f"m-{n}") for n in range(12)]
+        before = {key: _record(sim, "customers", *key) for key in customers[:6]}
+        before |= {("email", email): _record(sim, "customers", "email", email) for email in emails}
+        before |= {("externalId", c): _record(sim, "companies", "externalId", c) for c in ("acme", "acme-2", "ACME-3")}
+        before[("externalId", "o-old")] = _record(sim, "kobjects_order", "externalId", "o-old")
         rows = [{"externalId": f"m-{n}", "name": f"Matrix {n}", "lifetimeValueNum": n} for n in range(12)]
         rows.append({"externalId": "m-taken", "email": emails[0]})  # a second customer with an existing email
         by_email = [{"email": email, "lifetimeValueNum": 500 + n} for n, email in enumerate(emails)]
+        companies = [{"externalId": "acme", "employeeCount": 12}, {"externalId": "acme-new", "name": "Acme New"}]
+        orders = [{"externalId": f"o-{n}", "title": f"Order {n}", "customer": owner} for n in range(ORDERS)]
+        orders.append({"externalId": "o-old", "description": "shipped"})
         config = destination_config(
             sim,
             TEST_TOKEN,
             batch_size=5,
             stream_mappings=[{"stream": "ltv", "object": "customer", "matching_key": "email"}],
         )
-        catalog = write_catalog({"name": "customers"}, {"name": "ltv"})
-        lines = input_lines("customers", rows, 5) + input_lines("ltv", by_email, 2)
-        first = write_in_process(config, catalog, lines)
-        again = write_in_process(config, catalog, lines)
+        catalog = write_catalog(
+            {"name": "customers"}, {"name": "ltv"}, {"name": "companies"}, {"name": "kobjects_order"}
+        )
+        inputs = {"customers": rows, "ltv": by_email, "companies": companies, "kobjects_order": orders}
+        lines = [line for stream, items in inputs.items() for line in input_lines(stream, items, 3)]
+        refused = sim.settings.writes.customer_emails == "unique"
+
+        def applied(stream: str, position: int) -> None:  # each STATE: the rows before it are in the org
+            for row in inputs[stream][:position]:
+                if stream == "ltv":
+                    assert (
+                        _record(sim, "customers", "email", row["email"])["custom"]["lifetimeValueNum"]
+                        == (row["lifetimeValueNum"])
+                    )
+                elif row["externalId"] != "m-taken" or not refused:
+                    found = _record(sim, stream, "externalId", row["externalId"])
+                    mapped = [(k, v) for k, v in row.items() if k not in ("customer", "email")]
+                    assert all(found.get(k) == v or found.get("custom", {}).get(k) == v for k, v in mapped)
+
+        first = write_in_process(config, catalog, lines, on_state=applied)
+        again = write_in_process(config, catalog, lines, on_state=applied)
 
         summary = first.summary()
-        refused = writes.customer_emails == "unique"
         assert (summary["customers"]["created"], summary["customers"]["updated"]) == (6 + (not refused), 6)
-        assert summary["customers"]["failed"] == int(refused) and summary["ltv"]["updated"] == 4
-        for n in range(12):
-            (record,) = written(sim, "customers", "externalId", f"m-{n}")
-            assert record["custom"] == ({"tierStr": "silver"} if n < 6 else {}) | {"lifetimeValueNum": n}
-        for n, email in enumerate(emails):
-            holders = written(sim, "customers", "email", email)
-            updated = next(h for h in holders if h.get("externalId") != "m-taken")
-            assert updated["custom"] == {**before[email], "lifetimeValueNum": 500 + n}
+        assert summary["customers"]["failed"] == int(refused)
+        assert (summary["ltv"]["updated"], summary["companies"]["updated"], summary["companies"]["created"]) == (
+            4,
+            1,
+            1,
+        )
+        assert (summary["kobjects_order"]["created"], summary["kobjects_order"]["updated"]) == (ORDERS, 1)
+        assert sum(row["failed"] for row in summary.values()) == int(refused)
         assert sum(row["created"] for row in again.summary().values()) == 0
-        assert len(first.of_type("STATE")) == len(again.of_type("STATE")) == 3 + 2
+        assert len(first.of_type("STATE")) == len(again.of_type("STATE")) == 5 + 2 + 1 + 2
+        agent = sim.settings.writes.agent_edits == "after-lookup"
+        for key, was in before.items():
+            collection = (
+                "kobjects_order"
+                if key[1] == "o-old"
+                else "companies"
+                if key[1].lower().startswith("acme")
+                else "customers"
+            )
+            now = _record(sim, collection, *key)
+            looked_up = (
+                key[1] in ("acme", "o-old") or collection == "customers" or settings.writes.company_lookup == "prefix"
+            )
+            expected = _edited(was) if agent and looked_up else dict(was)
+            if key in customers:
+                n = int(key[1].split("-")[1])
+                expected |= {"name": f"Matrix {n}", "custom": {**expected["custom"], "lifetimeValueNum": n}}
+            elif key[0] == "email":
+                expected["custom"] = {**expected["custom"], "lifetimeValueNum": 500 + emails.index(key[1])}
+            elif key[1] == "acme":
+                expected["employeeCount"] = 12
+            elif key[1] == "o-old":
+                expected["description"] = "shipped"
+            assert now == expected, f"{key}: what the input did not map changed"
+        note = dict([AGENT_NOTE]) if agent else {}  # the second write's lookups found what the first created
+        for n in range(6, 12):
+            assert _record(sim, "customers", "externalId", f"m-{n}")["custom"] == {"lifetimeValueNum": n, **note}
+        assert _record(sim, "companies", "externalId", "acme-new")["name"] == "Acme New"
+        assert [_record(sim, "kobjects_order", "externalId", f"o-{n}")["links"] for n in range(ORDERS)] == [
+            {"customer": owner}
+        ] * ORDERS
 
 
 def test_a_bulk_job_that_never_ends_stops_the_sync_and_the_next_sync_creates_only_what_is_missing():
@@ -124,6 +252,30 @@ def test_an_email_in_another_case_finds_its_customer_as_the_switch_says(case):
         else:  # Kustomer sees another address: a customer of its own, created
             assert (row["updated"], row["created"], len(spelled)) == (0, 1, 1)
         assert row["failed"] == 0 and len(run.of_type("STATE")) == 1
+
+
+def test_a_server_replacing_custom_attributes_stops_the_sync_after_the_first_update():
+    writes = WriteSettings(bulk_seconds=0.05, custom_update="replace", agent_edits="none")
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=3, writes=writes)
+    with running_simulator(server_settings=settings, scale=1000, seed=80) as sim:
+        with sim.org.lock:
+            for n in range(6):
+                body = {"externalId": f"r-{n}", "custom": {"tierStr": "gold"}}
+                sim.org.store.create(sim.org.collections["customers"], body, writes, now_ms())
+        rows = [{"externalId": f"r-{n}", "lifetimeValueNum": n} for n in range(6)]
+        config = destination_config(sim, TEST_TOKEN, batch_size=3)
+        stopped = write_in_process(
+            config, write_catalog({"name": "customers"}), input_lines("customers", rows, 3), stops=True
+        )
+        (error,) = stopped.errors()
+        assert (
+            "(custom, externalId) also changed custom.tierStr. Kustomer replaced the object's values"
+            in error["message"]
+        )
+        assert error["failure_type"] == "system_error" and not stopped.of_type("STATE")
+        kept = [written(sim, "customers", "externalId", f"r-{n}")[0]["custom"] for n in range(6)]
+        assert kept[0] == {"lifetimeValueNum": 0}  # the one object the check needed
+        assert kept[1:] == [{"tierStr": "gold"}] * 5  # nothing else was written
 
 
 @pytest.mark.parametrize("limit", [100_000, 0])

@@ -26,7 +26,11 @@ from write_mocks import TOKEN, catalog, config
         ({"stream_mappings": [{"stream": TOKEN.upper(), "object": "customer"}]}, "'stream_mappings[0].stream' holds"),
         ({"batch_size": 101}, "'batch_size' must be a whole number from 1 to 100; got 101"),
         ({"batch_size": 0}, "'batch_size' must be a whole number from 1 to 100"),
-        ({"max_failed_records": -1}, "'max_failed_records' must be a whole number from 0 to 1e+06"),
+        ({"max_failed_percent": -1}, "'max_failed_percent' must be a whole number from 0 to 100"),
+        ({"max_failed_percent": 101}, "'max_failed_percent' must be a whole number from 0 to 100; got 101"),
+        ({"search_requests_per_minute": 0}, "'search_requests_per_minute' must be a whole number from 1 to 100"),
+        ({"lookup_by_search": "yes"}, "'lookup_by_search' must be true or false"),
+        ({"send_imported_at": 1}, "'send_imported_at' must be true or false"),
         ({"dry_run": "yes"}, "'dry_run' must be true or false"),
         ({"api_utilization_percent": 0}, "'api_utilization_percent' must be a whole number from 1 to 100"),
         ({"api_url": "http://example.com"}, "'api_url' must use https"),
@@ -55,6 +59,12 @@ def test_each_bad_field_is_named_with_its_fix(overrides, message):
 
 def test_the_spec_asks_for_the_key_length_the_config_accepts():
     assert spec_rules().property("api_token")["minLength"] == MIN_TOKEN_LENGTH
+
+
+def test_a_config_saved_before_max_failed_percent_still_validates_with_the_new_defaults():
+    settings = parse_config({"api_token": TOKEN, "max_failed_records": 100, "batch_size": 50})
+    assert (settings.max_failed_percent, settings.lookup_by_search, settings.send_imported_at) == (10, True, False)
+    assert (settings.search_requests_per_minute, settings.batch_size) == (50, 50)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """discover: the DESTINATION_CATALOG built from Kustomer's documented attributes and the org's own definitions;
-check: the key, every role the configured objects need, and a cheap read of what the writes read first."""
+check: the key, each need of the configured objects settled by asking (a role granting it, else one harmless
+request, else only a write can tell: said), and a cheap read of what the writes read first."""
 
 import json
 import logging
@@ -62,7 +63,11 @@ def test_discover_schemas_hold_the_documented_attributes_and_the_orgs_custom_one
         op.object_name: op.json_schema["properties"] for op in catalog.operations if op.sync_mode.value == "update"
     }
     customer = schemas["customer"]
-    assert customer["externalId"] == {"type": "string", "maxLength": 256, "minLength": 1}
+    assert {k: v for k, v in customer["externalId"].items() if k != "description"} == {
+        "type": "string",
+        "maxLength": 256,
+        "minLength": 1,
+    }
     assert customer["emails"]["maxItems"] == 10
     assert customer["emails"]["items"]["properties"]["type"]["enum"] == ["home", "work", "other"]
     assert customer["tags"]["maxItems"] == 20
@@ -71,7 +76,19 @@ def test_discover_schemas_hold_the_documented_attributes_and_the_orgs_custom_one
     assert set(customer["custom"]["properties"]) == {"lifetimeValueNum", "regionTree"}
     assert schemas["company"]["name"]["minLength"] == 3 and "email" not in schemas["company"]
     assert schemas["kobject.order"]["shippedAt"]["format"] == "date-time"
-    assert schemas["kobject.order"]["title"] == {"type": "string", "maxLength": 256, "minLength": 1}
+    assert schemas["kobject.order"]["title"]["minLength"] == 1
+
+
+def test_discover_says_what_an_update_of_each_field_does():
+    with HttpMocker() as http:
+        catalog = _catalog(http)
+    customer = next(op for op in catalog.operations if op.object_name == "customer").json_schema["properties"]
+    assert customer["emails"]["description"].startswith("An update replaces the customer's addresses with this list")
+    assert customer["tags"]["description"].startswith("An update replaces the object's whole list")
+    assert "an update adds it only to a customer with no address yet" in customer["email"]["description"]
+    assert "Kustomer unlinks a customer updated without a company" in customer["company"]["description"]
+    assert customer["name"]["description"] == "An update sets it; attributes the record does not map are kept."
+    assert customer["lifetimeValueNum"]["description"].endswith("the object's other custom attributes are kept.")
 
 
 def test_discover_prints_one_destination_catalog_message(tmp_path, capsys):
@@ -115,15 +132,33 @@ def test_check_passes_with_every_role_and_the_cheap_reads():
         assert _check(http, EVERY_ROLE).status == Status.SUCCEEDED
 
 
-def test_check_names_the_missing_role_and_what_it_is_for():
+def test_check_asks_about_what_the_token_record_does_not_settle_and_says_what_only_a_write_can():
     mapped = [{"stream": "ltv", "object": "customer", "matching_key": "email"}]
     with HttpMocker() as http:
-        _token(http, EVERY_ROLE[:2])
+        mock_setup(
+            http, roles=["org.permission.customer.read", "org.permission.customer.create"], metadata={"customer": {}}
+        )
+        http.get(HttpRequest(f"{BASE}/bulk/{'0' * 24}"), error(403, "lacks the role org.permission.bulk.read"))
+        search = {"or": [{"customer_externalId": {"equals": "airbyte-access-check-0"}}], "queryContext": "customer"}
+        http.post(
+            HttpRequest(f"{BASE}/customers/search", query_params={"page": "1", "pageSize": "1"}, body=search),
+            answer({"data": [], "links": {}}),
+        )
+        status = DestinationKustomer().check(LOGGER, config(stream_mappings=mapped, lookup_by_search=True))
+    assert status.status == Status.SUCCEEDED  # the key may write: bulk and search are only faster ways to
+    assert "(to update customer records: org.permission.customer.update or org.user.customer.write)" in (status.message)
+    assert "company" not in status.message  # only the mapped objects are asked about
+
+
+def test_check_fails_naming_the_roles_when_kustomer_refuses_a_lookup():
+    mapped = [{"stream": "ltv", "object": "customer"}]
+    with HttpMocker() as http:
+        _token(http, ["org.permission.customer.create", "org.permission.customer.update"])
+        http.get(HttpRequest(f"{BASE}/customers/externalId=airbyte-access-check-0"), error(403, "lacks the role"))
         status = DestinationKustomer().check(LOGGER, config(stream_mappings=mapped))
     assert status.status == Status.FAILED
-    assert "org.user.customer.write or org.permission.customer.update (to update customer records)" in status.message
-    assert "org.user.bulk.read or org.permission.bulk.read (to follow bulk writes to their result)" in status.message
-    assert "company" not in status.message  # only the mapped objects are checked
+    assert "Kustomer refused the API key to look up customer records (HTTP 403: lacks the role)" in status.message
+    assert "org.permission.customer.read, org.user.customer.read -- or a role they fall under" in status.message
 
 
 def _token(http: HttpMocker, roles) -> None:
@@ -147,8 +182,11 @@ def test_check_without_stream_mappings_says_which_objects_it_assumed_and_how_to_
     customers_only = [r for r in EVERY_ROLE if ".company." not in r]
     with HttpMocker() as http:
         _token(http, customers_only)
+        http.get(
+            HttpRequest(f"{BASE}/companies", query_params={"externalId": "airbyte-access-check-0"}), error(403, "no")
+        )
         assumed = DestinationKustomer().check(LOGGER, config())
-    assert assumed.status == Status.FAILED and "(to create company records)" in assumed.message
+    assert assumed.status == Status.FAILED and "to look up company records (HTTP 403" in assumed.message
     assert "the check assumed customers, companies and custom objects" in assumed.message
     assert "add an entry per stream (its object) to check only the objects it writes" in assumed.message
     mapped = [{"stream": "people", "object": "customer"}]

@@ -30,7 +30,7 @@ def _creates(http: HttpMocker, n: int, *answers: HttpResponse, **attributes: Any
 
 def _bulk_creates(http: HttpMocker, count: int, answer: HttpResponse) -> None:
     """The answer to one bulk create of crm-0 … crm-<count - 1>."""
-    body = mocks.array_body([{"externalId": f"crm-{n}"} for n in range(count)])
+    body = mocks.bulk_body([{"externalId": f"crm-{n}"} for n in range(count)])
     http.post(HttpRequest(f"{BASE}/customers/bulk", body=body), answer)
 
 
@@ -77,11 +77,12 @@ def test_a_create_whose_answer_is_lost_twice_is_reported_failed_not_sent_a_third
         _setup(http)
         _lookups(http, 0, MISS)
         _creates(http, 0, mocks.error(503, "busy"))
-        run = _write(http, 1)
+        run = _write(http, 1, stops=True)  # the stream's only record was not written: the sync fails
         posts = _sent(http, "POST")
     row = run.summary()["customers"]
     assert (len(posts), row["created"], row["failed"], row["lookups"]) == (2, 0, 1, 5)
     assert "Kustomer did not say what came of 2 creates of it, and it is not found" in row["failures"][0]
+    assert "all 1 of its records were refused" in run.error.message
 
 
 def test_a_conflict_on_create_is_looked_up_and_updated_instead():
@@ -89,7 +90,7 @@ def test_a_conflict_on_create_is_looked_up_and_updated_instead():
         _setup(http)
         _lookups(http, 0, MISS, _found(0))
         _creates(http, 0, mocks.error(409, "exists"), name="A")
-        http.put(HttpRequest(f"{BASE}/customers/c-0", body={"externalId": "crm-0", "name": "A"}), mocks.answer({}))
+        http.patch(HttpRequest(f"{BASE}/customers/c-0", body={"externalId": "crm-0", "name": "A"}), mocks.answer({}))
         run = _write(http, 1, name="A")
     row = run.summary()["customers"]
     assert (row["created"], row["updated"], row["failed"], row["single_writes"]) == (0, 1, 0, 2)
@@ -165,19 +166,21 @@ def test_bulk_results_are_read_across_pages_and_past_the_bound_the_sync_stops(mo
 
 
 def test_ids_taken_from_answers_go_into_paths_as_one_segment():
+    odd = mocks.resource("customer", "../companies/x", externalId="crm-0")
     with HttpMocker() as http:
         _setup(http)
-        _lookups(http, 0, mocks.answer({"data": mocks.resource("customer", "../companies/x", externalId="crm-0")}))
+        _lookups(http, 0, mocks.answer({"data": odd}))
         _lookups(http, 1, mocks.answer({"data": mocks.resource("customer", "..", externalId="crm-1")}))
-        http.put(HttpRequest(f"{BASE}/customers/..%2Fcompanies%2Fx", body={"externalId": "crm-0"}), mocks.answer({}))
+        mocks.reads(http, "customers/..%2Fcompanies%2Fx", odd, odd)
+        http.patch(HttpRequest(f"{BASE}/customers/..%2Fcompanies%2Fx", body={"externalId": "crm-0"}), mocks.answer({}))
         run = mocks.run_write(
             http,
-            mocks.config(batch_size=1),
+            mocks.config(batch_size=1, max_failed_percent=50),
             mocks.catalog({"name": "customers"}),
             [mocks.record("customers", externalId=f"crm-{n}") for n in range(2)],
         )
-        puts = _sent(http, "PUT")
-    assert puts == ["PUT /v1/customers/..%2Fcompanies%2Fx"]
+        writes = _sent(http, "PATCH")
+    assert writes == ["PATCH /v1/customers/..%2Fcompanies%2Fx"]
     row = run.summary()["customers"]
     assert (row["updated"], row["failed"]) == (1, 1) and "would not stay one segment of the path" in row["failures"][0]
     with HttpMocker() as http:
@@ -200,8 +203,9 @@ def test_two_records_of_one_customer_in_a_batch_are_written_one_after_the_other(
         _setup(http)
         for address in ("a%40x.test", "b%40x.test"):
             mocks.lookup(http, f"customers/email={address}", both)
+        mocks.reads(http, "customers/c-1", both, mocks.updated(both, name="A"))  # the first update, checked
         for name in ("A", "B"):
-            http.put(HttpRequest(f"{BASE}/customers/c-1", body={"name": name}), mocks.answer({}))
+            http.patch(HttpRequest(f"{BASE}/customers/c-1", body={"name": name}), mocks.answer({}))
         run = mocks.run_write(
             http,
             mocks.config(stream_mappings=mapped),
@@ -209,6 +213,6 @@ def test_two_records_of_one_customer_in_a_batch_are_written_one_after_the_other(
             [mocks.record("people", email="a@x.test", name="A"), mocks.record("people", email="b@x.test", name="B")],
         )
         writes = [line for line in mocks.sent(http) if not line.startswith("GET")]
-    assert writes == ["PUT /v1/customers/c-1", "PUT /v1/customers/c-1"]  # never both in one bulk request
+    assert writes == ["PATCH /v1/customers/c-1", "PATCH /v1/customers/c-1"]  # never both in one bulk request
     row = run.summary()["people"]
-    assert (row["updated"], row["lookups"], row["bulk_requests"]) == (2, 3, 0)
+    assert (row["updated"], row["lookups"], row["bulk_requests"]) == (2, 5, 0)  # 3 lookups, 2 reads for the check

@@ -2,35 +2,38 @@
 bodies (single and bulk), following bulk jobs, and each STATE passed on only after the records before it."""
 
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest
-from destination_kustomer.stream_writer import MAX_BODY_BYTES, chunks
+from destination_kustomer.updates import MAX_BODY_BYTES, chunks
 from write_mocks import (
     BASE,
     answer,
-    array_body,
     batches,
+    bulk_body,
     catalog,
     config,
     error,
     job,
     lookup,
     mock_setup,
+    reads,
     record,
     resource,
     run_write,
     sent,
     state,
+    updated,
 )
 
 CUSTOMERS = {"name": "customers"}
 
 
-def test_a_miss_is_created_and_a_match_updated_each_with_its_own_request():
+def test_a_miss_is_created_and_a_match_updated_with_only_what_the_record_maps():
     found = resource(
         "customer",
         "c-2",
         externalId="crm-2",
         emails=[{"email": "b@x.test", "type": "work", "verified": True, "id": None}],
-        custom={"tierStr": "gold", "lifetimeValueNum": 1},
+        custom={"tierStr": "*****", "lifetimeValueNum": 1},  # a sensitive value, masked in answers
+        rev=7,
         relationships={"company": {"data": {"type": "company", "id": "co-9"}}},
     )
     with HttpMocker() as http:
@@ -39,14 +42,11 @@ def test_a_miss_is_created_and_a_match_updated_each_with_its_own_request():
         lookup(http, "customers/externalId=crm-2", found)
         create = {"externalId": "crm-1", "name": "Ada", "emails": [{"email": "a@x.test"}], "custom": {"tierStr": "new"}}
         http.post(HttpRequest(f"{BASE}/customers", body=create), answer({"data": resource("customer", "c-1")}, 201))
-        # The custom attributes found and the company link are kept; the new email joins the one found.
-        update = {
-            "externalId": "crm-2",
-            "emails": [{"email": "b@x.test", "type": "work", "verified": True}, {"email": "c@x.test"}],
-            "company": "co-9",
-            "custom": {"tierStr": "gold", "lifetimeValueNum": 42.5},
-        }
-        http.put(HttpRequest(f"{BASE}/customers/c-2", body=update), answer({"data": found}))
+        # Nothing read is sent back: not the masked custom attribute, not the addresses; the company the customer
+        # has is named (an update without it unlinks the customer), with the rev it was read at.
+        update = {"externalId": "crm-2", "company": "co-9", "custom": {"lifetimeValueNum": 42.5}, "rev": 7}
+        reads(http, "customers/c-2", found, updated(found, custom={"lifetimeValueNum": 42.5}, rev=8))
+        http.patch(HttpRequest(f"{BASE}/customers/c-2", body=update), answer({"data": found}))
         run = run_write(
             http,
             config(),
@@ -66,6 +66,8 @@ def test_a_miss_is_created_and_a_match_updated_each_with_its_own_request():
         2,
         0,
     )
+    assert row["partly_written"] == 1  # c@x.test was not added: the customer has another address
+    assert any("(externalId=crm-2) was written, but email: not added to the customer" in line for line in run.logs)
 
 
 def test_a_batch_is_one_bulk_create_followed_to_its_result_before_the_state():
@@ -73,8 +75,8 @@ def test_a_batch_is_one_bulk_create_followed_to_its_result_before_the_state():
         mock_setup(http)
         for n in range(3):
             lookup(http, f"customers/externalId=crm-{n}", None)
-        sent = [{"externalId": f"crm-{n}", "name": f"C{n}"} for n in range(3)]
-        http.post(HttpRequest(f"{BASE}/customers/bulk", body=array_body(sent)), job("job-1", "queued"))
+        sent_items = [{"externalId": f"crm-{n}", "name": f"C{n}"} for n in range(3)]
+        http.post(HttpRequest(f"{BASE}/customers/bulk", body=bulk_body(sent_items)), job("job-1", "queued"))
         http.get(HttpRequest(f"{BASE}/bulk/job-1"), [job("job-1", "running"), job("job-1", "complete")])
         http.get(HttpRequest(f"{BASE}/bulk/job-1/batches"), batches((2, 0), (1, 0)))
         run = run_write(
@@ -92,18 +94,23 @@ def test_a_batch_is_one_bulk_create_followed_to_its_result_before_the_state():
 def test_bulk_updates_name_each_id_and_a_complete_answer_is_not_polled():
     with HttpMocker() as http:
         mock_setup(http)
-        for n in range(2):
-            lookup(http, f"customers/externalId=crm-{n}", resource("customer", f"id-{n}", externalId=f"crm-{n}"))
-        sent = [{"id": f"id-{n}", "externalId": f"crm-{n}", "locale": "fr"} for n in range(2)]
-        http.put(HttpRequest(f"{BASE}/customers/bulk", body=array_body(sent)), job("job-2", "complete"))
+        found = [resource("customer", f"id-{n}", externalId=f"crm-{n}", rev=3) for n in range(3)]
+        for n in range(3):
+            lookup(http, f"customers/externalId=crm-{n}", found[n])
+        reads(http, "customers/id-0", found[0], updated(found[0], locale="fr", rev=4))
+        http.patch(
+            HttpRequest(f"{BASE}/customers/id-0", body={"externalId": "crm-0", "locale": "fr", "rev": 3}), answer({})
+        )
+        items = [{"id": f"id-{n}", "externalId": f"crm-{n}", "locale": "fr", "rev": 3} for n in (1, 2)]
+        http.put(HttpRequest(f"{BASE}/customers/bulk", body=bulk_body(items)), job("job-2", "complete"))
         http.get(HttpRequest(f"{BASE}/bulk/job-2/batches"), batches((2, 0)))
         run = run_write(
             http,
             config(),
             catalog(CUSTOMERS),
-            [record("customers", externalId=f"crm-{n}", locale="fr") for n in range(2)],
+            [record("customers", externalId=f"crm-{n}", locale="fr") for n in range(3)],
         )
-    assert run.summary()["customers"]["updated"] == 2
+    assert run.summary()["customers"]["updated"] == 3
 
 
 def test_a_repeated_key_closes_the_batch_so_the_later_record_is_written_after():
@@ -111,11 +118,10 @@ def test_a_repeated_key_closes_the_batch_so_the_later_record_is_written_after():
         mock_setup(http)
         http.post(HttpRequest(f"{BASE}/customers", body={"externalId": "crm-1", "name": "first"}), answer({}, 201))
         # The second lookup finds what the first write created.
-        http.get(
-            HttpRequest(f"{BASE}/customers/externalId=crm-1"),
-            [answer({"data": {}}), answer({"data": resource("customer", "c-1", externalId="crm-1")})],
-        )
-        http.put(HttpRequest(f"{BASE}/customers/c-1", body={"externalId": "crm-1", "name": "second"}), answer({}))
+        made = resource("customer", "c-1", externalId="crm-1", name="first")
+        http.get(HttpRequest(f"{BASE}/customers/externalId=crm-1"), [answer({"data": {}}), answer({"data": made})])
+        reads(http, "customers/c-1", made, updated(made, name="second"))
+        http.patch(HttpRequest(f"{BASE}/customers/c-1", body={"externalId": "crm-1", "name": "second"}), answer({}))
         run = run_write(
             http,
             config(),
@@ -128,13 +134,23 @@ def test_a_repeated_key_closes_the_batch_so_the_later_record_is_written_after():
     assert (run.summary()["customers"]["created"], run.summary()["customers"]["updated"]) == (1, 1)
 
 
-def test_email_lookups_escape_the_address_and_companies_are_found_in_their_list():
+def test_email_lookups_escape_the_address_and_companies_are_found_in_every_page_of_their_list():
     with HttpMocker() as http:
         mock_setup(http, metadata={"customer": {}, "company": {}})
-        lookup(http, "customers/email=a%2Bb%40x.test", resource("customer", "c-1", emails=[{"email": "A+b@x.test"}]))
-        http.put(HttpRequest(f"{BASE}/customers/c-1", body={"locale": "de"}), answer({}))
+        customer = resource("customer", "c-1", emails=[{"email": "A+b@x.test"}])
+        lookup(http, "customers/email=a%2Bb%40x.test", customer)
+        reads(http, "customers/c-1", customer, updated(customer, locale="de"))
+        http.patch(HttpRequest(f"{BASE}/customers/c-1", body={"locale": "de"}), answer({}))
+        # Kustomer matches externalId by prefix and pages: the exact company, in the same case, is on page 2.
+        first = {
+            "data": [resource("company", "co-2", externalId="acme2"), resource("company", "co-3", externalId="ACME")]
+        }
+        first["links"] = {"next": "/v1/companies?externalId=acme&page=2"}
+        http.get(HttpRequest(f"{BASE}/companies", query_params={"externalId": "acme"}), answer(first))
         company = resource("company", "co-1", externalId="acme", name="Acme")
-        lookup(http, "companies", company, query={"externalId": "acme"})
+        second = {"data": [company], "links": {"next": None}}
+        http.get(HttpRequest(f"{BASE}/companies", query_params={"externalId": "acme", "page": "2"}), answer(second))
+        reads(http, "companies/co-1", company, updated(company, employeeCount=12))
         http.put(HttpRequest(f"{BASE}/companies/co-1", body={"externalId": "acme", "employeeCount": 12}), answer({}))
         run = run_write(
             http,
@@ -151,8 +167,10 @@ def test_email_lookups_escape_the_address_and_companies_are_found_in_their_list(
 def test_soft_delete_marks_the_company_and_update_creates_nothing():
     with HttpMocker() as http:
         mock_setup(http, metadata={"company": {}, "customer": {}})
-        lookup(http, "companies", resource("company", "co-1", externalId="gone"), query={"externalId": "gone"})
+        gone = resource("company", "co-1", externalId="gone")
+        lookup(http, "companies", gone, query={"externalId": "gone"})
         lookup(http, "companies", None, query={"externalId": "never"})
+        reads(http, "companies/co-1", gone, updated(gone, deleted=True))
         http.put(HttpRequest(f"{BASE}/companies/co-1", body={"deleted": True}), answer({}))
         lookup(http, "customers/externalId=nobody", None)
         run = run_write(

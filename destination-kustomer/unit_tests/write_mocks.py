@@ -37,13 +37,15 @@ EVERY_ROLE = [
     "org.permission.bulk.read",
     "org.permission.metadata.read",
     "org.permission.klass.read",
+    "org.permission.search.create",
 ]
 CUSTOMER_FIELDS = {"lifetimeValueNum": {"type": "number"}, "tierStr": {"type": "string"}}
 
 
 def config(**overrides: Any) -> Dict[str, Any]:
-    """A valid config against the US host; the rate window shrunk so polls and retries are quick."""
-    return {"api_token": TOKEN, "rate_limit_window_seconds": 0.6, **overrides}
+    """A valid config against the US host; the rate window shrunk so polls and retries are quick. Customers are
+    looked up by GET alone unless told (the lookups by search have tests of their own)."""
+    return {"api_token": TOKEN, "rate_limit_window_seconds": 0.6, "lookup_by_search": False, **overrides}
 
 
 def catalog(*streams: Mapping[str, Any]) -> ConfiguredAirbyteCatalog:
@@ -203,3 +205,21 @@ def sent(http: HttpMocker) -> List[str]:
 def array_body(items: List[Any]) -> str:
     """A bulk body as the client sends it (HttpMocker compares bodies that are not objects byte for byte)."""
     return json.dumps(items)
+
+
+def bulk_body(items: List[Dict[str, Any]]) -> str:
+    """A bulk body whose items carry their ``_clientRef`` (their place in the request), as the destination sends."""
+    return array_body([{**item, "_clientRef": str(n)} for n, item in enumerate(items)])
+
+
+def reads(http: HttpMocker, path: str, *found: Dict[str, Any]) -> None:
+    """``GET /v1/{path}`` answering each of ``found`` in turn (an object read again: before and after an update)."""
+    http.get(HttpRequest(f"{BASE}/{path}"), [answer({"data": item}) for item in found])
+
+
+def updated(resource_: Dict[str, Any], **attributes: Any) -> Dict[str, Any]:
+    """``resource_`` with ``attributes`` merged into its attributes (custom merged too), as an update leaves it."""
+    merged = {**resource_["attributes"], **attributes}
+    if "custom" in attributes:
+        merged["custom"] = {**resource_["attributes"].get("custom", {}), **attributes["custom"]}
+    return {**resource_, "attributes": merged}

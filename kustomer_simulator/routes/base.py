@@ -8,7 +8,7 @@ from urllib.parse import quote
 import orjson
 
 from kustomer_simulator.collection import Collection
-from kustomer_simulator.roles import ROLES
+from kustomer_simulator.roles import missing_role
 
 if TYPE_CHECKING:
     from kustomer_simulator.org import Org
@@ -29,6 +29,7 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, title: str, detail: str) -> None:
         super().__init__(detail)
         self.status, self.code, self.title, self.detail = status, code, title, detail
+        self.headers: Dict[str, str] = {}  # sent with the error (e.g. Retry-After)
 
     def reply(self) -> Reply:
         """The error as a reply."""
@@ -68,9 +69,10 @@ class Request:
         return self.sim.settings
 
     def require(self, resource: str) -> None:
-        """Refuse a token that lacks ``resource``'s read role (403, or 401 under ``--missing-role-status 401``)."""
-        role = ROLES[resource]
-        if role in self.settings.tokens[self.token]:
+        """Refuse a token that lacks ``resource``'s role (403, or 401 under ``--missing-role-status 401``)."""
+        settings = self.settings
+        role = missing_role(resource, settings.tokens.get(self.token, ()), settings.grants.get(self.token))
+        if role is not None:
             status = self.settings.missing_role_status
             title = "Forbidden" if status == 403 else "Unauthorized"
             raise ApiError(status, title.lower(), title, f"this API key lacks the role {role}")

@@ -5,7 +5,8 @@ from typing import Any, Optional
 
 from kustomer_simulator.routes.base import ApiError, Reply, Request, page_body, paging
 from kustomer_simulator.routes.klasses import klass_refused, refused_klasses
-from kustomer_simulator.search import CONTEXTS, SearchError, past_window, run_search
+from kustomer_simulator.search import CONTEXTS, SearchError, past_window, run_search, uses_keys
+from kustomer_simulator.timefmt import now_ms
 
 # The read role behind each queryContext besides the search role (conversation times: the conversation role).
 CONTEXT_RESOURCES = {
@@ -60,6 +61,9 @@ def _search(request: Request, archive: bool) -> Reply:
         if past_window(page, size, limits):
             targets = []
         data = [coll.render_json(i) for coll, i in targets]
+        if uses_keys(body):  # a writer's lookup: an agent may edit what it found before the write comes
+            for coll, i in targets:
+                org.store.after_lookup(coll, [i], request.settings.writes, now_ms())
     size = meta["pageSize"]
     base = request.path
     # Like Kustomer, the last page inside the window still links to the page past it.

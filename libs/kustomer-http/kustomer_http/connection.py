@@ -135,12 +135,13 @@ class KustomerConnection:
         max_retries: int = MAX_RETRIES,
         refusals: Sequence[int] = (),
         resend: bool = True,
+        object_limits: bool = False,
     ) -> "KustomerClient":
         """A client of its own for one stream or helper; ``refusals`` are statuses (beyond 400/401/403/404) it
         gets back as responses instead of retrying, e.g. a writer's 409 and 422. With ``resend`` False (creates) a
         request is sent again only after a 429 or a connection never made; after any other failure ``send`` raises
-        ``OutcomeUnknown``."""
-        return KustomerClient(self, name, stats or RateStats(), max_retries, refusals, resend)
+        ``OutcomeUnknown``. With ``object_limits``, a 429 concerning one object comes back as a response."""
+        return KustomerClient(self, name, stats or RateStats(), max_retries, refusals, resend, object_limits)
 
     def stop(self, reason: str) -> bool:
         """Stop every client of this connection; True for the first call (its reason is kept): the cause."""
@@ -183,13 +184,15 @@ class KustomerClient:
         max_retries: int,
         refusals: Sequence[int] = (),
         resend: bool = True,
+        object_limits: bool = False,
     ) -> None:
         self.connection = connection
         self.name = name
         self.stats = stats
         window = connection.config.rate_limit_window_seconds
+        mapping = {status: refused(status) for status in refusals}
         self._errors = KustomerErrorHandler(
-            connection.logger, window, stats, max_retries, {status: refused(status) for status in refusals}, resend
+            connection.logger, window, stats, max_retries, mapping, resend, object_limits
         )
         self.http = HttpClient(
             name=name,

@@ -17,7 +17,8 @@ from kustomer_http.responses import response_json
 KLASS_STATUSES = ("enabled", "existing_only", "disabled")
 KLASS_PAGE_SIZE = 100
 MAX_KLASS_PAGES = 100  # per status: 10,000 klasses
-KLASS_ROLES = "org.permission.klass.read (or org.user.klass.read / org.admin.klass.read)"
+KLASS_READ = ("org.permission.klass.read", "org.user.klass.read", "org.admin.klass.read")  # any one lists klasses
+KLASS_ROLES = f"{KLASS_READ[0]} (or {' / '.join(KLASS_READ[1:])})"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 import requests
 from airbyte_cdk.sources.streams.call_rate import (
@@ -117,12 +117,16 @@ class KustomerAPIBudget(AbstractAPIBudget):
         self._org: Optional[APIBudget] = None  # sized from the first response that states the org's limit
         self.org_limit: Optional[int] = None
         self._paused_until: Dict[str, float] = {"search": 0.0, "org": 0.0}
+        self._unsized: List[Any] = []  # requests sent before the org budget was sized: counted once it is
 
     def size_org_budget(self, org_limit: int) -> None:
-        """Spend at most the configured share of the org's per-minute budget."""
+        """Spend at most the configured share of the org's per-minute budget, the requests already sent included."""
         self.org_limit = org_limit
         share = max(1, org_limit * self._utilization_percent // 100)
         self._org = _window_budget(share, self._window, HttpRequestRegexMatcher())
+        for request in self._unsized[:share]:
+            self._org.acquire_call(request, block=False)
+        self._unsized = []
 
     def get_matching_policy(self, request: Any) -> Optional[AbstractCallRatePolicy]:
         """The tightest policy that applies to ``request``."""
@@ -140,6 +144,8 @@ class KustomerAPIBudget(AbstractAPIBudget):
             self._search.acquire_call(request, block=block, timeout=timeout)
         if self._org is not None:
             self._org.acquire_call(request, block=block, timeout=timeout)
+        else:
+            self._unsized.append(request)
         waited = time.monotonic() - started
         own = getattr(_on_behalf_of, "stats", None)
         if waited > 0.01 and own is not None:

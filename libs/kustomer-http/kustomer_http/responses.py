@@ -180,6 +180,17 @@ def unusable_body(response: requests.Response) -> Optional[str]:
     return None
 
 
+def object_limited(response: Any) -> bool:
+    """Whether a response is a 429 that concerns one object, not the org's budget: its ``x-ratelimit-remaining``
+    says the budget still has room (Kustomer limits creates of custom objects per customer and updates per object)."""
+    if not isinstance(response, requests.Response) or response.status_code != 429:
+        return False
+    try:
+        return float(response.headers.get("x-ratelimit-remaining", "0")) > 0
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Unanswered:
     """Why a request sent once may have taken effect: ``reason``, and whether Kustomer ``answered`` (an error or an
@@ -191,7 +202,9 @@ class Unanswered:
 
 class KustomerErrorHandler(HttpStatusErrorHandler):
     """Kustomer's error mapping, and retries for successful-looking responses that are not usable; with ``resend``
-    False, no retry after a failure that may have reached Kustomer (``take_unanswered`` says which)."""
+    False, no retry after a failure that may have reached Kustomer (``take_unanswered`` says which). With
+    ``object_limits``, a 429 that concerns one object (``object_limited``) is handed back to the caller, which waits
+    for that object while it writes others."""
 
     def __init__(
         self,
@@ -201,6 +214,7 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
         max_retries: int = MAX_RETRIES,
         extra_mapping: Optional[Dict[Any, ErrorResolution]] = None,
         resend: bool = True,
+        object_limits: bool = False,
     ) -> None:
         super().__init__(
             logger=logger,
@@ -210,6 +224,7 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
         )
         self._stats = stats
         self._resend = resend
+        self._object_limits = object_limits
         self._unanswered = threading.local()
 
     def take_unanswered(self) -> Optional[Unanswered]:
@@ -222,6 +237,8 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
         self, response_or_exception: Optional[Union[requests.Response, Exception]] = None
     ) -> ErrorResolution:
         """Map a response or exception to an action; 2xx bodies are checked before they are trusted."""
+        if self._object_limits and object_limited(response_or_exception):
+            return refused(429)
         resolution = super().interpret_response(response_or_exception)
         if isinstance(response_or_exception, requests.Response) and response_or_exception.ok:
             if 300 <= response_or_exception.status_code < 400:  # requests counts a redirect as "ok"

@@ -106,6 +106,18 @@ def test_searches_count_against_both_budgets_and_lists_only_against_the_org_one(
     assert stats.waits == 1
 
 
+def test_requests_sent_before_the_org_limit_was_known_count_against_it_once_it_is():
+    budget = KustomerAPIBudget(search_per_window=5, utilization_percent=100, window=timedelta(seconds=1))
+    listing = _prepared("GET", "/v1/auth/tokens/current")
+    budget.acquire_call(listing)  # the first request: no limit known yet
+    budget.update_from_response(listing, _response(200, {"x-ratelimit-limit": "2"}))
+    started = time.monotonic()
+    budget.acquire_call(listing)  # the second of the window's two
+    assert time.monotonic() - started < 0.3
+    budget.acquire_call(listing)  # a third would have been one past the org's limit: it waits
+    assert time.monotonic() - started >= 0.8
+
+
 def test_the_archive_search_counts_as_a_search_and_an_unstated_org_limit_is_the_smallest_plans():
     budget = KustomerAPIBudget(search_per_window=1, utilization_percent=100, window=timedelta(seconds=1))
     budget.update_from_response(_prepared("GET", "/v1/tags"), _response(200, {}))
