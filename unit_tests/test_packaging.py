@@ -15,7 +15,7 @@ from airbyte_connector_models.metadata.v0.connector_metadata_definition_v0 impor
     VersionBreakingChangeDeadlineAction,
 )
 
-from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
+from source_kustomer.streams import CONVERSATION_CHILD_STREAMS, INCLUDED_STREAMS, LIST_STREAMS, SEARCH_STREAMS
 from source_kustomer.version import DISTRIBUTION, USER_AGENT, VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +118,7 @@ def test_the_major_version_declares_its_breaking_change_for_users_of_the_archive
 def test_configured_catalog_names_every_declared_stream():
     catalog = json.loads((ROOT / "integration_tests" / "configured_catalog.json").read_text())
     names = {s["stream"]["name"] for s in catalog["streams"]}
-    declared = {spec.name for spec in LIST_STREAMS + SEARCH_STREAMS}
+    declared = {spec.name for spec in LIST_STREAMS + SEARCH_STREAMS + INCLUDED_STREAMS + CONVERSATION_CHILD_STREAMS}
     assert declared <= names
 
 

@@ -117,35 +117,47 @@ class ConversationChildStream(KustomerStream):
             for n in range(CHILDREN_IN_FLIGHT)
         ]
         pending: Deque[Union[Future, str]] = deque()
+        spent = False
         with ThreadPoolExecutor(CHILDREN_IN_FLIGHT, thread_name_prefix=self.name) as pool:
             try:
-                for phase in parent.parts():
-                    for found in parent.read_part(phase):
-                        if isinstance(found, AirbyteMessage):
-                            position = found.state.stream.stream_state.__dict__.get(CURSOR)  # type: ignore[union-attr]
-                            if position:
-                                pending.append(position)  # reached once every conversation before it is out
-                            continue
-                        if budget.spent:
-                            raise BudgetSpent()
-                        pending.append(pool.submit(self._children, clients[self._read % CHILDREN_IN_FLIGHT], found))
-                        self._read += 1
-                        while sum(isinstance(p, Future) for p in pending) >= CHILDREN_IN_FLIGHT:
-                            yield from self._emit_next(pending)
+                for found in self._conversations(parent):
+                    if isinstance(found, str):
+                        pending.append(found)  # reached once every conversation before it is out
+                        continue
+                    if budget.spent:
+                        spent = True
+                        break
+                    pending.append(pool.submit(self._children, clients[self._read % CHILDREN_IN_FLIGHT], found))
+                    self._read += 1
+                    while sum(isinstance(p, Future) for p in pending) >= CHILDREN_IN_FLIGHT:
+                        yield from self._emit_next(pending)
                 while pending:
                     yield from self._emit_next(pending)
-            except BudgetSpent:
+            except BudgetSpent:  # a conversation's list was cut short: it and those after it wait for the next sync
+                spent = True
                 for waiting in pending:
                     if isinstance(waiting, Future):
                         waiting.cancel()
-                what = f"the {self.spec.what} of {self._read:,} conversations"
-                raise budget.reached(self.name, what, self._position) from None
             finally:
                 if self._gone:
                     self.logger.info(
                         f"Stream '{self.name}': {self._gone} conversations were deleted before their "
                         f"{self.spec.what} were read (skipped)."
                     )
+        if spent:
+            raise budget.reached(self.name, f"the {self.spec.what} of {self._read:,} conversations", self._position)
+
+    @staticmethod
+    def _conversations(parent: ParentConversations) -> Iterator[Union[Mapping[str, Any], str]]:
+        """The conversations the search finds, and between them the positions it reaches."""
+        for phase in parent.parts():
+            for found in parent.read_part(phase):
+                if not isinstance(found, AirbyteMessage):
+                    yield found
+                    continue
+                position = found.state.stream.stream_state.__dict__.get(CURSOR)  # type: ignore[union-attr]
+                if position:
+                    yield position
 
     def _emit_next(self, pending: Deque[Union[Future, str]]) -> Iterator[Any]:
         head = pending.popleft()
