@@ -3,6 +3,7 @@ holidays (``included``, as the OpenAPI's examples show them)."""
 
 from typing import List
 
+from kustomer_simulator.collection import Collection
 from kustomer_simulator.routes.base import Reply, Request, json_reply, not_found
 
 SLA_VERSIONS = ("active", "all")  # GetSlaById's versions parameter
@@ -13,6 +14,14 @@ def _included(records: List[dict]) -> object:
     return records[0] if len(records) == 1 else records
 
 
+def _found(request: Request, coll: Collection) -> int:
+    """The index of the record the path's ``id`` names (404 when there is none)."""
+    i = coll.index_of(request.params["id"])
+    if i is None:
+        raise not_found(request.path)
+    return i
+
+
 def sla(request: Request) -> Reply:
     """GET /v1/slas/{id}: the SLA; with ``versions=all`` every version in ``included`` (named in
     ``relationships.versions``), with ``versions=active`` the newest only."""
@@ -20,9 +29,7 @@ def sla(request: Request) -> Reply:
     org = request.org
     slas, all_versions = org.collections["slas"], org.collections["sla_versions"]
     with org.lock:
-        i = slas.index_of(request.params["id"])
-        if i is None:
-            raise not_found(request.path)
+        i = _found(request, slas)
         record = slas.render(i)
         document: dict = {"data": record}
         if versions is not None:
@@ -43,9 +50,7 @@ def schedule(request: Request) -> Reply:
     org = request.org
     schedules, holidays = org.collections["business_schedules"], org.collections["business_holidays"]
     with org.lock:
-        i = schedules.index_of(request.params["id"])
-        if i is None:
-            raise not_found(request.path)
+        i = _found(request, schedules)
         document: dict = {"data": schedules.render(i)}
         if include:
             document["included"] = [holidays.render(k) for k in org.tables.holidays.of(i)]

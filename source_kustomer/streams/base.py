@@ -189,3 +189,17 @@ class KustomerStream(Stream, CheckpointMixin, ABC):
     def log_summary(self, logger: Optional[logging.Logger] = None) -> None:
         """One line saying what this stream did."""
         (logger or self.logger).info(self.progress.summary_line())
+
+
+class StatelessStream(KustomerStream, ABC):
+    """A stream read in full every sync: it keeps no position (its saved state holds at most the CDK's own markers,
+    checked in state.py)."""
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        """None kept."""
+        return {}
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        """Nothing to resume from."""

@@ -19,7 +19,7 @@ from kustomer_http.connection import KustomerConnection
 from kustomer_http.pages import list_error
 from kustomer_http.responses import error_detail, response_json
 
-from source_kustomer.streams.base import KustomerStream, flatten
+from source_kustomer.streams.base import StatelessStream, flatten
 from source_kustomer.streams.children import MAX_CHILD_REQUESTS, BudgetedClient, BudgetSpent, RequestBudget
 from source_kustomer.streams.lists import KustomerListStream, ListSpec
 
@@ -52,7 +52,7 @@ def named_ids(parent: Mapping[str, Any], relationship: str) -> List[str]:
     return [item["id"] for item in data or [] if isinstance(item, Mapping) and isinstance(item.get("id"), str)]
 
 
-class IncludedStream(KustomerStream):
+class IncludedStream(StatelessStream):
     """Every record included in the answers for each parent of one list."""
 
     def __init__(self, spec: IncludedSpec, connection: KustomerConnection) -> None:
@@ -62,15 +62,6 @@ class IncludedStream(KustomerStream):
     @property
     def name(self) -> str:
         return self.spec.name
-
-    @property
-    def state(self) -> MutableMapping[str, Any]:
-        """None kept: the stream is read in full every sync."""
-        return {}
-
-    @state.setter
-    def state(self, value: MutableMapping[str, Any]) -> None:
-        """Nothing to resume from (the saved state holds at most the CDK's own markers, checked in state.py)."""
 
     def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
         """For every parent listed, the records its answer includes."""
