@@ -28,6 +28,7 @@ from destination_kustomer.creates import Creates, Waits
 from destination_kustomer.deferred import Deferred
 from destination_kustomer.discover import discover
 from destination_kustomer.finding import Finder
+from destination_kustomer.jobs_in_flight import JobsInFlight, settle_pending
 from destination_kustomer.lookups import Lookups
 from destination_kustomer.mapping import MappedRecord, RecordMapper, shorten, unwritable_note
 from destination_kustomer.objects import COMPANY, CUSTOMER, KustomerObject, kobject, object_named
@@ -134,18 +135,26 @@ class DestinationKustomer(Destination):
         work = [(t.object, t.operation) for t in targets.values()]
         allowed = access.settle(client, work, settings.batch_size > 1, settings.lookup_by_search, settings.dry_run)
         custom = custom_attributes(client, objects)
+        jobs = JobsInFlight(settings.pending_bulk_jobs)
+        if jobs.open() and not settings.dry_run:  # jobs earlier syncs left running end before anything is written
+            yield from settle_pending(client, jobs, config, _first_poll(settings))
         with (
             ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="lookup") as pool,
             ThreadPoolExecutor(len(targets), thread_name_prefix="creates") as paths,
         ):
             writers = {
-                name: _writer(connection, settings, allowed, target, custom, pool, paths)
+                name: _writer(connection, settings, allowed, target, custom, pool, paths, jobs)
                 for name, target in targets.items()
             }
             reports = {name: writer.report for name, writer in writers.items()}
             writer = KustomerWriter(writers, reports, settings.max_failed_percent, settings.dry_run)
             try:
                 yield from writer.write(input_messages)
+            except Exception:
+                control = jobs.control(config)  # a job that may still run is handed to the next sync
+                if control is not None:
+                    yield control
+                raise
             finally:
                 connection.close()
 
@@ -158,6 +167,7 @@ def _writer(
     custom: Dict[str, Any],
     pool: ThreadPoolExecutor,
     paths: ThreadPoolExecutor,
+    jobs: JobsInFlight,
 ) -> StreamWriter:
     """The writer of one stream: its clients (lookups, searches, updates, creates), each path of its writes."""
     stats = RateStats()
@@ -166,7 +176,7 @@ def _writer(
     creates = connection.client(
         f"{target.stream}:creates", stats, refusals=WRITE_REFUSALS, resend=False, object_limits=True
     )
-    first_poll = settings.rate_limit_window_seconds / 60
+    first_poll = _first_poll(settings)
     note = unwritable_note(custom[target.object.name])
     if note:
         logger.info(f"stream '{target.stream}': {note}")
@@ -174,7 +184,7 @@ def _writer(
     report = StreamReport(target.stream, _target_label(target), stats)
     lookups = Lookups(reads, obj)
     singles = SingleWrites(creates, writes, obj)
-    bulk = BulkJobs(creates, writes, obj, first_poll_seconds=first_poll) if allowed.bulk else None
+    bulk = BulkJobs(creates, writes, obj, first_poll, jobs) if allowed.bulk else None
     search = allowed.search and obj.kind == "customer"
     finder = Finder(
         target.matching_key,
@@ -209,6 +219,11 @@ def _writer(
         settings.dry_run,
         settings.send_imported_at,
     )
+
+
+def _first_poll(settings: DestinationConfig) -> float:
+    """The first wait before a bulk job is polled: one second per minute of the rate-limit window."""
+    return settings.rate_limit_window_seconds / 60
 
 
 def _org_share(connection: KustomerConnection) -> int:
