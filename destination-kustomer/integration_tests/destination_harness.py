@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from destination_kustomer.destination import DestinationKustomer
+from destination_kustomer.jobs_in_flight import PLATFORM_SECRET_MASK
 
 from integration_tests.harness import ROOT, Run, assert_no_key
 from kustomer_simulator.collection import Collection
@@ -190,6 +191,17 @@ def write_in_process(
     stdout = "\n".join(out)
     assert_no_key(stdout, [config.get("api_token", "")])
     return Run(int(stops), stdout, "", _parse(stdout))
+
+
+def stored_config(config: Mapping[str, Any], run: Run) -> Dict[str, Any]:
+    """The config the Airbyte platform keeps for the destination's next run: the last CONTROL message's, where the
+    write sent one -- its masked secrets restored from ``config``, as the platform's config update does -- else
+    ``config`` as it was."""
+    controls = [m["control"]["connectorConfig"]["config"] for m in run.of_type("CONTROL")]
+    if not controls:
+        return dict(config)
+    stored = dict(controls[-1])
+    return {**stored, **{name: config[name] for name, value in stored.items() if value == PLATFORM_SECRET_MASK}}
 
 
 def written(sim: Simulator, collection: str, key: str, value: str, exact_case: bool = False) -> List[Dict[str, Any]]:
