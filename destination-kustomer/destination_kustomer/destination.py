@@ -4,12 +4,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
-import orjson
 from airbyte_cdk.destinations import Destination
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
-    AirbyteMessageSerializer,
     ConfiguredAirbyteCatalog,
     FailureType,
     Status,
@@ -28,6 +26,7 @@ from destination_kustomer.creates import Creates, Waits
 from destination_kustomer.deferred import Deferred
 from destination_kustomer.discover import discover
 from destination_kustomer.finding import Finder
+from destination_kustomer.input_lines import Input, read_messages
 from destination_kustomer.jobs_in_flight import JobsInFlight, settle_pending
 from destination_kustomer.lookups import Lookups
 from destination_kustomer.mapping import MappedRecord, RecordMapper, shorten, unwritable_note
@@ -96,19 +95,10 @@ class DestinationKustomer(Destination):
             return [(object_named(name), UPSERT) for name in names], None
         return [(target, UPSERT) for target in ASSUMED], ASSUMED_NOTE
 
-    def _parse_input_stream(self, input_stream: Any) -> Iterator[AirbyteMessage]:
-        """The Airbyte messages on stdin; a line that is not one is skipped and counted (never quoted: it may
-        hold customer data)."""
-        skipped = 0
-        for line in input_stream:
-            try:
-                yield AirbyteMessageSerializer.load(orjson.loads(line))
-            except Exception:  # noqa: BLE001 - invalid JSON and JSON that is no message are the same mistake
-                skipped += 1
-                if skipped == 1:
-                    logging.getLogger("airbyte").warning("A line on stdin is not an Airbyte message; it is skipped.")
-        if skipped > 1:
-            logging.getLogger("airbyte").warning(f"{skipped} lines on stdin were not Airbyte messages.")
+    def _parse_input_stream(self, input_stream: Any) -> Iterator[Input]:  # type: ignore[override]
+        """The Airbyte messages on stdin, each line bounded; a line that is no message comes as ``Unreadable``
+        (the writer counts it, never quoting it)."""
+        return read_messages(input_stream)
 
     def discover_catalog(self, config: Mapping[str, Any], logger: logging.Logger) -> DestinationCatalog:
         """The DESTINATION_CATALOG of the org."""
@@ -122,7 +112,7 @@ class DestinationKustomer(Destination):
         self,
         config: Mapping[str, Any],
         configured_catalog: ConfiguredAirbyteCatalog,
-        input_messages: Iterable[AirbyteMessage],
+        input_messages: Iterable[Input],
     ) -> Iterator[AirbyteMessage]:
         """Write the records of the configured streams; yield each state once the records before it are written."""
         connection = connect(config)
