@@ -20,8 +20,9 @@ import logging
 from collections import Counter
 from typing import Iterable, Iterator, List, Mapping, Optional
 
-from airbyte_cdk.models import AirbyteMessage, AirbyteStateStats, AirbyteStateType, Type
-from kustomer_http.errors import config_error, server_trouble
+from airbyte_cdk.models import AirbyteMessage, AirbyteStateStats, AirbyteStateType, FailureType, Type
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http.errors import config_error
 from kustomer_http.redaction import redact
 
 from destination_kustomer.input_lines import Input, Unreadable
@@ -93,13 +94,14 @@ class KustomerWriter:
                     "record of any stream, so no later STATE is passed on."
                 )
 
-    def _unread_error(self) -> Exception:
+    def _unread_error(self) -> AirbyteTracedException:
         first = "; ".join(f"line {line.line}: {line.reason}" for line in self._unreadable)
-        return server_trouble(
+        message = (
             f"{self._unreadable_count:,} line(s) on stdin could not be read as Airbyte messages ({first}). Each is "
             "counted as a record that was not written; no STATE after the first was passed on, so the source sends "
             "those records again. The sync failed; the other records were written."
         )
+        return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
 
     def _record(self, stream: str, data: Optional[Mapping]) -> None:
         writer = self.writers.get(stream)
