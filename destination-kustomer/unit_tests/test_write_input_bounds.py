@@ -174,35 +174,34 @@ def test_every_logged_value_is_cut_and_names_of_fields_not_written_are_capped():
     assert all(len(name) <= progress.MAX_NAME_CHARS for name in row["unmapped_fields"])
 
 
-def test_only_the_fields_the_configured_stream_schema_lists_are_written():
-    listed = catalog({"name": "customers"})
-    listed.streams[0].stream.json_schema = {
-        "type": "object",
-        "properties": {"externalId": {}, "name": {}, "custom": {"type": "object", "properties": {"tierStr": {}}}},
-    }
+def _create_under(schema, body, data):
+    """Write one record to a customers stream configured with ``schema``; its create must send ``body``."""
+    configured = catalog({"name": "customers"})
+    configured.streams[0].stream.json_schema = schema
     with HttpMocker() as http:
         mock_setup(http)
         lookup(http, "customers/externalId=crm-0", None)
-        body = {"externalId": "crm-0", "name": "Ada", "custom": {"tierStr": "gold"}}
         http.post(HttpRequest(f"{BASE}/customers", body=body), answer({}, 201))
         run = run_write(
-            http,
-            config(),
-            listed,
-            [
-                record(
-                    "customers",
-                    externalId="crm-0",
-                    name="Ada",
-                    locale="fr",  # a standard attribute the schema does not list
-                    lifetimeValueNum=3,  # a custom attribute the org defines, not listed
-                    custom={"tierStr": "gold", "lifetimeValueNum": 4},
-                ),
-                state("customers", 1),
-            ],
+            http, config(), configured, [record("customers", externalId="crm-0", **data), state("customers", 1)]
         )
         writes = [line for line in sent(http) if not line.startswith("GET")]
     assert writes == ["POST /v1/customers"] and run.states() == [1]
+    return run
+
+
+def test_only_the_fields_the_configured_stream_schema_lists_are_written():
+    listed = {
+        "type": "object",
+        "properties": {"externalId": {}, "name": {}, "custom": {"type": "object", "properties": {"tierStr": {}}}},
+    }
+    data = {
+        "name": "Ada",
+        "locale": "fr",  # a standard attribute the schema does not list
+        "lifetimeValueNum": 3,  # a custom attribute the org defines, not listed
+        "custom": {"tierStr": "gold", "lifetimeValueNum": 4},
+    }
+    run = _create_under(listed, {"externalId": "crm-0", "name": "Ada", "custom": {"tierStr": "gold"}}, data)
     (warned,) = [line for line in run.logs if "configured schema" in line]
     assert "field(s) custom.lifetimeValueNum, lifetimeValueNum, locale are not in the stream's configured schema" in (
         warned
@@ -212,14 +211,6 @@ def test_only_the_fields_the_configured_stream_schema_lists_are_written():
 
 @pytest.mark.parametrize("schema", [{}, {"type": "object"}, {"type": "object", "additionalProperties": True}])
 def test_a_schema_that_lists_no_fields_declares_every_field(schema):
-    open_catalog = catalog({"name": "customers"})
-    open_catalog.streams[0].stream.json_schema = schema
-    with HttpMocker() as http:
-        mock_setup(http)
-        lookup(http, "customers/externalId=crm-0", None)
-        body = {"externalId": "crm-0", "locale": "fr", "custom": {"tierStr": "gold"}}
-        http.post(HttpRequest(f"{BASE}/customers", body=body), answer({}, 201))
-        run = run_write(
-            http, config(), open_catalog, [record("customers", externalId="crm-0", locale="fr", tierStr="gold")]
-        )
+    body = {"externalId": "crm-0", "locale": "fr", "custom": {"tierStr": "gold"}}
+    run = _create_under(schema, body, {"locale": "fr", "tierStr": "gold"})
     assert run.summary()["customers"]["created"] == 1 and not run.summary()["customers"]["unmapped_fields"]
