@@ -143,6 +143,9 @@ class DestinationKustomer(Destination):
             except Exception:
                 control = jobs.control(config)  # a job that may still run is handed to the next sync
                 if control is not None:
+                    logger.warning(
+                        f"Bulk jobs that may still run, for the next sync to wait for: {', '.join(jobs.open())}"
+                    )
                     yield control
                 raise
             finally:

@@ -116,7 +116,8 @@ def duration(seconds: float) -> str:
 _NEXT_SYNC = (
     f"The job was recorded in the destination's settings ('{PENDING_FIELD}'): the next sync waits for it to end "
     "before it writes anything, then looks the records after the last checkpoint up again and writes what is still "
-    "needed. (Outside the Airbyte platform, which stores that setting itself, add {ids} to '" + PENDING_FIELD + "'.)"
+    "needed. (Outside the Airbyte platform, which stores that setting itself, add the jobs the last WARN line lists "
+    "-- {ids} among them -- to '" + PENDING_FIELD + "'.)"
 )
 
 

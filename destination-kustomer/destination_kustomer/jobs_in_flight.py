@@ -19,7 +19,7 @@ to keep it:
 So the job is written into ``pending_bulk_jobs`` when a sync stops while it may run, and the next sync first
 follows every job listed there to its end (``settle_pending``), empties the list with another CONTROL message and
 only then writes: the records after the last STATE come again and are looked up, so what the job did is settled
-like any write. A runner that drops CONTROL messages (a plain command line) gets the ids in the error instead.
+like any write. A runner that drops CONTROL messages (a plain command line) gets the ids in a WARN line instead.
 """
 
 import logging

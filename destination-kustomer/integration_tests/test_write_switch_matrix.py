@@ -288,6 +288,8 @@ def test_a_late_bulk_job_is_waited_for_so_the_newer_values_win(bulk_late_seconds
             assert "It may still run, and would overwrite whatever is written after it" in error["message"]
             assert positions == [0]  # nothing past the jobs that may still run
             assert sorted(carried["pending_bulk_jobs"]) == sorted(sim.org.bulk.jobs)  # the create and update jobs
+            listed = f"for the next sync to wait for: {', '.join(sorted(sim.org.bulk.jobs))}"
+            assert any(listed in line for line in first.logs())  # said too, for runners that drop CONTROL
             second = write_in_process(carried, catalog, lines)  # waits for them, then writes everything again
             assert stored_config(carried, second)["pending_bulk_jobs"] == []
             positions = [state["stream"]["stream_state"]["position"] for state in second.states()]
