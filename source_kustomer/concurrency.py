@@ -1,29 +1,30 @@
-"""Streams read at the same time, on airbyte-cdk's concurrent framework.
+"""Streams read at the same time, on airbyte-cdk's concurrent framework -- the one module where our streams meet
+its machinery (the adapter named by ``unit_tests/test_cdk_boundary.py``; it needs no private CDK member).
 
-Each selected stream becomes a ``StreamFacade`` over one partition -- the stream's parts (search phases, audit
-weeks, list variants) depend on one another and run in order inside it -- and the CDK's ``ConcurrentSource``
-reads up to ``max_concurrent_streams`` of them at once on its thread pool. They share the connection's rate
-budget, so together they never spend more than the configured share of either Kustomer budget.
+Each selected stream becomes the CDK's ``DefaultStream`` over the CDK's own ``StreamPartitionGenerator``: one
+partition per stream, as the stream's parts (search phases, audit weeks, list variants) depend on one another
+and run in order inside it. The CDK's ``ConcurrentSource`` reads up to ``max_concurrent_streams`` of them at once
+on its thread pool. They share the connection's rate budget, so together they never spend more than the
+configured share of either Kustomer budget.
 
-Checkpoints stay exact: a stream yields its own STATE messages right after the records they cover, and the
-facade hands them to a ``ConcurrentMessageRepository`` that puts them on the very queue the records travel on,
-so a state never overtakes a record it covers. ``StreamStateCursor`` is the framework's cursor for such a
-stream: it emits the stream's state once more when the stream is done.
+Checkpoints stay exact: a stream yields its own STATE messages right after the records they cover; the CDK's
+``StreamPartition`` hands them to a ``ConcurrentMessageRepository`` that puts them on the very queue the records
+travel on, so a state never overtakes a record it covers. ``StreamStateCursor`` is the framework's cursor for
+such a stream: it emits the stream's state once more when the stream is done.
 """
 
 import logging
-import warnings
 from queue import Queue
-from typing import Any, Iterable, MutableMapping
+from typing import Any, Iterable, Iterator, List, MutableMapping
 
-from airbyte_cdk.sources import AbstractSource
+from airbyte_cdk.models import AirbyteMessage
 from airbyte_cdk.sources.concurrent_source.concurrent_source import ConcurrentSource
 from airbyte_cdk.sources.message import InMemoryMessageRepository, MessageRepository
 from airbyte_cdk.sources.message.concurrent_repository import ConcurrentMessageRepository
-from airbyte_cdk.sources.source import ExperimentalClassWarning
-from airbyte_cdk.sources.streams import Stream
-from airbyte_cdk.sources.streams.concurrent.adapters import StreamFacade
-from airbyte_cdk.sources.streams.concurrent.cursor import Cursor
+from airbyte_cdk.sources.streams.concurrent.adapters import StreamPartitionGenerator
+from airbyte_cdk.sources.streams.concurrent.cursor import Cursor, CursorField
+from airbyte_cdk.sources.streams.concurrent.default_stream import DefaultStream
+from airbyte_cdk.sources.streams.concurrent.helpers import get_cursor_field_from_stream, get_primary_key_from_stream
 from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
 from airbyte_cdk.sources.types import Record, StreamSlice
 from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
@@ -37,12 +38,12 @@ class StreamStateCursor(Cursor):
     """The cursor of a stream that checkpoints itself: its state is the stream's, emitted once more at its end."""
 
     def __init__(self, stream: KustomerStream, message_repository: MessageRepository) -> None:
-        self._stream = stream
-        self._message_repository = message_repository
+        self.stream = stream
+        self.message_repository = message_repository
 
     @property
     def state(self) -> MutableMapping[str, Any]:
-        return self._stream.state
+        return self.stream.state
 
     def observe(self, record: Record) -> None:
         """Nothing to do: the stream moves its own position."""
@@ -52,13 +53,13 @@ class StreamStateCursor(Cursor):
 
     def ensure_at_least_one_state_emitted(self) -> None:
         """The stream's state as it ended (after a failure too: it only ever covers records already emitted)."""
-        self._message_repository.emit_message(self._stream.checkpoint())
+        self.message_repository.emit_message(self.stream.checkpoint())
 
     def should_be_synced(self, record: Record) -> bool:
         return True
 
     def stream_slices(self) -> Iterable[StreamSlice]:
-        """One partition per stream (the facade asks the stream itself for it)."""
+        """One partition per stream (the partition generator asks the stream itself for it)."""
         yield StreamSlice(partition={}, cursor_slice={})
 
 
@@ -66,6 +67,7 @@ class ConcurrentRead:
     """The queue, message repository and thread pool of one read."""
 
     def __init__(self, max_concurrent_streams: int, logger: logging.Logger) -> None:
+        self.logger = logger
         self.queue: Queue = Queue(maxsize=QUEUE_SIZE)
         self.message_repository = ConcurrentMessageRepository(self.queue, InMemoryMessageRepository())
         # One worker generates the (single) partition of each stream in turn; the others read streams.
@@ -78,9 +80,25 @@ class ConcurrentRead:
             queue=self.queue,
         )
 
-    def facade(self, stream: KustomerStream, source: AbstractSource, logger: logging.Logger) -> Stream:
-        """``stream`` as a stream of the concurrent framework."""
-        cursor = StreamStateCursor(stream, self.message_repository)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalClassWarning)  # StreamFacade is marked experimental
-            return StreamFacade.create_from_stream(stream, source, logger, dict(stream.state), cursor)
+    def read(self, streams: List[KustomerStream]) -> Iterator[AirbyteMessage]:
+        """Every message of ``streams``, read concurrently, in the order they reach the queue."""
+        return self.source.read([self.concurrent_stream(stream) for stream in streams])
+
+    def concurrent_stream(self, stream: KustomerStream) -> DefaultStream:
+        """``stream`` as a stream of the concurrent framework: its records, its checkpoints and its final state."""
+        cursor_field = get_cursor_field_from_stream(stream)
+        return DefaultStream(
+            partition_generator=StreamPartitionGenerator(
+                stream,
+                self.message_repository,
+                stream.sync_mode,
+                [cursor_field] if cursor_field else None,
+                dict(stream.state),
+            ),
+            name=stream.name,
+            json_schema=stream.get_json_schema(),
+            primary_key=get_primary_key_from_stream(stream.primary_key),
+            cursor_field=CursorField(cursor_field_key=cursor_field) if cursor_field else None,
+            logger=self.logger,
+            cursor=StreamStateCursor(stream, self.message_repository),
+        )

@@ -2,10 +2,12 @@
 
 A user's mistake (bad config, state or catalog file) ends with one clear message naming the field and the fix
 -- a failed CONNECTION_STATUS for ``check``, a config_error TRACE otherwise -- and never a stack trace. Every
-line written to stdout passes through the token redaction, including those written before the CDK starts.
+line written to stdout passes through the token redaction (``kustomer_http.redaction.redact``): protocol messages,
+log lines, and those written before the CDK starts.
 """
 
 import gc
+import logging
 import sys
 from typing import Any, List, Optional
 
@@ -50,18 +52,37 @@ def _preflight(argv: List[str]) -> Optional[int]:
     return preflight(parsed.command, lambda: _check_inputs(parsed))
 
 
-def launch(source: SourceKustomer, argv: List[str]) -> None:
-    """The CDK's launch loop, with every message redacted before it is printed, and state never held back.
+class RedactedLines:
+    """A text stream that writes through the token redaction (logging and ``launch`` write a line in one piece)."""
 
-    The CDK's print buffer writes out only when the next message arrives; a state message followed by a long
-    request would wait with it, and be lost if the sync were killed meanwhile. States are written at once.
-    """
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        """Write ``text`` with every form of the key masked."""
+        self.stream.write(redaction.redact(text))
+
+    def flush(self) -> None:
+        """Flush the stream written to."""
+        self.stream.flush()
+
+
+def launch(source: SourceKustomer, argv: List[str]) -> None:
+    """``airbyte_cdk.entrypoint.launch`` (the CDK's entrypoint runs the command), with every line -- messages and
+    logs -- redacted, and each STATE written out at once."""
     entrypoint = AirbyteEntrypoint(source)
-    parsed = entrypoint.parse_args(argv)
+    # Why not the CDK's launch itself: it prints records, states, the catalog and the connection status as they
+    # are, and its log lines pass only its own secret filter, which knows literal forms of the key, not every
+    # form redaction.py masks; and its print buffer writes a line out only when a later one comes 0.1 s after the
+    # last write, so a STATE followed by a long request would wait there, lost if the sync were killed.
+    for handler in logging.getLogger().handlers:  # the CDK's log handler writes to its print buffer
+        if isinstance(handler, logging.StreamHandler) and handler.stream is PRINT_BUFFER:
+            handler.setStream(RedactedLines(PRINT_BUFFER))
     with PRINT_BUFFER:
-        for message in entrypoint.run(parsed):
-            sys.stdout.write(f"{redaction.redact(message)}\n")  # the print buffer, outside tests
-            if '"type":"STATE"' in message[:24]:
+        output = RedactedLines(sys.stdout)  # the print buffer (outside tests), as the CDK's launch prints
+        for message in entrypoint.run(entrypoint.parse_args(argv)):
+            output.write(f"{message}\n")
+            if message.startswith('{"type":"STATE"'):
                 PRINT_BUFFER.flush()
 
 

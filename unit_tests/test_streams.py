@@ -677,3 +677,20 @@ def test_a_refusal_after_the_first_page_of_a_list_is_an_error_not_the_end_of_the
     assert _ids(output) == ["t1"]
     assert "after earlier pages were read" in output.errors[0].trace.error.message
     assert output.most_recent_state.stream_state == AirbyteStateBlob(next="/v1/tags?page=2&pageSize=100")
+
+
+def test_the_summary_names_the_selected_streams_in_the_catalogs_order_whatever_order_they_started_in():
+    """Streams start longest first (tags before users here, by name), but the summary lines and SYNC_SUMMARY keep
+    the order of the streams' tables, so a reader finds a stream where the catalog has it."""
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(get("tags", page=1, pageSize=100), page([resource("tag", "t1", T1)]))
+        for deleted in ("false", "true"):
+            http_mocker.get(get("users", deleted=deleted, page=1, pageSize=500), page([]))
+        output = read(SourceKustomer(), config(max_concurrent_streams=1), catalog("tags", "users"))
+    logs = [m.log.message for m in output.logs]
+    assert [line.split(":")[0] for line in logs if line.startswith("summary ")] == ["summary users", "summary tags"]
+    summary = json.loads(next(line for line in logs if line.startswith("SYNC_SUMMARY "))[len("SYNC_SUMMARY ") :])
+    assert [row["stream"] for row in summary] == ["users", "tags"]
+    started = [m.trace.stream_status.stream_descriptor.name for m in output.get_message_iterator() if m.trace]
+    assert started[0] == "tags"

@@ -1,12 +1,20 @@
-"""Every Kustomer object the connector reads, declared in one line each."""
+"""Every Kustomer object the connector reads, declared in one line each, and the streams one command builds from
+those tables (``catalog_streams``): the same for discover and read."""
 
 import re
 from typing import Dict, List, Tuple
 
+from kustomer_http.connection import KustomerConnection
 from kustomer_http.definitions import KLASS_STATUSES
+from kustomer_http.errors import config_error
+from kustomer_http.responses import AUTH_MESSAGE
 
+from source_kustomer.discovery import CustomFieldTypes, list_klasses
+from source_kustomer.streams.audit_logs import AuditLogsStream
 from source_kustomer.streams.base import KustomerStream
 from source_kustomer.streams.lists import KustomerListStream, ListSpec
+from source_kustomer.streams.metadata import CustomAttributeMetadataStream
+from source_kustomer.streams.routing import WorkItemsStream, WorkSessionsStream
 from source_kustomer.streams.search import KustomerSearchStream, SearchSpec
 
 # Kustomer lists deactivated users only with deleted=true (and active ones with deleted=false); klasses by status,
@@ -25,12 +33,15 @@ LIST_STREAMS = (
     ListSpec("business_schedules", "schedules"),
 )
 
+# metadata_resource: Kustomer documents custom attribute metadata (GET /v1/metadata/{resource}) for these objects only.
 SEARCH_STREAMS = (
-    SearchSpec("customers", query_context="customer", field_prefix="customer"),
-    SearchSpec("conversations", query_context="conversation", field_prefix="conversation"),
-    SearchSpec("messages", query_context="message", field_prefix="message"),
+    SearchSpec("customers", query_context="customer", field_prefix="customer", metadata_resource="customer"),
+    SearchSpec(
+        "conversations", query_context="conversation", field_prefix="conversation", metadata_resource="conversation"
+    ),
+    SearchSpec("messages", query_context="message", field_prefix="message", metadata_resource="message"),
     SearchSpec("notes", query_context="note", field_prefix="note", archived=False),
-    SearchSpec("companies", query_context="company", field_prefix="company"),
+    SearchSpec("companies", query_context="company", field_prefix="company", metadata_resource="company"),
     # Written once, dated by createdAt; sorting by it is undocumented, and Kustomer keeps none older than two years.
     SearchSpec(
         "conversation_times",
@@ -41,14 +52,6 @@ SEARCH_STREAMS = (
         sorted=False,
     ),
 )
-
-# Kustomer documents custom attribute metadata (GET /v1/metadata/{resource}) for these objects only.
-METADATA_RESOURCES = {
-    "customers": "customer",
-    "conversations": "conversation",
-    "messages": "message",
-    "companies": "company",
-}
 
 
 def _normalized(klass: str) -> str:
@@ -88,7 +91,37 @@ def kobject_spec(stream_name: str, klass: str, status: str = "enabled") -> Searc
         field_prefix="kobject",
         schema_name="kobjects",
         description=f"Custom objects of the Kustomer klass '{klass}' (klass status: {status}).",
+        metadata_resource=f"kobject.{klass}",
     )
+
+
+def catalog_streams(connection: KustomerConnection) -> List[KustomerStream]:
+    """Every stream of this org: the list and search tables, one kobjects_* stream per klass, work items and
+    sessions, the audit log and the custom attribute definitions. Asks whether the key is valid (a config_error if
+    not) and lists the klasses; custom attribute types are fetched when a schema is first asked for (or all at
+    once by ``prefetch_custom_types``)."""
+    client = connection.client("discover")
+    if not client.key_is_valid():  # (the answer also tells the budget the org's limit)
+        raise config_error(AUTH_MESSAGE)
+    klasses = list_klasses(client)
+    types = CustomFieldTypes(client)
+    names = kobject_stream_names([(klass.name, klass.id) for klass in klasses])
+    searches = list(SEARCH_STREAMS) + [kobject_spec(names[k.name], k.name, k.status) for k in klasses]
+    return [
+        *(KustomerListStream(spec, connection) for spec in LIST_STREAMS),
+        *(KustomerSearchStream(spec, connection, types) for spec in searches),
+        WorkItemsStream(connection),
+        WorkSessionsStream(connection),
+        AuditLogsStream(connection),
+        CustomAttributeMetadataStream(connection, [klass.name for klass in klasses]),
+    ]
+
+
+def prefetch_custom_types(streams: List[KustomerStream]) -> None:
+    """Fetch the custom attribute definitions ``streams`` are typed by, several at once."""
+    typed = [stream for stream in streams if stream.custom_types is not None and stream.metadata_resource]
+    if typed:
+        typed[0].custom_types.prefetch(sorted({stream.metadata_resource for stream in typed}))  # type: ignore
 
 
 __all__ = [
@@ -98,8 +131,9 @@ __all__ = [
     "ListSpec",
     "SearchSpec",
     "LIST_STREAMS",
-    "METADATA_RESOURCES",
     "SEARCH_STREAMS",
+    "catalog_streams",
     "kobject_spec",
     "kobject_stream_names",
+    "prefetch_custom_types",
 ]

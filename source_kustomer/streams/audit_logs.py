@@ -15,7 +15,7 @@ from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.models import SyncMode
 from kustomer_http import timestamps
-from kustomer_http.connection import AccessRefused
+from kustomer_http.connection import AccessRefused, KustomerConnection
 from kustomer_http.pages import list_error
 from kustomer_http.timestamps import instant, kustomer_time, parse_timestamp
 
@@ -71,10 +71,10 @@ class AuditLogsStream(KustomerStream):
 
     cursor_field = CURSOR
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, connection: KustomerConnection) -> None:
         self._cursor: Optional[str] = None
         self._first_low: Optional[str] = None  # a full read includes entries placed exactly at its start
-        super().__init__(*args, **kwargs)
+        super().__init__(connection)
         self._reader = AuditReader(
             self.client, self.progress.page, AuditPageBudget(MAX_AUDIT_PAGES), self.config.audit_publish_lag
         )
@@ -82,9 +82,6 @@ class AuditLogsStream(KustomerStream):
     @property
     def name(self) -> str:
         return "audit_logs"
-
-    def path(self, **kwargs: Any) -> str:
-        return "audit-logs"
 
     @property
     def state(self) -> MutableMapping[str, Any]:

@@ -1,10 +1,28 @@
-"""What every Kustomer stream shares: its client on the sync's guarded session, JSON:API flattening, progress,
-and the shape every stream reads in -- one partition made of parts read in order, checkpointed by the stream."""
+"""What every Kustomer stream shares: a CDK ``Stream`` with ``CheckpointMixin``, its own client on the sync's guarded
+session, JSON:API flattening, progress, and one error policy.
+
+The design: a stream is a CDK ``Stream`` + ``CheckpointMixin``, run by the CDK's concurrent ``DefaultStream``
+through the CDK's own ``StreamPartitionGenerator`` (``concurrency.py``).
+
+* Not an ``HttpStream``: its loop asks ``path``/``request_params``/``next_page_token`` for one request after
+  another and builds its own ``HttpClient``. Kustomer's reads decide each request from what the last one proved
+  (a keyset split, a time range, an audit week, a list's next link checked by its loop guard), and every request
+  must go through the sync's one guarded session and two-budget rate policy, which HttpStream's client can only
+  be given through its private members. So each stream implements the CDK's ``read_records`` itself -- the parts
+  it reads this sync, in order (``parts``/``read_part``) -- and sends requests with ``self.client`` (the CDK's
+  public ``HttpClient`` on the guarded session, see ``kustomer_http.connection``).
+* Not a ``DefaultStream`` with partitions of our own: discover, check and the CDK's standard tests speak the
+  ``Stream`` interface, and the CDK's ``StreamPartition`` already turns a Stream's records and STATE messages into
+  queue items in order; our own partition classes would copy it.
+
+A stream checkpoints itself: it yields ``checkpoint()`` right after the records it covers, and the concurrent
+framework puts that STATE on the queue the records travel on, so a state never overtakes a record it covers.
+"""
 
 import logging
 import time
 from abc import ABC
-from typing import Any, Callable, Iterable, List, Mapping, MutableMapping, Optional
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional
 
 import requests
 from airbyte_cdk.models import (
@@ -17,12 +35,13 @@ from airbyte_cdk.models import (
     SyncMode,
     Type,
 )
-from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.streams import CheckpointMixin, Stream
 from kustomer_http.connection import AccessRefused, KustomerConnection, SyncStopped
 from kustomer_http.errors import with_clear_errors
 from kustomer_http.rate_policy import RateStats
 from kustomer_http.responses import response_json
 
+from source_kustomer.discovery import CustomFieldTypes
 from source_kustomer.progress import StreamProgress
 from source_kustomer.schemas import stream_schema
 
@@ -46,14 +65,11 @@ def flatten(resource: Any) -> MutableMapping[str, Any]:
     return record
 
 
-class KustomerStream(HttpStream, ABC):
+class KustomerStream(Stream, CheckpointMixin, ABC):
     """Base of every stream: one Kustomer resource read through the sync's shared session and budget.
 
-    A stream is one partition for the concurrent framework: ``parts()`` says what it reads this sync (search
-    phases, audit-log weeks, list variants, metadata resources) and ``read_part`` reads one, in order -- they
-    depend on one another. Each stream yields its own ``checkpoint()`` right after the records it covers.
-    Requests go through ``self.client`` (the CDK's ``HttpClient`` on the guarded session: ``HttpStream``'s own
-    client cannot be given that session without reaching into the CDK's private members).
+    ``parts()`` says what the stream reads this sync (search phases, audit-log weeks, metadata resources) and
+    ``read_part`` reads one; they depend on one another and are read in order by ``read_records``.
     """
 
     primary_key = "id"
@@ -63,39 +79,26 @@ class KustomerStream(HttpStream, ABC):
     description = ""  # said in the catalog (e.g. a custom object klass's status)
     metadata_resource: Optional[str] = None  # the resource whose custom attribute definitions type its 'custom'
 
-    def __init__(
-        self,
-        connection: KustomerConnection,
-        custom_fields: Optional[Callable[[], Optional[Mapping[str, Any]]]] = None,
-    ) -> None:
+    def __init__(self, connection: KustomerConnection, custom_types: Optional[CustomFieldTypes] = None) -> None:
         self.connection = connection
         self.config = connection.config
         self.rate_stats = RateStats()
         self.client = connection.client(self.name, self.rate_stats)
         self.sync_mode = SyncMode.full_refresh  # as configured in the catalog (the source sets it)
-        self._custom_fields = custom_fields
+        self.custom_types = custom_types
         self._schema: Optional[Mapping[str, Any]] = None
         self.progress = StreamProgress(self.name, self.rate_stats)
-        super().__init__()
-
-    @property
-    def url_base(self) -> str:
-        return f"{self.connection.origin.url}/v1/"
 
     @property
     def effective_page_size(self) -> int:
         """The configured page size, never above what this endpoint accepts."""
         return min(self.config.page_size or self.max_page_size, self.max_page_size)
 
-    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
-        """The flattened records of a page; a page is counted for progress."""
+    def page_records(self, response: requests.Response) -> List[MutableMapping[str, Any]]:
+        """The flattened records of a page; the page is counted for progress."""
         self.progress.page(time.monotonic())
         data = response_json(response).get("data")
         return [flatten(resource) for resource in (data if isinstance(data, list) else [])]
-
-    def stream_slices(self, **kwargs: Any) -> Iterable[Optional[Mapping[str, Any]]]:
-        """One partition: the stream's parts depend on one another and are read in order (``read_records``)."""
-        return [None]
 
     def parts(self) -> List[Mapping[str, Any]]:
         """What this sync reads, in order (each stream says); one empty part by default."""
@@ -112,8 +115,10 @@ class KustomerStream(HttpStream, ABC):
         stream_slice: Optional[Mapping[str, Any]] = None,
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Any]:
-        """The whole stream, part after part. An access refusal skips the rest of the stream; any other failure
-        stops the other streams of the sync too (they would fail alike), each resuming from its saved state."""
+        """The whole stream, part after part, from the state and in the sync mode the source set (the concurrent
+        framework's arguments are not the configured ones). An access refusal skips the rest of the stream; any
+        other failure stops the other streams of the sync too (they would fail alike), each resuming from its
+        saved state."""
         self.progress.start()
         try:
             for part in self.parts():
@@ -160,7 +165,9 @@ class KustomerStream(HttpStream, ABC):
     def get_json_schema(self) -> Mapping[str, Any]:
         """The core schema, with ``custom`` typed from Kustomer's definitions (fetched once, lazily)."""
         if self._schema is None:
-            custom = self._custom_fields() if self._custom_fields else None
+            custom = None
+            if self.custom_types is not None and self.metadata_resource:
+                custom = self.custom_types.of(self.metadata_resource)
             self._schema = stream_schema(self.schema_name or self.name, custom, self.delivers_deletions)
             if self.description:
                 self._schema = {**self._schema, "description": self.description}
@@ -169,9 +176,3 @@ class KustomerStream(HttpStream, ABC):
     def log_summary(self, logger: Optional[logging.Logger] = None) -> None:
         """One line saying what this stream did."""
         (logger or self.logger).info(self.progress.summary_line())
-
-    def next_page_token(self, response: requests.Response) -> Optional[Mapping[str, Any]]:
-        """Kustomer's link to the next page, if any (streams resolve it on the origin before following it)."""
-        links = response_json(response).get("links")
-        link = links.get("next") if isinstance(links, Mapping) else None
-        return {"next": link} if link else None

@@ -1,21 +1,25 @@
 """Full-refresh streams over Kustomer's paged lists (``GET /v1/{path}?page&pageSize``, follow links.next).
 
-Pages are read one after another, each by the link the page before gave. Some lists take a filter that splits
-them (users: ``deleted=false`` then ``deleted=true``, as Kustomer lists deactivated users only when asked;
-klasses: each ``status``): each such variant is read in turn, its filter sent with every page (a next link that drops it
-gets it back). After every page the stream checkpoints the link of the page to read next (resumable full
-refresh): the state is ``{"next": "/v1/...?page=N..."}`` while a list is read and the CDK's completion marker
-once it is done. Every next link -- from Kustomer or from saved state -- is resolved on the configured origin
-before it is followed; a list that links back to a page already read, keeps returning records already read,
-sends a page longer than asked for, or runs past ``MAX_LIST_PAGES`` pages stops with one clear error instead of
-looping; a refusal after the first page stops it too, so a partial list is never taken for a whole one.
+A list stream is a ``ListSpec`` row read through one ``ListPages``: the paginator of that list, whose job is the
+next request given the last response. Pages are read one after another, each by the link the page before gave.
+Some lists take a filter that splits them (users: ``deleted=false`` then ``deleted=true``, as Kustomer lists
+deactivated users only when asked; klasses: each ``status``): each such variant is read in turn, its filter sent
+with every page (a next link that drops it gets it back). After every page the stream checkpoints the link of the
+page to read next (resumable full refresh): the state is ``{"next": "/v1/...?page=N..."}`` while a list is read
+and the CDK's completion marker once it is done. Every next link -- from Kustomer or from saved state -- is
+resolved on the configured origin before it is followed; a list that links back to a page already read, keeps
+returning records already read, sends a page longer than asked for, or runs past ``MAX_LIST_PAGES`` pages stops
+with one clear error instead of looping; a refusal after the first page stops it too, so a partial list is never
+taken for a whole one.
 """
 
+import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple
+from typing import Any, Callable, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
+from kustomer_http.connection import KustomerClient, KustomerConnection
 from kustomer_http.errors import config_error
 from kustomer_http.origin import Origin, UnsafeUrl
 from kustomer_http.pages import LinkTrail, list_error, path_of
@@ -27,6 +31,7 @@ FULL_REFRESH_COMPLETE = "__ab_full_refresh_sync_complete"
 NO_NEW_RECORDS_LIMIT = 3
 MAX_LIST_IDS = 2_000_000  # ids remembered per list and sync, to notice a list that repeats itself (~200 MB)
 Variant = Mapping[str, str]
+Record = MutableMapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -70,22 +75,159 @@ def _variant_of(link: str, variants: Tuple[Variant, ...]) -> int:
     return 0
 
 
-class KustomerListStream(KustomerStream):
-    """One list endpoint, every variant in turn, checkpointed after each page."""
+def _page_size_of(url: str) -> Optional[int]:
+    value = dict(parse_qsl(urlsplit(url).query)).get("pageSize")
+    return int(value) if value and value.isdigit() else None
 
-    def __init__(self, spec: ListSpec, *args: Any, **kwargs: Any) -> None:
+
+class ListPages:
+    """The paginator of one list: the next request, given the last response.
+
+    ``url`` is the page to ask for next (None once the last variant's last page is read), sent with ``filter``;
+    ``records(response)`` checks the page that came back and returns its new records; ``follow(response)`` then
+    moves on -- to the link Kustomer gave, to the next variant, or to the end. It holds what keeps a list finite
+    and whole: the loop guard (no page twice, at most ``MAX_LIST_PAGES``), the size cap (no page longer than asked
+    for), the repeat check (at most ``MAX_LIST_IDS`` ids, and never ``NO_NEW_RECORDS_LIMIT`` pages in a row of ids
+    already read), and ``state``, the resumable position (``{"next": link}``, then the CDK's completion marker).
+    """
+
+    def __init__(
+        self,
+        spec: ListSpec,
+        client: KustomerClient,
+        page_size: int,
+        parse: Callable[[requests.Response], List[Record]],
+        on_malformed: Callable[[Any, str], None],
+        logger: logging.Logger,
+    ) -> None:
         self.spec = spec
-        self.max_page_size = spec.max_page_size
-        self._next: Optional[str] = None  # path and query of the next page to read; None: the first variant's page 1
-        self._done = False
-        self._variant = 0
-        self._url = ""  # the absolute URL of the page being read
-        self._partial = False  # pages of this variant were read before this one (in this sync or the last)
-        self._more = False  # the page just read links to a further page of its variant
+        self.client = client
+        self.page_size = page_size
+        self.parse = parse
+        self.on_malformed = on_malformed
+        self.logger = logger
+        self.variant = 0
+        self.link: Optional[str] = None  # path and query of the page read next, as saved; None: page 1 of a variant
+        self.done = False
+        self._url: Optional[str] = None  # the absolute URL of the page to ask for, once entered into the trail
+        self._partial = False  # pages of this variant were read before the one asked for (in this sync or the last)
         self._trail = LinkTrail(f"list of {spec.name}")
         self._ids: Set[str] = set()
         self._idle_pages = 0
-        super().__init__(*args, **kwargs)
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        """Where the list resumes."""
+        if self.done:
+            return {FULL_REFRESH_COMPLETE: True}
+        return {"next": self.link} if self.link else {}
+
+    def resume(self, link: Optional[str]) -> None:
+        """Start from ``link`` (a saved state's, already resolved on the origin), or from the first page."""
+        self.link, self.done, self._url = link, False, None
+        self.variant = _variant_of(link, self.spec.variants) if link else 0
+
+    @property
+    def filter(self) -> Variant:
+        """The filter of the variant being read, sent with every page of it."""
+        return self.spec.variants[self.variant]
+
+    @property
+    def url(self) -> Optional[str]:
+        """The absolute URL of the next page to ask for; None when the list is read."""
+        if self.done:
+            return None
+        if self._url is None:
+            self._enter(self.link or self._first_page(self.variant))
+        return self._url
+
+    def records(self, response: requests.Response) -> Optional[List[Record]]:
+        """The records of the page just asked for that were not read before; None when Kustomer has no such list
+        here (nothing was read: the list moves on to its next variant, or ends)."""
+        refusal = self.client.refusal(response)
+        if refusal is not None or response.status_code == 404:
+            if self._partial:
+                raise list_error(
+                    f"Kustomer answered HTTP {response.status_code} ({error_detail(response)}) for a page of the "
+                    f"{self.spec.name} list after earlier pages were read; it is not taken as the end of the list"
+                )
+            if refusal is not None:
+                raise refusal
+            self.logger.warning(f"Skipping stream '{self.spec.name}': Kustomer has no such list here (HTTP 404).")
+            self._finish_variant()
+            return None
+        if response.status_code == 400:
+            raise list_error(
+                f"Kustomer rejected the request for the {self.spec.name} list (HTTP 400: {error_detail(response)})"
+            )
+        page = self.parse(response)
+        asked = _page_size_of(self._url or "") or self.page_size
+        if len(page) > asked:
+            raise list_error(
+                f"Kustomer's {self.spec.name} list sent a page of {len(page):,} records, {asked:,} asked for"
+            )
+        return self._new_records(page)
+
+    def follow(self, response: requests.Response) -> None:
+        """Move on from the page just read: to its next link (checked), else to the next variant or the end."""
+        links = response_json(response).get("links")
+        link = links.get("next") if isinstance(links, Mapping) else None
+        if link:
+            self._enter(link)
+            self.link = path_of(self._url)  # type: ignore[arg-type]
+        else:
+            self._finish_variant()
+
+    def _first_page(self, variant: int) -> str:
+        query = urlencode({**self.spec.variants[variant], "page": 1, "pageSize": self.page_size})
+        return f"/v1/{self.spec.path}?{query}"
+
+    def _enter(self, link: str) -> None:
+        """Make ``link`` the page asked for next: on the origin, never a page already read, within the bound."""
+        url = self.client.link_url(link)
+        parts = urlsplit(url)
+        query = {**dict(parse_qsl(parts.query)), **self.filter}
+        self._trail.enter(f"{parts.path}?{urlencode(sorted(query.items()))}")  # the page as it is asked for
+        self._partial = self._url is not None or link != self._first_page(self.variant)
+        self._url = url
+
+    def _finish_variant(self) -> None:
+        self._url = None
+        if self.variant + 1 < len(self.spec.variants):
+            self.variant += 1
+            self.link = self._first_page(self.variant)
+        else:
+            self.link, self.done = None, True
+
+    def _new_records(self, page: List[Record]) -> List[Record]:
+        records = []
+        for record in page:
+            if not isinstance(record.get("id"), str) or not record["id"]:
+                self.on_malformed(record, "it has no id")
+            elif record["id"] not in self._ids:
+                if len(self._ids) >= MAX_LIST_IDS:
+                    raise list_error(f"Kustomer's {self.spec.name} list holds more than {MAX_LIST_IDS:,} records")
+                self._ids.add(record["id"])
+                records.append(record)
+        self._idle_pages = 0 if records or not page else self._idle_pages + 1
+        if self._idle_pages >= NO_NEW_RECORDS_LIMIT:
+            raise list_error(
+                f"Kustomer's list of {self.spec.name} returned only records already read, "
+                f"{NO_NEW_RECORDS_LIMIT} pages in a row"
+            )
+        return records
+
+
+class KustomerListStream(KustomerStream):
+    """One list endpoint, every variant in turn, checkpointed after each page: a ``ListSpec`` and its pages."""
+
+    def __init__(self, spec: ListSpec, connection: KustomerConnection) -> None:
+        self.spec = spec
+        self.max_page_size = spec.max_page_size
+        super().__init__(connection)
+        self.pages = ListPages(
+            spec, self.client, self.effective_page_size, self.page_records, self.report_malformed, self.logger
+        )
 
     @property
     def name(self) -> str:
@@ -93,103 +235,20 @@ class KustomerListStream(KustomerStream):
 
     @property
     def state(self) -> MutableMapping[str, Any]:
-        if self._done:
-            return {FULL_REFRESH_COMPLETE: True}
-        return {"next": self._next} if self._next else {}
+        return self.pages.state
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
-        self._next = list_state_link(self.name, self.connection.origin, value)
-        self._done = False
-
-    def path(self, **kwargs: Any) -> str:
-        return self.spec.path
-
-    def _first_page(self, variant: int) -> str:
-        query = urlencode({**self.spec.variants[variant], "page": 1, "pageSize": self.effective_page_size})
-        return f"/v1/{self.spec.path}?{query}"
-
-    def parts(self) -> List[Mapping[str, Any]]:
-        """Each variant from the one the state points into."""
-        start = _variant_of(self._next, self.spec.variants) if self._next else 0
-        return [{"variant": n} for n in range(start, len(self.spec.variants))]
+        self.pages.resume(list_state_link(self.name, self.connection.origin, value))
 
     def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
-        """Every page of one variant, its filter sent with each (a next link that drops it gets it back)."""
-        self._variant = part["variant"]
-        resume = self._next if self._next and _variant_of(self._next, self.spec.variants) == self._variant else None
-        self._partial = bool(resume) and resume != self._first_page(self._variant)
-        self._enter(resume or self._first_page(self._variant))
-        self._more = True
-        while self._more:
-            response = self.client.get(self._url, params=self.spec.variants[self._variant])
-            yield from self._page(response.request, response)
-
-    def _enter(self, link: str) -> None:
-        self._url = self.client.link_url(link)
-        parts = urlsplit(self._url)
-        query = {**dict(parse_qsl(parts.query)), **self.spec.variants[self._variant]}
-        self._trail.enter(f"{parts.path}?{urlencode(sorted(query.items()))}")  # the page as it is asked for
-
-    def _page(self, request: requests.PreparedRequest, response: requests.Response) -> Iterable[Any]:
-        partial, self._partial, self._more = self._partial, True, False
-        refusal = self.client.refusal(response)
-        if refusal is not None or response.status_code == 404:
-            if partial:
-                raise list_error(
-                    f"Kustomer answered HTTP {response.status_code} ({error_detail(response)}) for a page of the "
-                    f"{self.name} list after earlier pages were read; it is not taken as the end of the list"
-                )
-            if refusal is not None:
-                raise refusal
-            self.logger.warning(f"Skipping stream '{self.name}': Kustomer has no such list here (HTTP 404).")
-            self._finish_variant()
-            return
-        if response.status_code == 400:
-            raise list_error(
-                f"Kustomer rejected the request for the {self.name} list (HTTP 400: {error_detail(response)})"
-            )
-        page = self.parse_response(response)
-        asked = _page_size_of(request) or self.effective_page_size
-        if len(page) > asked:
-            raise list_error(f"Kustomer's {self.name} list sent a page of {len(page):,} records, {asked:,} asked for")
-        records = self._new_records(page)
-        self.progress.records += len(records)
-        yield from records
-        links = response_json(response).get("links")
-        link = links.get("next") if isinstance(links, Mapping) else None
-        if link:
-            self._enter(link)
-            self._next, self._more = path_of(self._url), True
-        else:
-            self._finish_variant()
-        yield self.checkpoint()
-
-    def _finish_variant(self) -> None:
-        if self._variant + 1 < len(self.spec.variants):
-            self._next = self._first_page(self._variant + 1)
-        else:
-            self._next, self._done = None, True
-
-    def _new_records(self, page: List[MutableMapping[str, Any]]) -> List[MutableMapping[str, Any]]:
-        records = []
-        for record in page:
-            if not isinstance(record.get("id"), str) or not record["id"]:
-                self.report_malformed(record, "it has no id")
-            elif record["id"] not in self._ids:
-                if len(self._ids) >= MAX_LIST_IDS:
-                    raise list_error(f"Kustomer's {self.name} list holds more than {MAX_LIST_IDS:,} records")
-                self._ids.add(record["id"])
-                records.append(record)
-        self._idle_pages = 0 if records or not page else self._idle_pages + 1
-        if self._idle_pages >= NO_NEW_RECORDS_LIMIT:
-            raise list_error(
-                f"Kustomer's list of {self.name} returned only records already read, "
-                f"{NO_NEW_RECORDS_LIMIT} pages in a row"
-            )
-        return records
-
-
-def _page_size_of(request: requests.PreparedRequest) -> Optional[int]:
-    value = dict(parse_qsl(urlsplit(request.url or "").query)).get("pageSize")
-    return int(value) if value and value.isdigit() else None
+        """Every page of every variant, each followed by the list's position."""
+        while (url := self.pages.url) is not None:
+            response = self.client.get(url, params=self.pages.filter)
+            records = self.pages.records(response)
+            if records is None:
+                continue
+            self.progress.records += len(records)
+            yield from records
+            self.pages.follow(response)
+            yield self.checkpoint()

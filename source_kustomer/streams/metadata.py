@@ -31,8 +31,14 @@ class CustomAttributeMetadataStream(KustomerStream):
     def name(self) -> str:
         return "custom_attribute_metadata"
 
-    def path(self, **kwargs: Any) -> str:
-        return "metadata"
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        """None kept: the definitions are read in full every sync."""
+        return {}
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        """Nothing to resume from (the saved state holds at most the CDK's own markers, checked in state.py)."""
 
     def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
         """The definitions of every resource, in order."""

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Deque, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Union
 from urllib.parse import quote
 
-from airbyte_cdk.models import AirbyteMessage, SyncMode
+from airbyte_cdk.models import AirbyteMessage
 from kustomer_http import timestamps
-from kustomer_http.connection import KustomerClient
+from kustomer_http.connection import KustomerClient, KustomerConnection
 from kustomer_http.pages import LinkTrail, linked_pages, list_error
 from kustomer_http.responses import error_detail
 from kustomer_http.timestamps import instant, kustomer_time, moment_of
@@ -114,12 +114,12 @@ class _Items:
 class WorkItemsStream(KustomerSearchStream):
     """Every work item changed since the state, by search; or every item of the conversations changed since it."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, connection: KustomerConnection) -> None:
         self._parent_cursor: Optional[str] = None
         self._held_before: Optional[int] = None  # a conversation whose items could not be read (microseconds)
         self._missing = 0
         self._gone = 0
-        super().__init__(ITEMS_SPEC, *args, **kwargs)
+        super().__init__(ITEMS_SPEC, connection)
 
     @property
     def delivers_deletions(self) -> bool:  # type: ignore[override]
@@ -249,7 +249,7 @@ class WorkItemsStream(KustomerSearchStream):
                         f"Kustomer rejected the request for the work items of conversation {conversation_id} "
                         f"(HTTP 400: {error_detail(response)})"
                     )
-                page = self.parse_response(response)
+                page = self.page_records(response)
                 if len(page) > WORK_ITEMS_PAGE_SIZE:
                     raise list_error(
                         f"Kustomer sent {len(page):,} work items of conversation {conversation_id} on one page, "
@@ -289,8 +289,8 @@ class WorkSessionsStream(KustomerSearchStream):
     """Every work session changed since the state, by search; or, where search cannot be trusted, all of them
     from their list (user=false&active=false), the state then left where it was."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(SESSIONS_SPEC, *args, **kwargs)
+    def __init__(self, connection: KustomerConnection) -> None:
+        super().__init__(SESSIONS_SPEC, connection)
 
     @property
     def state(self) -> MutableMapping[str, Any]:
@@ -319,9 +319,7 @@ class WorkSessionsStream(KustomerSearchStream):
             return
         _fallback_warning(self, reason, "every session from GET /v1/routing/work-sessions?user=false&active=false")
         listing = KustomerListStream(SESSIONS_LIST, self.connection)
-        listing.progress = self.progress
-        listing.sync_mode = SyncMode.full_refresh
-        for part_of_list in listing.parts():
-            for record in listing.read_part(part_of_list):
-                if not isinstance(record, AirbyteMessage):
-                    yield record  # the list counts its own records (same progress)
+        listing.progress = self.progress  # the list counts its pages and records as this stream's
+        for record in listing.read_part({}):
+            if not isinstance(record, AirbyteMessage):
+                yield record  # the list's own position is not this stream's state

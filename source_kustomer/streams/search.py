@@ -7,6 +7,7 @@ from typing import Any, Iterable, Iterator, List, Mapping, MutableMapping, Optio
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http import timestamps
+from kustomer_http.connection import KustomerConnection
 from kustomer_http.errors import config_error
 from kustomer_http.responses import error_detail, response_json
 from kustomer_http.settings import EARLIEST_DATE
@@ -14,6 +15,7 @@ from kustomer_http.timestamps import earlier, instant, kustomer_time, parse_time
 
 from source_kustomer.audit_log import AUDIT_ROLES, DELETE_RETENTION
 from source_kustomer.deletions import AUDIT_OBJECT_TYPES, DeletionsLog, DeletionsUnavailable, soft_deletion
+from source_kustomer.discovery import CustomFieldTypes
 from source_kustomer.keyset import (
     RANGE_DONE,
     Bound,
@@ -51,6 +53,7 @@ class SearchSpec:
     archived: bool = True  # Kustomer keeps its records older than two years in the archive search
     sorted: bool = True  # Kustomer sorts it by its time field (else it is read in time ranges, sort unused)
     description: str = ""
+    metadata_resource: Optional[str] = None  # whose custom attribute definitions (GET /v1/metadata/…) type 'custom'
 
     @property
     def time_field(self) -> str:
@@ -93,13 +96,15 @@ def search_state(stream: str, state: Any, now: datetime, key: str = CURSOR) -> T
 class KustomerSearchStream(KustomerStream):
     """Records changed since the cursor, ascending; the state is a position every earlier record was read by."""
 
-    http_method = "POST"
     max_page_size = 500
 
-    def __init__(self, spec: SearchSpec, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, spec: SearchSpec, connection: KustomerConnection, custom_types: Optional[CustomFieldTypes] = None
+    ) -> None:
         self.spec = spec
         self.schema_name = spec.schema_name
         self.description = spec.description
+        self.metadata_resource = spec.metadata_resource
         self._cursor: Optional[str] = None
         self._incoming: Optional[str] = None
         self._deletions_since: Optional[str] = None
@@ -111,7 +116,7 @@ class KustomerSearchStream(KustomerStream):
         self._soft_marked: Set[str] = set()  # ids delivered as soft-delete markers in this sync
         self.deletions_log: Optional[DeletionsLog] = None  # set by the source when this sync reads deletions
         self.reader_stats: Optional[KeysetStats] = None
-        super().__init__(*args, **kwargs)
+        super().__init__(connection, custom_types)
 
     @property
     def name(self) -> str:
@@ -168,21 +173,12 @@ class KustomerSearchStream(KustomerStream):
             return [first]
         return [first, SortKey(f"{self.spec.field_prefix}_created_at", "createdAt")]
 
-    def path(self, **kwargs: Any) -> str:
-        return "customers/search"
-
-    def request_body_json(
-        self,
-        stream_state: Optional[Mapping[str, Any]],
-        stream_slice: Optional[Mapping[str, Any]] = None,
-        next_page_token: Optional[Mapping[str, Any]] = None,
-    ) -> Optional[Mapping[str, Any]]:
-        """The search body for criteria and a sort field (``next_page_token``; none for a stream read in time
-        ranges), in Kustomer's published shape."""
-        token = next_page_token or {}
-        body: MutableMapping[str, Any] = {"and": token["criteria"]}
-        if token.get("sort"):
-            body["sort"] = [{token["sort"]: "asc"}]
+    def search_body(self, criteria: Criteria, sort_field: Optional[str]) -> Mapping[str, Any]:
+        """The search body for criteria and a sort field (None for a stream read in time ranges), in Kustomer's
+        published shape."""
+        body: MutableMapping[str, Any] = {"and": criteria}
+        if sort_field:
+            body["sort"] = [{sort_field: "asc"}]
         body["queryContext"] = self.spec.query_context
         if self.asks_for_deleted:
             body["includeDeleted"] = True
@@ -192,20 +188,19 @@ class KustomerSearchStream(KustomerStream):
         """One page of a search of this stream's object; raises AccessRefused, or SearchRejected for 400/404."""
         self._check_sync_span()
         sort = sort_field if self.spec.sorted else None  # a range read relies on no order; none is asked for
-        body = self.request_body_json(None, next_page_token={"criteria": criteria, "sort": sort})
-        response = self.client.search(body, page, self.effective_page_size, archive=archive)  # type: ignore[arg-type]
+        response = self.client.search(self.search_body(criteria, sort), page, self.effective_page_size, archive=archive)
         refusal = self.client.refusal(response)
         if refusal is not None:
             raise refusal
         if response.status_code in (400, 404):
             raise SearchRejected(f"HTTP {response.status_code}: {error_detail(response)}")
-        records = self.parse_response(response)
+        records = self.page_records(response)
         document = response_json(response)
         meta = document.get("meta") if isinstance(document.get("meta"), Mapping) else {}
         total = meta.get("total")
         links = document.get("links") if isinstance(document.get("links"), Mapping) else {}
         return SearchPage(
-            records=list(records),
+            records=records,
             total=total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
             has_next=bool(links.get("next")),
         )

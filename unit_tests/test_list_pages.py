@@ -1,0 +1,68 @@
+"""A list stream's paginator (``ListPages``) through the real source with HttpMocker: the size cap, the repeat check
+and a resumed position inside a later variant -- exact requests, records, states and errors."""
+
+from airbyte_cdk.test.entrypoint_wrapper import read
+from airbyte_cdk.test.mock_http import HttpMocker
+from airbyte_cdk.test.state_builder import StateBuilder
+
+from source_kustomer import SourceKustomer
+from unit_tests.conftest import catalog, config, discovery_mocks, get, page, resource
+
+T1 = "2026-02-01T10:00:00.000Z"
+
+
+def _ids(output):
+    return [m.record.data["id"] for m in output.records]
+
+
+def _states(output):
+    return [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+
+
+def test_a_list_page_longer_than_asked_for_stops_the_list_before_any_of_its_records():
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        tags = [resource("tag", f"t{n}", T1) for n in range(3)]
+        http_mocker.get(get("tags", page=1, pageSize=2), page(tags, "/v1/tags?page=2&pageSize=2"))
+        output = read(SourceKustomer(), config(page_size=2), catalog("tags"), expecting_exception=True)
+    assert _ids(output) == []
+    assert output.errors[0].trace.error.message == (
+        "Kustomer's tags list sent a page of 3 records, 2 asked for; the connector stopped instead of looping. "
+        "The next run starts the list again."
+    )
+    assert _states(output) == [{}]
+
+
+def test_a_list_that_only_repeats_records_already_read_stops_after_three_such_pages():
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        same = [resource("tag", "t1", T1)]
+        pages = [get("tags", page=number, pageSize=100) for number in range(1, 5)]
+        for number, request in enumerate(pages, start=2):
+            http_mocker.get(request, page(same, f"/v1/tags?page={number}&pageSize=100"))
+        output = read(SourceKustomer(), config(), catalog("tags"), expecting_exception=True)
+        for request in pages:
+            http_mocker.assert_number_of_calls(request, 1)
+    assert _ids(output) == ["t1"]
+    assert (
+        "Kustomer's list of tags returned only records already read, 3 pages in a row"
+        in output.errors[0].trace.error.message
+    )
+    assert _states(output) == [
+        {"next": "/v1/tags?page=2&pageSize=100"},
+        {"next": "/v1/tags?page=3&pageSize=100"},
+        {"next": "/v1/tags?page=4&pageSize=100"},
+        {"next": "/v1/tags?page=4&pageSize=100"},
+    ]
+
+
+def test_a_list_resumed_inside_a_later_variant_reads_on_from_there_with_its_filter():
+    state = StateBuilder().with_stream_state("users", {"next": "/v1/users?deleted=true&page=2&pageSize=500"}).build()
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        resumed = get("users", deleted="true", page=2, pageSize=500)
+        http_mocker.get(resumed, page([resource("user", "u9", T1, deletedAt=T1)]))
+        output = read(SourceKustomer(), config(), catalog("users"), state)
+        http_mocker.assert_number_of_calls(resumed, 1)
+    assert _ids(output) == ["u9"] and not output.errors
+    assert _states(output) == [{"__ab_full_refresh_sync_complete": True}] * 2
