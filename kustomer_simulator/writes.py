@@ -48,6 +48,10 @@ class WriteSettings:
     * ``bulk_mode``: bulk requests answer 201 ``queued`` and run later, as the developer guide says (``async``), or
       complete before answering, as the OpenAPI examples show (``sync``).
     * ``bulk_seconds``: how long an asynchronous job takes; nothing it writes is visible before it completes.
+    * ``bulk_late_seconds``: how much longer the first job of each collection and operation (create, update) stays
+      queued before it runs (0: none is late). The guide says jobs may stay queued and names no bound; a late job
+      that finally runs overwrites whatever was written after it was sent. 0 by default: a late job stops a careful
+      client's sync by design (it cannot be settled in time), so -- like ``stuck`` -- the matrix runs it.
     * ``bulk_job_end``: what a job comes to -- ``complete``, as the guide describes; ``failed``: it writes the first
       half of its items and ends with that status, which the guide does not list (a client must read any status
       but queued and running as the end, and look up what the job wrote); ``stuck``: it writes the first half and
@@ -90,6 +94,7 @@ class WriteSettings:
 
     bulk_mode: str = "async"
     bulk_seconds: float = 0.5
+    bulk_late_seconds: float = 0.0
     bulk_job_end: str = "complete"
     bulk_results: str = "paged"
     duplicate_external_id: str = "created"
