@@ -236,3 +236,35 @@ def test_a_child_stream_that_spends_its_requests_saves_its_position_stops_alone_
         if m.state.stream.stream_descriptor.name == "conversation_events"
     ]
     assert events_states[-1] == AirbyteStateBlob(conversationUpdatedAt=T2)
+
+
+@pytest.mark.parametrize(
+    "second_page, error_text",
+    [
+        (
+            page([{"type": "customer_event", "id": "e2"}], "/v1/conversations/c1/events?page=1&pageSize=100"),
+            "Kustomer's list of events of conversation c1 links back to a page already read",
+        ),
+        (
+            page([{"type": "customer_event", "id": f"x{n}"} for n in range(101)]),
+            "Kustomer sent 101 events of conversation c1 on one page, 100 asked for",
+        ),
+    ],
+    ids=["a link back to a page already read", "a page longer than asked for"],
+)
+def test_a_conversations_list_that_loops_or_overflows_stops_the_stream_with_one_clear_error(second_page, error_text):
+    event = {"type": "customer_event", "id": "e1", "attributes": {"name": "kustomer.conversation.create"}}
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        _conversations(http_mocker, [resource("conversation", "c1", T1)])
+        first = get("conversations/c1/events", page=1, pageSize=100)
+        http_mocker.get(first, page([event], "/v1/conversations/c1/events?page=2&pageSize=100"))
+        http_mocker.get(get("conversations/c1/events", page=2, pageSize=100), second_page)
+        output = read(
+            SourceKustomer(),
+            config(),
+            catalog("conversation_events", mode=SyncMode.incremental),
+            expecting_exception=True,
+        )
+        http_mocker.assert_number_of_calls(first, 1)
+    assert _ids(output) == [] and error_text in output.errors[0].trace.error.message
