@@ -268,3 +268,20 @@ def test_a_conversations_list_that_loops_or_overflows_stops_the_stream_with_one_
         )
         http_mocker.assert_number_of_calls(first, 1)
     assert _ids(output) == [] and error_text in output.errors[0].trace.error.message
+
+
+def test_an_included_stream_that_spends_its_requests_stops_alone_with_one_clear_error(monkeypatch):
+    monkeypatch.setattr("source_kustomer.streams.included.MAX_CHILD_REQUESTS", 1)
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(get("slas", page=1, pageSize=100), page([resource("sla", "a", T1), resource("sla", "b", T1)]))
+        asked = get("slas/a", versions="all")
+        http_mocker.get(asked, _document(_sla("a", ["v1"]), _version("v1", "a")))
+        http_mocker.get(get("tags", page=1, pageSize=100), page([resource("tag", "t1", T1)]))
+        output = read(SourceKustomer(), config(), catalog("sla_versions", "tags"), expecting_exception=True)
+        http_mocker.assert_number_of_calls(asked, 1)
+    assert _ids(output, "sla_versions") == ["v1"] and _ids(output, "tags") == ["t1"]
+    assert output.errors[0].trace.error.message == (
+        "Stream 'sla_versions' sent the 1 requests one sync may spend on it (the sla_versions of 1 slas) and stopped. It had "
+        "saved no position yet: the next sync starts it from the beginning."
+    )

@@ -46,10 +46,13 @@ class RequestBudget:
 
     def reached(self, stream: str, what: str, position: Optional[str]) -> BoundReached:
         """The one error of a stream that spent its budget: what it read, where the next sync continues."""
-        continues = f"from {position}" if position else "from the beginning"
+        if position:
+            continues = f"Its position is saved: the next sync continues from {position}."
+        else:
+            continues = "It had saved no position yet: the next sync starts it from the beginning."
         message = (
-            f"Stream '{stream}' sent the {self.limit:,} requests one sync may spend on it ({what}) and stopped. Its "
-            f"position is saved: the next sync continues {continues}."
+            f"Stream '{stream}' sent the {self.limit:,} requests one sync may spend on it ({what}) and stopped. "
+            + continues
         )
         return BoundReached(message=message, internal_message=message, failure_type=FailureType.transient_error)
 

@@ -72,11 +72,12 @@ class IncludedStream(StatelessStream):
         for parent in parents.read_part({}):
             if isinstance(parent, AirbyteMessage):
                 continue  # the list's own position is not this stream's state
-            listed += 1
             try:
                 yield from self._included(client, parent)
             except BudgetSpent:
-                raise budget.reached(self.name, f"{listed:,} {self.spec.parent.name} asked for", None) from None
+                what = f"the {self.name} of {listed:,} {self.spec.parent.name}"
+                raise budget.reached(self.name, what, None) from None
+            listed += 1
 
     def _included(self, client: BudgetedClient, parent: Record) -> Iterator[Record]:
         parent_id = str(parent.get("id"))
