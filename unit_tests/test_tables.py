@@ -282,6 +282,6 @@ def test_an_included_stream_that_spends_its_requests_stops_alone_with_one_clear_
         http_mocker.assert_number_of_calls(asked, 1)
     assert _ids(output, "sla_versions") == ["v1"] and _ids(output, "tags") == ["t1"]
     assert output.errors[0].trace.error.message == (
-        "Stream 'sla_versions' sent the 1 requests one sync may spend on it (the sla_versions of 1 slas) and stopped. It had "
-        "saved no position yet: the next sync starts it from the beginning."
+        "Stream 'sla_versions' sent the 1 requests one sync may spend on it (the sla_versions of 1 slas) and stopped. "
+        "It had saved no position yet: the next sync starts it from the beginning."
     )
