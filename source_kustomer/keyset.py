@@ -45,9 +45,11 @@ Criteria = List[MutableMapping[str, Any]]
 MAX_GROUP_PASSES = 5
 MALFORMED_RETRIES = 2
 NO_PROGRESS_LIMIT = 3
-# Searches one range read may spend in a sync once it has split its window: an hour of the default share of 90
-# searches a minute. Every range read in full is checkpointed; past it, one clear error and the next sync goes on.
+# Searches one range read may spend in a sync once it has split its window: an hour of the default share of
+# searches (search_requests_per_minute, 90). Every range read in full is checkpointed; past it, one clear error and
+# the next sync goes on.
 MAX_SPLIT_SEARCHES = 5_400
+DEFAULT_SEARCHES_PER_MINUTE = 90
 RANGE_DONE: "Record" = {}  # yielded by read_by_ranges after each range read in full (``checkpoint`` then moved)
 MAX_RANGE_PIECES = 64
 
@@ -343,8 +345,9 @@ class KeysetReader:
         except _SplitSearchesSpent:
             raise self._stop(
                 f"reading {window.describe()} took more than {MAX_SPLIT_SEARCHES:,} searches in this sync once it was "
-                "split into narrower ranges (an hour of the search budget at the default 90 a minute); it stopped "
-                "after the last range read in full (saved), and the next sync goes on from there."
+                f"split into narrower ranges (about {MAX_SPLIT_SEARCHES / DEFAULT_SEARCHES_PER_MINUTE:.0f} minutes of "
+                f"the search budget at the default {DEFAULT_SEARCHES_PER_MINUTE} a minute); it stopped after the last "
+                "range read in full (saved), and the next sync goes on from there."
             ) from None
         finally:
             self._split_searches_end = None

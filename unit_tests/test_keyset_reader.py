@@ -5,9 +5,11 @@ import json
 import math
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Callable, List, Optional
 
 import pytest
+import yaml
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.timestamps import instant
 
@@ -488,3 +490,9 @@ def test_a_range_read_of_a_server_claiming_huge_ranges_spends_exactly_its_split_
             read.append(record)
     assert len(sent) == 1 + keyset.MAX_SPLIT_SEARCHES == 5_401
     assert any(r is RANGE_DONE for r in read) and reader.checkpoint is not None
+
+
+def test_the_split_cap_is_stated_in_minutes_at_the_specs_default_search_share():
+    spec = yaml.safe_load((Path(keyset.__file__).parent / "spec.yaml").read_text())
+    share = spec["connectionSpecification"]["properties"]["search_requests_per_minute"]["default"]
+    assert share == keyset.DEFAULT_SEARCHES_PER_MINUTE and keyset.MAX_SPLIT_SEARCHES / share == 60
