@@ -12,9 +12,8 @@ the field names (Kustomer names search fields after attributes: ``conversation_t
 * the filter and the order proven (page 1 links on and is ascending over ``SORT_PROOF_VALUES`` values): read like
   every search stream, by the verifying keyset reader;
 * the filter proven but not the order (refused, ignored, or too little to tell): read in time ranges like
-  conversation times -- no sort asked, each range complete only when a pass shows ``meta.total`` distinct records,
-  split while larger than one search can page -- every page checked against its range. A past range can only lose
-  records (a change moves a record past the window), so a range read in full holds every record still in it;
+  conversation times (``KeysetReader.read_by_ranges``), every page checked against its range. A past range can
+  only lose records (a change moves a record past the window), so a range read in full holds every one left;
 * neither (rejected, out of range, not narrowed, or records with no ``updatedAt`` to check): the sync warns once,
   naming why, and reads the documented lists instead:
 
@@ -23,9 +22,8 @@ the field names (Kustomer names search fields after attributes: ``conversation_t
     conversations at a time, emitted in conversation order; the position moves past a conversation only once its
     items and every earlier conversation's are out. That relies on a work item's change also updating its
     conversation, which Kustomer does not promise (wrap-up and completion need not): a full refresh reads every
-    item. A 404 for a conversation's items is never taken as "nothing there": the conversation is looked up, and
-    only if it is gone are its items skipped; if it exists, the list is asked again, and if it stays 404 the
-    position is held before that conversation for this sync (and the sync says so).
+    item. A 404 for a conversation's items is never "nothing there": only a conversation that is gone is skipped;
+    for a live one the list is asked again, and if it stays 404 the position is held before it (and said so).
   - work sessions: ``GET /v1/routing/work-sessions?user=false&active=false`` (every agent's sessions, ended ones
     too -- Kustomer states no defaults for either filter), read in full.
 
