@@ -313,7 +313,7 @@ def add_write_switches(add) -> None:
         "--bulk-late-seconds",
         type=float,
         default=defaults.bulk_late_seconds,
-        help="the first bulk job of each collection and operation stays queued this much longer (0: none)",
+        help="the first bulk job of each collection and operation stays queued this much longer (0: none late)",
     )
     add("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="413 past this body size (0: no limit)")
     add(
