@@ -317,6 +317,12 @@ def add_write_switches(add) -> None:
     for name, settings, text in CHOICE_SWITCHES:
         add(f"--{name.replace('_', '-')}", choices=settings, default=getattr(defaults, name), help=text)
     add("--bulk-seconds", type=float, default=defaults.bulk_seconds, help="how long an asynchronous bulk job takes")
+    add(
+        "--bulk-late-seconds",
+        type=float,
+        default=defaults.bulk_late_seconds,
+        help="the first bulk job of each collection and operation stays queued this much longer (0: none late)",
+    )
     add("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="413 past this body size (0: no limit)")
     add(
         "--kobject-creates-per-customer",
