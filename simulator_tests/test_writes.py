@@ -20,7 +20,8 @@ NO_BULK_READ = "kst-no-bulk-read"
 
 @pytest.fixture
 def writes(simulators) -> Callable[..., Simulator]:
-    """A factory of small orgs with the given write switches (fast asynchronous jobs)."""
+    """A factory of small orgs with the given write switches (fast asynchronous jobs, none late unless a test says
+    so: these tests time a job's own course)."""
 
     def start(**switches: Any) -> Simulator:
         settings = ServerSettings(
@@ -31,7 +32,7 @@ def writes(simulators) -> Callable[..., Simulator]:
             },
             org_per_minute=0,
             search_per_minute=0,
-            writes=replace(WriteSettings(bulk_seconds=0.2), **switches),
+            writes=replace(WriteSettings(bulk_seconds=0.2, bulk_late_seconds=0.0), **switches),
         )
         return simulators(settings, scale=3000, seed=5)
 

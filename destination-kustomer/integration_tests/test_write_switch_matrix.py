@@ -247,19 +247,35 @@ def test_a_bulk_job_that_never_ends_stops_the_sync_and_the_next_sync_waits_for_i
         assert len(again.of_type("STATE")) == 1
 
 
-LATE_SECONDS = following.follow_bound(0.6 / 60) + 3  # past the destination's bound at a 0.6 s window
+FOLLOW_BOUND = following.follow_bound(0.6 / 60)  # how long the destination follows a job at a 0.6 s window
+LATE_SECONDS = FOLLOW_BOUND + 3  # past that bound
+DEFAULT_LATE_SECONDS = WriteSettings().bulk_late_seconds  # late, but inside the bound
 
 
 @pytest.mark.parametrize(
     "bulk_late_seconds, collection",
-    [(0.0, "customers"), (LATE_SECONDS, "customers"), (LATE_SECONDS, "companies")],
-    ids=["not late", "late customer jobs", "late company jobs"],
+    [
+        (0.0, "customers"),
+        (DEFAULT_LATE_SECONDS, "customers"),
+        (DEFAULT_LATE_SECONDS, "companies"),
+        (LATE_SECONDS, "customers"),
+        (LATE_SECONDS, "companies"),
+    ],
+    ids=[
+        "not late",
+        "customer jobs late inside the bound",
+        "company jobs late inside the bound",
+        "customer jobs late past the bound",
+        "company jobs late past the bound",
+    ],
 )
 def test_a_late_bulk_job_is_waited_for_so_the_newer_values_win(bulk_late_seconds, collection):
     """Versions 1 then 2 of the same objects, in bulk. Under --bulk-late-seconds the first create and update jobs
-    stay queued past the destination's bound and then run (a stale rev applied, as --stale-rev ignored reads it;
-    companies carry no rev): the first sync stops after its first STATE, naming the jobs, and hands them on; the
-    next waits for them before writing anything. Every object ends at version 2, none twice."""
+    stay queued longer and then run (a stale rev applied, as --stale-rev ignored reads it; companies carry no rev).
+    Late inside the destination's bound (the default), the sync waits for them and goes on. Late past it, the first
+    sync stops after its first STATE, naming the jobs, and hands them on; the next waits for them before writing
+    anything. Every object ends at version 2, none twice."""
+    assert 0 < DEFAULT_LATE_SECONDS < FOLLOW_BOUND
     writes = WriteSettings(
         bulk_seconds=0.05, bulk_late_seconds=bulk_late_seconds, stale_rev="ignored", agent_edits="none"
     )
@@ -278,7 +294,7 @@ def test_a_late_bulk_job_is_waited_for_so_the_newer_values_win(bulk_late_seconds
         config = destination_config(sim, TEST_TOKEN, rate_limit_window_seconds=0.6, batch_size=6)
         catalog = write_catalog({"name": collection})
         started = time.monotonic()
-        late = bool(bulk_late_seconds)
+        late = bulk_late_seconds > FOLLOW_BOUND
         first = write_in_process(config, catalog, lines, stops=late)
         positions = [state["stream"]["stream_state"]["position"] for state in first.states()]
         carried = stored_config(config, first)
