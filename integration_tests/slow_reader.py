@@ -43,9 +43,7 @@ def _peak_rss_mb(pid: int, known: float) -> float:
         return known
 
 
-def read_slowly(
-    config: Dict[str, Any], catalog: Dict[str, Any], bytes_per_second: float, seconds: float
-) -> SlowRead:
+def read_slowly(config: Dict[str, Any], catalog: Dict[str, Any], bytes_per_second: float, seconds: float) -> SlowRead:
     """Run ``read`` with ``config`` and ``catalog``, reading its stdout at ``bytes_per_second`` for ``seconds`` (or
     until it ends), then stop it; assert the key is not in what was read."""
     with tempfile.TemporaryDirectory() as tmp:
