@@ -9,6 +9,7 @@ Memory running out while a body is read or parsed is one clear error (``OutOfMem
 """
 
 import heapq
+import io
 import socket
 import threading
 import time
@@ -219,7 +220,9 @@ class GuardedAdapter(HTTPAdapter):
         with _Watchdog(self._limits.deadline_seconds) as watchdog:
             try:
                 response = super().send(request, stream=True, **kwargs)
-                body = b"".join(self._bounded_body(response, watchdog))
+                body = io.BytesIO()  # its value is taken without a copy: the body is held once, not twice
+                for chunk in self._bounded_body(response, watchdog):
+                    body.write(chunk)
             except requests.exceptions.RequestException as error:
                 if watchdog.fired:
                     raise self._late(request) from error
@@ -228,7 +231,7 @@ class GuardedAdapter(HTTPAdapter):
                 raise OutOfMemory() from error
             if watchdog.fired:  # a body without Content-Length just ends when the socket is shut
                 raise self._late(request)
-        response._content = body  # what requests itself does once a body has been read
+        response._content = body.getvalue()  # what requests itself does once a body has been read
         response._content_consumed = True
         return response
 
