@@ -59,7 +59,7 @@ def summary_table(rows: List[Dict[str, Any]], live: Optional[Mapping[str, int]] 
     """A fixed-width table, one line per stream and a total; ``live`` adds the live rows in DuckDB.
 
     ``start`` is when the stream began, in seconds after the first stream did; ``secs`` how long it ran (``*``:
-    it did not finish).
+    it did not finish). A stream read one of several ways (work items, work sessions) says which.
     """
     first_start = min((r["started_at"] for r in rows if r.get("started_at") is not None), default=None)
     header = (
@@ -83,6 +83,8 @@ def summary_table(rows: List[Dict[str, Any]], live: Optional[Mapping[str, int]] 
             line += f"{live.get(row['stream'], 0):>10,}"
         if row.get("skipped"):
             line += f"  (skipped: {row['skipped']})"
+        elif row.get("read_path"):
+            line += f"  (read {row['read_path']})"
         lines.append(line)
     total = (
         f"{'total':<26}{_sum(rows, 'records'):>9,}{_sum(rows, 'deletions'):>10,}{_sum(rows, 'requests'):>9,}"

@@ -31,6 +31,7 @@ from source_kustomer.streams import audit_logs, lists, routing
 MEMORY_LIMIT_MB = 500  # SECURITY.md's bound on the connector's memory
 NO_MERGE_TOKEN = "kst-bounds-no-merge-role-not-a-secret-7Kq2"
 LAG = 1  # the simulator's audit publish lag here; the connector allows for it plus two seconds (harness)
+PER_CONVERSATION = {"work_item": "rejected", "work_session": "rejected"}  # work items read one conversation at a time
 
 
 def _simulator(org_per_minute: int = 0, **org: Any):
@@ -76,7 +77,14 @@ def _burst(sim: Simulator, count: int, object_type: str, verb: str, per_second: 
     sim.org.audit_burst(count, object_type, verb, per_second, now_ms())
 
 
-BOUNDS = ["audit pages", "deletion pages", "held deletions", "list records", "range splits", "JSON values"]
+BOUNDS = [
+    "audit pages",
+    "deletion pages",
+    "held deletions",
+    "list records",
+    "searches once a range read splits",
+    "JSON values",
+]
 
 
 @pytest.mark.parametrize("bound", BOUNDS)
@@ -99,11 +107,11 @@ def test_each_bound_ends_in_one_clear_error_and_the_next_sync_goes_on(monkeypatc
         elif bound == "list records":
             monkeypatch.setattr(lists, "MAX_LIST_IDS", 20)
             streams, expected = {"tags"}, "holds more than 20 records"
-        elif bound == "range splits":
-            monkeypatch.setattr(keyset, "MAX_RANGE_SPLITS", 1)
+        elif bound == "searches once a range read splits":
+            monkeypatch.setattr(keyset, "MAX_SPLIT_SEARCHES", 3)
             config["page_size"] = 10  # one search pages through 1,000 conversation times
             config["start_date"] = "2025-01-01T00:00:00Z"
-            streams, expected = {"conversation_times"}, "needed more than 1 narrower searches"
+            streams, expected = {"conversation_times"}, "took more than 3 searches in this sync once it was split"
         else:
             monkeypatch.setattr(responses, "MAX_JSON_VALUES", 50)
             streams, expected = {"tags"}, "more than 50 JSON values"
@@ -164,6 +172,7 @@ def test_work_item_pages_per_conversation_are_bounded(monkeypatch):
     monkeypatch.setattr(routing, "MAX_PAGES_PER_CONVERSATION", 1)
     monkeypatch.setattr(routing, "WORK_ITEMS_PAGE_SIZE", 1)
     with _simulator() as sim:
+        sim.settings.search.routing_search = PER_CONVERSATION
         config = sim_config(sim, TEST_TOKEN)
         output = _read(config, _catalog(config, {"work_items"}))
     messages = [m for m in _messages(output) if "longer than 1 pages" in m]
@@ -209,6 +218,7 @@ def test_one_transient_404_on_a_merge_lookup_makes_no_marker():
 
 def test_a_404_for_a_live_conversations_work_items_is_retried_and_nothing_is_lost():
     with _simulator() as sim:
+        sim.settings.search.routing_search = PER_CONVERSATION
         config = sim_config(sim, TEST_TOKEN)
         catalog = _catalog(config, {"work_items"})
         sim.faults.add(Fault("status", status=404, count=2, scope="/v1/routing/conversations/"))

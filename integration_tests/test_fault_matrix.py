@@ -30,6 +30,7 @@ from integration_tests.harness import (
 )
 from integration_tests.matrix import record
 from kustomer_simulator.faults import Fault
+from kustomer_simulator.search import SearchLimits
 from kustomer_simulator.server import ServerSettings
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
 from kustomer_simulator.timefmt import iso_ms, now_ms, parse_iso_ms
@@ -296,6 +297,41 @@ def test_a_page_that_breaks_the_query_stops_the_sync_and_a_rerun_loses_nothing(s
     assert second.returncode == 0 and lost == 0
 
 
+@pytest.mark.parametrize("routing", ["filter-only", "honoured"])
+def test_a_routing_search_that_drops_records_after_its_proof_stops_with_one_error_and_a_rerun_loses_nothing(routing):
+    """Work items' search passes the sync's proving requests, then answers every page without its first record
+    (meta.total and links unchanged): whether read in time ranges or in order, one clear error naming the dropped
+    records, the position never past what was read; once the search stops dropping, the next sync reads everything."""
+    limits = SearchLimits(routing_search={"work_item": routing, "work_session": routing})
+    settings = ServerSettings(
+        tokens={TEST_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0, minute_seconds=1, search=limits
+    )
+    with running_simulator(server_settings=settings, scale=1500, seed=47) as sim:
+        config = sim_config(sim, TEST_TOKEN, page_size=100)
+        catalog = configured_catalog(run_connector("discover", config), {"work_items"})
+        _queue(sim, [{"kind": "dropped_records", "count": -1, "after": 4, "scope": "search"}])  # proof: 2 searches
+        clock = time.monotonic()
+        first = run_connector("read", config, catalog)
+        errors = first.errors()
+        _queue(sim, [])
+        second = run_connector("read", config, catalog, first.final_state())
+        emitted = set(first.pairs("work_items")) | set(second.pairs("work_items"))
+        lost = len(set(sim.org.truth("work_items", since_ms=parse_iso_ms(START_DATE))) - emitted)
+        record(
+            f"work items' search (routing search {routing}) drops a record from every page after the proof",
+            "full, then rerun",
+            lost,
+            0,
+            f"stopped with one error after {len(first.pairs('work_items'))} records; rerun from state completed",
+            time.monotonic() - clock,
+        )
+    assert first.returncode != 0 and len(errors) == 1, errors
+    assert (
+        "records were dropped" in errors[0]["message"] and "did not return what was asked for" in errors[0]["message"]
+    )
+    assert second.returncode == 0 and lost == 0
+
+
 def test_records_that_stay_malformed_are_skipped_and_reported_never_lost_silently(sim, config, catalog):
     _queue(sim, [{"kind": "malformed", "variant": "no_id", "count": -1, "scope": "search"}])
     started, clock = now_ms(), time.monotonic()
@@ -464,7 +500,9 @@ PATTERN_FAULTS = {
 @pytest.mark.parametrize("fault", list(PATTERN_FAULTS))
 def test_transient_faults_on_each_new_read_pattern_lose_nothing(fault):
     """Each fault is aimed at every new endpoint in turn (its scope), in one full sync of the new streams."""
-    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=1)
+    # Work items and sessions through their lists here: read by search, they use conversation times' range reader.
+    lists = SearchLimits(routing_search={"work_item": "ignored", "work_session": "ignored"})
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=1, search=lists)
     with running_simulator(server_settings=settings, scale=3000, seed=53) as sim:
         config = sim_config(sim, TEST_TOKEN, request_timeout_seconds=2)
         catalog = configured_catalog(run_connector("discover", config), set(NEW_PATTERNS))

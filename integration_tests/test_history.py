@@ -15,6 +15,7 @@ import pytest
 from integration_tests.harness import configured_catalog, run_connector, sim_config, truth
 from integration_tests.matrix import record
 from kustomer_simulator.org import DAY_MS, OrgSettings
+from kustomer_simulator.search import SearchLimits
 from kustomer_simulator.server import ServerSettings
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
 from kustomer_simulator.timefmt import iso_ms, now_ms, parse_iso_ms
@@ -32,7 +33,9 @@ def _org(**overrides) -> OrgSettings:
 
 @pytest.fixture(scope="module")
 def five_years():
-    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=1)
+    # Work items are read per conversation here (their search ignored), reaching the archive through conversations.
+    per_conversation = SearchLimits(routing_search={"work_item": "ignored", "work_session": "ignored"})
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=1, search=per_conversation)
     with running_simulator(_org(), settings) as sim:
         yield sim
 
@@ -79,7 +82,7 @@ def test_a_five_year_history_syncs_completely_then_incrementally(five_years):
         seconds,
     )
 
-    # Work items are read per conversation here (the simulator ignores work_item searches by default): a silent item
+    # Work items are read per conversation here (the five_years simulator ignores work_item searches): a silent item
     # change waits for its conversation to change (test_switch_matrix measures it), so it is not asked for here.
     changed: Dict[str, Set[str]] = {s: set(sim.org.mutate(s, 25)) for s in ("customers", "conversations")}
     second = run_connector("read", config, catalog, first.final_state())
@@ -135,12 +138,14 @@ def test_records_moving_into_the_archive_during_the_sync_are_not_lost():
         assert lost == 0 and repeated == 0
 
 
-def test_work_items_by_search_reach_only_as_far_as_search_does_and_the_sync_says_so(five_years):
-    """Where Kustomer honours work_item searches, work items are read by search; Kustomer keeps no work item in its
-    archive search, so those last changed more than two years ago are not synced, and the sync warns."""
+@pytest.mark.parametrize("routing", ["honoured", "filter-only"])
+def test_work_items_by_search_reach_only_as_far_as_search_does_and_the_sync_says_so(five_years, routing):
+    """Where Kustomer honours work_item searches (sorted, or filtered only: then in time ranges), work items are read
+    by search; Kustomer keeps no work item in its archive search, so those last changed more than two years ago are
+    not synced, and the sync warns."""
     sim = five_years
     saved = sim.settings.search.routing_search
-    sim.settings.search.routing_search = {"work_item": "honoured", "work_session": "honoured"}
+    sim.settings.search.routing_search = {"work_item": routing, "work_session": routing}
     try:
         config = sim_config(sim, TEST_TOKEN, start_date=FIVE_YEARS_AGO)
         run = run_connector("read", config, configured_catalog(run_connector("discover", config), {"work_items"}))

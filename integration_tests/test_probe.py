@@ -22,14 +22,16 @@ from integration_tests.harness import ROOT, sim_config, token_forms
 from kustomer_simulator.__main__ import build_parser
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.org import KLASS_STATUSES, OrgSettings
-from kustomer_simulator.search import FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
+from kustomer_simulator.search import FIELD_BEHAVIOURS, ROUTING_BEHAVIOURS, SearchLimits
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
 from kustomer_simulator.timefmt import now_ms
 from source_kustomer.config import parse_config
 from source_kustomer.probe import MAX_REQUESTS, NOT_ASKED, Probe
 from source_kustomer.probe import budget as probe_budget
+from source_kustomer.probe.budget import Question
 from source_kustomer.probe.questions import AUDIT_IDS
+from source_kustomer.probe.routing import ROUTING_CONTEXTS, SEARCH_REQUESTS, routing_search_question
 from source_kustomer.version import USER_AGENT
 
 FAST = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=2)  # every role; a 2-second "minute"
@@ -37,7 +39,7 @@ FROM_WHAT_WAS_SEEN = (AUDIT_IDS, "x-ratelimit-reset", "timestamp precision")
 SLA_ROLE, MERGE_ROLE = "org.permission.sla.read", "org.permission.customer_merge.read"
 CONTEXTS = ("customer", "conversation", "message", "note", "company", "kobject")
 SETTINGS: Dict[str, Dict[str, Any]] = {
-    "A": {"created_at": "honoured", "routing_search": {"work_item": "honoured", "work_session": "ignored"},
+    "A": {"created_at": "honoured", "routing_search": {"work_item": "honoured", "work_session": "filter-only"},
           "missing_role_status": 401, "reset_mode": "epoch", "past_window": "error", "total": "exact",
           "list_over_max": "clamp", "conversation_time_sort": "honoured",
           "audit_bounds": "exclusive", "audit_date_field": "publishedAt", "audit_publish_lag_seconds": 8,
@@ -46,7 +48,7 @@ SETTINGS: Dict[str, Dict[str, Any]] = {
           "klasses": {"order": "enabled", "subscription": "enabled"}, "disabled_klass_objects": "served",
           "work_session_defaults": "true", "users_default": "active",
           "denied": {SLA_ROLE}, "merges_listed_for": "source", "merged_lookup": 200},
-    "B": {"created_at": "ignored", "routing_search": {"work_item": "ignored", "work_session": "rejected"},
+    "B": {"created_at": "ignored", "routing_search": {"work_item": "no-updated-at", "work_session": "sort-rejected"},
           "missing_role_status": 403, "reset_mode": "seconds", "past_window": "empty", "total": "capped",
           "list_over_max": "error", "conversation_time_sort": "ignored",
           "audit_bounds": "inclusive", "audit_date_field": "createdAt", "audit_publish_lag_seconds": 10,
@@ -56,7 +58,7 @@ SETTINGS: Dict[str, Dict[str, Any]] = {
           "disabled_klass_objects": "served",
           "work_session_defaults": "false", "users_default": "all",
           "denied": {SLA_ROLE}, "merges_listed_for": "both", "merged_lookup": 404},
-    "C": {"created_at": "rejected", "routing_search": {"work_item": "rejected", "work_session": "honoured"},
+    "C": {"created_at": "rejected", "routing_search": {"work_item": "rejected", "work_session": "ignored"},
           "missing_role_status": 403, "reset_mode": "absent", "past_window": "error", "total": "exact",
           "list_over_max": "clamp", "conversation_time_sort": "rejected",
           "audit_bounds": "exclusive", "audit_date_field": "createdAt", "audit_publish_lag_seconds": 3,
@@ -219,8 +221,8 @@ def test_the_settings_cover_every_choice_of_every_switch():
             assert seen[flag] == {str(choice) for choice in offered}, flag
     for context in CONTEXTS:
         assert {f"{context}={b}" for b in FIELD_BEHAVIOURS} <= seen["--created-at"], context
-    for context in ROUTING_SEARCH_DEFAULTS:
-        assert {f"{context}={b}" for b in FIELD_BEHAVIOURS} <= seen["--routing-search"], context
+    # Every routing setting in a whole probe; each for each context in the routing question's own test below.
+    assert {part.partition("=")[2] for part in seen["--routing-search"]} == set(ROUTING_BEHAVIOURS)
     statuses = {part.partition(":")[2] or "enabled" for part in seen["--klasses"]}
     assert statuses == set(KLASS_STATUSES)
     assert len(seen["--audit-publish-lag-seconds"]) == len(SETTINGS)
@@ -263,6 +265,26 @@ def test_retries_count_against_the_budget_and_an_echoed_key_is_masked():
 def _in_process(sim: Simulator, max_sends: int) -> Probe:
     config = parse_config(sim_config(sim, TEST_TOKEN))
     return Probe(KustomerConnection(config, USER_AGENT, max_sends=max_sends))
+
+
+@pytest.fixture(scope="module")
+def routing_sim() -> Iterator[Simulator]:
+    with running_simulator(OrgSettings(seed=47, scale=2000, anchor_ms=TEST_ANCHOR_MS), FAST) as sim:
+        yield sim
+
+
+@pytest.mark.parametrize("behaviour", ROUTING_BEHAVIOURS)
+def test_the_routing_question_names_every_routing_search_setting_of_each_context(routing_sim, behaviour):
+    """The question asked of work items' and work sessions' search tells each --routing-search setting from the
+    others within its three searches: the one it names is the one the simulator was set to."""
+    routing_sim.settings.search.routing_search = {context: behaviour for context in ROUTING_CONTEXTS}
+    probe = _in_process(routing_sim, max_sends=MAX_REQUESTS)
+    for context in ROUTING_CONTEXTS:
+        before = probe.connection.sends
+        ask = lambda question, context=context: probe.routing.search_by_updated_at(question, context)  # noqa: E731
+        [finding] = probe.client.ask(Question(routing_search_question(context), SEARCH_REQUESTS, ask))
+        assert (finding.answer, finding.switch) == (behaviour, f"--routing-search {context}={behaviour}"), finding
+        assert probe.connection.sends - before <= SEARCH_REQUESTS
 
 
 def test_a_question_that_cannot_fit_is_not_asked(monkeypatch):

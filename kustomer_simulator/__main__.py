@@ -15,7 +15,13 @@ from kustomer_simulator.merges import MERGE_SIDES
 from kustomer_simulator.org import KLASS_STATUSES, MERGE_AUDIT_ABOUT, MERGE_AUDIT_VERBS, MERGE_AUDITS, Org, OrgSettings
 from kustomer_simulator.roles import TOKEN_ROLES
 from kustomer_simulator.routes.audit import INCLUDE_MODES, PAGING_MODES
-from kustomer_simulator.search import CREATED_AT_DEFAULTS, FIELD_BEHAVIOURS, ROUTING_SEARCH_DEFAULTS, SearchLimits
+from kustomer_simulator.search import (
+    CREATED_AT_DEFAULTS,
+    FIELD_BEHAVIOURS,
+    ROUTING_BEHAVIOURS,
+    ROUTING_SEARCH_DEFAULTS,
+    SearchLimits,
+)
 from kustomer_simulator.server import DEFAULT_TOKEN, ServerSettings, Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
 from kustomer_simulator.writes import (
@@ -56,13 +62,13 @@ def parse_tokens(specs: List[str]) -> Tuple[Dict[str, FrozenSet[str]], Dict[str,
     return tokens, grants
 
 
-def _per_context(text: str, defaults: Mapping[str, str]) -> Dict[str, str]:
+def _per_context(text: str, defaults: Mapping[str, str], choices: Tuple[str, ...] = FIELD_BEHAVIOURS) -> Dict[str, str]:
     """``honoured`` (every context) or ``a=honoured,b=rejected`` (the rest keep their defaults)."""
     behaviours = dict(defaults)
     for part in (p.strip() for p in text.split(",") if p.strip()):
         context, _, behaviour = part.rpartition("=")
-        if behaviour not in FIELD_BEHAVIOURS:
-            raise argparse.ArgumentTypeError(f"{behaviour!r} is not one of {', '.join(FIELD_BEHAVIOURS)}")
+        if behaviour not in choices:
+            raise argparse.ArgumentTypeError(f"{behaviour!r} is not one of {', '.join(choices)}")
         if context:
             behaviours[context] = behaviour
         else:
@@ -80,7 +86,7 @@ def parse_routing_search(text: str) -> Dict[str, str]:
     unknown = {p.partition("=")[0].strip() for p in text.split(",") if "=" in p} - set(ROUTING_SEARCH_DEFAULTS)
     if unknown:
         raise argparse.ArgumentTypeError(f"{sorted(unknown)}: the routing contexts are work_item and work_session")
-    return _per_context(text, ROUTING_SEARCH_DEFAULTS)
+    return _per_context(text, ROUTING_SEARCH_DEFAULTS, ROUTING_BEHAVIOURS)
 
 
 def parse_klasses(text: str) -> Tuple[Tuple[str, ...], Dict[str, str]]:
@@ -174,8 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--routing-search",
         type=parse_routing_search,
         default=_spelled(ROUTING_SEARCH_DEFAULTS),
-        help="how search treats work_item_/work_session_ updated_at and created_at: honoured|ignored|rejected, "
-        "for both contexts or per context (e.g. work_item=honoured,work_session=rejected)",
+        help="how search treats work_item_/work_session_ updated_at and created_at: "
+        f"{'|'.join(ROUTING_BEHAVIOURS)} (filter-only: filter honoured, sort ignored; sort-rejected: a sort is 400; "
+        "no-updated-at: as filter-only, records without updatedAt), for both contexts or per context "
+        "(e.g. work_item=honoured,work_session=rejected)",
     )
     add(
         "--work-item-updates",
@@ -309,6 +317,12 @@ def add_write_switches(add) -> None:
     for name, settings, text in CHOICE_SWITCHES:
         add(f"--{name.replace('_', '-')}", choices=settings, default=getattr(defaults, name), help=text)
     add("--bulk-seconds", type=float, default=defaults.bulk_seconds, help="how long an asynchronous bulk job takes")
+    add(
+        "--bulk-late-seconds",
+        type=float,
+        default=defaults.bulk_late_seconds,
+        help="the first bulk job of each collection and operation stays queued this much longer (0: none late)",
+    )
     add("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="413 past this body size (0: no limit)")
     add(
         "--kobject-creates-per-customer",

@@ -7,11 +7,14 @@ under ``--bulk-results paged``, each page linking to the next).
 A job's writes land together when it runs: nothing it creates can be looked up before. Under ``--bulk-mode sync``
 a job runs before its request is answered, as the OpenAPI examples show. Under ``--bulk-job-end failed`` a job
 writes the first half of its items and ends ``failed``; under ``stuck`` it writes that half and stays ``running``.
+Under ``--bulk-late-seconds S`` the first job of each collection and operation (create, update) stays ``queued``
+S seconds longer before it runs -- a client that gives up on it and writes its objects again is overwritten when it
+finally runs.
 """
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from kustomer_simulator.collection import Collection, mix32
 from kustomer_simulator.shapes import relationship
@@ -37,14 +40,16 @@ class BulkJob:
     created_ms: int
     seconds: float
     end: Optional[str] = "complete"  # the status it ends in (None: it never ends)
+    late: float = 0.0  # seconds it stays queued before its own time starts (--bulk-late-seconds)
     results: List[Dict[str, Any]] = field(default_factory=list)
     completed_ms: Optional[int] = None
 
     def status(self, now: int) -> str:
-        """queued for the first third of the job's time, running after that, its end once its writes landed."""
+        """queued while it is late and for the first third of the job's time, running after that, its end once its
+        writes landed."""
         if self.completed_ms is not None and self.end is not None:
             return self.end
-        return "queued" if now < self.created_ms + self.seconds * 1000 / 3 else "running"
+        return "queued" if now < self.created_ms + (self.late + self.seconds / 3) * 1000 else "running"
 
     def render(self, org_id: str, now: int) -> dict:
         """The bulk record (``GET /v1/bulk/{id}``)."""
@@ -95,6 +100,7 @@ class BulkBook:
     def __init__(self, seed: int) -> None:
         self._salt = mix32(seed, 0xB0)
         self.jobs: Dict[str, BulkJob] = {}
+        self._late: Set[Tuple[str, str]] = set()  # (collection, operation) whose first job was held back
 
     def get(self, job_id: str) -> Optional[BulkJob]:
         """The job with this id, or None."""
@@ -109,8 +115,13 @@ class BulkBook:
         settings: WriteSettings,
         minute_seconds: float = 60,
     ) -> BulkJob:
-        """Queue a job (the caller holds the org's lock); it runs now under ``sync``, after ``bulk_seconds`` else."""
+        """Queue a job (the caller holds the org's lock); it runs now under ``sync``, after ``bulk_seconds`` else --
+        the first of its collection and operation ``bulk_late_seconds`` later still."""
         at = now_ms()
+        first = (coll.name, operation) not in self._late
+        late = settings.bulk_late_seconds if first and settings.bulk_mode == "async" else 0.0
+        if late:
+            self._late.add((coll.name, operation))
         job = BulkJob(
             id=f"{at // 1000:08x}{self._salt:08x}{len(self.jobs):08x}",
             collection=coll.name,
@@ -119,12 +130,13 @@ class BulkBook:
             created_ms=at,
             seconds=settings.bulk_seconds if settings.bulk_mode == "async" else 0.0,
             end=BULK_JOB_END_STATUS[settings.bulk_job_end],
+            late=late,
         )
         self.jobs[job.id] = job
         if settings.bulk_mode == "sync":
             self._run(org, job, settings, minute_seconds)
         else:
-            timer = threading.Timer(job.seconds, self._run_locked, (org, job, settings, minute_seconds))
+            timer = threading.Timer(job.late + job.seconds, self._run_locked, (org, job, settings, minute_seconds))
             timer.daemon = True
             timer.start()
         return job

@@ -20,6 +20,7 @@ FAULT_KINDS = (
     "empty_next",  # an empty page that still links to a next one
     "timed_out",  # a search page cut short and flagged meta.timed_out (Kustomer's partial result)
     "unsorted",  # a search page whose records come back in the reverse of the requested order
+    "dropped_records",  # a page without its first record, its meta.total and links unchanged
     "malformed",  # one record of a page is broken; `variant`: no_id, bad_updated_at, no_attributes, not_object
     "far_future",  # the last record of a search page is dated 2999, past the requested upper bound
     "foreign_next",  # a page whose links.next is `link` (another host, a scheme-relative path...)
@@ -53,6 +54,7 @@ PAGE_FAULTS = (
     "empty_next",
     "timed_out",
     "unsorted",
+    "dropped_records",
     "malformed",
     "far_future",
     "foreign_next",
@@ -168,6 +170,8 @@ def spoil(fault: Fault, payload: bytes, request_path: str, key: str = "") -> byt
         doc.setdefault("meta", {})["timed_out"] = True
     elif fault.kind == "unsorted":
         doc["data"] = data[::-1]
+    elif fault.kind == "dropped_records":
+        doc["data"] = data[1:]
     elif fault.kind == "malformed" and data:
         _break(data, fault.variant)
     elif fault.kind == "far_future" and data:

@@ -48,6 +48,12 @@ class WriteSettings:
     * ``bulk_mode``: bulk requests answer 201 ``queued`` and run later, as the developer guide says (``async``), or
       complete before answering, as the OpenAPI examples show (``sync``).
     * ``bulk_seconds``: how long an asynchronous job takes; nothing it writes is visible before it completes.
+    * ``bulk_late_seconds``: how much longer the first job of each collection and operation (create, update) stays
+      queued before it runs (0: none is late). The guide says jobs may stay queued and names no bound; a late job
+      that finally runs overwrites whatever was written after it was sent. 1 s by default: longer than a client
+      that gives up after a poll or two waits, so such a client sends again what the job will still write, yet
+      well inside the destination's bound at any window it is run with (it follows a job for ~19 windows); a job
+      late past that bound stops a careful client's sync by design, so -- like ``stuck`` -- the matrix runs it.
     * ``bulk_job_end``: what a job comes to -- ``complete``, as the guide describes; ``failed``: it writes the first
       half of its items and ends with that status, which the guide does not list (a client must read any status
       but queued and running as the end, and look up what the job wrote); ``stuck``: it writes the first half and
@@ -90,6 +96,7 @@ class WriteSettings:
 
     bulk_mode: str = "async"
     bulk_seconds: float = 0.5
+    bulk_late_seconds: float = 1.0
     bulk_job_end: str = "complete"
     bulk_results: str = "paged"
     duplicate_external_id: str = "created"

@@ -264,7 +264,7 @@ def test_serve_help_lists_every_switch_with_its_default(capsys):
         ("--merge-pending-seconds", "5.0"),
         ("--work-item-updates", "silent"),
         ("--conversation-time-sort", "ignored"),
-        ("--routing-search", "work_item=ignored,work_session=ignored"),
+        ("--routing-search", "work_item=filter-only,work_session=filter-only"),
     ):
         section = flat.split(f" {flag} ", 1)[1]
         assert f"(default: {default})" in section.split(" --", 1)[0], flag

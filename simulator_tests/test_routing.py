@@ -8,7 +8,7 @@ import requests
 
 from kustomer_simulator.__main__ import parse_routing_search
 from kustomer_simulator.org import MACHINE_USER
-from kustomer_simulator.search import SearchLimits
+from kustomer_simulator.search import ROUTING_BEHAVIOURS, SearchLimits
 from kustomer_simulator.server import ServerSettings
 from kustomer_simulator.testing import TEST_TOKEN
 from kustomer_simulator.timefmt import iso_ms
@@ -68,12 +68,12 @@ def test_work_session_links_keep_the_filters(sim, http):
     assert [r["id"] for r in second] == _session_ids(http, sim, "&user=false&active=false")[5:10]
 
 
-def _routing_search(http, sim, context: str, field: str, pivot: str, size: int = 500):
-    body = {"queryContext": context, "and": [{field: {"gte": pivot}}], "sort": [{field: "desc"}]}
+def _routing_search(http, sim, context: str, field: str, pivot: str, size: int = 500, sort: bool = True):
+    body = {"queryContext": context, "and": [{field: {"gte": pivot}}], **({"sort": [{field: "desc"}]} if sort else {})}
     return http.post(f"{sim.url}/v1/customers/search?pageSize={size}", json=body)
 
 
-@pytest.mark.parametrize("behaviour", ["honoured", "ignored", "rejected"])
+@pytest.mark.parametrize("behaviour", ROUTING_BEHAVIOURS)
 @pytest.mark.parametrize("context, stream", [("work_item", "work_items"), ("work_session", "work_sessions")])
 def test_routing_search_follows_the_switch(sim, http, behaviour, context, stream):
     sim.settings.search.routing_search = {context: behaviour}
@@ -82,33 +82,53 @@ def test_routing_search_follows_the_switch(sim, http, behaviour, context, stream
         field = f"{context}_{suffix}"
         pivot = sorted(times)[max(coll.count // 2, coll.count - 300)]  # the matches fit one page
         response = _routing_search(http, sim, context, field, iso_ms(pivot))
-        if behaviour == "rejected":
+        if behaviour in ("rejected", "sort-rejected"):
             assert response.status_code == 400 and field in response.json()["errors"][0]["detail"]
-            continue
+            if behaviour == "rejected":
+                continue
+            assert "sorting by" in response.json()["errors"][0]["detail"]
+            response = _routing_search(http, sim, context, field, iso_ms(pivot), sort=False)
         found = [coll.index_of(r["id"]) for r in response.json()["data"]]
         total = response.json()["meta"]["total"]
+        served = [r["attributes"] for r in response.json()["data"]]
+        assert all(("updatedAt" in r) == (behaviour != "no-updated-at") for r in served)
+        assert all(("modifiedAt" in r) == (behaviour != "no-updated-at") for r in served)
+        expected = sorted((i for i in range(coll.count) if times[i] >= pivot), key=lambda i: -times[i])
         if behaviour == "honoured":
-            expected = sorted((i for i in range(coll.count) if times[i] >= pivot), key=lambda i: -times[i])
             assert [times[i] for i in found] == [times[i] for i in expected] and total == len(expected)
-        else:  # every item matches, in index order (not by time)
+        elif behaviour == "ignored":  # every item matches, in index order (not by time)
             assert total == coll.count and len(found) == min(500, coll.count)
             assert [times[i] for i in found] != sorted(times[i] for i in found)
             assert min(times[i] for i in found) < pivot
+        else:  # the filter honoured (on the index's own time where the records do not show it), the order not
+            assert sorted(found) == sorted(expected) and total == len(expected)
+            assert [times[i] for i in found] != [times[i] for i in expected]
 
 
-def test_routing_search_is_set_per_context_and_ignored_by_default(sim, http):
-    assert SearchLimits().routing_search == {"work_item": "ignored", "work_session": "ignored"}
+def test_routing_search_is_set_per_context_and_filter_only_by_default(sim, http):
+    assert SearchLimits().routing_search == {"work_item": "filter-only", "work_session": "filter-only"}
     assert parse_routing_search("honoured") == {"work_item": "honoured", "work_session": "honoured"}
-    split = parse_routing_search("work_item=honoured,work_session=rejected")
-    assert split == {"work_item": "honoured", "work_session": "rejected"}
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_routing_search("conversation=honoured")
+    split = parse_routing_search("work_item=no-updated-at,work_session=rejected")
+    assert split == {"work_item": "no-updated-at", "work_session": "rejected"}
+    for bad in ("conversation=honoured", "work_item=sorted"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_routing_search(bad)
     sim.settings.search.routing_search = split
     pivot = "2026-01-01T00:00:00.000Z"
     assert _routing_search(http, sim, "work_item", "work_item_updated_at", pivot).status_code == 200
     assert _routing_search(http, sim, "work_session", "work_session_updated_at", pivot).status_code == 400
     unknown = _routing_search(http, sim, "work_item", "work_item_handle_completed_at", pivot)
     assert unknown.status_code == 400 and "does not model" in unknown.text
+
+
+def test_routing_lists_serve_no_updated_at_where_the_switch_says_the_records_carry_none(sim, http):
+    sim.settings.search.routing_search = {"work_item": "no-updated-at", "work_session": "honoured"}
+    conversation = sim.org.collections["conversations"].record_id(sim.org.conversation_of(0))
+    items = http.get(f"{sim.url}/v1/routing/conversations/{conversation}/work-items").json()["data"]
+    sessions = http.get(f"{sim.url}{SESSIONS}?user=false&active=false&pageSize=5").json()["data"]
+    assert items and all(set(r["attributes"]) & {"updatedAt", "modifiedAt"} == set() for r in items)
+    assert all("createdAt" in r["attributes"] for r in items)
+    assert sessions and all("updatedAt" in r["attributes"] for r in sessions)
 
 
 def test_routing_search_needs_the_routing_role(sim):

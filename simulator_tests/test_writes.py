@@ -20,7 +20,8 @@ NO_BULK_READ = "kst-no-bulk-read"
 
 @pytest.fixture
 def writes(simulators) -> Callable[..., Simulator]:
-    """A factory of small orgs with the given write switches (fast asynchronous jobs)."""
+    """A factory of small orgs with the given write switches (fast asynchronous jobs, none late unless a test says
+    so: these tests time a job's own course)."""
 
     def start(**switches: Any) -> Simulator:
         settings = ServerSettings(
@@ -31,7 +32,7 @@ def writes(simulators) -> Callable[..., Simulator]:
             },
             org_per_minute=0,
             search_per_minute=0,
-            writes=replace(WriteSettings(bulk_seconds=0.2), **switches),
+            writes=replace(WriteSettings(bulk_seconds=0.2, bulk_late_seconds=0.0), **switches),
         )
         return simulators(settings, scale=3000, seed=5)
 
@@ -237,6 +238,22 @@ def test_a_failed_or_stuck_job_writes_half_its_items(writes, end, status):
     assert found == [True, True, False, False]
     batches = http.get(f"{sim.url}/v1/bulk/{job['id']}/batches").json()["data"]
     assert [b["attributes"]["successCount"] for b in batches] == ([2] if end == "failed" else [])
+
+
+def test_the_first_job_of_each_collection_and_operation_starts_late_then_runs(writes):
+    sim, http = writes(bulk_seconds=0.05, bulk_late_seconds=0.6), _session()
+    first = http.post(f"{sim.url}/v1/customers/bulk", json=[{"externalId": "late-1"}]).json()["data"]
+    second = http.post(f"{sim.url}/v1/customers/bulk", json=[{"externalId": "late-2"}]).json()["data"]
+    companies = http.post(f"{sim.url}/v1/companies/bulk", json=[{"name": "Late Co"}]).json()["data"]
+    time.sleep(0.3)
+    status = {
+        job["id"]: http.get(f"{sim.url}/v1/bulk/{job['id']}").json()["data"]["attributes"]["status"]
+        for job in (first, second, companies)
+    }
+    assert [status[first["id"]], status[second["id"]], status[companies["id"]]] == ["queued", "complete", "queued"]
+    assert http.get(f"{sim.url}/v1/customers/externalId=late-1").json() == {"data": {}}  # nothing written yet
+    assert [b["attributes"]["successCount"] for b in _finish(http, sim, first)] == [1]  # then it runs
+    assert http.get(f"{sim.url}/v1/customers/externalId=late-1").json()["data"]["attributes"]["externalId"] == "late-1"
 
 
 @pytest.mark.parametrize("case", ["insensitive", "sensitive"])

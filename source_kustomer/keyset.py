@@ -19,12 +19,14 @@ depends on; it checks it:
 4. **Every page is verified.** Records must carry an id and parseable keys (a page holding malformed ones is
    asked for again; if they persist they are skipped and reported, never emitted); they must lie inside the
    requested bounds and, where a sort was asked for, come
-   back in that order. A violation stops the stream before any unverified record is emitted, so the saved
+   back in that order; a page must hold what it says it holds (full when it links on; on the last page, what
+   ``meta.total`` leaves). A violation stops the stream before any unverified record is emitted, so the saved
    state never moves past what was proven.
 
 Bounds on requests: every keyset request must emit a new record or advance the read position (three
 consecutive requests that do neither stop the stream); a tie group costs at most ``MAX_GROUP_PASSES`` passes of
-at most the window's pages, each page re-read at most once; there are two keys.
+at most the window's pages, each page re-read at most once; there are two keys. A range read (``read_by_ranges``)
+spends at most ``MAX_SPLIT_SEARCHES`` once it splits its window.
 Records come out ascending by updatedAt, so the updatedAt of
 the last record emitted is always a safe checkpoint.
 """
@@ -43,7 +45,11 @@ Criteria = List[MutableMapping[str, Any]]
 MAX_GROUP_PASSES = 5
 MALFORMED_RETRIES = 2
 NO_PROGRESS_LIMIT = 3
-MAX_RANGE_SPLITS = 2_000  # per read: about 22 minutes of the search budget; every range read is checkpointed
+# Searches one range read may spend in a sync once it has split its window: an hour of the default share of
+# searches (search_requests_per_minute, 90). Every range read in full is checkpointed; past it, one clear error and
+# the next sync goes on.
+MAX_SPLIT_SEARCHES = 5_400
+DEFAULT_SEARCHES_PER_MINUTE = 90
 RANGE_DONE: "Record" = {}  # yielded by read_by_ranges after each range read in full (``checkpoint`` then moved)
 MAX_RANGE_PIECES = 64
 
@@ -66,7 +72,11 @@ class SearchRejected(Exception):
 
 
 class ContractBroken(Exception):
-    """A page that contradicts what was asked (order or bounds)."""
+    """A page that contradicts what was asked (order or bounds) or itself (fewer records than it says it has)."""
+
+
+class _SplitSearchesSpent(Exception):
+    """A range read has spent ``MAX_SPLIT_SEARCHES`` since it split its window."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +195,20 @@ def query_criteria(query: Query) -> Criteria:
     return [item for key_range in query for item in key_range.criteria()]
 
 
+def shortfall(page: SearchPage, page_no: int, page_size: int) -> Optional[str]:
+    """Why ``page`` holds fewer records than it says it has (None when it does not): a page that links to a further
+    one must be full, and the last one must hold what ``meta.total`` leaves for it. One answer contradicting itself
+    is records dropped, whatever Kustomer's order or filters do."""
+    held = len(page.records)
+    if page.has_next and held < page_size:
+        return f"page {page_no} held {held:,} records and linked to a further page, though {page_size:,} were asked for"
+    if page.total is not None and not page.has_next:
+        owed = min(page_size, page.total - (page_no - 1) * page_size)
+        if held < owed:
+            return f"page {page_no} held {held:,} records where its meta.total ({page.total:,}) leaves {owed:,} for it"
+    return None
+
+
 def _limits(key_range: KeyRange) -> Tuple[str, int, int]:
     """(record key, lowest and highest admitted microseconds) of a range: a cheap form of ``admits``."""
     low = -(2**63) if key_range.low is None else key_range.low.micros + (0 if key_range.low.inclusive else 1)
@@ -267,6 +291,7 @@ class KeysetReader:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("airbyte"))
     stats: KeysetStats = field(default_factory=KeysetStats)
     checkpoint: Optional[str] = None  # read_by_ranges: every record at or before it has been emitted
+    _split_searches_end: Optional[int] = field(default=None, init=False, repr=False)  # see MAX_SPLIT_SEARCHES
 
     @property
     def pages_in_window(self) -> int:
@@ -289,36 +314,43 @@ class KeysetReader:
         the window is read by offset as one set, the way a tie group is (complete only when a pass shows
         ``meta.total`` distinct records); a set larger than one search can page is split into equal time ranges,
         read in ascending order. ``checkpoint`` is then the upper bound of the last range read in full: every
-        record at or before it was emitted. Bounds: at most ``MAX_RANGE_SPLITS`` splits (one request each), and
-        per range the passes of a tie group. ``RANGE_DONE`` is yielded after each range read in full.
+        record at or before it was emitted. Bounds: once the window is split, at most ``MAX_SPLIT_SEARCHES``
+        searches in all (then one clear error, every range read in full saved); before that, the passes of one
+        range. ``RANGE_DONE`` is yielded after each range read in full.
         """
         yield from self._verified_read(self._ranges(window), window)
 
     def _ranges(self, window: KeyRange) -> Iterator[Record]:
-        pending, splits = [window], 0
-        while pending:
-            current = pending.pop()
-            beyond = yield from self._offset_read((current,), set())
-            if beyond is None:
-                self.checkpoint = current.high.value if current.high is not None else self.checkpoint
-                yield RANGE_DONE
-                continue
-            parts = split_range(current, beyond.total, self.capacity)
-            splits += 1
-            if splits > MAX_RANGE_SPLITS:
-                raise self._stop(
-                    f"reading {current.describe()} needed more than {MAX_RANGE_SPLITS:,} narrower searches in this "
-                    "sync; it stopped after the last range read in full (saved), and the next sync goes on from there."
-                )
-            if not parts:
-                size = f"{beyond.total:,}" if beyond.total is not None else f"more than {self.capacity:,}"
-                raise self._stop(
-                    f"{size} records have {current.describe()}: more than the {self.capacity:,} one Kustomer search "
-                    "can page through, and the range cannot be split further. Please report this to the connector's "
-                    "maintainers."
-                )
-            self.stats.range_splits += 1
-            pending.extend(reversed(parts))
+        pending = [window]
+        try:
+            while pending:
+                current = pending.pop()
+                beyond = yield from self._offset_read((current,), set())
+                if beyond is None:
+                    self.checkpoint = current.high.value if current.high is not None else self.checkpoint
+                    yield RANGE_DONE
+                    continue
+                if self._split_searches_end is None:
+                    self._split_searches_end = self.stats.requests + MAX_SPLIT_SEARCHES
+                parts = split_range(current, beyond.total, self.capacity)
+                if not parts:
+                    size = f"{beyond.total:,}" if beyond.total is not None else f"more than {self.capacity:,}"
+                    raise self._stop(
+                        f"{size} records have {current.describe()}: more than the {self.capacity:,} one Kustomer "
+                        "search can page through, and the range cannot be split further. Please report this to the "
+                        "connector's maintainers."
+                    )
+                self.stats.range_splits += 1
+                pending.extend(reversed(parts))
+        except _SplitSearchesSpent:
+            raise self._stop(
+                f"reading {window.describe()} took more than {MAX_SPLIT_SEARCHES:,} searches in this sync once it was "
+                f"split into narrower ranges (about {MAX_SPLIT_SEARCHES / DEFAULT_SEARCHES_PER_MINUTE:.0f} minutes of "
+                f"the search budget at the default {DEFAULT_SEARCHES_PER_MINUTE} a minute); it stopped after the last "
+                "range read in full (saved), and the next sync goes on from there."
+            ) from None
+        finally:
+            self._split_searches_end = None
 
     def _verified_read(self, records: Iterator[Record], window: KeyRange) -> Iterator[Record]:
         try:
@@ -493,19 +525,26 @@ class KeysetReader:
         self, query: Query, sort: SortKey, page_no: int, ordered_by: Optional[SortKey]
     ) -> Tuple[SearchPage, List[Record], int]:
         """A page, its verified records and how many it held that could not be emitted. A page with malformed
-        records is asked for again first (a broken response is often transient), at most ``MALFORMED_RETRIES``
-        times, before they are skipped and reported."""
+        records, or fewer records than it says it has, is asked for again first (a broken response is often
+        transient), at most ``MALFORMED_RETRIES`` times; then malformed records are skipped and reported, and a page
+        still short of its own count breaks the contract (records dropped: never read past silently)."""
         for attempt in range(MALFORMED_RETRIES + 1):
+            if self._split_searches_end is not None and self.stats.requests >= self._split_searches_end:
+                raise _SplitSearchesSpent()
             self.stats.requests += 1
             page = self.fetch(query_criteria(query), sort.search_field, page_no)
             if len(page.records) > self.page_size:
                 raise ContractBroken(
                     f"a page of {len(page.records):,} records, though {self.page_size:,} were asked for"
                 )
+            short = shortfall(page, page_no, self.page_size)
             good, bad = verified_records(page.records, query, ordered_by)
-            if not bad or attempt == MALFORMED_RETRIES:
+            if not (bad or short) or attempt == MALFORMED_RETRIES:
                 break
-            self.logger.info(f"A page of {query[-1].describe()} held malformed records; asking for it again.")
+            what = "malformed records" if bad else "fewer records than it said it had"
+            self.logger.info(f"A page of {query[-1].describe()} held {what}; asking for it again.")
+        if short:
+            raise ContractBroken(f"{short}: records were dropped")
         for record, reason in bad:
             self.stats.malformed += 1
             self.on_malformed(record, reason)

@@ -23,6 +23,7 @@ class StreamProgress:
     malformed: int = 0
     deletions: int = 0
     forbidden: Optional[str] = None
+    read_path: Optional[str] = None  # how a stream with more than one way to read was read in this sync
     started: Optional[float] = None
     finished: Optional[float] = None
     started_at: Optional[float] = None  # wall clock (epoch seconds), to line streams up against each other
@@ -82,8 +83,9 @@ class StreamProgress:
             return f"summary {self.stream}: skipped, access refused ({self.forbidden})"
         malformed = f", {self.malformed} malformed records skipped" if self.malformed else ""
         deletions = f", {self.deletions} deletions" if self.deletions else ""
+        path = f", read {self.read_path}" if self.read_path else ""
         return (
-            f"summary {self.describe()}, {self.possible_duplicates} possible duplicates{deletions}{malformed}, "
+            f"summary {self.describe()}, {self.possible_duplicates} possible duplicates{deletions}{malformed}{path}, "
             f"{self.duration:.1f}s"
         )
 
@@ -104,4 +106,5 @@ class StreamProgress:
             "malformed_skipped": self.malformed,
             "deletions": self.deletions,
             "skipped": self.forbidden,
+            "read_path": self.read_path,
         }

@@ -20,7 +20,7 @@ import pytest
 
 from kustomer_simulator.__main__ import build_parser
 from kustomer_simulator.org import KLASS_STATUSES
-from kustomer_simulator.search import FIELD_BEHAVIOURS
+from kustomer_simulator.search import FIELD_BEHAVIOURS, ROUTING_BEHAVIOURS
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP = ROOT / "docs" / "architecture.md"
@@ -58,7 +58,7 @@ NOT_BEHAVIOURS: Mapping[str, str] = {
 # The settings of flags that take a parsed value instead of a choice; each must be run by the flag's matrix tests.
 TYPED_SETTINGS: Mapping[str, Sequence[object]] = {
     "--created-at": FIELD_BEHAVIOURS,
-    "--routing-search": FIELD_BEHAVIOURS,
+    "--routing-search": ROUTING_BEHAVIOURS,
     "--klasses": KLASS_STATUSES,
     "--no-retry-after": (True, False),
 }

@@ -108,3 +108,15 @@ def test_quiet_progress_prints_a_stream_once_it_is_done_and_every_error():
     verbose = ConnectorProgress(verbose=True, out=io.StringIO())
     _log(verbose, "Stream 'users': reading the deactivated users")
     assert verbose.out.getvalue() == "  | Stream 'users': reading the deactivated users\n"
+
+
+def test_the_table_says_which_way_a_routing_stream_was_read():
+    rows = [
+        {**_row("work_items", 40, 0, 1000.0, 5.0), "read_path": "by search, in time ranges of work_item_updated_at"},
+        {**_row("work_sessions", 9, 0, 1000.0, 1.0), "read_path": "from the list (search refused: …)"},
+        _row("tags", 5, 0, 1000.0, 1.0),
+    ]
+    lines = {line.split()[0]: line for line in summary_table(rows).splitlines()[2:5]}
+    assert lines["work_items"].endswith("  (read by search, in time ranges of work_item_updated_at)")
+    assert lines["work_sessions"].endswith("  (read from the list (search refused: …))")
+    assert lines["tags"].endswith("0")

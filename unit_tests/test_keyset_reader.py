@@ -5,10 +5,13 @@ import json
 import math
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Callable, List, Optional
 
 import pytest
+import yaml
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from kustomer_http.timestamps import instant
 
 from kustomer_simulator.contract import search_body_violation
 from kustomer_simulator.org import Org, OrgSettings
@@ -287,6 +290,33 @@ def test_a_record_past_the_requested_upper_bound_stops_the_read():
         read_all(org, 100, iso_ms(org.end_ms), spoil=far_future)
 
 
+@pytest.mark.parametrize("transient", [True, False])
+@pytest.mark.parametrize("request_no", [2, 6])  # request 2 links on; request 6, the last, is short of meta.total
+def test_a_page_holding_fewer_records_than_it_says_is_asked_again_then_stops_the_read(request_no, transient):
+    """A search that drops a record from an answer -- a page shorter than asked that links on, or a last page short
+    of what meta.total leaves for it -- is asked again twice; if it persists, one error: records were dropped."""
+    org = make_org(550, ties=[])
+    upper = iso_ms(org.end_ms)
+
+    def drop_one(records, n):  # n counts requests: the keyset asks page 1 of a moving range each time
+        broken = n == request_no or (not transient and n > request_no)
+        return records[1:] if broken else records
+
+    reader, calls = reader_for(org, 100, spoil=drop_one)
+    emitted = []
+    if transient:
+        emitted = list(reader.read(window(upper)))
+        assert [(r["id"], r["updatedAt"]) for r in emitted] == org.truth("customers")
+        assert calls[request_no - 1] == calls[request_no]  # the same page asked again
+        return
+    with pytest.raises(AirbyteTracedException, match="records were dropped") as stopped:
+        for record in reader.read(window(upper)):
+            emitted.append(record)
+    assert ("linked to a further page" if request_no == 2 else "where its meta.total") in str(stopped.value)
+    assert [(r["id"], r["updatedAt"]) for r in emitted] == org.truth("customers")[: len(emitted)]
+    assert len(emitted) < 550 and len(calls) == request_no + 2
+
+
 def test_a_page_with_a_malformed_record_is_asked_for_again_and_a_transient_fault_loses_nothing():
     org = make_org(600, ties=[])
 
@@ -426,12 +456,43 @@ def test_more_records_at_one_millisecond_than_one_search_can_page_stop_with_one_
     assert len(calls) < 200
 
 
-def test_a_range_read_stops_at_its_stated_number_of_splits_after_saving_every_range_read_in_full(monkeypatch):
-    monkeypatch.setattr(keyset, "MAX_RANGE_SPLITS", 2)
+def test_a_range_read_stops_at_its_stated_number_of_searches_once_split_after_saving_every_range_read_in_full(
+    monkeypatch,
+):
+    monkeypatch.setattr(keyset, "MAX_SPLIT_SEARCHES", 12)
     org = Org(OrgSettings(seed=9, scale=1000, anchor_ms=TEST_ANCHOR_MS, counts={"conversation_times": 3000}))
     reader, calls = _times_reader(org, 100, SearchLimits(window=1000))
     read = []
-    with pytest.raises(AirbyteTracedException, match="needed more than 2 narrower searches"):
+    with pytest.raises(AirbyteTracedException, match="took more than 12 searches in this sync once it was split"):
         for record in reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound(iso_ms(org.end_ms)))):
             read.append(record)
-    assert any(r is RANGE_DONE for r in read) and reader.checkpoint is not None and len(calls) < 60
+    assert any(r is RANGE_DONE for r in read) and reader.checkpoint is not None
+    assert len(calls) == 1 + 12  # the search that sized the window, then exactly the cap
+
+
+def test_a_range_read_of_a_server_claiming_huge_ranges_spends_exactly_its_split_searches():
+    """Every range wider than an hour said to hold a billion records, every narrower one a single record: the read
+    splits down to 262,144 ranges of 52 minutes -- 266,305 searches uncapped -- yet sends exactly the stated cap
+    after its first split, the bound SECURITY.md gives in searches and minutes."""
+    sent = []
+
+    def claimed(criteria, sort_field, page):
+        sent.append(criteria)
+        (low,), (high,) = (list(c.values())[0].values() for c in criteria)
+        if instant(high) - instant(low) > 3_600_000_000:  # microseconds
+            return SearchPage([{"id": f"r{len(sent)}-{n}", "createdAt": high} for n in range(100)], 10**9, True)
+        return SearchPage([{"id": f"r{len(sent)}", "createdAt": high}], 1, False)
+
+    reader = KeysetReader(claimed, [TIME_KEY], 100)
+    read = []
+    with pytest.raises(AirbyteTracedException, match="took more than 5,400 searches in this sync once it was split"):
+        for record in reader.read_by_ranges(KeyRange(TIME_KEY, Bound(LOWER), Bound("2026-01-01T00:00:00.000Z"))):
+            read.append(record)
+    assert len(sent) == 1 + keyset.MAX_SPLIT_SEARCHES == 5_401
+    assert any(r is RANGE_DONE for r in read) and reader.checkpoint is not None
+
+
+def test_the_split_cap_is_stated_in_minutes_at_the_specs_default_search_share():
+    spec = yaml.safe_load((Path(keyset.__file__).parent / "spec.yaml").read_text())
+    share = spec["connectionSpecification"]["properties"]["search_requests_per_minute"]["default"]
+    assert share == keyset.DEFAULT_SEARCHES_PER_MINUTE and keyset.MAX_SPLIT_SEARCHES / share == 60

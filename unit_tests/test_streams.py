@@ -569,6 +569,8 @@ def test_work_items_are_read_per_conversation_where_their_search_is_rejected_and
         discovery_mocks(http_mocker)
         items_window = [{"work_item_updated_at": {"gte": START}}, {"work_item_updated_at": {"lte": NOW_ISO}}]
         http_mocker.post(search("work_item", items_window), error(400, "work_item_updated_at is not searchable"))
+        unsorted = search("work_item", items_window, sort=None)
+        http_mocker.post(unsorted, error(400, "work_item_updated_at is not searchable"))
         conversations = search("conversation", criteria)
         conversations._body = {**conversations._body, "includeDeleted": True}
         http_mocker.post(conversations, page([resource("conversation", "c1", T1), resource("conversation", "c2", T2)]))
@@ -595,6 +597,7 @@ def test_work_sessions_where_their_search_is_rejected_are_every_session_of_every
         discovery_mocks(http_mocker)
         window = [{"work_session_updated_at": {"gte": START}}, {"work_session_updated_at": {"lte": NOW_ISO}}]
         http_mocker.post(search("work_session", window), error(400, "unknown field"))
+        http_mocker.post(search("work_session", window, sort=None), error(400, "unknown field"))
         request = get("routing/work-sessions", user="false", active="false", page=1, pageSize=100)
         http_mocker.get(request, page([resource("work_session", "s1", T1, statusType="offline")]))
         output = read(SourceKustomer(), config(), catalog("work_sessions"))

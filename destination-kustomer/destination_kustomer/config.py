@@ -40,6 +40,7 @@ class DestinationConfig(ConnectionSettings):
     lookup_by_search: bool
     send_imported_at: bool
     stream_mappings: Mapping[str, StreamMapping]
+    pending_bulk_jobs: Tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=None)
@@ -71,7 +72,26 @@ def parse_config(config: Mapping[str, Any]) -> DestinationConfig:
         lookup_by_search=rules.flag(config, "lookup_by_search"),
         send_imported_at=rules.flag(config, "send_imported_at"),
         stream_mappings=_stream_mappings(config.get("stream_mappings"), rules),
+        pending_bulk_jobs=_pending_jobs(config.get("pending_bulk_jobs"), rules),
     )
+
+
+def _pending_jobs(raw: Any, rules: SpecRules) -> Tuple[str, ...]:
+    """The bulk jobs earlier syncs left running (written by the destination itself, see ``jobs_in_flight``)."""
+    rule = rules.property("pending_bulk_jobs")
+    longest, most = rule["items"]["maxLength"], rule["maxItems"]
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > most:
+        got = f"{len(raw)} ids" if isinstance(raw, list) else type(raw).__name__
+        raise config_error(f"'pending_bulk_jobs' must be a list of at most {most} bulk job ids; got {got}.")
+    for n, job_id in enumerate(raw):
+        if not isinstance(job_id, str) or not 0 < len(job_id) <= longest:
+            raise config_error(
+                f"'pending_bulk_jobs[{n}]' must be the id of a Kustomer bulk job (1 to {longest} characters), as the "
+                "destination wrote it; remove entries you did not copy from its error."
+            )
+    return tuple(raw)
 
 
 def _stream_mappings(raw: Any, rules: SpecRules) -> Mapping[str, StreamMapping]:

@@ -13,8 +13,8 @@ concerns the object alone (a customer's custom objects created past Kustomer's l
 (``deferred``) while the others are created. A bulk job that says what came of each item (``_clientRef``) is taken
 at its word, item by item; one that ends without writing every item and does not say which (failures, or a status
 other than queued, running and complete) is settled item by item: each looked up, and created alone if missing.
-A job still unfinished after its polls is looked up too; if any of its records is missing the sync stops, since
-the job may yet write it. Every key created is remembered (``Finder.created``): search may not see it yet.
+A job still unfinished after its polls stops the sync (``bulk``): nothing it carries is sent again while it may
+run. Every key created is remembered (``Finder.created``): search may not see it yet.
 """
 
 import time
@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from kustomer_http.connection import OutcomeUnknown
 
-from destination_kustomer.bulk import ITEMIZED, REFUSED, UNANSWERED, UNFINISHED, WRITTEN, BulkJobs, unfinished_error
+from destination_kustomer.bulk import ITEMIZED, REFUSED, UNANSWERED, WRITTEN, BulkJobs
 from destination_kustomer.deferred import Deferred
 from destination_kustomer.errors import RecordFailed
 from destination_kustomer.finding import Finder
@@ -96,10 +96,6 @@ class Creates:
                     self._alone(record, body, attempt)
             elif result.outcome == UNANSWERED:
                 self._after_a_lost_answer(run, result.answered, attempt)
-            elif result.outcome == UNFINISHED:
-                missing = self._still_missing(run)
-                if missing:
-                    raise unfinished_error(result, self.target.object, len(run) - len(missing), len(run))
             else:  # the job ended without saying which items it wrote
                 for record, body in self._still_missing(run):
                     self._alone(record, body, attempt)

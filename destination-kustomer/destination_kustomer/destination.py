@@ -4,12 +4,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
-import orjson
 from airbyte_cdk.destinations import Destination
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
-    AirbyteMessageSerializer,
     ConfiguredAirbyteCatalog,
     FailureType,
     Status,
@@ -28,6 +26,8 @@ from destination_kustomer.creates import Creates, Waits
 from destination_kustomer.deferred import Deferred
 from destination_kustomer.discover import discover
 from destination_kustomer.finding import Finder
+from destination_kustomer.input_lines import Input, read_messages
+from destination_kustomer.jobs_in_flight import JobsInFlight, settle_pending
 from destination_kustomer.lookups import Lookups
 from destination_kustomer.mapping import MappedRecord, RecordMapper, shorten, unwritable_note
 from destination_kustomer.objects import COMPANY, CUSTOMER, KustomerObject, kobject, object_named
@@ -95,19 +95,10 @@ class DestinationKustomer(Destination):
             return [(object_named(name), UPSERT) for name in names], None
         return [(target, UPSERT) for target in ASSUMED], ASSUMED_NOTE
 
-    def _parse_input_stream(self, input_stream: Any) -> Iterator[AirbyteMessage]:
-        """The Airbyte messages on stdin; a line that is not one is skipped and counted (never quoted: it may
-        hold customer data)."""
-        skipped = 0
-        for line in input_stream:
-            try:
-                yield AirbyteMessageSerializer.load(orjson.loads(line))
-            except Exception:  # noqa: BLE001 - invalid JSON and JSON that is no message are the same mistake
-                skipped += 1
-                if skipped == 1:
-                    logging.getLogger("airbyte").warning("A line on stdin is not an Airbyte message; it is skipped.")
-        if skipped > 1:
-            logging.getLogger("airbyte").warning(f"{skipped} lines on stdin were not Airbyte messages.")
+    def _parse_input_stream(self, input_stream: Any) -> Iterator[Input]:  # type: ignore[override]
+        """The Airbyte messages on stdin, each line bounded; a line that is no message comes as ``Unreadable``
+        (the writer counts it, never quoting it)."""
+        return read_messages(input_stream)
 
     def discover_catalog(self, config: Mapping[str, Any], logger: logging.Logger) -> DestinationCatalog:
         """The DESTINATION_CATALOG of the org."""
@@ -121,7 +112,7 @@ class DestinationKustomer(Destination):
         self,
         config: Mapping[str, Any],
         configured_catalog: ConfiguredAirbyteCatalog,
-        input_messages: Iterable[AirbyteMessage],
+        input_messages: Iterable[Input],
     ) -> Iterator[AirbyteMessage]:
         """Write the records of the configured streams; yield each state once the records before it are written."""
         connection = connect(config)
@@ -134,18 +125,29 @@ class DestinationKustomer(Destination):
         work = [(t.object, t.operation) for t in targets.values()]
         allowed = access.settle(client, work, settings.batch_size > 1, settings.lookup_by_search, settings.dry_run)
         custom = custom_attributes(client, objects)
+        jobs = JobsInFlight(settings.pending_bulk_jobs)
+        if jobs.open() and not settings.dry_run:  # jobs earlier syncs left running end before anything is written
+            yield from settle_pending(client, jobs, config, _first_poll(settings))
         with (
             ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="lookup") as pool,
             ThreadPoolExecutor(len(targets), thread_name_prefix="creates") as paths,
         ):
             writers = {
-                name: _writer(connection, settings, allowed, target, custom, pool, paths)
+                name: _writer(connection, settings, allowed, target, custom, pool, paths, jobs)
                 for name, target in targets.items()
             }
             reports = {name: writer.report for name, writer in writers.items()}
             writer = KustomerWriter(writers, reports, settings.max_failed_percent, settings.dry_run)
             try:
                 yield from writer.write(input_messages)
+            except Exception:
+                control = jobs.control(config)  # a job that may still run is handed to the next sync
+                if control is not None:
+                    logger.warning(
+                        f"Bulk jobs that may still run, for the next sync to wait for: {', '.join(jobs.open())}"
+                    )
+                    yield control
+                raise
             finally:
                 connection.close()
 
@@ -158,6 +160,7 @@ def _writer(
     custom: Dict[str, Any],
     pool: ThreadPoolExecutor,
     paths: ThreadPoolExecutor,
+    jobs: JobsInFlight,
 ) -> StreamWriter:
     """The writer of one stream: its clients (lookups, searches, updates, creates), each path of its writes."""
     stats = RateStats()
@@ -166,7 +169,7 @@ def _writer(
     creates = connection.client(
         f"{target.stream}:creates", stats, refusals=WRITE_REFUSALS, resend=False, object_limits=True
     )
-    first_poll = settings.rate_limit_window_seconds / 60
+    first_poll = _first_poll(settings)
     note = unwritable_note(custom[target.object.name])
     if note:
         logger.info(f"stream '{target.stream}': {note}")
@@ -174,7 +177,7 @@ def _writer(
     report = StreamReport(target.stream, _target_label(target), stats)
     lookups = Lookups(reads, obj)
     singles = SingleWrites(creates, writes, obj)
-    bulk = BulkJobs(creates, writes, obj, first_poll_seconds=first_poll) if allowed.bulk else None
+    bulk = BulkJobs(creates, writes, obj, first_poll, jobs) if allowed.bulk else None
     search = allowed.search and obj.kind == "customer"
     finder = Finder(
         target.matching_key,
@@ -209,6 +212,11 @@ def _writer(
         settings.dry_run,
         settings.send_imported_at,
     )
+
+
+def _first_poll(settings: DestinationConfig) -> float:
+    """The first wait before a bulk job is polled: one second per minute of the rate-limit window."""
+    return settings.rate_limit_window_seconds / 60
 
 
 def _org_share(connection: KustomerConnection) -> int:

@@ -1,12 +1,12 @@
 """From a record to what it writes: the matching key, the standard and custom attributes by their Kustomer names,
 checked against Kustomer's published request schema before anything is sent.
 
-A field that is neither a standard attribute the destination writes nor a custom attribute the org defines is
-not written; the stream reports each such field once. Airbyte's own fields (``_airbyte_…``, ``_ab_…``) are
-ignored, and a null means "nothing to write" (it never clears an attribute in Kustomer). A record the schema
-refuses is reported with the field, the rule and its value -- shortened, never that of a field the stream's schema
-marks ``airbyte_secret`` -- and, where the value is valid in another case, which value that is: the destination
-never changes a value itself.
+A field that is neither a standard attribute the destination writes nor a custom attribute the org defines, or that
+the stream's configured schema does not list (``targets``), is not written; the stream reports each such field
+once. Airbyte's own fields (``_airbyte_…``, ``_ab_…``) are ignored, and a null means "nothing to write" (it never
+clears an attribute in Kustomer). A record the schema refuses is reported with the field, the rule and its value --
+shortened, never that of a field the stream's schema marks ``airbyte_secret`` -- and, where the value is valid in
+another case, which value that is: the destination never changes a value itself.
 """
 
 from dataclasses import dataclass
@@ -67,25 +67,33 @@ class RecordMapper:
         value = data.get(key)
         return f"{key}={shorten(value)}" if isinstance(value, str) and value else f"no {key}"
 
-    def map(self, data: Mapping[str, Any], skipped: List[str]) -> MappedRecord:
+    def map(self, data: Mapping[str, Any], skipped: List[str], unlisted: List[str]) -> MappedRecord:
         """The record as it writes; raises ``RecordFailed`` naming the field and the first rule it breaks. The
-        fields it carries that are not written are added to ``skipped``."""
+        fields it carries that are not written are added to ``skipped`` -- or, when the stream's configured schema
+        does not list them, to ``unlisted``."""
         written: Dict[str, Any] = {}
         custom: Dict[str, Any] = {}
-        nested = data.get(CUSTOM)
+        fields, custom_fields = self.target.fields, self.target.custom_fields
+        nested = data.get(CUSTOM) if fields is None or CUSTOM in fields else None
+        if CUSTOM in data and nested is None and data[CUSTOM] is not None:
+            unlisted.append(CUSTOM)
         if nested is not None and not isinstance(nested, Mapping):
             raise RecordFailed(f"{CUSTOM}: must be an object of custom attributes; got {type(nested).__name__}")
         for name, value in nested.items() if isinstance(nested, Mapping) else ():
             if value is None:
                 continue
-            if name in self.custom.writable:
+            if custom_fields is not None and name not in custom_fields:
+                unlisted.append(f"{CUSTOM}.{name}")
+            elif name in self.custom.writable:
                 custom[name] = value
             else:
                 skipped.append(f"{CUSTOM}.{name}")
         for name, value in data.items():
             if value is None or name == CUSTOM or name.startswith(AIRBYTE_PREFIXES):
                 continue
-            if name in self.custom.writable:
+            if fields is not None and name not in fields:
+                unlisted.append(name)
+            elif name in self.custom.writable:
                 custom[name] = value
             elif name in self._standard:
                 written[name] = value
@@ -120,9 +128,9 @@ class RecordMapper:
         return f"{field}: {rule} (Kustomer's published request schema)"
 
 
-def shorten(text: str) -> str:
-    """A text as reports show it: at most ``PREVIEW_CHARS`` characters."""
-    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+def shorten(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """A text as reports show it: at most ``limit`` characters (a value: ``PREVIEW_CHARS``)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def preview(value: Any) -> str:

@@ -1,6 +1,10 @@
 """What each stream's writes came to: counts of records created, updated, failed…, the requests they took, the
 fields that could not be written, and the first failures with their reasons. Logged as the sync goes, and as a
-summary (one human line per stream and a ``SYNC_SUMMARY`` JSON line) at its end."""
+summary (one human line per stream and a ``SYNC_SUMMARY`` JSON line) at its end.
+
+Every logged text is bounded, whatever the input: a record's name in a report at most ``MAX_KEY_CHARS``, a reason
+(Kustomer's words included) at most ``MAX_REASON_CHARS``, a field name ``MAX_NAME_CHARS``; the first
+``MAX_UNMAPPED_NAMES`` names of fields not written are kept per stream, the rest only counted."""
 
 import json
 import logging
@@ -12,9 +16,15 @@ from typing import Any, Dict, List, Mapping, Set
 from kustomer_http.rate_policy import RateStats
 from kustomer_http.redaction import redact
 
+from destination_kustomer.mapping import shorten
+
 PROGRESS_EVERY_SECONDS = 5.0
 MAX_REPORTED_FAILURES = 50  # per stream: failures logged one by one (the rest are counted)
 SUMMARY_SAMPLES = 5
+MAX_KEY_CHARS = 100
+MAX_REASON_CHARS = 500
+MAX_NAME_CHARS = 64
+MAX_UNMAPPED_NAMES = 100  # per stream: names of fields not written kept and reported (the rest are counted)
 logger = logging.getLogger("airbyte")
 
 
@@ -45,6 +55,7 @@ class StreamReport:
     bulk_follow_ups: int = 0
     single_writes: int = 0
     unmapped: Set[str] = field(default_factory=set)
+    unmapped_unnamed: int = 0  # fields not written past MAX_UNMAPPED_NAMES names, counted once per record
     failures: List[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     _last_log: float = field(default_factory=time.monotonic)
@@ -58,7 +69,10 @@ class StreamReport:
 
     def fail(self, key: str, reason: str) -> None:
         """Count a record that was not written and say which and why (the first ``MAX_REPORTED_FAILURES``)."""
-        line = redact(f"record of stream '{self.stream}' ({key}) was not written: {reason}")
+        line = redact(
+            f"record of stream '{self.stream}' ({shorten(key, MAX_KEY_CHARS)}) was not written: "
+            f"{shorten(reason, MAX_REASON_CHARS)}"
+        )
         with self._lock:
             self.failed += 1
             if len(self.failures) < MAX_REPORTED_FAILURES:
@@ -70,22 +84,26 @@ class StreamReport:
 
     def partly(self, key: str, note: str) -> None:
         """Count a record written but for one field, and say which and why (the first ``MAX_REPORTED_FAILURES``)."""
-        line = redact(f"record of stream '{self.stream}' ({key}) was written, but {note}")
+        line = redact(
+            f"record of stream '{self.stream}' ({shorten(key, MAX_KEY_CHARS)}) was written, but "
+            f"{shorten(note, MAX_REASON_CHARS)}"
+        )
         with self._lock:
             self.partly_written += 1
             if self.partly_written <= MAX_REPORTED_FAILURES:
                 logger.warning(line)
 
-    def unmapped_fields(self, names: List[str], target: str) -> None:
-        """Say once, for the fields of ``names`` not said before, that the stream does not write them."""
+    def unmapped_fields(self, names: List[str], why: str) -> None:
+        """Say once, for the fields of ``names`` not said before, that the stream does not write them and ``why``
+        (the first ``MAX_UNMAPPED_NAMES`` names; fields past them are counted)."""
         with self._lock:
-            fresh = sorted(set(names) - self.unmapped)
+            fresh = sorted({shorten(name, MAX_NAME_CHARS) for name in names} - self.unmapped)
+            room = max(0, MAX_UNMAPPED_NAMES - len(self.unmapped))
+            self.unmapped_unnamed += len(fresh[room:])
+            fresh = fresh[:room]
             self.unmapped.update(fresh)
         if fresh:
-            logger.warning(
-                f"stream '{self.stream}': field(s) {', '.join(fresh)} are neither standard attributes of {target} nor "
-                "custom attributes defined in Kustomer; they are not written (define them in Kustomer, or rename them)"
-            )
+            logger.warning(redact(f"stream '{self.stream}': field(s) {', '.join(fresh)} {why}; they are not written"))
 
     def tick(self) -> None:
         """Every few seconds, say where the stream is."""
@@ -148,6 +166,7 @@ class StreamReport:
             "http_429": self.http.throttled_429,
             "retries": self.http.retries,
             "unmapped_fields": sorted(self.unmapped),
+            "unmapped_unnamed": self.unmapped_unnamed,
             "failures": self.failures[:SUMMARY_SAMPLES],
             "duration_s": round(time.monotonic() - self.started, 3),
         }

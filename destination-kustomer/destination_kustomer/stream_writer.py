@@ -28,6 +28,8 @@ from destination_kustomer.progress import StreamReport
 from destination_kustomer.targets import UPSERT, StreamTarget
 from destination_kustomer.updates import MAX_BODY_BYTES, Update, Updates, body_size, chunks
 
+UNLISTED = "are not in the stream's configured schema (deselected, or not declared by the source)"
+
 
 def create_runs(batch_size: int) -> Runs:
     """How creates are cut into requests: at most ``batch_size`` items and ``MAX_BODY_BYTES`` bytes each."""
@@ -69,19 +71,34 @@ class StreamWriter:
         """Take one record: mapped and checked now (a failure is reported at once), written with its batch."""
         self.report.add(records=1)
         skipped: List[str] = []
+        unlisted: List[str] = []
         try:
-            record = self.mapper.map(data, skipped)
+            record = self.mapper.map(data, skipped, unlisted)
         except RecordFailed as failed:
             self.report.fail(self.mapper.key_of(data), failed.reason)
             return
         finally:
             if skipped:
-                self.report.unmapped_fields(skipped, self.target.object.name)
+                self.report.unmapped_fields(skipped, self._unknown)
+            if unlisted:
+                self.report.unmapped_fields(unlisted, UNLISTED)
         key = folded(self.target.matching_key, record.key)  # emails match in any case
         if key in self._keys or len(self._pending) >= self.batch_size:
             self.flush()
         self._pending.append(record)
         self._keys.add(key)
+
+    @property
+    def _unknown(self) -> str:
+        return (
+            f"are neither standard attributes of {self.target.object.name} nor custom attributes defined in Kustomer "
+            "(define them in Kustomer, or rename them)"
+        )
+
+    def unreadable(self, line: int, reason: str) -> None:
+        """Count an input line of this stream that could not be read as a record: a record not written."""
+        self.report.add(records=1)
+        self.report.fail(f"line {line} on stdin", f"{reason}; the line is not quoted")
 
     def flush(self) -> None:
         """Write every pending record (a batch takes as many rounds as it has records whose object repeats)."""

@@ -4,6 +4,10 @@ A stream the connection maps itself (``destination_object_name``, as Airbyte's d
 object, and its primary key is the matching key. Other streams (PyAirbyte's, a plain catalog's) are mapped by
 ``stream_mappings``, else by name: customer/customers, company/companies, kobject.<klass>/kobjects_<klass>.
 
+Only the fields the stream's configured schema lists (its ``properties``; inside ``custom``, those the schema's
+``custom`` lists) are written: a field the user deselected, or the source sent without declaring it, is reported
+and never sent. A schema that lists no properties (an open ``{"type": "object"}``) declares every field.
+
 Operations: ``update`` changes the matched object and creates none; ``soft_delete`` marks the matched company
 deleted; every other sync mode (append, overwrite, append_dedup) upserts -- updates the matched object or creates
 it. Overwrite never deletes anything in Kustomer, and append never creates an object twice: both upsert, so a
@@ -34,6 +38,8 @@ class StreamTarget:
     operation: str  # upsert | update | soft_delete
     matching_key: str
     secrets: FrozenSet[str] = frozenset()  # fields the stream's schema marks airbyte_secret: never quoted
+    fields: Optional[FrozenSet[str]] = None  # the fields the stream's schema lists (None: it lists none)
+    custom_fields: Optional[FrozenSet[str]] = None  # those its ``custom`` object lists (None: none listed)
 
 
 def secret_fields(schema: Any) -> FrozenSet[str]:
@@ -43,6 +49,18 @@ def secret_fields(schema: Any) -> FrozenSet[str]:
         return frozenset()
     found = {name for name, rule in properties.items() if isinstance(rule, Mapping) and rule.get("airbyte_secret")}
     return frozenset(found | secret_fields(properties.get("custom")))
+
+
+def listed_fields(schema: Any) -> Optional[FrozenSet[str]]:
+    """The fields an object schema lists under ``properties`` (None for a schema that lists none: an open object,
+    which declares every field)."""
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    return frozenset(properties) if isinstance(properties, Mapping) else None
+
+
+def _listed_custom(schema: Any) -> Optional[FrozenSet[str]]:
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    return listed_fields(properties.get("custom")) if isinstance(properties, Mapping) else None
 
 
 def _operation(stream: ConfiguredAirbyteStream) -> str:
@@ -115,6 +133,8 @@ def resolve_targets(
             operation,
             _matching_key(stream, target, mapping),
             secret_fields(stream.stream.json_schema),
+            listed_fields(stream.stream.json_schema),
+            _listed_custom(stream.stream.json_schema),
         )
     return targets
 

@@ -5,8 +5,10 @@ The first update of a stream goes alone and is checked (``verify``). An update r
 the object changed since it was read) reads the object again and applies the record's fields to it anew -- never
 the old values -- at most ``MAX_STALE`` times. One refused by a per-object limit waits for that object
 (``deferred``) while the others are written. A bulk job that says what came of each item is taken at its word; one
-that does not, or that Kustomer refused whole, has its updates sent again one by one (an update sent twice
-changes nothing the record did not map).
+that ended without saying, or a request Kustomer refused whole (or answered with an error), has its updates sent
+again one by one (an update sent twice changes nothing the record did not map) -- never while a job carrying them
+may still run: a job unfinished after its polls, or a request that may have queued one no answer named, stops the
+sync (``bulk``).
 """
 
 from dataclasses import dataclass

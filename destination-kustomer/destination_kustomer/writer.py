@@ -9,16 +9,25 @@ Refused records are reported (each at WARN) and counted per stream. A stream who
 next time), else at its end -- and so does a stream of which no record could be written: a sync that wrote
 nothing never ends as a success, and no state of such a stream is passed on (its records come again next time).
 A dry run passes on no state at all: nothing was written, so no source may take its records as delivered.
+
+A line of stdin that is no Airbyte message (``input_lines``: not UTF-8, not JSON, nested too deep, too long) is a
+record that was not written: counted in its stream's refusals where the line names one, said at WARN by its number
+and reason (never its content), and no later STATE that could vouch for it -- its stream's, or any when the line
+names no stream -- is passed on; the sync then ends with one error, so the source sends those records again.
 """
 
 import logging
 from collections import Counter
 from typing import Iterable, Iterator, List, Mapping, Optional
 
-from airbyte_cdk.models import AirbyteMessage, AirbyteStateStats, AirbyteStateType, Type
+from airbyte_cdk.models import AirbyteMessage, AirbyteStateStats, AirbyteStateType, FailureType, Type
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.errors import config_error
+from kustomer_http.redaction import redact
 
-from destination_kustomer.progress import StreamReport, log_summary
+from destination_kustomer.input_lines import Input, Unreadable
+from destination_kustomer.mapping import shorten
+from destination_kustomer.progress import MAX_KEY_CHARS, MAX_REPORTED_FAILURES, StreamReport, log_summary
 from destination_kustomer.stream_writer import StreamWriter
 
 logger = logging.getLogger("airbyte")
@@ -42,12 +51,18 @@ class KustomerWriter:
         self.dry_run = dry_run
         self._since_state: Counter = Counter()
         self._ignored: set = set()
+        self._unreadable: List[Unreadable] = []  # the first lines that could not be read (the rest are counted)
+        self._unreadable_count = 0
+        self._held: set = set()  # streams whose states are held back after a line that could not be read
+        self._held_all = False
 
-    def write(self, messages: Iterable[AirbyteMessage]) -> Iterator[AirbyteMessage]:
+    def write(self, messages: Iterable[Input]) -> Iterator[AirbyteMessage]:
         """Write the records; yield each state once what came before it is written (in a dry run, none)."""
         try:
             for message in messages:
-                if message.type == Type.RECORD and message.record is not None:
+                if isinstance(message, Unreadable):
+                    self._unread(message)
+                elif message.type == Type.RECORD and message.record is not None:
                     self._record(message.record.stream, message.record.data)
                 elif message.type == Type.STATE and message.state is not None:
                     checkpoint = self._checkpoint(message)
@@ -55,15 +70,48 @@ class KustomerWriter:
                         yield checkpoint
             self._flush(None)
             self._judge(final=True)
+            if self._unreadable_count:
+                raise self._unread_error()
         finally:
             log_summary(self.reports)
+
+    def _unread(self, line: Unreadable) -> None:
+        """A line that is no message: a refusal of its stream (if it names a configured one), and no later state
+        for it."""
+        self._unreadable_count += 1
+        if len(self._unreadable) < FAILURES_QUOTED:
+            self._unreadable.append(line)
+        writer = self.writers.get(line.stream) if line.stream is not None else None
+        if writer is not None:
+            self._held.add(line.stream)
+            writer.unreadable(line.line, line.reason)
+            self._judge(final=False)
+        else:
+            self._held_all = True
+            if self._unreadable_count <= MAX_REPORTED_FAILURES:
+                logger.warning(
+                    f"Line {line.line} on stdin could not be read ({line.reason}); it is not quoted. It may hold a "
+                    "record of any stream, so no later STATE is passed on."
+                )
+
+    def _unread_error(self) -> AirbyteTracedException:
+        first = "; ".join(f"line {line.line}: {line.reason}" for line in self._unreadable)
+        message = (
+            f"{self._unreadable_count:,} line(s) on stdin could not be read as Airbyte messages ({first}). Each is "
+            "counted as a record that was not written; no STATE after the first was passed on, so the source sends "
+            "those records again. The sync failed; the other records were written."
+        )
+        return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
 
     def _record(self, stream: str, data: Optional[Mapping]) -> None:
         writer = self.writers.get(stream)
         if writer is None or not isinstance(data, Mapping):
-            if stream not in self._ignored:
+            if stream not in self._ignored and len(self._ignored) < MAX_REPORTED_FAILURES:
                 self._ignored.add(stream)
-                logger.warning(f"Records of stream '{stream}', which the catalog does not configure, are ignored.")
+                named = shorten(stream, MAX_KEY_CHARS)
+                logger.warning(
+                    redact(f"Records of stream '{named}', which the catalog does not configure, are ignored.")
+                )
             return
         writer.add(data)
         self._since_state[stream] += 1
@@ -80,6 +128,8 @@ class KustomerWriter:
         covered = [report for name, report in self.reports.items() if stream is None or name == stream]
         if any(report.failed and report.failed == report.records for report in covered):
             return None
+        if self._held_all or (stream in self._held if stream is not None else bool(self._held)):
+            return None  # a line that could not be read may be one of the records it would vouch for
         if stream is None:
             count = sum(self._since_state.values())
             self._since_state.clear()

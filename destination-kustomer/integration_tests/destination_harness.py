@@ -18,8 +18,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from airbyte_cdk.models import AirbyteMessageSerializer, ConfiguredAirbyteCatalogSerializer
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from destination_kustomer.destination import DestinationKustomer
+from destination_kustomer.jobs_in_flight import PLATFORM_SECRET_MASK
 
-from integration_tests.harness import ROOT, Run, assert_no_key
+from integration_tests.harness import PROCESS_PROBE, ROOT, Run, assert_no_key
 from kustomer_simulator.collection import Collection
 from kustomer_simulator.server import Simulator
 
@@ -103,15 +104,25 @@ def run_destination(
     catalog: Optional[Mapping[str, Any]] = None,
     lines: Sequence[str] = (),
     timeout: float = 300,
+    raw: Optional[bytes] = None,
+    observe: bool = False,
 ) -> Run:
-    """Run ``python destination-kustomer/main.py <command>`` with ``lines`` on stdin, as Airbyte would."""
+    """Run ``python destination-kustomer/main.py <command>`` with ``lines`` (or the bytes ``raw``) on stdin, as
+    Airbyte would; with ``observe``, the process's peak memory is recorded too."""
+    env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         args = [sys.executable, str(MAIN), command, *_files(Path(tmp), config, catalog)]
+        rss_log = Path(tmp) / "rss.log"
+        if observe:
+            env["PYTHONPATH"] = os.pathsep.join([str(PROCESS_PROBE), env.get("PYTHONPATH", "")])
+            env["KUSTOMER_RSS_LOG"] = str(rss_log)
         started = time.monotonic()
-        stdin = "".join(line + "\n" for line in lines)
-        done = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    assert_no_key(done.stdout + "\n" + done.stderr, [config.get("api_token", "")])
-    return Run(done.returncode, done.stdout, done.stderr, _parse(done.stdout), seconds=time.monotonic() - started)
+        stdin = raw if raw is not None else "".join(line + "\n" for line in lines).encode()
+        done = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, cwd=ROOT, env=env)
+        peak = int(rss_log.read_text()) / 1024 if rss_log.exists() else None
+    stdout, stderr = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+    assert_no_key(stdout + "\n" + stderr, [config.get("api_token", "")])
+    return Run(done.returncode, stdout, stderr, _parse(stdout), peak_rss_mb=peak, seconds=time.monotonic() - started)
 
 
 def run_until_states(
@@ -190,6 +201,17 @@ def write_in_process(
     stdout = "\n".join(out)
     assert_no_key(stdout, [config.get("api_token", "")])
     return Run(int(stops), stdout, "", _parse(stdout))
+
+
+def stored_config(config: Mapping[str, Any], run: Run) -> Dict[str, Any]:
+    """The config the Airbyte platform keeps for the destination's next run: the last CONTROL message's, where the
+    write sent one -- its masked secrets restored from ``config``, as the platform's config update does -- else
+    ``config`` as it was."""
+    controls = [m["control"]["connectorConfig"]["config"] for m in run.of_type("CONTROL")]
+    if not controls:
+        return dict(config)
+    stored = dict(controls[-1])
+    return {**stored, **{name: config[name] for name, value in stored.items() if value == PLATFORM_SECRET_MASK}}
 
 
 def written(sim: Simulator, collection: str, key: str, value: str, exact_case: bool = False) -> List[Dict[str, Any]]:

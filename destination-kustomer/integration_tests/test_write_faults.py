@@ -5,6 +5,7 @@ reason while the good ones are written; past the threshold the entrypoint ends w
 discover answer through the entrypoint as Airbyte expects; no output carries the token. (The fault rows run
 in-process, sparing a process start each: the requests are the same.)"""
 
+import json
 import time
 from dataclasses import replace
 
@@ -136,6 +137,118 @@ def test_bad_records_are_reported_and_the_good_ones_written(sim):
     assert written(sim, "customers", "externalId", "good-2")[0]["custom"] == {"lifetimeValueNum": 3}
     assert not written(sim, "customers", "externalId", "taken-email")
     assert len(run.of_type("STATE")) == 1
+
+
+MARK = "POISON-MARK"  # in every poison line: never in the output
+POISON = [
+    (
+        "line not valid UTF-8",
+        f'{{"type":"RECORD","record":{{"stream":"customers","data":{{"name":"{MARK}'.encode() + b"\xff" + b'"}}}',
+        "not valid UTF-8",
+    ),
+    ("line that is not JSON", f'{{"type":"RECORD","record":{{"stream":"customers","data":{MARK}'.encode(), "not JSON"),
+    (
+        "custom object nested past the parser's depth",
+        f'{{"type":"RECORD","record":{{"stream":"customers","emitted_at":0,"data":{{"externalId":"{MARK}","lifetimeValueNum":'.encode()
+        + b"[" * 1000
+        + b"]" * 1000
+        + b"}}}",
+        "nested deeper than 64 levels",
+    ),
+    (
+        "record nested 100 levels",
+        f'{{"type":"RECORD","record":{{"stream":"customers","emitted_at":0,"data":{{"externalId":"{MARK}","custom":'.encode()
+        + b'{"a":' * 100
+        + b"1"
+        + b"}" * 100
+        + b"}}}",
+        "nested deeper than 64 levels",
+    ),
+    (
+        "line of 9 MiB",
+        json.dumps(
+            {
+                "type": "RECORD",
+                "record": {
+                    "stream": "customers",
+                    "emitted_at": 0,
+                    "data": {"externalId": MARK, "name": "n" * (9 << 20)},
+                },
+            }
+        ).encode(),
+        "longer than 8,388,608 bytes",
+    ),
+]
+
+
+@pytest.mark.parametrize("name, line, reason", POISON, ids=[name for name, _, _ in POISON])
+def test_a_poison_line_is_a_refused_record_never_a_crash_and_no_later_state_passes(sim, name, line, reason):
+    prefix = "poison-" + name.split()[1]
+    rows = [{"externalId": f"{prefix}-{n}", "name": f"Poison {n}"} for n in range(10)]
+    before, after = input_lines("customers", rows[:5], 5), input_lines("customers", rows[5:], 5)
+    raw = "".join(text + "\n" for text in before).encode() + line + b"\n"
+    raw += "".join(text + "\n" for text in after).encode()
+    run = run_destination(
+        "write", destination_config(sim, TEST_TOKEN), write_catalog({"name": "customers"}), raw=raw, observe=True
+    )
+    holders = [written(sim, "customers", "externalId", row["externalId"]) for row in rows]
+    lost, duplicates = sum(1 for found in holders if not found), sum(len(found) - 1 for found in holders if found)
+    (error,) = run.errors()
+    matrix.record(
+        f"destination: {name}",
+        "write",
+        lost,
+        duplicates,
+        f"one clear error; peak RSS {run.peak_rss_mb:.0f} MB",
+        run.seconds,
+    )
+    assert (lost, duplicates, run.returncode) == (0, 0, 1)  # every other record written; exit 1
+    assert error["message"].startswith(f"1 line(s) on stdin could not be read as Airbyte messages (line 7: {reason})")
+    assert error["failure_type"] == "system_error" and len(run.states()) == 1  # nothing passed after it
+    assert MARK not in run.stdout + run.stderr
+    warned = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
+    assert any("line 7 on stdin" in text.lower() and reason in text for text in warned)
+    assert run.peak_rss_mb is not None and run.peak_rss_mb < 500
+
+
+def test_a_long_value_and_many_unknown_fields_never_flood_the_output(sim):
+    rows = [
+        {"externalId": "flood-name", "name": "n" * 8_300_000},  # a line just under the bound; refused by the schema
+        {"externalId": "flood-fields", **{f"field{n:05d}" + "x" * 100: n for n in range(20_000)}},
+        {"externalId": "flood-ok", "name": "Fine"},
+    ]
+    run = run_destination(
+        "write",
+        destination_config(sim, TEST_TOKEN, max_failed_percent=100),
+        write_catalog({"name": "customers"}),
+        input_lines("customers", rows, 3),
+        observe=True,
+    )
+    summary = run.summary()["customers"]
+    outcome = f"reported; {len(run.stdout):,} bytes out; peak RSS {run.peak_rss_mb:.0f} MB"
+    matrix.record("destination: 8.3 MB value and 20,000 unknown fields", "write", 0, 0, outcome, run.seconds)
+    assert run.returncode == 0 and len(run.stdout) < 60_000  # 10 MB in, a few KB out
+    assert (summary["failed"], summary["created"], summary["unmapped_unnamed"]) == (1, 2, 19_900)
+    assert len(summary["unmapped_fields"]) == 100 and len(run.states()) == 1
+    assert run.peak_rss_mb is not None and run.peak_rss_mb < 500
+
+
+def test_only_the_fields_the_configured_schema_lists_are_written(sim):
+    catalog = write_catalog({"name": "customers"})
+    catalog["streams"][0]["stream"]["json_schema"] = {
+        "type": "object",
+        "properties": {"externalId": {"type": "string"}, "name": {"type": "string"}},
+    }
+    run = write_in_process(
+        destination_config(sim, TEST_TOKEN),
+        catalog,
+        input_lines(
+            "customers", [{"externalId": "listed-1", "name": "Listed", "locale": "fr", "lifetimeValueNum": 9}], 1
+        ),
+    )
+    (found,) = written(sim, "customers", "externalId", "listed-1")
+    assert found["name"] == "Listed" and not found.get("locale") and not found.get("custom")
+    assert run.summary()["customers"]["unmapped_fields"] == ["lifetimeValueNum", "locale"]
 
 
 FAKER_USERS = [  # source-faker's users stream, as PyAirbyte delivers it

@@ -5,14 +5,26 @@ applied exactly once, nothing is duplicated, nothing the input did not map chang
 the answers mask, an agent's edits, phones, tags, other custom attributes, a customer's company), each STATE comes
 out only once the records before it are in the org, the write exits cleanly, and a second write changes nothing
 and creates nothing. Settings whose outcome differs by design have tests of their own: a bulk job that never ends
-(the sync stops), emails in another case, and a server that replaces custom attributes on update (the sync stops
-after the first update, before the batch rewrites the org)."""
+or starts late (the sync stops, and the next waits for the job before it writes), emails in another case, and a
+server that replaces custom attributes on update (the sync stops after the first update, before the batch rewrites
+the org)."""
 
+import time
 from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Tuple
 
 import pytest
-from destination_harness import destination_config, input_lines, write_catalog, write_in_process, written
+from destination_harness import (
+    destination_config,
+    input_lines,
+    record_line,
+    state_line,
+    stored_config,
+    write_catalog,
+    write_in_process,
+    written,
+)
+from destination_kustomer import following
 
 from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
@@ -207,7 +219,7 @@ def test_writes_are_exact_under_every_setting(switch, value):
         ] * ORDERS
 
 
-def test_a_bulk_job_that_never_ends_stops_the_sync_and_the_next_sync_creates_only_what_is_missing():
+def test_a_bulk_job_that_never_ends_stops_the_sync_and_the_next_sync_waits_for_it_then_creates_what_is_missing():
     writes = WriteSettings(bulk_seconds=0.05, bulk_job_end="stuck")
     settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=3, writes=writes)
     with running_simulator(server_settings=settings, scale=1000, seed=78) as sim:
@@ -216,17 +228,92 @@ def test_a_bulk_job_that_never_ends_stops_the_sync_and_the_next_sync_creates_onl
         lines = input_lines("customers", rows, 4)
         stopped = write_in_process(config, write_catalog({"name": "customers"}), lines, stops=True)
         (error,) = stopped.errors()
-        assert (
-            "had not ended after 40 checks (status 'running'), and 2 of its 4 records are not written yet"
-            in (error["message"])
-        )
+        (job_id,) = sim.org.bulk.jobs
+        assert f"bulk job {job_id} (4 customer records) was still 'running' after 80 checks" in error["message"]
         assert error["failure_type"] == "transient_error" and not stopped.of_type("STATE")
-        assert stopped.summary()["customers"]["created"] == 2  # the half the job wrote, found by lookups
-        sim.settings.writes.bulk_job_end = "complete"  # the job is over for good; the next sync runs as usual
-        again = write_in_process(config, write_catalog({"name": "customers"}), lines)
+        assert stopped.summary()["customers"]["created"] == 0  # nothing it carries was looked up or sent again
+        carried = stored_config(config, stopped)
+        assert carried["pending_bulk_jobs"] == [job_id]
+        still = write_in_process(carried, write_catalog({"name": "customers"}), lines, stops=True)
+        assert "had still not ended after 80 checks" in still.errors()[0]["message"] and not still.of_type("STATE")
+        assert still.summary() == {}  # stopped before a single record was read, let alone written
+        with sim.org.lock:
+            sim.org.bulk.jobs[job_id].end = "failed"  # the job ends at last, its first half written
+        sim.settings.writes.bulk_job_end = "complete"  # and later jobs end as the guide says
+        again = write_in_process(stored_config(carried, still), write_catalog({"name": "customers"}), lines)
+        assert stored_config(carried, again)["pending_bulk_jobs"] == []
         assert [len(written(sim, "customers", "externalId", row["externalId"])) for row in rows] == [1, 1, 1, 1]
         assert (again.summary()["customers"]["created"], again.summary()["customers"]["updated"]) == (2, 2)
         assert len(again.of_type("STATE")) == 1
+
+
+FOLLOW_BOUND = following.follow_bound(0.6 / 60)  # how long the destination follows a job at a 0.6 s window
+LATE_SECONDS = FOLLOW_BOUND + 3  # past that bound
+DEFAULT_LATE_SECONDS = WriteSettings().bulk_late_seconds  # late, but inside the bound
+
+
+@pytest.mark.parametrize(
+    "bulk_late_seconds, collection",
+    [
+        (0.0, "customers"),
+        (DEFAULT_LATE_SECONDS, "customers"),
+        (DEFAULT_LATE_SECONDS, "companies"),
+        (LATE_SECONDS, "customers"),
+        (LATE_SECONDS, "companies"),
+    ],
+    ids=[
+        "not late",
+        "customer jobs late inside the bound",
+        "company jobs late inside the bound",
+        "customer jobs late past the bound",
+        "company jobs late past the bound",
+    ],
+)
+def test_a_late_bulk_job_is_waited_for_so_the_newer_values_win(bulk_late_seconds, collection):
+    """Versions 1 then 2 of the same objects, in bulk. Under --bulk-late-seconds the first create and update jobs
+    stay queued longer and then run (a stale rev applied, as --stale-rev ignored reads it; companies carry no rev).
+    Late inside the destination's bound (the default), the sync waits for them and goes on. Late past it, the first
+    sync stops after its first STATE, naming the jobs, and hands them on; the next waits for them before writing
+    anything. Every object ends at version 2, none twice."""
+    assert 0 < DEFAULT_LATE_SECONDS < FOLLOW_BOUND
+    writes = WriteSettings(
+        bulk_seconds=0.05, bulk_late_seconds=bulk_late_seconds, stale_rev="ignored", agent_edits="none"
+    )
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, minute_seconds=3, writes=writes)
+    with running_simulator(server_settings=settings, scale=1000, seed=81) as sim:
+        keys = [f"late-{n}" for n in range(6)]
+        with sim.org.lock:
+            for key in keys[:4]:  # four exist, two are created by version 1
+                sim.org.store.create(
+                    sim.org.collections[collection], {"externalId": key, "name": "Version 0"}, writes, 0
+                )
+        version = {v: [{"externalId": key, "name": f"Version {v}"} for key in keys] for v in (1, 2)}
+        lines = [record_line(collection, version[1][0]), state_line(collection, 0)]  # alone: no job
+        lines += [record_line(collection, row) for row in version[1][1:]] + [state_line(collection, 1)]
+        lines += [record_line(collection, row) for row in version[2]] + [state_line(collection, 2)]
+        config = destination_config(sim, TEST_TOKEN, rate_limit_window_seconds=0.6, batch_size=6)
+        catalog = write_catalog({"name": collection})
+        started = time.monotonic()
+        late = bulk_late_seconds > FOLLOW_BOUND
+        first = write_in_process(config, catalog, lines, stops=late)
+        positions = [state["stream"]["stream_state"]["position"] for state in first.states()]
+        carried = stored_config(config, first)
+        if late:
+            (error,) = first.errors()
+            assert first.returncode == 1 and error["failure_type"] == "transient_error"
+            assert "It may still run, and would overwrite whatever is written after it" in error["message"]
+            assert positions == [0]  # nothing past the jobs that may still run
+            assert sorted(carried["pending_bulk_jobs"]) == sorted(sim.org.bulk.jobs)  # the create and update jobs
+            listed = f"for the next sync to wait for: {', '.join(sorted(sim.org.bulk.jobs))}"
+            assert any(listed in line for line in first.logs())  # said too, for runners that drop CONTROL
+            second = write_in_process(carried, catalog, lines)  # waits for them, then writes everything again
+            assert stored_config(carried, second)["pending_bulk_jobs"] == []
+            positions = [state["stream"]["stream_state"]["position"] for state in second.states()]
+        assert positions == [0, 1, 2]
+        time.sleep(max(0.0, started + bulk_late_seconds + 1 - time.monotonic()))  # any late job has run by now
+        for key in keys:
+            (found,) = written(sim, collection, "externalId", key)  # one each: none duplicated
+            assert found["name"] == "Version 2", f"{key}: a late job overwrote the newer value"
 
 
 @pytest.mark.parametrize("case", ["insensitive", "sensitive"])

@@ -75,7 +75,9 @@ def test_a_secret_fields_value_is_never_quoted_and_long_values_are_cut():
     with HttpMocker() as http:
         mock_setup(http)
         secret = catalog(CUSTOMERS)
-        secret.streams[0].stream.json_schema = {"properties": {"gender": {"type": "string", "airbyte_secret": True}}}
+        secret.streams[0].stream.json_schema = {
+            "properties": {"externalId": {}, "name": {}, "gender": {"type": "string", "airbyte_secret": True}}
+        }
         run = run_write(
             http,
             config(max_failed_percent=100),
@@ -384,7 +386,8 @@ def test_fields_that_are_not_written_are_reported_once_per_stream():
     assert run.summary()["customers"]["unmapped_fields"] == ["custom.colourStr", "hatSize", "shoeSize"]
 
 
-def test_lines_on_stdin_that_are_no_messages_are_skipped_without_quoting_them():
+def test_lines_on_stdin_that_are_no_messages_are_read_as_unreadable_without_quoting_them():
     lines = io.StringIO("not json\n" + json.dumps({"no": "message"}) + "\n" + json.dumps({"type": "STATE"}) + "\n")
-    parsed = list(DestinationKustomer()._parse_input_stream(lines))  # noqa: SLF001 - the CDK's input hook
-    assert [m.type.value for m in parsed] == ["STATE"]
+    parsed = list(DestinationKustomer()._parse_input_stream(io.BytesIO(lines.getvalue().encode())))  # noqa: SLF001
+    assert [(p.line, p.reason) for p in parsed[:2]] == [(1, "not JSON"), (2, "JSON, but no Airbyte message")]
+    assert parsed[2].type.value == "STATE" and "not json" not in repr(parsed[:2])

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import write_mocks as mocks
+from airbyte_cdk.models import Type
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
-from destination_kustomer import bulk
+from destination_kustomer import bulk, following
 
 BASE = mocks.BASE
 MISS = mocks.answer({"data": {}})
@@ -125,23 +126,108 @@ def test_a_bulk_job_ending_in_another_status_is_settled_item_by_item_without_rea
     assert (row["created"], row["single_writes"], row["bulk_follow_ups"]) == (2, 1, 2)
 
 
-@pytest.mark.parametrize("second", ["missing", "written"])
-def test_a_bulk_job_that_never_ends_is_looked_up_and_stops_the_sync_while_a_record_is_missing(second):
+def _controls(run: mocks.WriteRun) -> list:
+    """The configs the CONTROL messages of a run hand to the platform."""
+    return [m.control.connectorConfig.config for m in run.messages if m.type == Type.CONTROL]
+
+
+@pytest.mark.parametrize("verb", ["create", "update"])
+def test_a_bulk_job_that_never_ends_stops_the_sync_sending_nothing_again_and_hands_the_job_on(verb):
     with HttpMocker() as http:
         _setup(http)
-        _lookups(http, 0, MISS, _found(0))
-        _lookups(http, 1, MISS, MISS if second == "missing" else _found(1))
-        _bulk_creates(http, 2, mocks.job("j-2", "queued"))
+        if verb == "create":
+            _lookups(http, 0, MISS)
+            _lookups(http, 1, MISS)
+            _bulk_creates(http, 2, mocks.job("j-2", "queued"))
+        else:
+            _updates_found(http, 3)
+            items = [{"id": f"c-{n}", "externalId": f"crm-{n}"} for n in (1, 2)]
+            http.put(HttpRequest(f"{BASE}/customers/bulk", body=mocks.bulk_body(items)), mocks.job("j-2", "queued"))
         http.get(HttpRequest(f"{BASE}/bulk/j-2"), mocks.job("j-2", "running"))
-        run = _write(http, 2, mocks.state("customers", 1), stops=second == "missing")
-        polls, posts = _sent(http, "GET /v1/bulk/j-2"), _sent(http, "POST")
-    assert (len(polls), posts) == (bulk.MAX_POLLS, ["POST /v1/customers/bulk"])  # nothing the job may write is sent
-    if second == "missing":
-        assert run.states() == [] and "bulk job j-2 (customer) had not ended after 40 checks" in run.error.message
-        assert "1 of its 2 records are not written yet" in run.error.message
-        assert "Run the next sync once the job has ended (GET /v1/bulk/j-2)" in run.error.message
-    else:
-        assert run.states() == [1] and run.summary()["customers"]["created"] == 2
+        run = _write(http, 2 if verb == "create" else 3, mocks.state("customers", 1), stops=True)
+        polls = _sent(http, "GET /v1/bulk/j-2")
+        after = mocks.sent(http)[mocks.sent(http).index("GET /v1/bulk/j-2") :]
+    assert len(polls) == following.MAX_POLLS and set(after) == {"GET /v1/bulk/j-2"}  # nothing it carries sent again
+    assert run.states() == []
+    message = run.error.message
+    assert "Kustomer's bulk job j-2 (2 customer records) was still 'running' after 80 checks over 12 seconds" in message
+    assert "the next sync waits for it to end before it writes anything" in message
+    (stored,) = _controls(run)  # the job, handed to the next sync in the destination's own config
+    assert stored == {**mocks.config(), "api_token": "**********", "pending_bulk_jobs": ["j-2"]}
+    assert run.messages[-1].type == Type.CONTROL
+
+
+def _updates_found(http: HttpMocker, count: int) -> None:
+    """crm-0 … crm-<count - 1> found as c-0 …; the first one's update checked alone."""
+    found = [mocks.resource("customer", f"c-{n}", externalId=f"crm-{n}") for n in range(count)]
+    for n in range(count):
+        mocks.lookup(http, f"customers/externalId=crm-{n}", found[n])
+    mocks.reads(http, "customers/c-0", found[0], found[0])
+    http.patch(HttpRequest(f"{BASE}/customers/c-0", body={"externalId": "crm-0"}), mocks.answer({}))
+
+
+def test_the_next_sync_waits_for_the_jobs_an_earlier_one_left_before_it_writes_anything():
+    with HttpMocker() as http:
+        _setup(http)
+        http.get(HttpRequest(f"{BASE}/bulk/j-2"), [mocks.job("j-2", "running"), mocks.job("j-2", "complete")])
+        http.get(HttpRequest(f"{BASE}/bulk/j-gone"), mocks.error(404, "no such bulk job"))
+        _lookups(http, 0, _found(0))
+        http.patch(HttpRequest(f"{BASE}/customers/c-0", body={"externalId": "crm-0"}), mocks.answer({}))
+        mocks.reads(http, "customers/c-0", mocks.resource("customer", "c-0", externalId="crm-0"))
+        carried = mocks.config(pending_bulk_jobs=["j-2", "j-gone"])
+        inputs = [mocks.record("customers", externalId="crm-0"), mocks.state("customers", 1)]
+        run = mocks.run_write(http, carried, mocks.catalog({"name": "customers"}), inputs)
+        sent = mocks.sent(http)
+    first_write = next(n for n, line in enumerate(sent) if "externalId=" in line)
+    assert sent[:first_write][-3:] == ["GET /v1/bulk/j-2", "GET /v1/bulk/j-2", "GET /v1/bulk/j-gone"]
+    (stored,) = _controls(run)
+    assert stored["pending_bulk_jobs"] == [] and run.messages[0].type == Type.CONTROL  # said before anything else
+    assert run.states() == [1] and run.summary()["customers"]["updated"] == 1
+    assert any("Kustomer no longer knows bulk job j-gone of an earlier sync (404)" in line for line in run.logs)
+
+
+def test_a_job_an_earlier_sync_left_that_still_runs_stops_the_next_sync_before_anything_is_written():
+    with HttpMocker() as http:
+        _setup(http)
+        http.get(HttpRequest(f"{BASE}/bulk/j-2"), mocks.job("j-2", "queued"))
+        http.get(HttpRequest(f"{BASE}/bulk/j-3"), mocks.job("j-3", "complete"))
+        carried = mocks.config(pending_bulk_jobs=["j-2", "j-3"])
+        inputs = [mocks.record("customers", externalId="crm-0"), mocks.state("customers", 1)]
+        run = mocks.run_write(http, carried, mocks.catalog({"name": "customers"}), inputs, stops=True)
+        sent = mocks.sent(http)
+    assert not [line for line in sent if "externalId=" in line or not line.startswith("GET")]
+    assert "bulk job(s) j-2 ('queued'), which an earlier sync could not follow to their end" in run.error.message
+    assert "Nothing was written" in run.error.message and run.states() == []
+    assert [stored["pending_bulk_jobs"] for stored in _controls(run)] == [["j-2"]]  # j-3 ended: no longer listed
+
+
+@pytest.mark.parametrize("answer", ["no job", "not JSON"])
+def test_a_bulk_update_that_may_have_queued_a_job_no_answer_named_stops_the_sync(answer):
+    with HttpMocker() as http:
+        _setup(http)
+        _updates_found(http, 3)
+        items = [{"id": f"c-{n}", "externalId": f"crm-{n}"} for n in (1, 2)]
+        queued = mocks.answer({"data": {}}, 201) if answer == "no job" else HttpResponse("{cut", 201)
+        http.put(HttpRequest(f"{BASE}/customers/bulk", body=mocks.bulk_body(items)), queued)
+        run = _write(http, 3, mocks.state("customers", 1), stops=True)
+        puts = _sent(http, "PUT") + _sent(http, "PATCH")
+    assert puts == ["PUT /v1/customers/bulk", "PATCH /v1/customers/c-0"]  # sent once; none of its updates alone
+    assert "A bulk update of 2 customer records got no answer naming its job" in run.error.message
+    assert run.states() == [] and not _controls(run)
+
+
+def test_a_bulk_update_answered_with_an_error_is_sent_again_one_record_at_a_time():
+    with HttpMocker() as http:
+        _setup(http)
+        _updates_found(http, 3)
+        items = [{"id": f"c-{n}", "externalId": f"crm-{n}"} for n in (1, 2)]
+        http.put(HttpRequest(f"{BASE}/customers/bulk", body=mocks.bulk_body(items)), mocks.error(503, "busy"))
+        for n in (1, 2):
+            http.patch(HttpRequest(f"{BASE}/customers/c-{n}", body={"externalId": f"crm-{n}"}), mocks.answer({}))
+        run = _write(http, 3, mocks.state("customers", 1))
+        puts = _sent(http, "PUT")
+    assert puts == ["PUT /v1/customers/bulk"]  # never resent blindly: its updates went alone
+    assert run.states() == [1] and run.summary()["customers"]["updated"] == 3
 
 
 def test_bulk_results_are_read_across_pages_and_past_the_bound_the_sync_stops(monkeypatch):

@@ -2,6 +2,7 @@
 
 from kustomer_simulator.org import MACHINE_USER
 from kustomer_simulator.routes.base import Reply, Request, serve_list
+from kustomer_simulator.search import without_updated_at
 
 SESSION_STATUS_TYPES = ("available", "unavailable", "busy")
 TRUE_FALSE = ("true", "false")
@@ -27,7 +28,8 @@ def work_sessions(request: Request) -> Reply:
             and (status is None or org.session_status_type(i) == status)
         )
 
-    return serve_list(request, coll, indexes, filters=("user", "active", "statusType"))
+    listed = serve_list(request, coll, indexes, filters=("user", "active", "statusType"))
+    return _shaped(request, "work_session", listed)
 
 
 def work_items(request: Request) -> Reply:
@@ -40,4 +42,12 @@ def work_items(request: Request) -> Reply:
         owned = org.work_items_of.get(conversation, []) if conversation is not None else []
         return (i for i in owned if items.exists(i))
 
-    return serve_list(request, items, indexes)
+    return _shaped(request, "work_item", serve_list(request, items, indexes))
+
+
+def _shaped(request: Request, context: str, reply: Reply) -> Reply:
+    """A routing list's answer as ``--routing-search`` shapes the context's records (no updatedAt, or as stored)."""
+    status, payload, records = reply
+    if status == 200 and request.settings.search.hides_updated_at(context):
+        return status, without_updated_at(payload), records
+    return reply

@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 from kustomer_simulator.routes.base import ApiError, Reply, Request, page_body, paging
 from kustomer_simulator.routes.klasses import klass_refused, refused_klasses
-from kustomer_simulator.search import CONTEXTS, SearchError, past_window, run_search, uses_keys
+from kustomer_simulator.search import CONTEXTS, SearchError, past_window, run_search, uses_keys, without_updated_at
 from kustomer_simulator.timefmt import now_ms
 
 # The read role behind each queryContext besides the search role (conversation times: the conversation role).
@@ -75,4 +75,7 @@ def _search(request: Request, archive: bool) -> Reply:
         "next": f"{base}?page={page + 1}&pageSize={size}" if has_next else None,
         "last": f"{base}?page={meta['totalPages']}&pageSize={size}",
     }
-    return 200, page_body(data, links, meta), len(data)
+    payload = page_body(data, links, meta)
+    if limits.hides_updated_at(context):  # --routing-search no-updated-at
+        payload = without_updated_at(payload)
+    return 200, payload, len(data)

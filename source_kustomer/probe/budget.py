@@ -18,7 +18,7 @@ from kustomer_http.transport import SendLimitReached
 
 from source_kustomer.probe.answers import Unexpected, why
 
-MAX_REQUESTS = 60  # every attempt counts; at most 23 of them are searches (69 with every retry), under 100/min
+MAX_REQUESTS = 60  # every attempt counts; at most 25 of them are searches (75 with every retry), under 100/min
 RETRIES = 2  # how often the probe's client retries one request
 SAMPLE = 20  # records per search page asked
 LIST_SAMPLE = 100  # records per list page asked

@@ -10,7 +10,13 @@ from source_kustomer.probe.budget import Finding, ProbeClient, Question
 from source_kustomer.probe.lists_and_roles import ListQuestions
 from source_kustomer.probe.merges import MergeQuestions
 from source_kustomer.probe.rate_limits import RateLimitQuestions
-from source_kustomer.probe.routing import ROUTING_FIELDS, RoutingQuestions
+from source_kustomer.probe.routing import (
+    REPORTED_FIELDS,
+    ROUTING_CONTEXTS,
+    SEARCH_REQUESTS,
+    RoutingQuestions,
+    routing_search_question,
+)
 from source_kustomer.probe.search import WINDOW_PAGE, WINDOW_PAGE_SIZE, SearchQuestions
 
 AUDIT_IDS = "audit-log ids: minted at publication, or later and out of publish order"
@@ -24,7 +30,7 @@ class Probe:
         self.client = ProbeClient(connection)
         self.lists = ListQuestions(self.client)
         self.search = SearchQuestions(self.client, self.lists)
-        self.routing = RoutingQuestions(self.client)
+        self.routing = RoutingQuestions(self.client, self.search.since)
         self.audit = AuditLogQuestions(self.client)
         self.merges = MergeQuestions(self.client, self.search, self.audit)
         self.rate_limits = RateLimitQuestions(self.client)
@@ -47,7 +53,10 @@ class Probe:
         yield Question(f"search page {WINDOW_PAGE} (pageSize {WINDOW_PAGE_SIZE})", 1, search.past_window)
         yield Question("search pageSize 1000", 1, search.search_page_size)
         yield Question("conversation_time_created_at: sort", 1, search.conversation_time_sort)
-        for field in ROUTING_FIELDS:
+        for context in ROUTING_CONTEXTS:
+            ask = lambda q, context=context: self.routing.search_by_updated_at(q, context)  # noqa: E731
+            yield Question(routing_search_question(context), SEARCH_REQUESTS, ask)
+        for field in REPORTED_FIELDS:
             yield Question(f"{field.name}: sort and filter", 2, lambda q, field=field: search.sort_and_filter(q, field))
         yield Question("custom objects of a disabled klass", 1, search.disabled_klass_objects)
         yield Question("audit-log publish lag (publishedAt - createdAt)", 1, audit.publish_lag)

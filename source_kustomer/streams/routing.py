@@ -1,30 +1,40 @@
-"""Routing: work items and work sessions, by search where Kustomer honours it, by their lists otherwise.
+"""Routing: work items and work sessions, by search where this sync's evidence allows, by their lists otherwise.
 
-Kustomer's search request schema accepts ``queryContext`` ``work_item`` and ``work_session``, and a public client
-searches both against real orgs, but the reference names no field of either. So each sync first asks two
-questions of the search (``search_refusal``): is page 1 of the window, sorted by ``<object>_updated_at``, inside
-the window and ascending, and does a narrower filter (after its last value) narrow it? Only then is the stream
-read like every search stream (the verifying keyset reader, incremental on ``updatedAt``, exact for every
-change). Otherwise the sync warns once, naming why, and reads the documented lists instead:
+Kustomer's search request schema accepts ``queryContext`` ``work_item`` and ``work_session``, but the reference
+names no field of either and says sorting by attributes other than the listed ``customer_*`` ones is unavailable;
+the one public client that searches both against real orgs sends no sort, only ``<object>_..._at`` gte/lte in day
+windows. So each sync first asks (``search_path``, two searches; three when the sort is refused): does page 1 of
+the window, asked in order of ``<object>_updated_at``, lie inside the window, and does a narrower filter (past its
+lowest ``updatedAt``) leave that record out? Each record is checked against its own ``updatedAt``, the attribute
+the field names (Kustomer names search fields after attributes: ``conversation_time_handle_at`` holds
+``handleAt``); no other time stands in for it, as none dates a change. Then:
 
-* work items: ``GET /v1/routing/conversations/{id}/work-items`` for every conversation changed since the
-  state's ``conversationUpdatedAt``, found by the conversations' own exact search, up to ``ITEMS_IN_FLIGHT``
-  conversations at a time, emitted in conversation order; the position moves past a conversation only once its
-  items and every earlier conversation's are out. That relies on a work item's change also updating its
-  conversation, which Kustomer does not promise (wrap-up and completion need not): a full refresh reads every
-  item. A 404 for a conversation's items is never taken as "nothing there": the conversation is looked up, and
-  only if it is gone are its items skipped; if it exists, the list is asked again, and if it stays 404 the
-  position is held before that conversation for this sync (and the sync says so).
-* work sessions: ``GET /v1/routing/work-sessions?user=false&active=false`` (every agent's sessions, ended ones
-  too -- Kustomer states no defaults for either filter), read in full.
+* the filter and the order proven (page 1 links on and is ascending over ``SORT_PROOF_VALUES`` values): read like
+  every search stream, by the verifying keyset reader;
+* the filter proven but not the order (refused, ignored, or too little to tell): read in time ranges like
+  conversation times (``KeysetReader.read_by_ranges``), every page checked against its range. A past range can
+  only lose records (a change moves a record past the window), so a range read in full holds every one left;
+* neither (rejected, out of range, not narrowed, or records with no ``updatedAt`` to check): the sync warns once,
+  naming why, and reads the documented lists instead:
 
-Kustomer keeps neither in its archive search: items and sessions last changed more than two years ago are not
-synced by search, and the sync says so.
+  - work items: ``GET /v1/routing/conversations/{id}/work-items`` for every conversation changed since the
+    state's ``conversationUpdatedAt``, found by the conversations' own exact search, up to ``ITEMS_IN_FLIGHT``
+    conversations at a time, emitted in conversation order; the position moves past a conversation only once its
+    items and every earlier conversation's are out. That relies on a work item's change also updating its
+    conversation, which Kustomer does not promise (wrap-up and completion need not): a full refresh reads every
+    item. A 404 for a conversation's items is never "nothing there": only a conversation that is gone is skipped;
+    for a live one the list is asked again, and if it stays 404 the position is held before it (and said so).
+  - work sessions: ``GET /v1/routing/work-sessions?user=false&active=false`` (every agent's sessions, ended ones
+    too -- Kustomer states no defaults for either filter), read in full.
+
+The path taken is the stream's ``read_path`` in the sync's summary. Kustomer keeps neither in its archive search:
+items and sessions last changed more than two years ago are not synced by search, and the sync says so.
 """
 
+from abc import abstractmethod
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Deque, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Union
 from urllib.parse import quote
 
@@ -35,7 +45,15 @@ from kustomer_http.pages import LinkTrail, linked_pages, list_error
 from kustomer_http.responses import error_detail
 from kustomer_http.timestamps import instant, kustomer_time, moment_of
 
-from source_kustomer.keyset import Bound, ContractBroken, KeyRange, SearchRejected, SortKey, verified_records
+from source_kustomer.keyset import (
+    Bound,
+    ContractBroken,
+    KeyRange,
+    SearchPage,
+    SearchRejected,
+    SortKey,
+    verified_records,
+)
 from source_kustomer.streams.lists import FULL_REFRESH_COMPLETE, KustomerListStream, ListSpec
 from source_kustomer.streams.search import CURSOR, KustomerSearchStream, SearchSpec, search_state
 
@@ -56,37 +74,119 @@ WORK_ITEMS_PAGE_SIZE = 100
 MAX_PAGES_PER_CONVERSATION = 100
 ITEMS_IN_FLIGHT = 8  # conversations whose work items are fetched at once (their requests are independent)
 MISSING_RETRIES = 2  # a 404 for a live conversation's work items is asked again this many times
+# Distinct updatedAt values, ascending on a page that links on, that prove the sort: an unsorted page of n records
+# holding k distinct values comes back ascending by chance with probability at most about 1/n^(k-1).
+SORT_PROOF_VALUES = 5
+SORTED, RANGES, FALLBACK = "sorted", "ranges", "fallback"
 
 
-def search_refusal(stream: KustomerSearchStream) -> Optional[str]:
-    """Why this sync cannot read ``stream`` by search (None: page 1 and a narrowed page 1 prove it can)."""
+@dataclass(frozen=True)
+class SearchPath:
+    """How this sync reads a routing stream (SORTED, RANGES or FALLBACK), and why not the cheaper way before it."""
+
+    how: str
+    reason: str = ""
+
+
+def _page(stream: KustomerSearchStream, key_range: KeyRange, ordered: bool) -> SearchPage:
+    return stream.fetch_page(key_range.criteria(), key_range.key.search_field if ordered else None, 1)
+
+
+def search_path(stream: KustomerSearchStream) -> SearchPath:
+    """How this sync can read ``stream``: in order of ``<object>_updated_at``, in time ranges on it, or not by
+    search (see the module's docstring)."""
     low, high = stream.window(stream.sync_mode, timestamps.utc_now())
     key = SortKey(stream.spec.time_field, CURSOR)
     window = KeyRange(key, Bound(kustomer_time(low)), Bound(kustomer_time(high)))
-    field_name = key.search_field
+    name = key.search_field
+    sort_refused: Optional[str] = None
     try:
-        first = stream.fetch_page(window.criteria(), field_name, 1)
-        good, _ = verified_records(first.records, (window,), key)
-        if len({record[CURSOR] for record in good}) < 2 or not first.has_next:
-            return None  # too little to tell a filter from none; every record read is still verified
-        last = good[-1][CURSOR]
-        narrowed = KeyRange(key, Bound(last, inclusive=False), window.high)
-        after = stream.fetch_page(narrowed.criteria(), field_name, 1)
-        verified_records(after.records, (narrowed,), key)
-        if after.total is not None and first.total is not None and after.total >= first.total:
-            return f"a filter on {field_name} did not narrow its results ({after.total} of {first.total})"
+        try:
+            first = _page(stream, window, ordered=True)
+        except SearchRejected as rejected:  # the sort alone may be what is refused
+            sort_refused = str(rejected)
+            first = _page(stream, window, ordered=False)
+        good, _ = verified_records(first.records, (window,))
+        if first.records and not good:
+            return SearchPath(FALLBACK, f"its records carry no {CURSOR} to check a filter on {name} against")
+        if good:
+            lowest = min(good, key=lambda record: instant(record[CURSOR]) or 0)[CURSOR]
+            narrowed = KeyRange(key, Bound(lowest, inclusive=False), window.high)
+            after = _page(stream, narrowed, ordered=False)
+            verified_records(after.records, (narrowed,))
+            if after.total is not None and first.total is not None and after.total >= first.total:
+                return SearchPath(
+                    FALLBACK, f"a filter on {name} did not narrow its results ({after.total} of {first.total})"
+                )
     except SearchRejected as rejected:
-        return f"it rejected a search by {field_name} ({rejected})"
+        return SearchPath(FALLBACK, f"it rejected a search by {name} ({rejected})")
     except ContractBroken as broken:
-        return f"it did not filter or sort by {field_name} ({broken})"
-    return None
+        return SearchPath(FALLBACK, f"it did not filter by {name} ({broken})")
+    if sort_refused is not None:
+        return SearchPath(RANGES, f"it rejected a sort by {name} ({sort_refused})")
+    moments = [instant(record[CURSOR]) for record in good]
+    if moments != sorted(moments):  # type: ignore[type-var]
+        return SearchPath(RANGES, f"page 1 asked in order of {name} came back out of order")
+    if not first.has_next or len(set(moments)) < SORT_PROOF_VALUES:
+        return SearchPath(RANGES, f"too few records to prove an order by {name}")
+    return SearchPath(SORTED)
 
 
-def _fallback_warning(stream: KustomerSearchStream, reason: str, instead: str) -> None:
-    stream.logger.warning(
-        f"Stream '{stream.name}': Kustomer's search for {stream.spec.query_context} cannot be trusted in this sync: "
-        f"{reason}. Reading {instead} instead."
-    )
+class RoutingSearchStream(KustomerSearchStream):
+    """A routing stream: by search on the path this sync proves (``search_path``), else by ``fallback``."""
+
+    def __init__(self, spec: SearchSpec, connection: KustomerConnection) -> None:
+        self._base_spec = spec
+        super().__init__(spec, connection)
+
+    @property
+    def delivers_deletions(self) -> bool:  # type: ignore[override]
+        return False
+
+    def parts(self) -> List[Mapping[str, Any]]:
+        return [{self.name: True}]
+
+    def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
+        """By search on the path this sync proves, else the fallback (one warning naming why)."""
+        self.spec = self._base_spec
+        path = search_path(self)
+        if path.how == FALLBACK:
+            self.progress.read_path = f"{self.fallback_name} (search refused: {path.reason})"
+            self.logger.warning(
+                f"Stream '{self.name}': Kustomer's search for {self.spec.query_context} cannot be trusted in this "
+                f"sync: {path.reason}. Reading {self.fallback_description} instead."
+            )
+            yield from self.fallback()
+            return
+        self.spec = replace(self._base_spec, sorted=path.how == SORTED)
+        if path.how == SORTED:
+            self.progress.read_path = f"by search, in order of {self.spec.time_field}"
+        else:
+            self.progress.read_path = f"by search, in time ranges of {self.spec.time_field} ({path.reason})"
+            self.logger.info(
+                f"Stream '{self.name}': reading by search in time ranges, no order relied on: {path.reason}."
+            )
+        for phase in super().parts():
+            yield from super().read_part(phase)
+        yield from self.after_search()
+
+    def after_search(self) -> Iterable[Any]:
+        """What follows a read by search (nothing by default)."""
+        return ()
+
+    @property
+    @abstractmethod
+    def fallback_name(self) -> str:
+        """The fallback read, in a few words for the summary."""
+
+    @property
+    @abstractmethod
+    def fallback_description(self) -> str:
+        """The fallback read, as the object of the warning's "Reading … instead"."""
+
+    @abstractmethod
+    def fallback(self) -> Iterable[Any]:
+        """The records when search cannot be trusted in this sync."""
 
 
 class _Conversations(KustomerSearchStream):
@@ -111,8 +211,14 @@ class _Items:
     missing: bool = False  # it exists, yet its work items kept answering 404
 
 
-class WorkItemsStream(KustomerSearchStream):
+class WorkItemsStream(RoutingSearchStream):
     """Every work item changed since the state, by search; or every item of the conversations changed since it."""
+
+    fallback_name = "per conversation"
+    fallback_description = (
+        "each changed conversation's work items (GET /v1/routing/conversations/{id}/work-items); work-item changes "
+        "that do not update their conversation wait for a full refresh"
+    )
 
     def __init__(self, connection: KustomerConnection) -> None:
         self._parent_cursor: Optional[str] = None
@@ -120,10 +226,6 @@ class WorkItemsStream(KustomerSearchStream):
         self._missing = 0
         self._gone = 0
         super().__init__(ITEMS_SPEC, connection)
-
-    @property
-    def delivers_deletions(self) -> bool:  # type: ignore[override]
-        return False
 
     @property
     def state(self) -> MutableMapping[str, Any]:
@@ -144,26 +246,12 @@ class WorkItemsStream(KustomerSearchStream):
         self._incoming = self._incoming or self._parent_cursor
         self._cursor = value.get(CURSOR) if value else None
 
-    def parts(self) -> List[Mapping[str, Any]]:
-        return [{"work_items": True}]
+    def after_search(self) -> Iterable[Any]:
+        self._parent_cursor = None  # the item cursor is exact; a later fallback can start from it
+        yield self.checkpoint()
 
-    def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
-        """By search when this sync proves it can be, else per conversation."""
-        reason = search_refusal(self)
-        if reason is None:
-            for phase in super().parts():
-                yield from super().read_part(phase)
-            self._parent_cursor = None  # the item cursor is exact; a later fallback can start from it
-            yield self.checkpoint()
-            return
-        _fallback_warning(
-            self,
-            reason,
-            "each changed conversation's work items (GET /v1/routing/conversations/{id}"
-            "/work-items); work-item changes that do not update their conversation wait for a full "
-            "refresh",
-        )
-        yield from self._per_conversation()
+    def fallback(self) -> Iterable[Any]:
+        return self._per_conversation()
 
     # ---- fallback -------------------------------------------------------------------------------------------
     def _per_conversation(self) -> Iterator[Any]:
@@ -285,9 +373,12 @@ def list_state_of_sessions(state: Any) -> bool:
     return isinstance(state, Mapping) and bool(state) and set(state) <= {"next", FULL_REFRESH_COMPLETE}
 
 
-class WorkSessionsStream(KustomerSearchStream):
+class WorkSessionsStream(RoutingSearchStream):
     """Every work session changed since the state, by search; or, where search cannot be trusted, all of them
     from their list (user=false&active=false), the state then left where it was."""
+
+    fallback_name = "from the list"
+    fallback_description = "every session from GET /v1/routing/work-sessions?user=false&active=false"
 
     def __init__(self, connection: KustomerConnection) -> None:
         super().__init__(SESSIONS_SPEC, connection)
@@ -303,21 +394,7 @@ class WorkSessionsStream(KustomerSearchStream):
             value = {}
         KustomerSearchStream.state.fset(self, value)  # type: ignore[attr-defined]
 
-    @property
-    def delivers_deletions(self) -> bool:  # type: ignore[override]
-        return False
-
-    def parts(self) -> List[Mapping[str, Any]]:
-        return [{"work_sessions": True}]
-
-    def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
-        """By search when this sync proves it can be, else the whole list."""
-        reason = search_refusal(self)
-        if reason is None:
-            for phase in super().parts():
-                yield from super().read_part(phase)
-            return
-        _fallback_warning(self, reason, "every session from GET /v1/routing/work-sessions?user=false&active=false")
+    def fallback(self) -> Iterable[Any]:
         listing = KustomerListStream(SESSIONS_LIST, self.connection)
         listing.progress = self.progress  # the list counts its pages and records as this stream's
         for record in listing.read_part({}):

@@ -184,8 +184,9 @@ class KustomerSearchStream(KustomerStream):
             body["includeDeleted"] = True
         return body
 
-    def fetch_page(self, criteria: Criteria, sort_field: str, page: int, archive: bool = False) -> SearchPage:
-        """One page of a search of this stream's object; raises AccessRefused, or SearchRejected for 400/404."""
+    def fetch_page(self, criteria: Criteria, sort_field: Optional[str], page: int, archive: bool = False) -> SearchPage:
+        """One page of a search of this stream's object, in order of ``sort_field`` (None: in no asked order);
+        raises AccessRefused, or SearchRejected for 400/404."""
         self._check_sync_span()
         sort = sort_field if self.spec.sorted else None  # a range read relies on no order; none is asked for
         response = self.client.search(self.search_body(criteria, sort), page, self.effective_page_size, archive=archive)

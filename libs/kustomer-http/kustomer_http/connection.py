@@ -48,12 +48,14 @@ def listed_roles(body: Any) -> Optional[List[str]]:
 
 class OutcomeUnknown(Exception):
     """A request sent only once failed after it may have reached Kustomer: whether it took effect is unknown.
-    ``answered``: Kustomer answered (with an error: it is done with the request), or not (it may still be at it)."""
+    ``answered``: Kustomer answered (with an error: it is done with the request), or not (it may still be at it);
+    ``status``: its answer's status, when it answered."""
 
     def __init__(self, unanswered: Unanswered) -> None:
         super().__init__(unanswered.reason)
         self.reason = unanswered.reason
         self.answered = unanswered.answered
+        self.status = unanswered.status
 
 
 class AccessRefused(Exception):

@@ -207,10 +207,12 @@ def object_limited(response: Any) -> bool:
 @dataclass(frozen=True)
 class Unanswered:
     """Why a request sent once may have taken effect: ``reason``, and whether Kustomer ``answered`` (an error or an
-    unusable body: it is done with the request) or not (a timeout, a dropped connection: it may still be at it)."""
+    unusable body: it is done with the request) or not (a timeout, a dropped connection: it may still be at it);
+    ``status``: the status of Kustomer's answer (a 2xx whose body was unusable took the request on)."""
 
     reason: str
     answered: bool
+    status: Optional[int] = None
 
 
 class KustomerErrorHandler(HttpStatusErrorHandler):
@@ -267,8 +269,10 @@ class KustomerErrorHandler(HttpStatusErrorHandler):
             and resolution.response_action == ResponseAction.RETRY
             and not (isinstance(response_or_exception, BaseException) and never_left(response_or_exception))
         ):
-            answered = isinstance(response_or_exception, requests.Response)
-            self._unanswered.last = Unanswered(resolution.error_message or "the request failed", answered)
+            status = response_or_exception.status_code if isinstance(response_or_exception, requests.Response) else None
+            self._unanswered.last = Unanswered(
+                resolution.error_message or "the request failed", status is not None, status
+            )
             return _UNANSWERED
         if resolution.response_action == ResponseAction.RATE_LIMITED:
             self._stats.throttled_429 += 1
