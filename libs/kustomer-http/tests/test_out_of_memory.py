@@ -6,11 +6,10 @@ import json
 import re
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
-import pytest
+from kustomer_simulator.faults import Fault
+from kustomer_simulator.testing import TEST_TOKEN, running_simulator
 
 CAP = """
 import json, logging, resource
@@ -45,18 +44,18 @@ cap(100)
 report(lambda: handler.interpret_response(response).response_action)
 """
 
-# A client reading a 60 MiB page, memory capped 30 MiB above what it holds after a first small request.
+# A client reading a 60 MiB page (the simulator's oversized_page fault), memory capped 30 MiB above what it holds
+# after a first page.
 READ = """
 import sys
 from kustomer_http.connection import KustomerConnection
 from kustomer_http.settings import ConnectionSettings
 
-url = sys.argv[1]
-settings = ConnectionSettings("kst-out-of-memory-test-" + "x" * 20, url, 30, 1, 50, 100)
-client = KustomerConnection(settings, "test").client("pages")
-client.get(url + "/v1/small")
+url, token = sys.argv[1:]
+client = KustomerConnection(ConnectionSettings(token, url, 30, 1, 50, 100), "test").client("pages")
+client.get(url + "/v1/tags")
 cap(30)
-report(lambda: client.get(url + "/v1/large").status_code)
+report(lambda: client.get(url + "/v1/tags").status_code)
 """
 
 
@@ -64,30 +63,6 @@ def _child(script: str, *args: str) -> Dict[str, Any]:
     done = subprocess.run([sys.executable, "-c", CAP + script, *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-class _Pages(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b'{"data":[]}' if self.path.endswith("/small") else b'{"data":["' + b"z" * (60 << 20) + b'"]}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except OSError:
-            pass  # the client gave up
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    pages = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    threading.Thread(target=pages.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{pages.server_address[1]}"
-    pages.shutdown()
 
 
 def test_memory_running_out_while_a_body_is_parsed_is_said_and_not_retried():
@@ -98,7 +73,9 @@ def test_memory_running_out_while_a_body_is_parsed_is_said_and_not_retried():
     )
 
 
-def test_memory_running_out_while_a_body_is_read_is_said_and_not_retried(server):
-    outcome = _child(READ, server)
+def test_memory_running_out_while_a_body_is_read_is_said_and_not_retried():
+    with running_simulator(scale=500) as sim:
+        sim.faults.add(Fault("oversized_page", variant="empty_objects", size_mb=60, after=1))
+        outcome = _child(READ, sim.url, TEST_TOKEN)
     assert outcome.get("raised") == "OutOfMemory" and outcome["memory"], outcome
     assert outcome["message"].startswith("The connector ran out of memory holding a response from Kustomer")
