@@ -2,6 +2,7 @@
 activation step written back through destination-kustomer; each org in its own file; no warning a user could be
 spared; every stream's schema mapped cleanly by PyAirbyte itself."""
 
+import fcntl
 import json
 import os
 import re
@@ -43,8 +44,13 @@ def demo_sim():
 
 @pytest.fixture(scope="module")
 def pyairbyte_python() -> Path:
-    """The demo's environments, as ./demo.sh installs them; PyAirbyte's interpreter."""
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "demo_env.sh")], capture_output=True, text=True, timeout=1500)
+    """The demo's environments, as ./demo.sh installs them; PyAirbyte's interpreter. This module's tests may run on
+    several pytest-xdist workers at once (see conftest.SPREAD): one worker installs, the others wait for it."""
+    with open(ROOT / ".demo-env.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "demo_env.sh")], capture_output=True, text=True, timeout=1500
+        )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return ROOT / ".venv-pyairbyte" / "bin" / "python"
 
@@ -71,7 +77,7 @@ def avoidable(done: subprocess.CompletedProcess) -> List[str]:
     return [line for line in (done.stdout + done.stderr).splitlines() if AVOIDABLE.search(line)]
 
 
-def test_demo_syncs_everything_then_only_what_changed(demo_sim, tmp_path):
+def test_demo_syncs_everything_then_only_what_changed(demo_sim, pyairbyte_python, tmp_path):
     db, report = tmp_path / "demo.duckdb", tmp_path / "report.json"
     done = demo(
         *("--simulator-url", demo_sim.url, "--minute-seconds", "3", "--mutate", "40", "--delete", "3"),
@@ -124,7 +130,7 @@ def test_demo_syncs_everything_then_only_what_changed(demo_sim, tmp_path):
             assert customers.render(holder)["attributes"]["custom"]["lifetimeValueNum"] == value
 
 
-def test_another_org_gets_its_own_file_and_state_and_never_shares_one(tmp_path):
+def test_another_org_gets_its_own_file_and_state_and_never_shares_one(pyairbyte_python, tmp_path):
     out, first_report, second_report = tmp_path / "out", tmp_path / "first.json", tmp_path / "second.json"
     first = demo("--scale", 600, "--runs", 1, "--minute-seconds", 2, "--output-dir", out, "--report", first_report)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]

@@ -3,6 +3,9 @@ streams plus two lists; plus ties, the result window inside a tie, records movin
 mid-sync and SIGKILL-and-resume. Each run's (id, updatedAt) set is compared to the simulator's ground truth.
 
 Results are collected into a table printed at the end of the pytest run (see conftest).
+
+Over ~400 lines as one table (a test per fault, parametrized by sync mode); ./test.sh spreads its tests over its
+workers (conftest.SPREAD), each worker making the module's 8k-record simulator once.
 """
 
 import json

@@ -3,6 +3,10 @@
 Each run is the real entrypoint against a simulator set one way; the outcome is compared with ground truth and
 added to the fault matrix: 0 records lost wherever exactness is possible, one clear error within a stated number
 of requests where it is not. See docs/kustomer-api-model.md for the switches and their evidence.
+
+Over ~400 lines as one table (a test per switch, every setting a parameter), which BEHAVIOR.md and
+docs/architecture.md cite; its tests each make their own simulator and ./test.sh spreads them over its workers
+(conftest.SPREAD).
 """
 
 import threading

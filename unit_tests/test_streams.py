@@ -1,4 +1,8 @@
-"""Each read pattern through the real source with HttpMocker: exact requests, records, state, retries, refusals."""
+"""Each read pattern through the real source with HttpMocker: exact requests, records, state, retries, refusals.
+
+Over ~400 lines as one table of read patterns on one harness (BEHAVIOR.md cites it test by test); it runs in
+seconds, so splitting it would not balance ./test.sh's workers.
+"""
 
 import json
 from datetime import datetime
