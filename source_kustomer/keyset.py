@@ -149,12 +149,27 @@ Query = Tuple[KeyRange, ...]
 
 
 @dataclass(frozen=True)
+class _KeysetPage:
+    """What the keyset moves on by, once a page's records are out (the page itself is not kept)."""
+
+    has_next: bool
+    empty: bool  # the page held no records at all
+    fresh: bool  # it brought a record not read before
+    last_value: Optional[str] = None  # the key of its last verified record; None when it had none
+    at_last: Set[str] = field(default_factory=set)  # the ids of its records at that key
+    tied: bool = False  # every verified record of it has that key
+
+
+@dataclass(frozen=True)
 class _GroupPage:
+    """What a pass over a group keeps of one page, once its records are out."""
+
     ids: List[str]
     total: Optional[int]
     has_next: bool
     empty: bool
     malformed: int  # records at this page's positions that could not be emitted (skipped and reported)
+    beyond: bool = False  # the first page of a set larger than the window: nothing of it was emitted
 
 
 @dataclass(frozen=True)
@@ -374,41 +389,55 @@ class KeysetReader:
         at_low: Set[str] = set()  # ids emitted whose key equals moving.low
         stalled = 0
         while True:
-            query = fixed + (moving,)
-            page, records, _ = self._get(query, key, 1, ordered_by=key)
             low = moving.low.micros if moving.low is not None else None
-            fresh = [
-                record
-                for record in records
-                if record["id"] not in skip and not (record["id"] in at_low and instant(record[key.record_key]) == low)
-            ]
-            self.stats.skipped_seen += len(records) - len(fresh)
-            yield from fresh
-            if not page.has_next:
+            step = yield from self._keyset_page(fixed + (moving,), skip, at_low, low)
+            if not step.has_next:
                 return
-            if not records:
-                what = "an empty page" if not page.records else "a page of only malformed records"
+            if step.last_value is None:
+                what = "an empty page" if step.empty else "a page of only malformed records"
                 raise ContractBroken(f"{what} that links to a further page, at {moving.describe()}")
-            last_value = records[-1][key.record_key]
-            last = instant(last_value)
-            at_last = {record["id"] for record in records if instant(record[key.record_key]) == last}
-            if instant(records[0][key.record_key]) != last:
+            last = instant(step.last_value)
+            if not step.tied:
                 advanced = low is None or last != low  # the page spans values, so last > low
-                moving, at_low = replace(moving, low=Bound(last_value)), at_last
+                moving, at_low = replace(moving, low=Bound(step.last_value)), step.at_last
             else:
                 self.stats.tie_groups += 1
                 yield from self._group(
-                    fixed, KeyRange.pinned(key, last_value), skip | at_last | (at_low if low == last else set())
+                    fixed,
+                    KeyRange.pinned(key, step.last_value),
+                    skip | step.at_last | (at_low if low == last else set()),
                 )
                 advanced = moving.low is None or moving.low.inclusive or last != low
-                moving, at_low = replace(moving, low=Bound(last_value, inclusive=False)), set()
-            stalled = 0 if fresh or advanced else stalled + 1
+                moving, at_low = replace(moving, low=Bound(step.last_value, inclusive=False)), set()
+            stalled = 0 if step.fresh or advanced else stalled + 1
             if stalled >= NO_PROGRESS_LIMIT:
                 raise self._stop(
                     f"Kustomer's search returned nothing new {NO_PROGRESS_LIMIT} times in a row at "
                     f"{moving.describe()}; the sync stopped to protect the org's shared search budget. The next sync "
                     "resumes from the last saved state."
                 )
+
+    def _keyset_page(
+        self, query: Query, skip: Set[str], at_low: Set[str], low: Optional[int]
+    ) -> Generator[Record, None, "_KeysetPage"]:
+        """Page 1 of ``query`` (sorted by its last key): yields its records not read before, returns what the keyset
+        moves on by. The page is let go when this ends, before the next one is asked for."""
+        key = query[-1].key
+        page, records, _ = self._get(query, key, 1, ordered_by=key)
+        fresh = 0
+        for record in records:
+            if record["id"] in skip or (record["id"] in at_low and instant(record[key.record_key]) == low):
+                self.stats.skipped_seen += 1
+            else:
+                fresh += 1
+                yield record
+        if not records:
+            return _KeysetPage(page.has_next, not page.records, fresh > 0)
+        last_value = records[-1][key.record_key]
+        last = instant(last_value)
+        at_last = {record["id"] for record in records if instant(record[key.record_key]) == last}
+        tied = instant(records[0][key.record_key]) == last
+        return _KeysetPage(page.has_next, False, fresh > 0, last_value, at_last, tied)
 
     # ---- tie groups ----------------------------------------------------------------------------------------
     def _group(self, fixed: Query, pinned: KeyRange, seen: Set[str]) -> Iterator[Record]:
@@ -455,23 +484,22 @@ class KeysetReader:
         exactly ``total`` distinct members (a malformed one, skipped and reported, still counts as shown).
         Outcomes: complete | beyond (larger than the window) | totalless (confirm with a second pass) | again.
         """
-        first, records, malformed = self._get(query, self.keys[0], 1, ordered_by=None)
-        if first.total is not None and first.total >= self.capacity:
-            return "beyond", first.total  # nothing emitted: a larger set is read another way
-        current = yield from self._group_page(first, records, malformed, seen, members)
+        current = yield from self._group_page(query, 1, seen, members, opening=True)
+        if current.beyond:
+            return "beyond", current.total  # nothing emitted: a larger set is read another way
         quiet, page_no, malformed = True, 1, current.malformed
         while current.has_next and not current.empty:
             if page_no >= self.pages_in_window:
                 if current.total is None or current.total >= self.capacity:
                     return "beyond", current.total
                 break  # the last page inside the window links past it even when nothing is left there
-            following = yield from self._group_page(*self._get(query, self.keys[0], page_no + 1, None), seen, members)
+            following = yield from self._group_page(query, page_no + 1, seen, members)
             if current.total is not None and following.total != current.total:
                 quiet = False
                 if following.total is None or following.total > current.total:
                     return "again", following.total
                 self.stats.page_rereads += 1
-                again = yield from self._group_page(*self._get(query, self.keys[0], page_no, None), seen, members)
+                again = yield from self._group_page(query, page_no, seen, members)
                 slipped = current.total - (again.total if again.total is not None else -self.page_size)
                 if slipped > self.page_size or not _same_order(current.ids, again.ids):
                     return "again", again.total
@@ -483,14 +511,21 @@ class KeysetReader:
         return "complete", current.total
 
     def _group_page(
-        self, page: SearchPage, records: List[Record], malformed: int, seen: Set[str], members: Set[str]
+        self, query: Query, page_no: int, seen: Set[str], members: Set[str], opening: bool = False
     ) -> Generator[Record, None, "_GroupPage"]:
+        """Page ``page_no`` of a set read by offset: yields its members not read before, returns what the pass
+        keeps of it. The page is let go when this ends, before the next one is asked for. A pass's ``opening`` page
+        saying the set is larger than the window yields nothing."""
+        page, records, malformed = self._get(query, self.keys[0], page_no, ordered_by=None)
+        kept = _GroupPage([r["id"] for r in records], page.total, page.has_next, not page.records, malformed)
+        if opening and page.total is not None and page.total >= self.capacity:
+            return replace(kept, beyond=True)
         for record in records:
             members.add(record["id"])
             if record["id"] not in seen:
                 seen.add(record["id"])
                 yield record
-        return _GroupPage([r["id"] for r in records], page.total, page.has_next, not page.records, malformed)
+        return kept
 
     def _beyond_window(self, fixed: Query, pinned: KeyRange, seen: Set[str], total: Optional[int]) -> Iterator[Record]:
         """A group too large for one search: a keyset on the next key, only while the server honours it."""
@@ -528,21 +563,27 @@ class KeysetReader:
         records, or fewer records than it says it has, is asked for again first (a broken response is often
         transient), at most ``MALFORMED_RETRIES`` times; then malformed records are skipped and reported, and a page
         still short of its own count breaks the contract (records dropped: never read past silently)."""
-        for attempt in range(MALFORMED_RETRIES + 1):
-            if self._split_searches_end is not None and self.stats.requests >= self._split_searches_end:
-                raise _SplitSearchesSpent()
-            self.stats.requests += 1
-            page = self.fetch(query_criteria(query), sort.search_field, page_no)
-            if len(page.records) > self.page_size:
-                raise ContractBroken(
-                    f"a page of {len(page.records):,} records, though {self.page_size:,} were asked for"
-                )
-            short = shortfall(page, page_no, self.page_size)
-            good, bad = verified_records(page.records, query, ordered_by)
-            if not (bad or short) or attempt == MALFORMED_RETRIES:
-                break
+        attempt = 0
+        while (answer := self._attempt(query, sort, page_no, ordered_by, attempt == MALFORMED_RETRIES)) is None:
+            attempt += 1
+        return answer
+
+    def _attempt(
+        self, query: Query, sort: SortKey, page_no: int, ordered_by: Optional[SortKey], last: bool
+    ) -> Optional[Tuple[SearchPage, List[Record], int]]:
+        """One request of ``_get``: None when the page is to be asked for again (it is let go first)."""
+        if self._split_searches_end is not None and self.stats.requests >= self._split_searches_end:
+            raise _SplitSearchesSpent()
+        self.stats.requests += 1
+        page = self.fetch(query_criteria(query), sort.search_field, page_no)
+        if len(page.records) > self.page_size:
+            raise ContractBroken(f"a page of {len(page.records):,} records, though {self.page_size:,} were asked for")
+        short = shortfall(page, page_no, self.page_size)
+        good, bad = verified_records(page.records, query, ordered_by)
+        if (bad or short) and not last:
             what = "malformed records" if bad else "fewer records than it said it had"
             self.logger.info(f"A page of {query[-1].describe()} held {what}; asking for it again.")
+            return None
         if short:
             raise ContractBroken(f"{short}: records were dropped")
         for record, reason in bad:

@@ -49,7 +49,6 @@ from source_kustomer.keyset import (
     Bound,
     ContractBroken,
     KeyRange,
-    SearchPage,
     SearchRejected,
     SortKey,
     verified_records,
@@ -88,8 +87,25 @@ class SearchPath:
     reason: str = ""
 
 
-def _page(stream: KustomerSearchStream, key_range: KeyRange, ordered: bool) -> SearchPage:
-    return stream.fetch_page(key_range.criteria(), key_range.key.search_field if ordered else None, 1)
+@dataclass(frozen=True)
+class _Sample:
+    """What the proof keeps of page 1 of a window: whether it held records, the ``updatedAt`` of each record inside
+    the window (in the page's order, as microseconds and as given), its total and whether it linked on. The page
+    itself is let go before the next search is sent."""
+
+    held: bool
+    moments: List[int]
+    values: List[str]
+    total: Optional[int]
+    has_next: bool
+
+
+def _sample(stream: KustomerSearchStream, key_range: KeyRange, ordered: bool) -> _Sample:
+    page = stream.fetch_page(key_range.criteria(), key_range.key.search_field if ordered else None, 1)
+    good, _ = verified_records(page.records, (key_range,))
+    values = [record[CURSOR] for record in good]
+    moments = [instant(value) or 0 for value in values]
+    return _Sample(bool(page.records), moments, values, page.total, page.has_next)
 
 
 def search_path(stream: KustomerSearchStream) -> SearchPath:
@@ -102,18 +118,16 @@ def search_path(stream: KustomerSearchStream) -> SearchPath:
     sort_refused: Optional[str] = None
     try:
         try:
-            first = _page(stream, window, ordered=True)
+            first = _sample(stream, window, ordered=True)
         except SearchRejected as rejected:  # the sort alone may be what is refused
             sort_refused = str(rejected)
-            first = _page(stream, window, ordered=False)
-        good, _ = verified_records(first.records, (window,))
-        if first.records and not good:
+            first = _sample(stream, window, ordered=False)
+        if first.held and not first.values:
             return SearchPath(FALLBACK, f"its records carry no {CURSOR} to check a filter on {name} against")
-        if good:
-            lowest = min(good, key=lambda record: instant(record[CURSOR]) or 0)[CURSOR]
+        if first.values:
+            lowest = first.values[first.moments.index(min(first.moments))]
             narrowed = KeyRange(key, Bound(lowest, inclusive=False), window.high)
-            after = _page(stream, narrowed, ordered=False)
-            verified_records(after.records, (narrowed,))
+            after = _sample(stream, narrowed, ordered=False)
             if after.total is not None and first.total is not None and after.total >= first.total:
                 return SearchPath(
                     FALLBACK, f"a filter on {name} did not narrow its results ({after.total} of {first.total})"
@@ -124,10 +138,9 @@ def search_path(stream: KustomerSearchStream) -> SearchPath:
         return SearchPath(FALLBACK, f"it did not filter by {name} ({broken})")
     if sort_refused is not None:
         return SearchPath(RANGES, f"it rejected a sort by {name} ({sort_refused})")
-    moments = [instant(record[CURSOR]) for record in good]
-    if moments != sorted(moments):  # type: ignore[type-var]
+    if first.moments != sorted(first.moments):
         return SearchPath(RANGES, f"page 1 asked in order of {name} came back out of order")
-    if not first.has_next or len(set(moments)) < SORT_PROOF_VALUES:
+    if not first.has_next or len(set(first.moments)) < SORT_PROOF_VALUES:
         return SearchPath(RANGES, f"too few records to prove an order by {name}")
     return SearchPath(SORTED)
 
