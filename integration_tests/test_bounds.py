@@ -24,7 +24,7 @@ from kustomer_simulator.server import ServerSettings, Simulator
 from kustomer_simulator.testing import TEST_ANCHOR_MS, TEST_TOKEN, running_simulator
 from kustomer_simulator.timefmt import iso_ms, now_ms
 from source_kustomer import SourceKustomer, deletions, discovery, keyset, merges
-from source_kustomer.audit_log import parse_entry
+from source_kustomer.audit_entry import parse_entry
 from source_kustomer.deletions import DELETED_AT
 from source_kustomer.merges import named_ids
 from source_kustomer.streams import audit_logs, lists, routing

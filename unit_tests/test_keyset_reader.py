@@ -19,16 +19,9 @@ from kustomer_simulator.search import SearchError, SearchLimits, past_window, ru
 from kustomer_simulator.testing import TEST_ANCHOR_MS
 from kustomer_simulator.timefmt import iso_ms
 from source_kustomer import keyset
-from source_kustomer.keyset import (
-    MAX_GROUP_PASSES,
-    RANGE_DONE,
-    Bound,
-    KeyRange,
-    KeysetReader,
-    SearchPage,
-    SearchRejected,
-    SortKey,
-)
+from source_kustomer.keyset import RANGE_DONE, KeysetReader
+from source_kustomer.offset_read import MAX_GROUP_PASSES
+from source_kustomer.search_ranges import Bound, KeyRange, SearchPage, SearchRejected, SortKey
 from source_kustomer.streams.base import flatten
 
 KEYS = [SortKey("customer_updated_at", "updatedAt"), SortKey("customer_created_at", "createdAt")]
