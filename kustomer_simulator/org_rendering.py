@@ -5,54 +5,23 @@ A renderer turns a record index of a collection into the JSON:API resource Kusto
 the org's state (its users, sessions, klasses), so the same seed always serves the same bytes.
 """
 
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, Tuple
 
 from kustomer_simulator.collection import Collection, RecordRenderer, mix32
+from kustomer_simulator.custom_fields import CUSTOM_FIELDS, DOMAINS, custom_values, klass_fields
 from kustomer_simulator.shapes import relationship, self_path
 from kustomer_simulator.table_rendering import TableRenderers
-from kustomer_simulator.timefmt import DAY_MS, iso_ms
+from kustomer_simulator.timefmt import iso_ms
 
 if TYPE_CHECKING:
     from kustomer_simulator.org import Org
-
-# Custom attribute definitions, named with Kustomer's type suffixes.
-CUSTOM_FIELDS: Dict[str, List[str]] = {
-    "customer": ["tierStr", "lifetimeValueNum", "vipBool", "lastOrderAt", "bioTxt", "profileUrl"],
-    "conversation": ["orderNumberStr", "refundAmountNum", "escalatedBool", "promisedAt"],
-    "message": ["sentimentNum", "languageStr"],
-    "note": ["categoryStr"],
-    "company": ["industryStr", "employeesNum", "websiteUrl"],
-}
-METADATA_RESOURCES = ("company", "conversation", "customer", "message")
-KLASS_FIELDS: Dict[str, List[str]] = {
-    "order": ["orderIdStr", "totalNum", "shippedAt", "giftBool"],
-    "subscription": ["planStr", "mrrNum", "activeBool", "renewsAt"],
-    "return_request": ["reasonTxt", "approvedBool"],
-}
-DEFAULT_KLASS_FIELDS = ["valueStr"]  # the custom fields of a klass not named above
 
 FIRST_NAMES = ["Ada", "Grace", "Alan", "Linus", "Maya", "Omar", "Priya", "Chen", "Lucia", "Kofi", "Ines", "Noah"]
 LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Okafor", "Garcia", "Nakamura", "Silva", "Novak", "Haddad", "Berg"]
 CHANNELS = ["email", "chat", "sms", "voice", "facebook", "instagram", "whatsapp"]
 STATUSES = ["open", "snoozed", "done"]
 PRIORITIES = [1, 2, 3, 4, 5]
-DOMAINS = ["example.com", "example.org", "example.net", "mail.test"]
-TIERS = ["bronze", "silver", "gold", "platinum"]
-INDUSTRIES = ["retail", "travel", "fintech", "health", "gaming"]
 MACHINE_USER = 0  # the user behind every API key (GET /v1/users/current); it works no routing sessions
-
-
-def custom_type(name: str) -> str:
-    """The Kustomer attribute type a custom field name's suffix announces."""
-    for suffix, kind in (("Num", "number"), ("Bool", "boolean"), ("At", "date"), ("Url", "url"), ("Txt", "text")):
-        if name.endswith(suffix):
-            return kind
-    return "string"
-
-
-def klass_fields(klass: str) -> List[str]:
-    """The custom fields of a klass's objects."""
-    return KLASS_FIELDS.get(klass, DEFAULT_KLASS_FIELDS)
 
 
 class Renderers:
@@ -351,31 +320,6 @@ class Renderers:
             "status": self.org.klass_status(name),
         }
         return self._base(coll, i, attributes, {"kobjects": {"links": {"self": f"/v1/klasses/{name}"}}})
-
-
-def custom_values(fields: List[str], coll: Collection, i: int) -> dict:
-    """The ``custom`` attributes of record ``i``: sparse, each value of the type its name's suffix announces."""
-    out = {}
-    rev = coll.revisions.get(i, 0)
-    for n, name in enumerate(fields):
-        h = mix32(coll.seed, coll.code, i, n, rev)
-        if h % 7 == 0:
-            continue  # sparse, as real custom fields are
-        if name.endswith("Num"):
-            out[name] = round((h % 100_000) / 100, 2)
-        elif name.endswith("Bool"):
-            out[name] = bool(h & 1)
-        elif name.endswith("At"):
-            out[name] = iso_ms(coll.created_ms[i] + (h % (30 * DAY_MS)))
-        elif name.endswith("Url"):
-            out[name] = f"https://{DOMAINS[h % len(DOMAINS)]}/p/{h % 10000}"
-        elif name == "tierStr":
-            out[name] = TIERS[h % len(TIERS)]
-        elif name == "industryStr":
-            out[name] = INDUSTRIES[h % len(INDUSTRIES)]
-        else:
-            out[name] = f"{name[:-3].lower()}-{h % 100000}"
-    return out
 
 
 def config_item(coll: Collection, i: int) -> dict:
