@@ -94,6 +94,7 @@ class Query:
         return lambda c, i: c.created_ms[i]
 
     def clause(self, clause: Any) -> Predicate:
+        """The predicate of one criterion (``{field: {op: date}}``, a key criterion, or a nested and/or/not)."""
         if not isinstance(clause, Mapping) or len(clause) != 1:
             raise SearchError(f"malformed criterion {clause!r}")
         ((key, value),) = clause.items()
@@ -118,6 +119,7 @@ class Query:
         return lambda c, i: all(_compare(op, getter(c, i), ms) for op, ms in checks)
 
     def group(self, kind: str, clauses: Any) -> Predicate:
+        """The predicate of an ``and``, ``or`` (empty: every record) or ``not`` of ``clauses``."""
         predicates = [self.clause(c) for c in as_list(clauses)]
         if kind == "and":
             return lambda c, i: all(p(c, i) for p in predicates)
