@@ -61,7 +61,7 @@ class Flag:
         parser.add_argument(self.name, help=self.help, **{k: v for k, v in options.items() if v is not None})
 
 
-def one_of(name: str, settings: Sequence[Any], help: str, default: Any = None) -> Flag:  # noqa: A002 - argparse's word
+def one_of(name: str, settings: Sequence[Any], help: str, default: Any = None) -> Flag:
     """A flag taking one of ``settings``; the default is the first unless ``default`` says otherwise."""
     return Flag(name, help, settings[0] if default is None else default, choices=settings)
 
@@ -69,7 +69,7 @@ def one_of(name: str, settings: Sequence[Any], help: str, default: Any = None) -
 _WRITES = WriteSettings()
 
 
-def write_switch(name: str, settings: Sequence[Any], help: str) -> Flag:  # noqa: A002 - argparse's word
+def write_switch(name: str, settings: Sequence[Any], help: str) -> Flag:
     """A flag of the write side taking one of ``settings`` (``WriteSettings`` says what each means and its default)."""
     return Flag(f"--{name.replace('_', '-')}", help, getattr(_WRITES, name), choices=settings)
 
