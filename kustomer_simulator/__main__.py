@@ -7,7 +7,7 @@ import ssl
 import sys
 import time
 from dataclasses import fields
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Type, TypeVar
 
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.flag_values import parse_tokens
@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def from_flags(settings: type, args: argparse.Namespace, **given: Any) -> Any:
+Settings = TypeVar("Settings")
+
+
+def from_flags(settings: Type[Settings], args: argparse.Namespace, **given: Any) -> Settings:
     """The ``settings`` dataclass with each field set by the flag of its name (``given`` ones as given; a field no
     flag sets keeps its default)."""
     flags = vars(args)
