@@ -1,5 +1,5 @@
 """Root pytest configuration: airbyte-cdk's standard-test hooks (scenarios from acceptance-test-config.yml), and the
-order and grouping of tests that ./test.sh's workers share out (``-n 6 --dist loadgroup --no-loadscope-reorder``)."""
+order and grouping of tests that ./test.sh's workers share out (``-n 4 --dist loadgroup --no-loadscope-reorder``)."""
 
 from pathlib import Path
 from typing import List

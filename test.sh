@@ -13,8 +13,8 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 bash scripts/newest_cdk.sh
-# Six workers on two cores: most tests wait on simulated rate windows, lags and deadlines, not on the CPU. Each
+# Four workers on two cores: most tests wait on simulated rate windows, lags and deadlines, not on the CPU. Each
 # module's tests run on one worker (its simulator fixtures are made once) but for those conftest.py spreads, the
 # slowest modules first (conftest.py); the reasons of skipped tests and the 15 slowest tests are listed at the end.
-exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 6 --dist loadgroup --no-loadscope-reorder -rs \
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 4 --dist loadgroup --no-loadscope-reorder -rs \
   --durations=15 "$@"
