@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 from demo import activation, store
-from demo.report import FOOTNOTES, ConnectorProgress, summary_table, timing_line, totals_line
+from demo.report import FOOTNOTES, ConnectorProgress, counted, summary_table, timing_line, totals_line
 
 ROOT = Path(__file__).resolve().parent.parent
 # The connector's own venv, where PyAirbyte's venv executor expects it (install_root=ROOT): it can then report
@@ -231,18 +231,19 @@ def change_the_org(url: str, args: argparse.Namespace) -> None:
     """Between two runs: updates, soft deletes, hard deletes and merges, as a busy org makes them; then the wait
     until the audit log has published them (the next sync reads it only up to its publish lag before now)."""
     streams = _admin(url, "streams")["search"]
-    changed = sum(len(_admin(url, "mutate", {"stream": s, "count": args.mutate})["ids"]) for s in streams)
-    deleted = 0
+    # The org picks records to update at random, a record possibly twice: count the records, not the updates.
+    updated = sum(len(set(_admin(url, "mutate", {"stream": s, "count": args.mutate})["ids"])) for s in streams)
+    deleted = merged = 0
     if args.delete:
         for stream in streams:
             deleted += len(_admin(url, "delete", {"stream": stream, "count": args.delete, "mode": "soft"})["ids"])
         for stream in HARD_DELETED:
             deleted += len(_admin(url, "delete", {"stream": stream, "count": args.delete, "mode": "hard"})["ids"])
-        deleted += len(_admin(url, "merge", {"count": args.delete})["merged"])
+        merged = len(_admin(url, "merge", {"count": args.delete})["merged"])
     print(
-        f"\nThe simulated org updates {changed:,} records across {len(streams)} streams and deletes {deleted:,} "
-        f"(soft and hard deletes, and {args.delete} customer merges); {PUBLISH_LAG_SECONDS} s for its audit log to "
-        "publish them …",
+        f"\nThe simulated org updates {counted(updated, 'record')} across {counted(len(streams), 'stream')} and "
+        f"deletes {counted(deleted + merged, 'record')} (soft and hard deletes, and the customers merged away by "
+        f"{counted(merged, 'merge')}); {PUBLISH_LAG_SECONDS} s for its audit log to publish them …",
         flush=True,
     )
     time.sleep(PUBLISH_LAG_SECONDS)
