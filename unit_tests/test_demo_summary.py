@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from demo import run, store
+from demo.activation import Activation
 from demo.report import ConnectorProgress, counted, summary_table, timing_line, totals_line
 from kustomer_simulator.server import ServerSettings
 from kustomer_simulator.testing import TEST_TOKEN, running_simulator
@@ -74,6 +75,10 @@ def test_counts_read_as_counts():
     line = totals_line([_row("tags", 1, 1, 1000.0, 1.0)], 2, {"tags": 1})
     assert line.startswith("PyAirbyte counted 2 records: the connector's 1 record plus its 1 delete marker ")
     assert line.endswith("the tables now hold 1 live row (rows that are not delete markers).")
+    one = Activation(pushed=1, summary={"updated": 1, "requests": 1}).lines()[0]
+    assert one.startswith("activation: 1 customer's lifetime value ") and "; 1 request (0 bulk)" in one
+    many = Activation(pushed=20, summary={"updated": 20, "requests": 3}).lines()[0]
+    assert many.startswith("activation: 20 customers' lifetime value ") and "; 3 requests (0 bulk)" in many
 
 
 def test_the_org_change_counts_the_records_it_updated_not_its_updates(monkeypatch, capsys):
