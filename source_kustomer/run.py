@@ -90,20 +90,21 @@ def launch(source: SourceKustomer, argv: List[str]) -> None:
 def run(args: Optional[List[str]] = None) -> None:
     """Run a protocol command (or ``probe``)."""
     argv = sys.argv[1:] if args is None else args
+    if argv[:1] == ["probe"]:
+        gc.enable()  # off while start.main imported this module
+        from source_kustomer.probe import main as probe
+
+        sys.exit(probe(argv[1:]))
     # Everything imported so far lives for the whole run, and a page's records (up to 10,000 of them queued)
     # are never cyclic garbage: the cyclic GC re-scanning them as each page allocates its thousands of dicts
     # made parsing a page take three times as long. Freeze the first, collect young objects 70x less often.
-    # Started by ``start.main`` the imports ran with the collector off and left next to no garbage: no full
-    # collection (60 ms) before the freeze then.
+    # Started by start.main, the imports ran with the collector off and left next to no garbage: no full
+    # collection (60 ms of CPU) before the freeze then.
     if gc.isenabled():
         gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
     gc.enable()
-    if argv[:1] == ["probe"]:
-        from source_kustomer.probe import main as probe
-
-        sys.exit(probe(argv[1:]))
     code = _preflight(argv)
     if code is not None:
         sys.exit(code)

@@ -78,3 +78,9 @@ def test_read_loads_what_it_reads_with(tmp_path):
         config.write_text(json.dumps({"api_token": TEST_TOKEN, "api_url": sim.url}))
         started = _started(f"read --config {config} --catalog {catalog}")
     assert {"source_kustomer.streams", "source_kustomer.concurrency", "source_kustomer.state"} <= set(started["loaded"])
+
+
+def test_the_probe_runs_with_the_collector_on():
+    started = _started("probe --help")
+    assert started["gc"][0] is True
+    assert "source_kustomer.probe" in started["loaded"]
