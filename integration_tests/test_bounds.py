@@ -16,6 +16,7 @@ from kustomer_http import responses
 
 from integration_tests.harness import configured_catalog, lost_and_duplicates, run_connector, sim_config, truth
 from integration_tests.matrix import record
+from integration_tests.slow_reader import read_slowly
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.org import OrgSettings
 from kustomer_simulator.server import ServerSettings, Simulator
@@ -27,6 +28,7 @@ from source_kustomer.deletions import DELETED_AT
 from source_kustomer.merges import named_ids
 from source_kustomer.streams import audit_logs, lists, routing
 
+MEMORY_LIMIT_MB = 500  # SECURITY.md's bound on the connector's memory
 NO_MERGE_TOKEN = "kst-bounds-no-merge-role-not-a-secret-7Kq2"
 LAG = 1  # the simulator's audit publish lag here; the connector allows for it plus two seconds (harness)
 PER_CONVERSATION = {"work_item": "rejected", "work_session": "rejected"}  # work items read one conversation at a time
@@ -316,6 +318,32 @@ def test_a_flood_of_merge_records_is_one_clear_error_within_bounded_memory_and_t
     assert "100 were asked for" in errors[0] or "JSON values" in errors[0]
     assert position == first.final_state()[0]["stream"]["stream_state"]["deletionsSince"]
     assert second.peak_rss_mb is not None and second.peak_rss_mb < 500
+
+
+@pytest.mark.parametrize(
+    "streams", [["messages"], ["customers", "conversations", "messages", "notes"]], ids=["one stream", "four streams"]
+)
+def test_a_platform_reading_slowly_holds_the_streams_back_not_their_records_in_memory(streams):
+    """Records of 64 KiB on pages of 500, stdout read at 1 MB/s for 15 seconds: the streams could fill gigabytes
+    meanwhile (a queue of 10,000 such records held 905 MB with one stream); they wait instead, in bounded memory."""
+    server = ServerSettings(tokens={TEST_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0)
+    with running_simulator(OrgSettings(seed=5, scale=40_000, anchor_ms=TEST_ANCHOR_MS), server) as sim:
+        config = sim_config(sim, TEST_TOKEN)
+        catalog = _catalog(config, set(streams))
+        sim.faults.add(Fault("large_records", size_kb=64, count=-1))
+        run = read_slowly(config, catalog, bytes_per_second=1_000_000, seconds=15)
+        pages = sim.faults.fired["large_records"]
+    records = run.records()
+    record(
+        f"a platform reading stdout at 1 MB/s, records of 64 KiB ({len(streams)} stream{'s' * (len(streams) > 1)})",
+        "full, stopped after 15 s",
+        0,
+        0,
+        f"{len(records)} records read, {pages} pages of 500 fetched; peak RSS {run.peak_rss_mb:.0f} MB",
+        run.seconds,
+    )
+    assert len(records) > 150 and {r["record"]["stream"] for r in records} <= set(streams)
+    assert run.peak_rss_mb < MEMORY_LIMIT_MB, run.peak_rss_mb
 
 
 @pytest.mark.parametrize("variant", ["self", "cycle", "reversed"])

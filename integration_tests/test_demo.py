@@ -204,7 +204,8 @@ def test_pyairbyte_maps_every_stream_schema_to_one_type(demo_sim, pyairbyte_pyth
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout) == []
+    # A snooze's value is a number or an object by the snooze's type: the one column PyAirbyte keeps as JSON text.
+    assert [where for where, _ in json.loads(done.stdout)] == ["snoozes.value"]
     assert len(properties) > 100  # every stream's columns were mapped, not a few
 
 

@@ -451,7 +451,10 @@ def test_users_default_switch(default):
         assert run.returncode == 0 and (lost, duplicates) == (0, 0) and deactivated > 0
 
 
-LISTS = "users teams tags shortcuts brands queues klasses satisfaction slas business_schedules".split()
+LISTS = (
+    "users teams tags shortcuts brands queues klasses satisfaction slas business_schedules snoozes cards "
+    "team_routing_settings routing_statuses queue_rules sla_versions business_holidays"
+).split()
 
 
 @pytest.mark.parametrize("over_max", ["clamp", "error"])

@@ -7,6 +7,8 @@ import jsonschema
 from integration_tests.conftest import LIMITED_TOKEN
 from integration_tests.harness import configured_catalog, run_connector, sim_config, truth
 
+CHILDREN = ("conversation_events", "message_attachments")
+
 
 def test_spec_and_check(sim, config):
     spec = run_connector("spec", None)
@@ -53,6 +55,15 @@ def test_discover_lists_every_stream_including_one_per_klass(catalog):
         "work_items",
         "audit_logs",
         "custom_attribute_metadata",
+        "snoozes",
+        "cards",
+        "team_routing_settings",
+        "routing_statuses",
+        "queue_rules",
+        "sla_versions",
+        "business_holidays",
+        "conversation_events",
+        "message_attachments",
     }
     shapes = {
         s["stream"]["name"]: (
@@ -68,6 +79,11 @@ def test_discover_lists_every_stream_including_one_per_klass(catalog):
     assert shapes["work_items"] == (both, ("updatedAt",), [["id"]])
     assert shapes["work_sessions"] == (both, ("updatedAt",), [["id"]])
     assert shapes["custom_attribute_metadata"] == (full, (), [["id"]])
+    for child in CHILDREN:
+        assert shapes[child] == (both, ("conversationUpdatedAt",), [["id"]])
+    for listed in ("snoozes", "cards", "team_routing_settings", "routing_statuses", "queue_rules"):
+        assert shapes[listed] == (full, (), [["id"]])
+    assert shapes["sla_versions"] == shapes["business_holidays"] == (full, (), [["id"]])
 
 
 def test_full_sync_matches_ground_truth_and_every_record_fits_its_schema(sim, config, catalog):
@@ -103,17 +119,28 @@ def test_incremental_sync_after_mutations_reads_only_what_changed(sim, config, c
     cursors = {s["stream"]["stream_descriptor"]["name"]: s["stream"]["stream_state"] for s in second.final_state()}
     newest_customer = max(u for _, u in truth(sim, "customers"))
     assert cursors["customers"] == {"updatedAt": newest_customer}
+    # a conversation's events and attachments: exactly those of the conversations changed since the first sync
+    before = {s["stream"]["stream_descriptor"]["name"]: s["stream"]["stream_state"] for s in state}
+    for child in CHILDREN:
+        since = before[child]["conversationUpdatedAt"]
+        assert set(second.pairs(child)) == truth(sim, child, since=since), child
+        assert cursors[child] == {"conversationUpdatedAt": max(u for _, u in truth(sim, "conversations"))}
+    new_events = {rid for rid, _ in second.pairs("conversation_events")} - {
+        rid for rid, _ in first.pairs("conversation_events")
+    }
+    assert len(new_events) >= len(changed["conversations"])  # each change of a conversation is an event of it
 
 
 def test_a_missing_role_skips_that_stream_and_the_rest_sync(sim):
     limited = sim_config(sim, LIMITED_TOKEN)
     discovered = run_connector("discover", limited)
-    catalog = configured_catalog(discovered, {"slas", "tags", "notes", "companies"})
+    catalog = configured_catalog(discovered, {"slas", "sla_versions", "tags", "notes", "companies"})
     run = run_connector("read", limited, catalog)
     assert run.returncode == 0 and not run.errors()
-    assert not run.records("slas") and not run.records("notes")
+    assert not run.records("slas") and not run.records("notes") and not run.records("sla_versions")
     assert set(run.pairs("tags")) == truth(sim, "tags")
     assert set(run.pairs("companies")) == truth(sim, "companies")
     warnings = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
     assert any("org.permission.sla.read" in w for w in warnings)
+    assert any("Skipping stream 'sla_versions'" in w and "org.permission.sla.read" in w for w in warnings)
     assert any("org.permission.note.read" in w for w in warnings)

@@ -13,8 +13,10 @@ from kustomer_simulator.audit import ID_MODES
 from kustomer_simulator.faults import Fault
 from kustomer_simulator.merges import MERGE_SIDES
 from kustomer_simulator.org import KLASS_STATUSES, MERGE_AUDIT_ABOUT, MERGE_AUDIT_VERBS, MERGE_AUDITS, Org, OrgSettings
+from kustomer_simulator.org_tables import CHILD_UPDATES
 from kustomer_simulator.roles import TOKEN_ROLES
 from kustomer_simulator.routes.audit import INCLUDE_MODES, PAGING_MODES
+from kustomer_simulator.routes.conversations import ATTACHMENT_IDS
 from kustomer_simulator.search import (
     CREATED_AT_DEFAULTS,
     FIELD_BEHAVIOURS,
@@ -192,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="whether a work item's change also updates its conversation (undocumented)",
     )
     add(
+        "--conversation-child-updates",
+        choices=list(CHILD_UPDATES),
+        default=CHILD_UPDATES[0],
+        help="whether a new event or attachment of a conversation also moves its updatedAt (undocumented)",
+    )
+    add(
+        "--attachment-ids",
+        choices=list(ATTACHMENT_IDS),
+        default=ATTACHMENT_IDS[0],
+        help="whether a conversation's listed attachments carry an id (the published example: only in links.self)",
+    )
+    add(
         "--audit-bounds",
         choices=["inclusive", "exclusive"],
         default="inclusive",
@@ -357,6 +371,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             merge_pending_seconds=args.merge_pending_seconds,
             audit_ids=args.audit_ids,
             work_item_updates=args.work_item_updates,
+            conversation_child_updates=args.conversation_child_updates,
             history_days=args.history_days,
             audit_publish_lag_seconds=args.audit_publish_lag_seconds,
         )
@@ -395,6 +410,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         disabled_klass_objects=args.disabled_klass_objects,
         merges_listed_for=args.merges_listed_for,
         merged_lookup=args.merged_lookup,
+        attachment_ids=args.attachment_ids,
         search=SearchLimits(
             past_window=args.past_window,
             created_at=args.created_at,

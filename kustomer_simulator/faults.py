@@ -35,6 +35,7 @@ FAULT_KINDS = (
     "oversized_page",  # a page bigger than asked: more records than its pageSize, or a body of `size_mb` MiB
     "merge_flood",  # a customer's merges page of `records` successful merges into it, linking to 10 such pages
     "merge_contradiction",  # a customer's merges page whose records contradict: `variant` self, cycle or reversed
+    "large_records",  # a valid page whose every record carries `size_kb` KiB more, in a text attribute `padding`
 )
 # The variants of the kinds that have them; the first is the default.
 VARIANTS = {
@@ -61,6 +62,7 @@ PAGE_FAULTS = (
     "sparse_audit",
     "merge_flood",
     "merge_contradiction",
+    "large_records",
 )
 MERGE_FLOOD_PAGES = 10
 
@@ -81,6 +83,7 @@ class Fault:
     link: str = "////evil.invalid/v1/tags?page=2"  # for foreign_next and redirect
     size_mb: int = 1024  # for gzip_bomb and oversized_page's body variants
     records: int = 150_000  # for merge_flood
+    size_kb: int = 64  # for large_records
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -192,6 +195,11 @@ def spoil(fault: Fault, payload: bytes, request_path: str, key: str = "") -> byt
         record_links["self"] = hostile.key_query(str(record_links.get("self") or "/"), key)
     elif fault.kind == "merge_contradiction":
         doc["data"] = [changed for record in data for changed in _contradict(record, fault.variant)]
+    elif fault.kind == "large_records":
+        padding = "x" * (fault.size_kb << 10)
+        for record in data:
+            if isinstance(record, dict):
+                record.setdefault("attributes", {})["padding"] = padding
     return orjson.dumps(doc)
 
 

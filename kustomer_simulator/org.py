@@ -23,6 +23,7 @@ from kustomer_simulator.org_rendering import (
     custom_type,
     klass_fields,
 )
+from kustomer_simulator.org_tables import CHILD_UPDATES, CONVERSATION_CHILDREN, Tables
 from kustomer_simulator.timefmt import DAY_MS, iso_ms, now_ms
 from kustomer_simulator.writes import ObjectStore
 
@@ -59,6 +60,8 @@ class OrgSettings:
     # Whether a change to a work item also updates its conversation ("touch") or not ("silent"); undocumented, and
     # the Help Center's wrap-up and completion phases need not touch the conversation.
     work_item_updates: str = "silent"
+    # Whether a new event or attachment of a conversation also moves its updatedAt (kustomer_simulator.org_tables).
+    conversation_child_updates: str = CHILD_UPDATES[0]
     audit_history: Optional[int] = None  # audit entries written before the anchor (default: scale // 100)
     # An audit entry's createdAt precedes its publishedAt (and id) by up to this much; the published example: 7.3 s.
     audit_publish_lag_seconds: float = 8.0
@@ -85,6 +88,8 @@ class Org:
         ):
             if value not in allowed:
                 raise ValueError(f"merge setting {value!r} is not one of {', '.join(allowed)}")
+        if settings.conversation_child_updates not in CHILD_UPDATES:
+            raise ValueError(f"conversation_child_updates must be one of {', '.join(CHILD_UPDATES)}")
         self.org_id = f"{mix32(settings.seed, 99):08x}{mix32(settings.seed, 97):08x}{mix32(settings.seed, 98):08x}"
         self.collections: Dict[str, Collection] = {}
         self.mutation_rng = random.Random(mix32(settings.seed, 4242))
@@ -94,6 +99,7 @@ class Org:
         self.work_items_of: Dict[int, List[int]] = {}  # conversation index -> its work items' indexes
         self.deactivated_users: Set[int] = set()
         self.active_sessions: Set[int] = set()  # work sessions still running (at most one per user)
+        self.tables = Tables(self)  # the extra tables' relations (SLA versions, holidays, a conversation's children)
         renderers = Renderers(self)
         OrgBuilder(self, renderers.of).build()
         self.store = ObjectStore(self)  # the write side: customers, companies and custom objects
@@ -118,7 +124,7 @@ class Org:
     def timed_streams(self) -> List[str]:
         """Collections whose ground truth depends on a start time: the search streams, conversation times and the
         routing objects (searched with queryContext work_item / work_session)."""
-        return self.search_streams + ["conversation_times", "work_items", "work_sessions"]
+        return self.search_streams + ["conversation_times", "work_items", "work_sessions", *CONVERSATION_CHILDREN]
 
     def klass_status(self, klass: str) -> str:
         """enabled | existing_only | disabled."""
@@ -141,6 +147,11 @@ class Org:
     def conversation_of(self, work_item: int) -> int:
         """The conversation index a work item belongs to."""
         return mix32(self.settings.seed, 77, work_item) % self.collections["conversations"].count
+
+    def conversation_of_message(self, message: int) -> int:
+        """The conversation index a message belongs to."""
+        messages = self.collections["messages"]
+        return mix32(messages.seed, messages.code, message, 3) % self.collections["conversations"].count
 
     def session_status_type(self, session: int) -> str:
         """available | busy | unavailable while a session runs; offline once it ended."""
@@ -171,6 +182,8 @@ class Org:
         """The (id, updatedAt) pairs a correct sync of ``stream`` must emit."""
         with self.lock:
             coll = self.collections[stream]
+            if stream in CONVERSATION_CHILDREN:
+                return self.tables.child_truth(stream, since_ms, until_ms)
             if stream not in self.timed_streams:
                 return [(coll.record_id(i), iso_ms(coll.updated_ms[i])) for i in coll.live_indexes()]
             low = (since_ms, True) if since_ms is not None else None
@@ -184,6 +197,8 @@ class Org:
         with self.lock:
             coll = self.collections[stream]
             at = at_ms if at_ms is not None else now_ms()
+            if stream in CONVERSATION_CHILDREN:
+                return self.tables.add_children(stream, count, at)
             picked: List[str] = []
             if stream == "work_sessions":
                 running = sorted(self.active_sessions)
@@ -196,8 +211,11 @@ class Org:
                 coll.touch(i, at)
                 picked.append(coll.record_id(i))
                 self.log_change("update", coll, i, at)
+                if stream == "conversations":
+                    self.tables.conversation_changed(i, at)
                 if stream == "work_items" and self.settings.work_item_updates == "touch":
                     self.collections["conversations"].touch(self.conversation_of(i), at)
+                    self.tables.conversation_changed(self.conversation_of(i), at)
             return picked
 
     def _live_picks(self, coll: Collection, count: int) -> List[int]:

@@ -116,6 +116,8 @@ class OrgBuilder:
         self._shape_work_sessions(sessions)
         items = self._add("work_items", "work_item", self._count("work_items", conversations * 4 // 5), False)
         self._attach_work_items(items)
+        # Last, so that adding tables moves none of the codes (ids and values) above.
+        self.org.tables.build(lambda name, type_, count: self._add(name, type_, count, False))
 
     def _attach_work_items(self, items: Collection) -> None:
         """Give each work item a conversation, created after it and last updated no later than it."""

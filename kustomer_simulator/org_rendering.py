@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Dict, List, Tuple
 
 from kustomer_simulator.collection import Collection, RecordRenderer, mix32
 from kustomer_simulator.shapes import relationship, self_path
+from kustomer_simulator.table_rendering import TableRenderers
 from kustomer_simulator.timefmt import DAY_MS, iso_ms
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Renderers:
 
     def __init__(self, org: "Org") -> None:
         self.org = org
+        self.tables = TableRenderers(org, self.pick).by_name()
 
     def of(self, name: str) -> RecordRenderer:
         """The renderer of collection ``name`` (a configuration list's, unless named here)."""
@@ -76,13 +78,17 @@ class Renderers:
             "work_sessions": self.work_session,
             "work_items": self.work_item,
         }
-        return by_name.get(name, config_item)
+        return by_name.get(name) or self.tables.get(name, config_item)
 
     # ---- pieces every record shares ---------------------------------------------------------------------------
     def _ref(self, name: str, h: int) -> Tuple[str, int]:
         coll = self.org.collections[name]
         i = h % coll.count
         return coll.record_id(i), i
+
+    def pick(self, name: str, h: int) -> str:
+        """The id of the record of collection ``name`` that ``h`` picks."""
+        return self._ref(name, h)[0]
 
     def _user_ref(self, h: int) -> dict:
         return relationship("user", self._ref("users", h)[0])
@@ -161,8 +167,9 @@ class Renderers:
     def message(self, coll: Collection, i: int) -> dict:
         """A message of a conversation."""
         h = mix32(coll.seed, coll.code, i, 3)
-        conv_id, conv_i = self._ref("conversations", h)
         conv = self.org.collections["conversations"]
+        conv_i = self.org.conversation_of_message(i)
+        conv_id = conv.record_id(conv_i)
         customer_id = self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]
         # Kustomer's message meta.to may be a list, an object or a string.
         to_shapes = [["support@example.com"], {"email": "support@example.com"}, "support@example.com"]

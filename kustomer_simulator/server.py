@@ -56,6 +56,7 @@ class ServerSettings:
     disabled_klass_objects: str = "served"  # served | refused (403): a disabled klass's custom objects
     merges_listed_for: str = "source"  # source | both: the merges GET /v1/customers/{id}/merges lists
     merged_lookup: int = 200  # 200 | 404: GET /v1/customers/{id} of a customer merged away
+    attachment_ids: str = "absent"  # absent | listed: whether a conversation's attachments carry their id
     search: SearchLimits = field(default_factory=SearchLimits)
     writes: WriteSettings = field(default_factory=WriteSettings)
 

@@ -118,6 +118,15 @@ def test_fault_empty_page_with_next_link(sim, http):
     assert body["data"] == [] and body["links"]["next"].startswith("/v1/brands?page=2")
 
 
+def test_fault_large_records_pads_every_record_of_a_valid_page(sim, http):
+    plain = http.get(f"{sim.url}/v1/tags?pageSize=20").json()
+    sim.faults.add(Fault(kind="large_records", size_kb=3))
+    padded = http.get(f"{sim.url}/v1/tags?pageSize=20").json()
+    assert [r["id"] for r in padded["data"]] == [r["id"] for r in plain["data"]] and len(plain["data"]) == 20
+    assert {r["attributes"]["padding"] for r in padded["data"]} == {"x" * 3072}
+    assert padded["links"] == plain["links"]
+
+
 def test_admin_endpoints_drive_faults_mutations_and_truth(sim):
     admin = requests.Session()
     assert admin.post(f"{sim.url}/__admin/faults", json=[{"kind": "status", "count": 1}]).json() == {"queued": 1}

@@ -11,12 +11,18 @@ Checkpoints stay exact: a stream yields its own STATE messages right after the r
 ``StreamPartition`` hands them to a ``ConcurrentMessageRepository`` that puts them on the very queue the records
 travel on, so a state never overtakes a record it covers. ``StreamStateCursor`` is the framework's cursor for
 such a stream: it emits the stream's state once more when the stream is done.
+
+The queue is bounded in bytes (``RecordQueue``), not in items: a stream that fills it waits until the main thread
+has written enough out, so however slowly the platform reads stdout, what waits in memory stays the same size.
 """
 
+import json
 import logging
+from collections import deque
 from queue import Queue
-from typing import Any, Iterable, Iterator, List, MutableMapping
+from typing import Any, Deque, Iterable, Iterator, List, MutableMapping, Optional, Tuple
 
+import orjson
 from airbyte_cdk.models import AirbyteMessage
 from airbyte_cdk.sources.concurrent_source.concurrent_source import ConcurrentSource
 from airbyte_cdk.sources.message import InMemoryMessageRepository, MessageRepository
@@ -31,7 +37,54 @@ from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
 
 from source_kustomer.streams.base import KustomerStream
 
-QUEUE_SIZE = 10_000  # records waiting for the main thread, across streams (the CDK's default)
+# What may wait for the main thread, across streams: records counted as their JSON size, every item at least
+# MIN_ITEM_BYTES. A record takes about 5.4 times its JSON size as Python objects (a typical 1 KB record 5 KB; a
+# record of one long text about 1x), so this is at most ~45 MB, about 9,000 typical records (the CDK's default
+# held 10,000 records of any size).
+QUEUE_BYTES = 8 << 20
+MIN_ITEM_BYTES = 512  # a small record takes ~500 bytes as Python objects; states and the framework's markers less
+
+
+def item_bytes(item: Any) -> int:
+    """What ``item`` is charged in the queue: a record its JSON size, anything else (a state, a log line, the
+    framework's markers) the minimum."""
+    if not isinstance(item, Record):
+        return MIN_ITEM_BYTES
+    try:
+        size = len(orjson.dumps(item.data, default=str))
+    except TypeError:  # nested deeper than orjson writes: the CDK prints such a record with json, sized so here
+        size = len(json.dumps(item.data, default=str))
+    return max(size, MIN_ITEM_BYTES)
+
+
+class RecordQueue(Queue):
+    """The queue between the streams and the main thread, bounded in bytes (``item_bytes``): ``put`` waits while
+    ``max_bytes`` or more are queued. An item is let in whenever less is queued, however large, so one record
+    larger than the bound still passes (the bound is exceeded by at most one item) and no stream waits forever."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(maxsize=max_bytes)
+
+    def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        """Queue ``item``, sized here, in the putting thread, before the queue's lock is taken."""
+        super().put((item, item_bytes(item)), block, timeout)
+
+    # The storage ``Queue`` calls under its lock; its size is in bytes, never 0 while an item is queued.
+    def _init(self, maxsize: int) -> None:
+        self.queue: Deque[Tuple[Any, int]] = deque()
+        self.queued_bytes = 0
+
+    def _qsize(self) -> int:
+        return self.queued_bytes
+
+    def _put(self, sized: Tuple[Any, int]) -> None:
+        self.queue.append(sized)
+        self.queued_bytes += sized[1]
+
+    def _get(self) -> Any:
+        item, size = self.queue.popleft()
+        self.queued_bytes -= size
+        return item
 
 
 class StreamStateCursor(Cursor):
@@ -68,7 +121,7 @@ class ConcurrentRead:
 
     def __init__(self, max_concurrent_streams: int, logger: logging.Logger) -> None:
         self.logger = logger
-        self.queue: Queue = Queue(maxsize=QUEUE_SIZE)
+        self.queue = RecordQueue(QUEUE_BYTES)
         self.message_repository = ConcurrentMessageRepository(self.queue, InMemoryMessageRepository())
         # One worker generates the (single) partition of each stream in turn; the others read streams.
         self.source = ConcurrentSource.create(

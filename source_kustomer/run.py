@@ -3,11 +3,10 @@
 A user's mistake (bad config, state or catalog file) ends with one clear message naming the field and the fix
 -- a failed CONNECTION_STATUS for ``check``, a config_error TRACE otherwise -- and never a stack trace. Every
 line written to stdout passes through the token redaction (``kustomer_http.redaction.redact``): protocol messages,
-log lines, and those written before the CDK starts.
+log lines, those written before the CDK starts and the report of an error no one caught.
 """
 
 import gc
-import logging
 import sys
 from typing import Any, List, Optional
 
@@ -15,14 +14,16 @@ from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.logger import PRINT_BUFFER
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from kustomer_http import redaction
 from kustomer_http.protocol_io import (
+    RedactedLines,
     config_error_message,
     configured_catalog,
     emit,
     json_file,
     json_object_file,
     preflight,
+    redact_log_lines,
+    report_uncaught,
 )
 
 from source_kustomer.config import parse_config
@@ -53,21 +54,6 @@ def _preflight(argv: List[str]) -> Optional[int]:
     return preflight(parsed.command, lambda: _check_inputs(parsed))
 
 
-class RedactedLines:
-    """A text stream that writes through the token redaction (logging and ``launch`` write a line in one piece)."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> None:
-        """Write ``text`` with every form of the key masked."""
-        self.stream.write(redaction.redact(text))
-
-    def flush(self) -> None:
-        """Flush the stream written to."""
-        self.stream.flush()
-
-
 def launch(source: SourceKustomer, argv: List[str]) -> None:
     """``airbyte_cdk.entrypoint.launch`` (the CDK's entrypoint runs the command), with every line -- messages and
     logs -- redacted, and each STATE written out at once."""
@@ -75,10 +61,9 @@ def launch(source: SourceKustomer, argv: List[str]) -> None:
     # Why not the CDK's launch itself: it prints records, states, the catalog and the connection status as they
     # are, and its log lines pass only its own secret filter, which knows literal forms of the key, not every
     # form redaction.py masks; and its print buffer writes a line out only when a later one comes 0.1 s after the
-    # last write, so a STATE followed by a long request would wait there, lost if the sync were killed.
-    for handler in logging.getLogger().handlers:  # the CDK's log handler writes to its print buffer
-        if isinstance(handler, logging.StreamHandler) and handler.stream is PRINT_BUFFER:
-            handler.setStream(RedactedLines(PRINT_BUFFER))
+    # last write, so a STATE followed by a long request would wait there, lost if the sync were killed; and large
+    # records printed within those 0.1 s would pile up there by megabytes (RedactedLines flushes every MiB).
+    redact_log_lines()
     with PRINT_BUFFER:
         output = RedactedLines(sys.stdout)  # the print buffer (outside tests), as the CDK's launch prints
         for message in entrypoint.run(entrypoint.parse_args(argv)):
@@ -105,15 +90,17 @@ def run(args: Optional[List[str]] = None) -> None:
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
     gc.enable()
-    code = _preflight(argv)
-    if code is not None:
-        sys.exit(code)
     try:
+        code = _preflight(argv)
+        if code is not None:
+            sys.exit(code)
         launch(SourceKustomer(), argv)
     except AirbyteTracedException as error:
         if error.failure_type != FailureType.config_error:
-            raise
+            report_uncaught(error)
         if (error.message or "").startswith(FAILED_STREAMS_PREFIX):
             sys.exit(1)  # the failing stream's own trace already said what happened and what to do
         emit(config_error_message(error.message or str(error)))
         sys.exit(1)
+    except Exception as error:  # noqa: BLE001 - reported as the CDK's hook would, through the redaction
+        report_uncaught(error)

@@ -14,8 +14,9 @@ from airbyte_cdk.models import AirbyteStateMessage, AirbyteStateType
 from kustomer_http.errors import config_error
 from kustomer_http.origin import Origin
 
-from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
+from source_kustomer.streams import CONVERSATION_CHILD_STREAMS, INCLUDED_STREAMS, LIST_STREAMS, SEARCH_STREAMS
 from source_kustomer.streams.audit_logs import AuditLogsStream
+from source_kustomer.streams.conversation_children import POSITION
 from source_kustomer.streams.lists import list_state_link
 from source_kustomer.streams.routing import PARENT_CURSOR, list_state_of_sessions
 from source_kustomer.streams.search import CURSOR, search_state
@@ -25,8 +26,10 @@ _LIST_NAMES = {spec.name for spec in LIST_STREAMS}
 _STATE_KEYS = {
     **{spec.name: spec.cursor for spec in SEARCH_STREAMS},
     "audit_logs": AuditLogsStream.cursor_field,
+    **{spec.name: POSITION for spec in CONVERSATION_CHILD_STREAMS},
 }
-_NO_STATE = {"custom_attribute_metadata"}  # read in full every sync; the CDK's own markers only
+# Read in full every sync; the CDK's own markers only.
+_NO_STATE = {"custom_attribute_metadata", *(spec.name for spec in INCLUDED_STREAMS)}
 RESET = "Reset the connection's state (or run without --state)."
 
 

@@ -1,11 +1,12 @@
 """The connector uses airbyte-cdk through its public surface only; the one module allowed to reach further is the
 adapter named here (``source_kustomer/concurrency.py``, which currently needs nothing private either).
 
-The scan reads the source of ``source_kustomer/`` and ``libs/kustomer-http/kustomer_http/`` and reports each place
-that touches a private CDK name:
+The scan reads the source of both connectors (``source_kustomer/``, ``destination-kustomer/destination_kustomer/``)
+and of ``libs/kustomer-http/kustomer_http/``, and reports each place that touches a private CDK name:
 
 * an import of a ``_``-prefixed name or module from ``airbyte_cdk``;
-* ``x._name`` where ``_name`` is a private attribute the CDK's own code uses (and our code never defines);
+* ``x._name`` on anything but ``self`` or ``cls``: another object's private attribute, whoever's it is (a CDK object's
+  attribute may share its name with one of ours), but for the fields of ``requests.Response`` named here;
 * ``self._name`` in a class derived from a CDK class whose code uses ``_name`` (reading or shadowing its internals);
 * any attribute of a CDK module-level object (such as ``PRINT_BUFFER``) other than a public method of its class.
 """
@@ -16,57 +17,29 @@ import inspect
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Set
-
-import airbyte_cdk
+from typing import Callable, Dict, Iterator, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
-SCANNED = (ROOT / "source_kustomer", ROOT / "libs" / "kustomer-http" / "kustomer_http")
+SCANNED = (
+    ROOT / "source_kustomer",
+    ROOT / "libs" / "kustomer-http" / "kustomer_http",
+    ROOT / "destination-kustomer" / "destination_kustomer",
+)
 ADAPTER = ROOT / "source_kustomer" / "concurrency.py"
-CDK_ROOT = Path(airbyte_cdk.__file__).parent
-# Private names the CDK happens to use too, touched here on objects that are not the CDK's: (file, name) -> whose.
+# Private attributes touched on objects that are not the CDK's: (file, name) -> whose.
 NOT_THE_CDKS = {
     ("libs/kustomer-http/kustomer_http/transport.py", "_content"): "requests.Response's body, set as requests does",
+    ("libs/kustomer-http/kustomer_http/transport.py", "_content_consumed"): "requests.Response's, set with its body",
+    ("libs/kustomer-http/kustomer_http/responses.py", "_kustomer_json"): "our parse of a requests.Response, cached",
 }
-PRIVATE = re.compile(r"\._([A-Za-z][A-Za-z0-9_]*)\b")
 
 
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
-@lru_cache(maxsize=None)
-def cdk_private_names() -> Set[str]:
-    """Every ``_name`` the CDK's own code reads or writes as an attribute."""
-    names: Set[str] = set()
-    for path in CDK_ROOT.rglob("*.py"):
-        names.update(f"_{name}" for name in PRIVATE.findall(path.read_text(encoding="utf-8", errors="replace")))
-    return names
-
-
 def _receiver(node: ast.Attribute) -> Optional[str]:
     return node.value.id if isinstance(node.value, ast.Name) else None
-
-
-def _defined_by_us(trees: Dict[Path, ast.Module]) -> Set[str]:
-    """Private names our own code defines: on ``self`` or ``cls``, as a function, class or module-level name."""
-    names: Set[str] = set()
-    for tree in trees.values():
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and _private(node.name):
-                names.add(node.name)
-            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-            for target in targets:
-                owner = (
-                    target.value.id
-                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
-                    else None
-                )
-                if owner in ("self", "cls") and _private(target.attr):
-                    names.add(target.attr)
-                if isinstance(target, ast.Name) and _private(target.id):
-                    names.add(target.id)
-    return names
 
 
 def _relative(path: Path) -> str:
@@ -131,18 +104,14 @@ def _subclasses(path: Path, tree: ast.Module, module: Optional[str]) -> Iterator
                 yield f"{path}:{node.lineno}: self.{node.attr} is an internal of {bases[0].__name__}"
 
 
-def _attributes(path: Path, tree: ast.Module, foreign: Set[str], cdk_objects: Dict[str, object]) -> Iterator[str]:
-    """``x._name`` for a private CDK name in ``foreign``; anything but a public method of a CDK object."""
+def _attributes(path: Path, tree: ast.Module, cdk_objects: Dict[str, object]) -> Iterator[str]:
+    """``x._name`` on another object than ``self`` or ``cls``; anything but a public method of a CDK object."""
     for node in ast.walk(tree):
         if not isinstance(node, ast.Attribute):
             continue
         receiver = _receiver(node)
-        if (
-            receiver not in ("self", "cls")
-            and node.attr in foreign
-            and (_relative(path), node.attr) not in NOT_THE_CDKS
-        ):
-            yield f"{path}:{node.lineno}: .{node.attr} is a private CDK attribute"
+        if receiver not in ("self", "cls") and _private(node.attr) and (_relative(path), node.attr) not in NOT_THE_CDKS:
+            yield f"{path}:{node.lineno}: .{node.attr} is another object's private attribute"
         if receiver in cdk_objects:
             member = getattr(type(cdk_objects[receiver]), node.attr, None)
             if _private(node.attr) or not callable(member):
@@ -154,12 +123,11 @@ def violations(
 ) -> Iterator[str]:
     """Each place in ``trees`` that touches a private CDK name, as ``path:line: what``; ``module_of`` names the
     importable module of a path (its classes are inspected for CDK bases)."""
-    foreign = cdk_private_names() - _defined_by_us(trees)
     for path, tree in trees.items():
         cdk_objects: Dict[str, object] = {}
         yield from _imports(path, tree, cdk_objects)
         yield from _subclasses(path, tree, module_of(path))
-        yield from _attributes(path, tree, foreign, cdk_objects)
+        yield from _attributes(path, tree, cdk_objects)
 
 
 def _scanned_trees() -> Dict[Path, ast.Module]:
@@ -182,16 +150,17 @@ def test_the_scan_finds_each_kind_of_private_use(tmp_path):
         "from airbyte_cdk.logger import PRINT_BUFFER\n"
         "from airbyte_cdk.sources.streams.http import HttpStream\n"
         "from airbyte_cdk.sources.streams.http.http_client import _TEST_ONLY\n"
-        "def f(source, stream):\n"
+        "def f(source, stream, reader):\n"
         "    PRINT_BUFFER.buffer.getvalue()\n"
         "    PRINT_BUFFER.flush()\n"
-        "    return source._slice_logger, stream._http_client\n"
+        "    return source._slice_logger, stream._http_client, reader._kept_by_us\n"
     )
     found = list(violations({sample: ast.parse(sample.read_text())}))
-    assert len(found) == 4, found
+    assert len(found) == 5, found
     assert any("_TEST_ONLY" in line for line in found)
     assert any("PRINT_BUFFER.buffer" in line for line in found)
     assert any("._slice_logger" in line for line in found) and any("._http_client" in line for line in found)
+    assert any("._kept_by_us is another object's private attribute" in line for line in found)
 
 
 def test_the_scan_finds_a_subclass_reaching_into_its_cdk_base(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ from airbyte_cdk.test.mock_http import HttpMocker
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_kustomer import SourceKustomer
-from unit_tests.conftest import catalog, config, discovery_mocks, get, page, resource
+from unit_tests.conftest import catalog, config, discovery_mocks, error, get, page, resource
 
 T1 = "2026-02-01T10:00:00.000Z"
 
@@ -66,3 +66,46 @@ def test_a_list_resumed_inside_a_later_variant_reads_on_from_there_with_its_filt
         http_mocker.assert_number_of_calls(resumed, 1)
     assert _ids(output) == ["u9"] and not output.errors
     assert _states(output) == [{"__ab_full_refresh_sync_complete": True}] * 2
+
+
+def test_a_list_whose_next_link_drops_the_filter_saves_and_resumes_the_link_with_it():
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(get("users", deleted="false", page=1, pageSize=500), page([]))
+        first = get("users", deleted="true", page=1, pageSize=500)
+        http_mocker.get(first, page([resource("user", "u1", T1, deletedAt=T1)], "/v1/users?page=2&pageSize=500"))
+        second = get("users", deleted="true", page=2, pageSize=500)
+        http_mocker.get(second, error(400, "bad page"))  # the sync stops here, inside deleted=true
+        stopped = read(SourceKustomer(), config(), catalog("users"), expecting_exception=True)
+    saved = _states(stopped)[-1]
+    assert saved == {"next": "/v1/users?page=2&pageSize=500&deleted=true"}
+    state = StateBuilder().with_stream_state("users", saved).build()
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        http_mocker.get(second, page([resource("user", "u2", T1, deletedAt=T1)]))
+        resumed = read(SourceKustomer(), config(), catalog("users"), state)
+        http_mocker.assert_number_of_calls(second, 1)
+    assert _ids(resumed) == ["u2"] and not resumed.errors
+
+
+def test_a_position_saved_without_its_filter_by_an_earlier_version_starts_that_list_over_and_says_why():
+    old = {"next": "/v1/users?page=2&pageSize=500"}  # deleted=false or deleted=true? It cannot say.
+    state = StateBuilder().with_stream_state("users", old).build()
+    with HttpMocker() as http_mocker:
+        discovery_mocks(http_mocker)
+        active = get("users", deleted="false", page=1, pageSize=500)
+        deactivated = get("users", deleted="true", page=1, pageSize=500)
+        http_mocker.get(active, page([resource("user", "u1", T1)]))
+        http_mocker.get(deactivated, page([resource("user", "u2", T1, deletedAt=T1)]))
+        output = read(SourceKustomer(), config(), catalog("users"), state)
+        for request in (active, deactivated):
+            http_mocker.assert_number_of_calls(request, 1)
+    assert _ids(output) == ["u1", "u2"] and not output.errors
+    warnings = [m.log.message for m in output.logs if m.log.level.value == "WARN"]
+    assert any(
+        "Stream 'users': the saved position /v1/users?page=2&pageSize=500 does not say which part of the list "
+        "(deleted=false or deleted=true) it was in"
+        in w
+        and "read again from its first page" in w
+        for w in warnings
+    )

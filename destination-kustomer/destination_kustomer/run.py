@@ -3,11 +3,13 @@
 
 A user's mistake (a bad config or catalog file, a stream that maps to no object) ends with one clear message
 naming the field and the fix -- a failed CONNECTION_STATUS for ``check``, a config_error TRACE otherwise -- and
-never a stack trace. Every line written to stdout passes through the token redaction and is flushed at once, so a
-STATE printed is a STATE the platform has (a sync killed later resumes from it).
+never a stack trace. Every line written to stdout -- messages, log lines and the report of an error no one caught
+-- passes through the token redaction and is flushed at once, so a STATE printed is a STATE the platform has (a
+sync killed later resumes from it).
 """
 
 import argparse
+import logging
 import sys
 from typing import List, Optional
 
@@ -18,7 +20,15 @@ from airbyte_cdk.models import FailureType, Type
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from airbyte_protocol_dataclasses.models import AirbyteMessage as ProtocolMessage
 from kustomer_http import redaction
-from kustomer_http.protocol_io import config_error_message, configured_catalog, json_file, json_object_file, preflight
+from kustomer_http.protocol_io import (
+    config_error_message,
+    configured_catalog,
+    json_file,
+    json_object_file,
+    preflight,
+    redact_log_lines,
+    report_uncaught,
+)
 from kustomer_http.protocol_io import emit as emit_message
 from serpyco_rs import Serializer
 
@@ -63,7 +73,7 @@ def _preflight(parsed: argparse.Namespace) -> Optional[int]:
 
 def _discover(destination: DestinationKustomer, parsed: argparse.Namespace) -> None:
     config = json_file(parsed.config, "--config")
-    catalog = destination.discover_catalog(config, init_logger("airbyte"))
+    catalog = destination.discover_catalog(config, logging.getLogger("airbyte"))  # init_logger would undo the redaction
     emit(
         orjson.dumps(
             _PROTOCOL.dump(ProtocolMessage(type=Type.DESTINATION_CATALOG, destination_catalog=catalog))
@@ -74,12 +84,13 @@ def _discover(destination: DestinationKustomer, parsed: argparse.Namespace) -> N
 def run(args: Optional[List[str]] = None) -> None:
     """Run a protocol command."""
     init_uncaught_exception_handler(init_logger("airbyte"))
+    redact_log_lines()
     parsed = parse_args(sys.argv[1:] if args is None else args)
-    code = _preflight(parsed)
-    if code is not None:
-        sys.exit(code)
-    destination = DestinationKustomer()
     try:
+        code = _preflight(parsed)
+        if code is not None:
+            sys.exit(code)
+        destination = DestinationKustomer()
         if parsed.command == "discover":
             _discover(destination, parsed)
         else:
@@ -87,6 +98,8 @@ def run(args: Optional[List[str]] = None) -> None:
                 emit_message(message)
     except AirbyteTracedException as error:
         if error.failure_type != FailureType.config_error:
-            raise
+            report_uncaught(error)
         emit_message(config_error_message(error.message or str(error)))  # emit redacts the whole line
         sys.exit(1)
+    except Exception as error:  # noqa: BLE001 - reported as the CDK's hook would, through the redaction
+        report_uncaught(error)

@@ -12,6 +12,8 @@ from kustomer_http.responses import AUTH_MESSAGE
 from source_kustomer.discovery import CustomFieldTypes, list_klasses
 from source_kustomer.streams.audit_logs import AuditLogsStream
 from source_kustomer.streams.base import KustomerStream
+from source_kustomer.streams.conversation_children import ChildSpec, ConversationChildStream
+from source_kustomer.streams.included import IncludedSpec, IncludedStream
 from source_kustomer.streams.lists import KustomerListStream, ListSpec
 from source_kustomer.streams.metadata import CustomAttributeMetadataStream
 from source_kustomer.streams.routing import WorkItemsStream, WorkSessionsStream
@@ -31,6 +33,22 @@ LIST_STREAMS = (
     ListSpec("satisfaction", "satisfaction"),
     ListSpec("slas", "slas"),
     ListSpec("business_schedules", "schedules"),
+    ListSpec("snoozes", "snoozes"),
+    ListSpec("cards", "cards"),
+    ListSpec("team_routing_settings", "routing/settings"),
+    ListSpec("routing_statuses", "routing/statuses"),
+    ListSpec("queue_rules", "routing/queue-rules"),
+)
+_LISTED = {spec.name: spec for spec in LIST_STREAMS}
+# Records Kustomer serves only inside their parent's answer (GET /v1/slas/{id}?versions=all, /v1/schedules/{id}).
+INCLUDED_STREAMS = (
+    IncludedSpec("sla_versions", _LISTED["slas"], {"versions": "all"}, "sla_version", named_by="versions"),
+    IncludedSpec("business_holidays", _LISTED["business_schedules"], {"include": "holidays"}, "holiday"),
+)
+# Lists under each conversation changed since the position (GET /v1/conversations/{id}/...).
+CONVERSATION_CHILD_STREAMS = (
+    ChildSpec("conversation_events", "events", "events"),
+    ChildSpec("message_attachments", "attachments", "attachments", dropped_links=("related",)),
 )
 
 # metadata_resource: Kustomer documents custom attribute metadata (GET /v1/metadata/{resource}) for these objects only.
@@ -96,10 +114,10 @@ def kobject_spec(stream_name: str, klass: str, status: str = "enabled") -> Searc
 
 
 def catalog_streams(connection: KustomerConnection) -> List[KustomerStream]:
-    """Every stream of this org: the list and search tables, one kobjects_* stream per klass, work items and
-    sessions, the audit log and the custom attribute definitions. Asks whether the key is valid (a config_error if
-    not) and lists the klasses; custom attribute types are fetched when a schema is first asked for (or all at
-    once by ``prefetch_custom_types``)."""
+    """Every stream of this org: the list, search, included and conversation-child tables, one kobjects_* stream
+    per klass, work items and sessions, the audit log and the custom attribute definitions. Asks whether the key is
+    valid (a config_error if not) and lists the klasses; custom attribute types are fetched when a schema is first
+    asked for (or all at once by ``prefetch_custom_types``)."""
     client = connection.client("discover")
     if not client.key_is_valid():  # (the answer also tells the budget the org's limit)
         raise config_error(AUTH_MESSAGE)
@@ -110,6 +128,8 @@ def catalog_streams(connection: KustomerConnection) -> List[KustomerStream]:
     return [
         *(KustomerListStream(spec, connection) for spec in LIST_STREAMS),
         *(KustomerSearchStream(spec, connection, types) for spec in searches),
+        *(IncludedStream(spec, connection) for spec in INCLUDED_STREAMS),
+        *(ConversationChildStream(spec, connection) for spec in CONVERSATION_CHILD_STREAMS),
         WorkItemsStream(connection),
         WorkSessionsStream(connection),
         AuditLogsStream(connection),
@@ -132,6 +152,8 @@ __all__ = [
     "SearchSpec",
     "LIST_STREAMS",
     "SEARCH_STREAMS",
+    "INCLUDED_STREAMS",
+    "CONVERSATION_CHILD_STREAMS",
     "catalog_streams",
     "kobject_spec",
     "kobject_stream_names",

@@ -36,6 +36,7 @@ from airbyte_cdk.models import (
     Type,
 )
 from airbyte_cdk.sources.streams import CheckpointMixin, Stream
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.connection import AccessRefused, KustomerConnection, SyncStopped
 from kustomer_http.errors import with_clear_errors
 from kustomer_http.rate_policy import RateStats
@@ -48,8 +49,17 @@ from source_kustomer.schemas import stream_schema
 MALFORMED_SHOWN = 10  # malformed records named one by one in the log; the rest are counted
 
 
+class BoundReached(AirbyteTracedException):
+    """A stream spent the requests it may spend in one sync: it stopped after saving its position, and the next
+    sync continues from there. It stops this stream only (the others are not affected by its bound)."""
+
+
+MEMBERS = ("id", "type", "relationships", "links")  # the resource's own members, which a record keeps by name
+
+
 def flatten(resource: Any) -> MutableMapping[str, Any]:
-    """A JSON:API resource as one flat record: id, type, every attribute, relationships, links.
+    """A JSON:API resource as one flat record: id, type, every attribute, relationships, links. An attribute named
+    like one of those members (a snooze option's or an event's ``type``) is kept as ``<name>Attribute``.
 
     Anything that is not an object becomes an empty record, which the caller reports as malformed.
     """
@@ -58,6 +68,9 @@ def flatten(resource: Any) -> MutableMapping[str, Any]:
     attributes = resource.get("attributes")
     # The page was parsed for this record alone: its attributes object becomes the record (no copy).
     record: MutableMapping[str, Any] = attributes if attributes.__class__ is dict else {}
+    for member in MEMBERS:
+        if member in record:
+            record[f"{member}Attribute"] = record.pop(member)
     record["id"] = resource.get("id")
     record["type"] = resource.get("type")
     record["relationships"] = resource.get("relationships") or {}
@@ -116,9 +129,9 @@ class KustomerStream(Stream, CheckpointMixin, ABC):
         stream_state: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Any]:
         """The whole stream, part after part, from the state and in the sync mode the source set (the concurrent
-        framework's arguments are not the configured ones). An access refusal skips the rest of the stream; any
-        other failure stops the other streams of the sync too (they would fail alike), each resuming from its
-        saved state."""
+        framework's arguments are not the configured ones). An access refusal skips the rest of the stream; its
+        bound of requests reached stops it alone; any other failure stops the other streams of the sync too (they
+        would fail alike), each resuming from its saved state."""
         self.progress.start()
         try:
             for part in self.parts():
@@ -126,7 +139,7 @@ class KustomerStream(Stream, CheckpointMixin, ABC):
         except AccessRefused as refusal:
             self.skip(refusal)
             return
-        except SyncStopped:
+        except (SyncStopped, BoundReached):
             raise
         except Exception as error:
             if self.connection.stop(f"stream '{self.name}' failed (see its error)"):
@@ -176,3 +189,17 @@ class KustomerStream(Stream, CheckpointMixin, ABC):
     def log_summary(self, logger: Optional[logging.Logger] = None) -> None:
         """One line saying what this stream did."""
         (logger or self.logger).info(self.progress.summary_line())
+
+
+class StatelessStream(KustomerStream, ABC):
+    """A stream read in full every sync: it keeps no position (its saved state holds at most the CDK's own markers,
+    checked in state.py)."""
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        """None kept."""
+        return {}
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        """Nothing to resume from."""

@@ -5,12 +5,13 @@ next request given the last response. Pages are read one after another, each by 
 Some lists take a filter that splits them (users: ``deleted=false`` then ``deleted=true``, as Kustomer lists
 deactivated users only when asked; klasses: each ``status``): each such variant is read in turn, its filter sent
 with every page (a next link that drops it gets it back). After every page the stream checkpoints the link of the
-page to read next (resumable full refresh): the state is ``{"next": "/v1/...?page=N..."}`` while a list is read
-and the CDK's completion marker once it is done. Every next link -- from Kustomer or from saved state -- is
-resolved on the configured origin before it is followed; a list that links back to a page already read, keeps
-returning records already read, sends a page longer than asked for, or runs past ``MAX_LIST_PAGES`` pages stops
-with one clear error instead of looping; a refusal after the first page stops it too, so a partial list is never
-taken for a whole one.
+page to read next, with its variant's filter (resumable full refresh): the state is ``{"next": "/v1/...?page=N..."}``
+while a list is read and the CDK's completion marker once it is done. A link an earlier version saved without its
+filter, in a list whose variants all filter, cannot say which variant it was in: that list starts over. Every next
+link -- from Kustomer or from saved state -- is resolved on the configured origin before it is followed; a list
+that links back to a page already read, keeps returning records already read, sends a page longer than asked for,
+or runs past ``MAX_LIST_PAGES`` pages stops with one clear error instead of looping; a refusal after the first page
+stops it too, so a partial list is never taken for a whole one.
 """
 
 import logging
@@ -66,13 +67,24 @@ def list_state_link(stream: str, origin: Origin, state: Any) -> Optional[str]:
         ) from None
 
 
-def _variant_of(link: str, variants: Tuple[Variant, ...]) -> int:
-    """Which variant a link belongs to: the last one whose filter it carries (the unfiltered one otherwise)."""
+def _variant_of(link: str, variants: Tuple[Variant, ...]) -> Optional[int]:
+    """Which variant a link belongs to: the last one whose filter it carries, else the unfiltered one (or the only
+    one); None when the link carries none of several filters (it cannot say which it was saved in)."""
     query = dict(parse_qsl(urlsplit(link).query))
     for index in range(len(variants) - 1, -1, -1):
         if variants[index] and all(query.get(k) == v for k, v in variants[index].items()):
             return index
-    return 0
+    unfiltered = [index for index, variant in enumerate(variants) if not variant]
+    if unfiltered or len(variants) == 1:
+        return unfiltered[0] if unfiltered else 0
+    return None
+
+
+def with_filter(link: str, variant: Variant) -> str:
+    """``link`` (a path and query) carrying ``variant``'s filter, as it is saved and asked for."""
+    parts = urlsplit(link)
+    query = {**dict(parse_qsl(parts.query)), **variant}
+    return f"{parts.path}?{urlencode(query)}" if query else parts.path
 
 
 def _page_size_of(url: str) -> Optional[int]:
@@ -125,7 +137,16 @@ class ListPages:
     def resume(self, link: Optional[str]) -> None:
         """Start from ``link`` (a saved state's, already resolved on the origin), or from the first page."""
         self.link, self.done, self._url = link, False, None
-        self.variant = _variant_of(link, self.spec.variants) if link else 0
+        variant = _variant_of(link, self.spec.variants) if link else 0
+        if variant is None:
+            filters = " or ".join(urlencode(v) for v in self.spec.variants)
+            self.logger.warning(
+                f"Stream '{self.spec.name}': the saved position {link} does not say which part of the list "
+                f"({filters}) it was in (an earlier version saved it without its filter), so the list is read again "
+                "from its first page."
+            )
+            self.link, variant = None, 0
+        self.variant = variant
 
     @property
     def filter(self) -> Variant:
@@ -174,7 +195,7 @@ class ListPages:
         link = links.get("next") if isinstance(links, Mapping) else None
         if link:
             self._enter(link)
-            self.link = path_of(self._url)  # type: ignore[arg-type]
+            self.link = with_filter(path_of(self._url), self.filter)  # type: ignore[arg-type]
         else:
             self._finish_variant()
 

@@ -15,12 +15,12 @@ from kustomer_http.connection import KustomerConnection
 from kustomer_http.definitions import metadata_properties
 
 from source_kustomer.discovery import METADATA_IN_FLIGHT
-from source_kustomer.streams.base import KustomerStream
+from source_kustomer.streams.base import StatelessStream
 
 STANDARD_RESOURCES = ("customer", "company", "conversation", "message")
 
 
-class CustomAttributeMetadataStream(KustomerStream):
+class CustomAttributeMetadataStream(StatelessStream):
     """Every custom attribute definition, resource by resource, fetched several at a time."""
 
     def __init__(self, connection: KustomerConnection, klasses: List[str]) -> None:
@@ -30,15 +30,6 @@ class CustomAttributeMetadataStream(KustomerStream):
     @property
     def name(self) -> str:
         return "custom_attribute_metadata"
-
-    @property
-    def state(self) -> MutableMapping[str, Any]:
-        """None kept: the definitions are read in full every sync."""
-        return {}
-
-    @state.setter
-    def state(self, value: MutableMapping[str, Any]) -> None:
-        """Nothing to resume from (the saved state holds at most the CDK's own markers, checked in state.py)."""
 
     def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
         """The definitions of every resource, in order."""

@@ -1,12 +1,18 @@
 """What both connectors' console scripts do before (and around) the CDK: read the input files with errors that name
 them, and print protocol messages redacted and flushed -- so a user's mistake ends in one clear message (a failed
-CONNECTION_STATUS for ``check``, a config_error TRACE otherwise), never a stack trace."""
+CONNECTION_STATUS for ``check``, a config_error TRACE otherwise), never a stack trace. The CDK's log lines and the
+report of an error no one caught pass the redaction too (the CDK's own secret filter knows only literal forms of
+the key)."""
 
 import json
+import logging
+import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 import orjson
+from airbyte_cdk.exception_handler import assemble_uncaught_exception
+from airbyte_cdk.logger import PRINT_BUFFER
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteErrorTraceMessage,
@@ -24,10 +30,53 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http import redaction
 from kustomer_http.errors import config_error
 
+# What the CDK's print buffer may hold before it is written out (it otherwise waits until 0.1 s have passed since
+# its last write: a main thread printing large records that fast would fill it with megabytes).
+MAX_UNFLUSHED_CHARS = 1 << 20
+
 
 def emit(message: AirbyteMessage) -> None:
     """Print one protocol message, redacted, flushed at once."""
     print(redaction.redact(orjson.dumps(AirbyteMessageSerializer.dump(message)).decode()), flush=True)
+
+
+class RedactedLines:
+    """A text stream that writes through the token redaction (logging and the CDK write a line in one piece), and
+    flushes once ``MAX_UNFLUSHED_CHARS`` were written since it last did."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.unflushed = 0
+
+    def write(self, text: str) -> None:
+        """Write ``text`` with every form of the key masked."""
+        self.stream.write(redaction.redact(text))
+        self.unflushed += len(text)
+        if self.unflushed >= MAX_UNFLUSHED_CHARS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Flush the stream written to."""
+        self.unflushed = 0
+        self.stream.flush()
+
+
+def redact_log_lines() -> None:
+    """Make the CDK's log handler (set up by its ``init_logger``: it writes to the CDK's print buffer) write every
+    line through the redaction."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is PRINT_BUFFER:
+            handler.setStream(RedactedLines(PRINT_BUFFER))
+
+
+def report_uncaught(error: Exception) -> NoReturn:
+    """What the CDK's hook prints for an error no one caught -- a FATAL log line with its stack trace, then its
+    ERROR trace -- each through the redaction (after the CDK's ``launch`` has returned, only the CDK's own filter
+    would mask them); exit 1."""
+    redact_log_lines()  # if the command had not set it up yet
+    logging.getLogger("airbyte").fatal(error, exc_info=error)
+    emit(assemble_uncaught_exception(type(error), error).as_airbyte_message())
+    sys.exit(1)
 
 
 def config_error_message(text: str) -> AirbyteMessage:

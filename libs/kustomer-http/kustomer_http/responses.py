@@ -28,7 +28,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping impor
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.rate_policy import RateStats
 from kustomer_http.redaction import quotable
-from kustomer_http.transport import DeadlineExceeded, RefusedDestination, ResponseTooLarge, never_left
+from kustomer_http.transport import DeadlineExceeded, OutOfMemory, RefusedDestination, ResponseTooLarge, never_left
 
 MAX_RETRIES = 8
 REFUSALS = (400, 401, 403, 404)
@@ -40,6 +40,8 @@ WITHHELD_DETAIL = "a detail not quoted: it repeated the API key, or held a long 
 MAX_JSON_VALUES = 1_500_000
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'",{[\\')  # all but quotes, escapes and openers
+# How orjson words a failed allocation: as a JSONDecodeError (a ValueError), which would read as a body not JSON.
+ORJSON_OUT_OF_MEMORY = "Not enough memory"
 
 AUTH_MESSAGE = (
     "Kustomer rejected the API token (HTTP 401): it is invalid or has expired. Create a new API key in "
@@ -136,14 +138,25 @@ def check_complexity(body: bytes) -> None:
 
 def response_json(response: requests.Response) -> Any:
     """The parsed body, parsed once per response (the error handler may already have done it); a body too
-    complex to parse safely raises ``ResponseTooComplex``."""
+    complex to parse safely raises ``ResponseTooComplex``, memory running out while it is parsed ``OutOfMemory``."""
     cached = getattr(response, "_kustomer_json", None)
     if cached is None:
         content = response.content
         check_complexity(content)
-        cached = orjson.loads(content)
+        cached = _parsed(content)
         response._kustomer_json = cached  # type: ignore[attr-defined]
     return cached
+
+
+def _parsed(content: bytes) -> Any:
+    try:
+        return orjson.loads(content)
+    except MemoryError as error:
+        raise OutOfMemory(len(content)) from error
+    except orjson.JSONDecodeError as error:
+        if str(error).startswith(ORJSON_OUT_OF_MEMORY):
+            raise OutOfMemory(len(content)) from error
+        raise
 
 
 def error_detail(response: requests.Response) -> str:

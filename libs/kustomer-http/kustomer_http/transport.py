@@ -5,9 +5,11 @@ single choke point: just before a request leaves, the URL is checked against the
 never sent, so the key cannot leave); the whole exchange -- connect, headers and body -- must finish within one
 deadline (a watchdog closes the socket of a server that trickles bytes); and the body is read in chunks and
 abandoned past a size limit counted after decompression (an endless body or a gzip bomb cannot exhaust memory).
+Memory running out while a body is read or parsed is one clear error (``OutOfMemory``), never a retry.
 """
 
 import heapq
+import io
 import socket
 import threading
 import time
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional, Tuple
 
 import requests
+from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget, LimiterSession
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.origin import Origin
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
@@ -37,6 +41,20 @@ class ResponseTooLarge(requests.exceptions.RequestException):
 
 class DeadlineExceeded(requests.exceptions.Timeout):
     """The server did not finish its response within the request deadline."""
+
+
+class OutOfMemory(AirbyteTracedException, MemoryError):
+    """The connector ran out of memory reading or parsing a response: said as such, and not retried (another
+    attempt would need as much)."""
+
+    def __init__(self, body_bytes: Optional[int] = None) -> None:
+        size = f" of {body_bytes:,} bytes" if body_bytes is not None else ""
+        message = (
+            f"The connector ran out of memory holding a response{size} from Kustomer, and stopped. Give it more "
+            "memory; for the source, a lower 'page_size' or 'max_concurrent_streams' makes it hold smaller or fewer "
+            "pages at once."
+        )
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
 
 
 class SendLimitReached(Exception):
@@ -202,14 +220,18 @@ class GuardedAdapter(HTTPAdapter):
         with _Watchdog(self._limits.deadline_seconds) as watchdog:
             try:
                 response = super().send(request, stream=True, **kwargs)
-                body = b"".join(self._bounded_body(response, watchdog))
+                body = io.BytesIO()  # its value is taken without a copy: the body is held once, not twice
+                for chunk in self._bounded_body(response, watchdog):
+                    body.write(chunk)
             except requests.exceptions.RequestException as error:
                 if watchdog.fired:
                     raise self._late(request) from error
                 raise
+            except MemoryError as error:
+                raise OutOfMemory() from error
             if watchdog.fired:  # a body without Content-Length just ends when the socket is shut
                 raise self._late(request)
-        response._content = body  # what requests itself does once a body has been read
+        response._content = body.getvalue()  # what requests itself does once a body has been read
         response._content_consumed = True
         return response
 
