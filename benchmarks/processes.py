@@ -1,4 +1,5 @@
-"""Processes the benchmark runs and measures: the simulator, our connector, the Singer tap."""
+"""Processes the benchmark runs and measures -- the simulator, our connector, the Singer tap -- and the streams and
+configs its parts share."""
 
 import json
 import os
@@ -15,12 +16,39 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import orjson
 
+from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work"
 TOKEN = "bench-token-not-a-secret-Xq3vR8mZ2kLw7nPb"
 # Measured processes run as installed ones do: with their modules' bytecode cached (pip writes it at install; with
 # PYTHONDONTWRITEBYTECODE set, a checkout would compile the connector's own modules at every start).
 AS_INSTALLED = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+START = "2000-01-01T00:00:00Z"
+KLASS_STREAMS = {"kobjects_order", "kobjects_subscription"}  # the simulator's default klasses
+SEARCH = {spec.name for spec in SEARCH_STREAMS} | KLASS_STREAMS
+# The streams whose history older than two years Kustomer keeps in its archive search.
+ARCHIVED = {spec.name for spec in SEARCH_STREAMS if spec.archived} | KLASS_STREAMS
+ALL = SEARCH | {spec.name for spec in LIST_STREAMS}
+SHARED = {"customers", "conversations", "messages", "notes", "users", "teams", "tags", "shortcuts"}
+
+
+def log(text: str) -> None:
+    """Print a progress line at once."""
+    print(text, flush=True)
+
+
+def unlimited(url: str) -> Dict[str, Any]:
+    """Our config when the simulator has no limits: budgets out of the way."""
+    return {
+        "api_token": TOKEN,
+        "api_url": url,
+        "start_date": START,
+        "search_lag_seconds": 0,
+        "search_requests_per_minute": 100,
+        "api_utilization_percent": 100,
+        "rate_limit_window_seconds": 0.5,
+    }
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from benchmarks.processes import AS_INSTALLED, ROOT, WORK, our_catalog, simulator
+from benchmarks.processes import AS_INSTALLED, ROOT, WORK, our_catalog, simulator, unlimited
 
 OWN_PACKAGES = ("source_kustomer", "kustomer_http")
 CDK_IMPORT = [sys.executable, "-c", "import airbyte_cdk.entrypoint"]
@@ -63,9 +63,7 @@ def startup_cost(runs: int, scale: int, config_for: Callable[[str], Dict[str, An
     ``runs`` runs, and each run's."""
     WORK.mkdir(parents=True, exist_ok=True)
     rows = [
-        _median(
-            "importing airbyte-cdk alone (python -c 'import airbyte_cdk.entrypoint'), for reference", CDK_IMPORT, runs
-        ),
+        _median(CDK_IMPORT_NAME, CDK_IMPORT, runs),
         _median("spec", _connector("spec"), runs),
     ]
     with simulator(scale, limits=False) as url:
@@ -103,8 +101,6 @@ def own_import_share() -> Dict[str, int]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Print the start-up rows and the import share."""
-    from benchmarks.run_benchmark import unlimited
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scale", type=int, default=10_000)

@@ -1,5 +1,5 @@
 """The demo's summary lines, how it changes the simulated org, and where it keeps each org (demo/report.py,
-demo/run.py, demo/store.py), without PyAirbyte."""
+demo/simulated_org.py, demo/store.py), without PyAirbyte."""
 
 import argparse
 import io
@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from demo import run, store
+from demo import simulated_org, store
 from demo.activation import Activation
 from demo.report import ConnectorProgress, counted, summary_table, timing_line, totals_line
 from kustomer_simulator.server import ServerSettings
@@ -84,8 +84,8 @@ def test_counts_read_as_counts():
 def test_the_org_change_counts_the_records_it_updated_not_its_updates(monkeypatch, capsys):
     """The simulated org picks the records it updates at random, some twice (a small org, 250 picks a stream): the
     line says how many records changed, as the org's own data shows."""
-    monkeypatch.setattr(run, "PUBLISH_LAG_SECONDS", 0)
-    updates, admin = [], run._admin
+    monkeypatch.setattr(simulated_org, "PUBLISH_LAG_SECONDS", 0)
+    updates, admin = [], simulated_org.admin
 
     def counting_admin(url, path, payload=None):
         answer = admin(url, path, payload)
@@ -93,13 +93,13 @@ def test_the_org_change_counts_the_records_it_updated_not_its_updates(monkeypatc
             updates.extend(answer["ids"])
         return answer
 
-    monkeypatch.setattr(run, "_admin", counting_admin)
+    monkeypatch.setattr(simulated_org, "admin", counting_admin)
     settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0)
     with running_simulator(server_settings=settings, seed=3, scale=300) as sim:
         searchable = sim.org.search_streams
         before = {s: list(sim.org.collections[s].updated_ms) for s in searchable}
         started = now_ms()
-        run.change_the_org(sim.url, argparse.Namespace(mutate=250, delete=0))
+        simulated_org.change_the_org(sim.url, argparse.Namespace(mutate=250, delete=0))
         changed = sum(
             sum(1 for i, was in enumerate(before[s]) if sim.org.collections[s].updated_ms[i] != was) for s in searchable
         )
