@@ -4,8 +4,10 @@ configs its parts share."""
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
@@ -49,6 +51,28 @@ def unlimited(url: str) -> Dict[str, Any]:
         "api_utilization_percent": 100,
         "rate_limit_window_seconds": 0.5,
     }
+
+
+@contextmanager
+def machine_load(every: float = 10.0) -> Iterator[Dict[str, float]]:
+    """The machine's one-minute load average while the block runs, sampled every ``every`` seconds: the dict it
+    gives gets its min, median and max when the block ends (CPU figures on a shared machine move with it)."""
+    samples = [os.getloadavg()[0]]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(every):
+            samples.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    figures: Dict[str, float] = {}
+    try:
+        yield figures
+    finally:
+        stop.set()
+        sampler.join()
+        figures.update(min=min(samples), median=round(statistics.median(samples), 2), max=max(samples))
 
 
 def free_port() -> int:

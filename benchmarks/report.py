@@ -107,13 +107,14 @@ def _own_cost_headline(results: Dict[str, Any]) -> List[str]:
             f"{results['side_settings']['scale']:,} and {results['side_settings']['large_scale']:,} records"
             + (f"; {read[0]:,} and {read[1]:,} records read" if read else "")
             + f"): source-kustomer **{ours} µs** per record, {TOOLS[1]} {theirs} µs: "
-            f"**{side['ours_over_theirs']}x the tap's** (target: at most 0.1x)."
+            f"**{side['ours_over_theirs']}x the tap's** (target: at most 0.1x). One run of each tool at each size, "
+            f"one after the other{_load(results['side_settings'])}."
         )
     part2 = results.get("own_cost_marginal")
     if part2:
         lines.append(
             f"* Every stream (part 2, orgs of {part2['between'][0]:,} and {part2['between'][1]:,}): "
-            f"{part2['cpu_us_per_record']} µs per record."
+            f"{part2['cpu_us_per_record']} µs per record{_load(results.get('startup_settings', {}))}."
         )
     startup = results.get("startup")
     if startup:
@@ -122,7 +123,7 @@ def _own_cost_headline(results: Dict[str, Any]) -> List[str]:
             "",
             f"Start-up: the process CPU of commands that read little or nothing, median of {settings['runs']} runs "
             "each (bytecode cached, as an installed connector runs; CPU figures on this shared machine move "
-            "±15 % between runs, so each run is listed):",
+            f"±15 % between runs, so each run is listed{_load(settings)}):",
             "",
             table(startup, ["command", "cpu_s_median", "cpu_s_runs"]),
             "",
@@ -132,6 +133,17 @@ def _own_cost_headline(results: Dict[str, Any]) -> List[str]:
             "collector off, which is why `spec` can cost less than importing airbyte-cdk alone.",
         ]
     return lines + [""]
+
+
+def _load(settings: Dict[str, Any]) -> str:
+    """The machine's load while a part ran, as a clause (nothing when it was not recorded)."""
+    load = settings.get("load")
+    if not load:
+        return ""
+    return (
+        f"; the machine's one-minute load average meanwhile {load['median']:g} (median; {load['min']:g} to "
+        f"{load['max']:g}) on {os.cpu_count()} cores shared with other work"
+    )
 
 
 def _full_sync_section(results: Dict[str, Any]) -> List[str]:

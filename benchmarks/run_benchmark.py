@@ -32,6 +32,7 @@ from benchmarks.processes import (
     WORK,
     admin,
     log,
+    machine_load,
     measure,
     our_catalog,
     our_command,
@@ -219,19 +220,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         results["limit_settings"] = {"scale": args.limit_scale, "minute_seconds": args.limit_minute}
     if 2 in parts:
         log("2. Own cost (all streams, no limits)")
-        results["own_cost"] = own_cost([int(x) for x in args.cost_scales.split(",")])
-        results["own_cost_marginal"] = own_cost_marginal(results["own_cost"])
-        log("2. Start-up (median of runs)")
-        results["startup"] = startup_cost(STARTUP_RUNS, STARTUP_SCALE, unlimited)
-        results["startup_imports"] = own_import_share()
-        results["startup_settings"] = {"runs": STARTUP_RUNS, "scale": STARTUP_SCALE}
+        with machine_load() as load:
+            results["own_cost"] = own_cost([int(x) for x in args.cost_scales.split(",")])
+            results["own_cost_marginal"] = own_cost_marginal(results["own_cost"])
+            log("2. Start-up (median of runs)")
+            results["startup"] = startup_cost(STARTUP_RUNS, STARTUP_SCALE, unlimited)
+            results["startup_imports"] = own_import_share()
+        results["startup_settings"] = {"runs": STARTUP_RUNS, "scale": STARTUP_SCALE, "load": load}
     if 3 in parts:
         log("3. Side by side with tap-kustomer (TLS simulator as api.kustomerapp.com)")
-        results["side_by_side"] = side_by_side(args.side_scale, args.side_timeout, args.side_large_scale)
+        with machine_load() as load:
+            results["side_by_side"] = side_by_side(args.side_scale, args.side_timeout, args.side_large_scale)
         results["side_settings"] = {
             "scale": args.side_scale,
             "large_scale": args.side_large_scale,
             "timeout_s": args.side_timeout,
+            "load": load,
         }
         results["ratios"] = ratios(results["side_by_side"])
     if 5 in parts:
