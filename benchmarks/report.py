@@ -129,8 +129,11 @@ def _own_cost_headline(results: Dict[str, Any]) -> List[str]:
             "",
             f"Of the time `spec` spends importing modules ({imports['spec_import_us'] / 1000:.0f} ms under "
             f"`python -X importtime`), the connector's own take {imports['spec_import_us_own_modules'] / 1000:.0f} "
-            "ms; the rest is airbyte-cdk and its dependencies. The connector loads airbyte-cdk with the garbage "
-            "collector off, which is why `spec` can cost less than importing airbyte-cdk alone.",
+            "ms; the rest is airbyte-cdk and its dependencies. What start-up the connector itself adds is cut: it "
+            "loads airbyte-cdk with the garbage collector off (no collections over the million objects the import "
+            "leaves, about 0.1 s: why `spec` can cost less than importing airbyte-cdk alone), parses spec.yaml with "
+            "libyaml (the CDK's pure-Python parse took about 10 ms, twice a command), imports none of the streams for "
+            "`spec` and `check`, and looks its installed version up once.",
         ]
     return lines + [""]
 
