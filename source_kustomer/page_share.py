@@ -2,7 +2,7 @@
 body, noted by the thread that parsed the page -- the thread that then puts the page's records on the queue.
 
 Serialising each record once more only to size it took about a twentieth of a sync's CPU per record, and the body's
-length is known already. Records are flattened from their page's body, so together they weigh no more than it:
+length is known already. Records are flattened from their page's body, so together they weigh about what it does:
 the records a thread puts after parsing a page, as many as the page held, are each charged the body's length over
 its records (a reader that fetches the next page before it has put the last records of one charges those the new
 page's share: pages of one stream weigh alike). A record put after that many (one read another way: an included
