@@ -44,8 +44,8 @@ def _peak_rss_mb(pid: int, known: float) -> float:
 
 
 def read_slowly(config: Dict[str, Any], catalog: Dict[str, Any], bytes_per_second: float, seconds: float) -> SlowRead:
-    """Run ``read`` with ``config`` and ``catalog``, reading its stdout at ``bytes_per_second`` for ``seconds`` (or
-    until it ends), then stop it; assert the key is not in what was read."""
+    """Run ``read`` with ``config`` and ``catalog``, reading its stdout at ``bytes_per_second`` (``math.inf``: as
+    fast as it is written) for ``seconds`` (or until it ends), then stop it; assert the key is not in what was read."""
     with tempfile.TemporaryDirectory() as tmp:
         args = [sys.executable, str(ROOT / "main.py"), "read"]
         for flag, content in (("--config", config), ("--catalog", catalog)):

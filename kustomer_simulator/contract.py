@@ -56,10 +56,15 @@ ARCHIVE_REQUEST_SCHEMA: Mapping[str, Any] = {
 _VALIDATORS = {False: Draft7Validator(SEARCH_REQUEST_SCHEMA), True: Draft7Validator(ARCHIVE_REQUEST_SCHEMA)}
 
 
-def search_body_violation(body: Any, archive: bool = False) -> Optional[str]:
-    """Why Kustomer's published schema (of standard or archive search) rejects ``body`` (None if it accepts it)."""
-    error = best_match(_VALIDATORS[archive].iter_errors(body))
+def violation(validator: Draft7Validator, body: Any) -> Optional[str]:
+    """Why ``validator``'s schema rejects ``body``, where in the body and what (None if it accepts it)."""
+    error = best_match(validator.iter_errors(body))
     if error is None:
         return None
     where = "/".join(str(part) for part in error.absolute_path) or "the body"
     return f"{where}: {error.message}"
+
+
+def search_body_violation(body: Any, archive: bool = False) -> Optional[str]:
+    """Why Kustomer's published schema (of standard or archive search) rejects ``body`` (None if it accepts it)."""
+    return violation(_VALIDATORS[archive], body)

@@ -2,7 +2,8 @@
 changes tests make (updates, deletes, merges, audit-log bursts), each logged in the audit log as Kustomer would.
 
 The org's records are drawn from the seed by ``org_generation`` and turned into the JSON Kustomer serves by
-``org_rendering``; the same seed always builds the same org and serves the same bytes.
+``org_rendering`` (their custom attributes by ``custom_fields``); the same seed always builds the same org and
+serves the same bytes.
 """
 
 import random
@@ -13,16 +14,10 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from kustomer_simulator.audit import ID_MODES, MISDATINGS, AuditLog
 from kustomer_simulator.bulk_jobs import BulkBook
 from kustomer_simulator.collection import Collection, mix32
+from kustomer_simulator.custom_fields import CUSTOM_FIELDS, METADATA_RESOURCES, custom_type, klass_fields
 from kustomer_simulator.merges import MergeBook
 from kustomer_simulator.org_generation import HOUR_MS, OrgBuilder
-from kustomer_simulator.org_rendering import (
-    CUSTOM_FIELDS,
-    MACHINE_USER,
-    METADATA_RESOURCES,
-    Renderers,
-    custom_type,
-    klass_fields,
-)
+from kustomer_simulator.org_rendering import MACHINE_USER, Renderers
 from kustomer_simulator.org_tables import CHILD_UPDATES, CONVERSATION_CHILDREN, Tables
 from kustomer_simulator.timefmt import DAY_MS, iso_ms, now_ms
 from kustomer_simulator.writes import ObjectStore

@@ -5,54 +5,23 @@ A renderer turns a record index of a collection into the JSON:API resource Kusto
 the org's state (its users, sessions, klasses), so the same seed always serves the same bytes.
 """
 
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, Tuple
 
 from kustomer_simulator.collection import Collection, RecordRenderer, mix32
-from kustomer_simulator.shapes import relationship, self_path
+from kustomer_simulator.custom_fields import CUSTOM_FIELDS, DOMAINS, custom_values, klass_fields
+from kustomer_simulator.shapes import relationship, resource, self_path
 from kustomer_simulator.table_rendering import TableRenderers
-from kustomer_simulator.timefmt import DAY_MS, iso_ms
+from kustomer_simulator.timefmt import iso_ms
 
 if TYPE_CHECKING:
     from kustomer_simulator.org import Org
-
-# Custom attribute definitions, named with Kustomer's type suffixes.
-CUSTOM_FIELDS: Dict[str, List[str]] = {
-    "customer": ["tierStr", "lifetimeValueNum", "vipBool", "lastOrderAt", "bioTxt", "profileUrl"],
-    "conversation": ["orderNumberStr", "refundAmountNum", "escalatedBool", "promisedAt"],
-    "message": ["sentimentNum", "languageStr"],
-    "note": ["categoryStr"],
-    "company": ["industryStr", "employeesNum", "websiteUrl"],
-}
-METADATA_RESOURCES = ("company", "conversation", "customer", "message")
-KLASS_FIELDS: Dict[str, List[str]] = {
-    "order": ["orderIdStr", "totalNum", "shippedAt", "giftBool"],
-    "subscription": ["planStr", "mrrNum", "activeBool", "renewsAt"],
-    "return_request": ["reasonTxt", "approvedBool"],
-}
-DEFAULT_KLASS_FIELDS = ["valueStr"]  # the custom fields of a klass not named above
 
 FIRST_NAMES = ["Ada", "Grace", "Alan", "Linus", "Maya", "Omar", "Priya", "Chen", "Lucia", "Kofi", "Ines", "Noah"]
 LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Okafor", "Garcia", "Nakamura", "Silva", "Novak", "Haddad", "Berg"]
 CHANNELS = ["email", "chat", "sms", "voice", "facebook", "instagram", "whatsapp"]
 STATUSES = ["open", "snoozed", "done"]
 PRIORITIES = [1, 2, 3, 4, 5]
-DOMAINS = ["example.com", "example.org", "example.net", "mail.test"]
-TIERS = ["bronze", "silver", "gold", "platinum"]
-INDUSTRIES = ["retail", "travel", "fintech", "health", "gaming"]
 MACHINE_USER = 0  # the user behind every API key (GET /v1/users/current); it works no routing sessions
-
-
-def custom_type(name: str) -> str:
-    """The Kustomer attribute type a custom field name's suffix announces."""
-    for suffix, kind in (("Num", "number"), ("Bool", "boolean"), ("At", "date"), ("Url", "url"), ("Txt", "text")):
-        if name.endswith(suffix):
-            return kind
-    return "string"
-
-
-def klass_fields(klass: str) -> List[str]:
-    """The custom fields of a klass's objects."""
-    return KLASS_FIELDS.get(klass, DEFAULT_KLASS_FIELDS)
 
 
 class Renderers:
@@ -90,6 +59,11 @@ class Renderers:
         """The id of the record of collection ``name`` that ``h`` picks."""
         return self._ref(name, h)[0]
 
+    def _customer_of_conversation(self, conv_i: int) -> str:
+        """The id of the customer conversation ``conv_i`` is with (the one its own renderer links)."""
+        conv = self.org.collections["conversations"]
+        return self.pick("customers", mix32(conv.seed, conv.code, conv_i, 2))
+
     def _user_ref(self, h: int) -> dict:
         return relationship("user", self._ref("users", h)[0])
 
@@ -107,13 +81,8 @@ class Renderers:
         relationships["org"] = relationship("org", self.org.org_id)
         rid = coll.record_id(i)
         klass = self.org.klass_of(coll)
-        return {
-            "type": coll.type,
-            "id": rid,
-            "attributes": attributes,
-            "relationships": relationships,
-            "links": {"self": f"/v1/klasses/{klass}/{rid}" if klass else self_path(coll.type, rid)},
-        }
+        link = f"/v1/klasses/{klass}/{rid}" if klass else self_path(coll.type, rid)
+        return resource(coll.type, rid, attributes, relationships, link)
 
     # ---- the resources ----------------------------------------------------------------------------------------
     def customer(self, coll: Collection, i: int) -> dict:
@@ -167,10 +136,9 @@ class Renderers:
     def message(self, coll: Collection, i: int) -> dict:
         """A message of a conversation."""
         h = mix32(coll.seed, coll.code, i, 3)
-        conv = self.org.collections["conversations"]
         conv_i = self.org.conversation_of_message(i)
-        conv_id = conv.record_id(conv_i)
-        customer_id = self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]
+        conv_id = self.org.collections["conversations"].record_id(conv_i)
+        customer_id = self._customer_of_conversation(conv_i)
         # Kustomer's message meta.to may be a list, an object or a string.
         to_shapes = [["support@example.com"], {"email": "support@example.com"}, "support@example.com"]
         attributes = {
@@ -193,14 +161,13 @@ class Renderers:
         """An internal note on a conversation."""
         h = mix32(coll.seed, coll.code, i, 4)
         conv_id, conv_i = self._ref("conversations", h)
-        conv = self.org.collections["conversations"]
         attributes = {
             "body": f"Internal note {i}",
             "custom": custom_values(CUSTOM_FIELDS["note"], coll, i),
         }
         relationships = {
             "conversation": relationship("conversation", conv_id),
-            "customer": self._link("customer", "customers", mix32(conv.seed, conv.code, conv_i, 2)),
+            "customer": relationship("customer", self._customer_of_conversation(conv_i)),
             "createdBy": self._user_ref(h),
         }
         return self._base(coll, i, attributes, relationships)
@@ -241,33 +208,28 @@ class Renderers:
         """A conversation time as ``GET /v1/conversations/{id}/times`` shows it: no updatedAt, never changed."""
         h = mix32(coll.seed, coll.code, i, 8)
         conv_id, conv_i = self._ref("conversations", h)
-        conv = self.org.collections["conversations"]
-        customer_id = self._ref("customers", mix32(conv.seed, conv.code, conv_i, 2))[0]
+        customer_id = self._customer_of_conversation(conv_i)
         created = coll.created_ms[i]
         user = self._user_ref(h >> 2)["data"]
         rid = coll.record_id(i)
-        return {
-            "type": "conversation_time",
-            "id": rid,
-            "attributes": {
-                "createdAt": iso_ms(created),
-                "createdByTeams": [self._ref("teams", h)[0]],
-                "assignedUsers": [user["id"]],
-                "assignedTeams": [],
-                "handleAt": iso_ms(created - h % 600_000),
-                "handleTime": h % 600,
-                "channels": [CHANNELS[h % len(CHANNELS)]],
-                "messageAt": iso_ms(created - h % 300_000),
-                "messageTime": h % 300,
-            },
-            "relationships": {
-                "org": relationship("org", self.org.org_id),
-                "customer": relationship("customer", customer_id),
-                "conversation": relationship("conversation", conv_id),
-                "createdBy": relationship("user", user["id"]),
-            },
-            "links": {"self": f"/v1/conversations/times/{rid}"},
+        attributes = {
+            "createdAt": iso_ms(created),
+            "createdByTeams": [self._ref("teams", h)[0]],
+            "assignedUsers": [user["id"]],
+            "assignedTeams": [],
+            "handleAt": iso_ms(created - h % 600_000),
+            "handleTime": h % 600,
+            "channels": [CHANNELS[h % len(CHANNELS)]],
+            "messageAt": iso_ms(created - h % 300_000),
+            "messageTime": h % 300,
         }
+        relationships = {
+            "org": relationship("org", self.org.org_id),
+            "customer": relationship("customer", customer_id),
+            "conversation": relationship("conversation", conv_id),
+            "createdBy": relationship("user", user["id"]),
+        }
+        return resource("conversation_time", rid, attributes, relationships, f"/v1/conversations/times/{rid}")
 
     def work_session(self, coll: Collection, i: int) -> dict:
         """An agent's routing work session (running or ended)."""
@@ -353,31 +315,6 @@ class Renderers:
         return self._base(coll, i, attributes, {"kobjects": {"links": {"self": f"/v1/klasses/{name}"}}})
 
 
-def custom_values(fields: List[str], coll: Collection, i: int) -> dict:
-    """The ``custom`` attributes of record ``i``: sparse, each value of the type its name's suffix announces."""
-    out = {}
-    rev = coll.revisions.get(i, 0)
-    for n, name in enumerate(fields):
-        h = mix32(coll.seed, coll.code, i, n, rev)
-        if h % 7 == 0:
-            continue  # sparse, as real custom fields are
-        if name.endswith("Num"):
-            out[name] = round((h % 100_000) / 100, 2)
-        elif name.endswith("Bool"):
-            out[name] = bool(h & 1)
-        elif name.endswith("At"):
-            out[name] = iso_ms(coll.created_ms[i] + (h % (30 * DAY_MS)))
-        elif name.endswith("Url"):
-            out[name] = f"https://{DOMAINS[h % len(DOMAINS)]}/p/{h % 10000}"
-        elif name == "tierStr":
-            out[name] = TIERS[h % len(TIERS)]
-        elif name == "industryStr":
-            out[name] = INDUSTRIES[h % len(INDUSTRIES)]
-        else:
-            out[name] = f"{name[:-3].lower()}-{h % 100000}"
-    return out
-
-
 def config_item(coll: Collection, i: int) -> dict:
     """A record of a configuration list (teams, tags, shortcuts, queues, SLAs, ...)."""
     h = mix32(coll.seed, coll.code, i)
@@ -399,10 +336,4 @@ def config_item(coll: Collection, i: int) -> dict:
     elif coll.type == "satisfaction":
         attributes.update(enabled=bool(h & 1), channels=["email"])
     rid = coll.record_id(i)
-    return {
-        "type": coll.type,
-        "id": rid,
-        "attributes": attributes,
-        "relationships": {},
-        "links": {"self": self_path(coll.type, rid)},
-    }
+    return resource(coll.type, rid, attributes, {}, self_path(coll.type, rid))

@@ -1,32 +1,44 @@
-"""POST /v1/customers/search: the published body, criteria, sorting, paging, the result window and what search sees.
+"""POST /v1/customers/search: the published body, paging, the result window and what search sees.
 
 What search sees: records last updated within the standard-search horizon (two years before now) and not
-within the index lag (writes reach the index a little later); archive search sees only the older ones. Fields
-modelled: ``<object>_updated_at`` and ``<object>_created_at`` (a conversation time has only
-``conversation_time_created_at``), and a customer's keys ``customer_externalId`` / ``customer_email`` with
-``equals`` (found as the lookups by key find them: a writer's lookup by search); any other field is answered 400
-("not modelled"), so a test never passes on a criterion the simulator silently ignored. Whether
-``<object>_created_at`` is honoured, ignored or rejected by standard search is a per-object setting: Kustomer
-documents it only for some objects (see SearchLimits); archive search documents sorting by it for every object it
-serves, and honours it. The routing contexts (``work_item``, ``work_session``) are in the published request schema
-but no field of theirs is documented: how their ``_updated_at``/``_created_at`` fields are treated is a
-per-context setting too (``ROUTING_BEHAVIOURS``), down to records that carry no ``updatedAt`` at all (the Help
-Center's work-item attributes list none) while the filter still works on the index's own time.
+within the index lag (writes reach the index a little later); archive search sees only the older ones. The
+criteria and the sort are read by ``search_criteria``; what search does where the evidence leaves it open is
+``search_limits`` (its names are exported here too: ``SearchLimits``, ``SearchError``, ...).
 
 A search whose ordering is not honoured answers in index order: stable, but not by time.
 """
 
 import bisect
-from dataclasses import dataclass, field
-from typing import AbstractSet, Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
-
-import orjson
+from typing import AbstractSet, Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from kustomer_simulator.collection import Collection, mix32
 from kustomer_simulator.contract import search_body_violation
 from kustomer_simulator.org import DAY_MS, Org
+from kustomer_simulator.search_criteria import Query, SearchError, as_list
+from kustomer_simulator.search_limits import (
+    FIELD_BEHAVIOURS,
+    ROUTING_BEHAVIOURS,
+    TOTAL_CAP,
+    SearchLimits,
+    past_window,
+    time_field,
+    without_updated_at,
+)
 from kustomer_simulator.timefmt import now_ms, parse_iso_ms
 from kustomer_simulator.writes import KEY_SEARCH_FIELDS
+
+__all__ = [
+    "CONTEXTS",
+    "FIELD_BEHAVIOURS",
+    "ROUTING_BEHAVIOURS",
+    "SearchError",
+    "SearchLimits",
+    "past_window",
+    "resolve_context",
+    "run_search",
+    "uses_keys",
+    "without_updated_at",
+]
 
 CONTEXTS = {
     "customer": "customers",
@@ -38,94 +50,8 @@ CONTEXTS = {
     "work_session": "work_sessions",
     "work_item": "work_items",
 }
-OPERATORS = ("gte", "gt", "lte", "lt", "equals")
-FIELD_BEHAVIOURS = ("honoured", "ignored", "rejected")
-# Kustomer documents sorting by customer_created_at; the others' sort is undocumented ("Sorting based on other
-# standard Object attributes is unavailable"), and company_created_at is no published search field at all.
-CREATED_AT_DEFAULTS = {
-    "customer": "honoured",
-    "conversation": "ignored",
-    "message": "ignored",
-    "note": "ignored",
-    "kobject": "ignored",
-    "company": "rejected",
-}
-TOTAL_CAP = 10_000  # Elasticsearch's default: totals above it are reported as exactly 10,000
-# The field that dates each object in search; a conversation time is written once and has no updated-at field.
-TIME_FIELDS = {"conversation_time": "conversation_time_created_at"}
-# How search treats a routing context's _updated_at/_created_at: honoured (filter and sort); filter-only (the
-# filter honoured, the sort silently ignored: index order); sort-rejected (the filter honoured, a sort 400);
-# ignored (both silently dropped); rejected (400); no-updated-at (as filter-only, and its records carry no
-# updatedAt or modifiedAt, in search and in the routing lists alike).
-ROUTING_BEHAVIOURS = ("honoured", "filter-only", "sort-rejected", "ignored", "rejected", "no-updated-at")
-# Undocumented fields, and "sorting based on other standard Object attributes is unavailable": by default the
-# filter works and the sort is silently ignored -- every page looks right, so only a client that checks the order
-# notices it is not there.
-ROUTING_SEARCH_DEFAULTS = {"work_item": "filter-only", "work_session": "filter-only"}
-# What each routing setting makes of a criterion on the context's time fields, and of a sort by them.
-_ROUTING_FIELD = {
-    "honoured": ("honoured", "honoured"),
-    "filter-only": ("honoured", "ignored"),
-    "sort-rejected": ("honoured", "rejected"),
-    "ignored": ("ignored", "ignored"),
-    "rejected": ("rejected", "rejected"),
-    "no-updated-at": ("honoured", "ignored"),
-}
-
-
-def time_field(prefix: str) -> str:
-    """The search field holding an object's last-change time."""
-    return TIME_FIELDS.get(prefix, f"{prefix}_updated_at")
-
-
-class SearchError(Exception):
-    """A request Kustomer would answer with 400."""
-
-
-@dataclass
-class SearchLimits:
-    """How search behaves where the evidence leaves it open; every field is a switch of the simulator."""
-
-    max_page_size: int = 500
-    max_pages: int = 100
-    window: int = 10_000
-    past_window: str = "error"  # error | empty
-    created_at: Mapping[str, str] = field(default_factory=lambda: dict(CREATED_AT_DEFAULTS))
-    total: str = "exact"  # exact | capped
-    horizon_days: int = 730
-    index_lag_seconds: float = 0.0
-    # Sorting by conversation_time_created_at is undocumented ("sorting based on other standard object attributes
-    # is unavailable"): honoured, ignored (results come back in index order, which is not by time) or rejected (400).
-    conversation_time_sort: str = "ignored"
-    # work_item / work_session -> one of ROUTING_BEHAVIOURS, for their _updated_at and _created_at fields.
-    routing_search: Mapping[str, str] = field(default_factory=lambda: dict(ROUTING_SEARCH_DEFAULTS))
-
-    def created_at_behaviour(self, prefix: str) -> str:
-        """honoured | ignored | rejected for ``<prefix>_created_at``."""
-        return self.created_at.get(prefix, CREATED_AT_DEFAULTS.get(prefix, "ignored"))
-
-    def routing_behaviour(self, context: str) -> str:
-        """The setting of routing context ``context`` (one of ROUTING_BEHAVIOURS)."""
-        return self.routing_search.get(context, ROUTING_SEARCH_DEFAULTS[context])
-
-    def hides_updated_at(self, context: Any) -> bool:
-        """Whether records of ``context`` (a routing context) are served without ``updatedAt``."""
-        return context in ROUTING_SEARCH_DEFAULTS and self.routing_behaviour(context) == "no-updated-at"
-
-
-def without_updated_at(payload: bytes) -> bytes:
-    """A page (or one record) of routing records served without ``updatedAt`` and its ``modifiedAt`` echo."""
-    document = orjson.loads(payload)
-    data = document.get("data")
-    for record in data if isinstance(data, list) else [data]:
-        if isinstance(record, dict) and isinstance(record.get("attributes"), dict):
-            record["attributes"].pop("updatedAt", None)
-            record["attributes"].pop("modifiedAt", None)
-    return orjson.dumps(document)
-
 
 Target = Tuple[Collection, int]
-Predicate = Callable[[Collection, int], bool]
 
 
 def resolve_context(
@@ -143,111 +69,6 @@ def resolve_context(
         if name in org.collections:
             return [org.collections[name]], "kobject"
     raise SearchError(f"unsupported queryContext {context!r}")
-
-
-def _as_list(value: Any) -> List[Any]:
-    """``and``/``or``/``not``/``sort`` may be one object or a list; an object holds one item per key."""
-    if isinstance(value, Mapping):
-        return [{key: item} for key, item in value.items()]
-    return list(value or [])
-
-
-@dataclass
-class _Query:
-    prefix: str
-    limits: SearchLimits
-    archive: bool = False
-    org: Optional[Org] = None
-
-    def key_holders(self, name: str, value: Any) -> Optional[Set[int]]:
-        """For a criterion on a customer's key (``customer_externalId`` / ``customer_email``, with ``equals``): the
-        customers holding it, found as the lookups by key find them; None for any other criterion."""
-        if self.prefix != "customer" or name not in KEY_SEARCH_FIELDS or self.org is None:
-            return None
-        operand = value.get("equals") if isinstance(value, Mapping) and len(value) == 1 else None
-        if not isinstance(operand, str) or not operand:
-            raise SearchError(f"the simulator models {name} with one 'equals' and a text only")
-        return set(self.org.store.holders(self.org.collections["customers"], KEY_SEARCH_FIELDS[name], operand))
-
-    def candidates(self, or_clauses: List[Any]) -> Optional[Set[int]]:
-        """The only records an ``or`` made wholly of key criteria can match (None: any record may)."""
-        found: Set[int] = set()
-        for clause in or_clauses:
-            if not isinstance(clause, Mapping) or len(clause) != 1:
-                return None
-            ((name, value),) = clause.items()
-            holders = self.key_holders(name, value)
-            if holders is None:
-                return None
-            found |= holders
-        return found if or_clauses else None
-
-    def behaviour(self, name: str, sorting: bool) -> str:
-        """honoured | ignored | rejected: how this search treats a criterion on (or a sort by) field ``name``."""
-        created = f"{self.prefix}_created_at"
-        if self.prefix in ROUTING_SEARCH_DEFAULTS and name in (time_field(self.prefix), created):
-            criterion, sort = _ROUTING_FIELD[self.limits.routing_behaviour(self.prefix)]
-            return sort if sorting else criterion
-        if name == time_field(self.prefix):
-            return self.limits.conversation_time_sort if sorting and self.prefix in TIME_FIELDS else "honoured"
-        if name == created and self.prefix not in TIME_FIELDS:
-            return "honoured" if self.archive else self.limits.created_at_behaviour(self.prefix)
-        raise SearchError(f"the simulator does not model the search field {name!r}")
-
-    def field(self, name: str, sorting: bool = False) -> Optional[Callable[[Collection, int], int]]:
-        """The value getter of a search field; None when the field is ignored here."""
-        behaviour = self.behaviour(name, sorting)
-        if behaviour == "rejected":
-            if sorting:
-                raise SearchError(f"sorting by {name} is unavailable for {self.prefix}")
-            raise SearchError(f"{name} is not a searchable attribute for {self.prefix}")
-        if behaviour == "ignored":
-            return None
-        if name == time_field(self.prefix):
-            return lambda c, i: c.updated_ms[i]
-        return lambda c, i: c.created_ms[i]
-
-    def clause(self, clause: Any) -> Predicate:
-        if not isinstance(clause, Mapping) or len(clause) != 1:
-            raise SearchError(f"malformed criterion {clause!r}")
-        ((key, value),) = clause.items()
-        if key in ("and", "or", "not"):
-            return self.group(key, value)
-        holders = self.key_holders(key, value)
-        if holders is not None:
-            return lambda c, i: i in holders
-        getter = self.field(key)
-        if not isinstance(value, Mapping) or not value:
-            raise SearchError(f"criterion {key!r} needs an operator")
-        checks = []
-        for op, operand in value.items():
-            if op not in OPERATORS:
-                raise SearchError(f"unsupported operator {op!r}")
-            try:
-                checks.append((op, parse_iso_ms(operand)))
-            except (TypeError, ValueError, AttributeError):
-                raise SearchError(f"{key}.{op} is not a date: {operand!r}") from None
-        if getter is None:
-            return lambda c, i: True
-        return lambda c, i: all(_compare(op, getter(c, i), ms) for op, ms in checks)
-
-    def group(self, kind: str, clauses: Any) -> Predicate:
-        predicates = [self.clause(c) for c in _as_list(clauses)]
-        if kind == "and":
-            return lambda c, i: all(p(c, i) for p in predicates)
-        if kind == "or":
-            return lambda c, i: any(p(c, i) for p in predicates) if predicates else True
-        return lambda c, i: not any(p(c, i) for p in predicates)
-
-
-def _compare(op: str, left: int, right: int) -> bool:
-    return {
-        "gte": left >= right,
-        "gt": left > right,
-        "lte": left <= right,
-        "lt": left < right,
-        "equals": left == right,
-    }[op]
 
 
 def _updated_bounds(prefix: str, clauses: List[Any]) -> Tuple[Optional[Tuple[int, bool]], Optional[Tuple[int, bool]]]:
@@ -298,14 +119,14 @@ def run_search(
     if violation:
         raise SearchError(f"invalid search body: {violation}")
     collections, prefix = resolve_context(org, body.get("queryContext"), hidden_klasses)
-    query = _Query(prefix, limits, archive, org)
+    query = Query(prefix, limits, archive, org)
     timed_by = time_field(prefix)
-    and_clauses, or_clauses, not_clauses = (_as_list(body.get(k)) for k in ("and", "or", "not"))
+    and_clauses, or_clauses, not_clauses = (as_list(body.get(k)) for k in ("and", "or", "not"))
     predicates = [query.group(kind, clauses) for kind, clauses in (("and", and_clauses), ("or", or_clauses))]
     if not_clauses:
         predicates.append(query.group("not", not_clauses))
     sort_keys = []
-    for spec in _as_list(body.get("sort")):
+    for spec in as_list(body.get("sort")):
         ((name, direction),) = spec.items() if isinstance(spec, Mapping) and len(spec) == 1 else ((None, None),)
         if direction not in ("asc", "desc"):
             raise SearchError(f"malformed sort {spec!r}")
@@ -384,7 +205,7 @@ def _within(
 
 def uses_keys(body: Any) -> bool:
     """Whether a search body has a criterion on a customer's key (a lookup by search)."""
-    clauses = [c for k in ("and", "or") for c in _as_list(body.get(k))] if isinstance(body, Mapping) else []
+    clauses = [c for k in ("and", "or") for c in as_list(body.get(k))] if isinstance(body, Mapping) else []
     return any(isinstance(c, Mapping) and set(c) & set(KEY_SEARCH_FIELDS) for c in clauses)
 
 
@@ -397,8 +218,3 @@ def not_yet_searchable(coll: Collection, lag_seconds: float) -> Set[int]:
     return {
         i for i, rev in coll.revisions.items() if now < coll.updated_ms[i] + mix32(coll.code, i, rev) % (lag_ms + 1)
     }
-
-
-def past_window(page: int, page_size: int, limits: SearchLimits) -> bool:
-    """Whether a page lies beyond the result window (page cap, or more results than the window holds)."""
-    return page > limits.max_pages or page * min(page_size, limits.max_page_size) > limits.window

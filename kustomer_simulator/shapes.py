@@ -1,4 +1,4 @@
-"""The JSON:API pieces every Kustomer record shares: its ``links.self`` path and relationship objects."""
+"""The JSON:API pieces every Kustomer record shares: the resource object, its ``links.self`` path, relationships."""
 
 from typing import Optional
 
@@ -14,3 +14,14 @@ def self_path(type_: str, record_id: Optional[str]) -> str:
 def relationship(type_: str, record_id: Optional[str]) -> dict:
     """A to-one relationship as Kustomer's examples show it: ``links.self`` and ``data``."""
     return {"links": {"self": self_path(type_, record_id)}, "data": {"type": type_, "id": record_id}}
+
+
+def resource(type_: str, record_id: str, attributes: dict, relationships: dict, link: str) -> dict:
+    """A record as Kustomer serves it: ``type``, ``id``, ``attributes``, ``relationships`` and ``links.self``."""
+    return {
+        "type": type_,
+        "id": record_id,
+        "attributes": attributes,
+        "relationships": relationships,
+        "links": {"self": link},
+    }

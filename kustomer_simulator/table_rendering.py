@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, Dict
 
 from kustomer_simulator.collection import Collection, RecordRenderer, mix32
 from kustomer_simulator.org_tables import EVENT_CREATE, EVENT_RELATION
-from kustomer_simulator.shapes import relationship
+from kustomer_simulator.shapes import relationship, resource
 from kustomer_simulator.timefmt import DAY_MS, iso_ms
 
 if TYPE_CHECKING:
@@ -52,13 +52,7 @@ class TableRenderers:
     def _record(self, coll: Collection, i: int, attributes: dict, relationships: dict, path: str) -> dict:
         relationships["org"] = relationship("org", self.org.org_id)
         rid = coll.record_id(i)
-        return {
-            "type": coll.type,
-            "id": rid,
-            "attributes": attributes,
-            "relationships": relationships,
-            "links": {"self": f"{path}/{rid}"},
-        }
+        return resource(coll.type, rid, attributes, relationships, f"{path}/{rid}")
 
     @staticmethod
     def _dates(coll: Collection, i: int) -> dict:

@@ -16,9 +16,10 @@ from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 from jsonschema import Draft7Validator
-from jsonschema.exceptions import best_match
 from kustomer_http.custom_attributes import SUFFIXES
 from kustomer_http.formats import KUSTOMER_FORMATS
+
+from kustomer_simulator.contract import violation
 
 BULK_MAX_ITEMS = 100
 CLIENT_REF = "_clientRef"  # the bulk guide's per-item reference; the OpenAPI item schemas do not list it
@@ -298,8 +299,4 @@ def _validator(kind: str, operation: str, client_ref: bool, tree: bool) -> Draft
 
 def body_violation(kind: str, operation: str, body: Any, client_ref: bool = False, tree: bool = False) -> Optional[str]:
     """Why Kustomer's published schema rejects ``body`` for ``operation`` on ``kind`` (None if it accepts it)."""
-    error = best_match(_validator(kind, operation, client_ref, tree).iter_errors(body))
-    if error is None:
-        return None
-    where = "/".join(str(part) for part in error.absolute_path) or "the body"
-    return f"{where}: {error.message}"
+    return violation(_validator(kind, operation, client_ref, tree), body)

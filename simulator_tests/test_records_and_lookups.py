@@ -8,8 +8,9 @@ import orjson
 import pytest
 import requests
 
-from kustomer_simulator.__main__ import build_parser, parse_klasses
+from kustomer_simulator.__main__ import build_parser
 from kustomer_simulator.faults import Fault
+from kustomer_simulator.flag_values import parse_klasses
 from kustomer_simulator.org import MACHINE_USER
 from kustomer_simulator.roles import ROLES
 from kustomer_simulator.routes import ROUTES

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 import requests
 
-from kustomer_simulator.__main__ import parse_routing_search
+from kustomer_simulator.flag_values import parse_routing_search
 from kustomer_simulator.org import MACHINE_USER
 from kustomer_simulator.search import ROUTING_BEHAVIOURS, SearchLimits
 from kustomer_simulator.server import ServerSettings

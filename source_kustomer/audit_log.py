@@ -21,10 +21,9 @@ asked, only the object types asked for, entries of included types inside the ask
 -- and an entry read already (at or above that id) is dropped. Ids out of order within a page and publish times out
 of id order are counted and reported, never an error. An entry whose own times contradict each other (``createdAt``
 after ``publishedAt``, or either after its id's second) cannot be placed: it is reported and skipped, and its
-neighbours are read as usual.
+neighbours are read as usual. An entry, its place in time and its contradictions are ``audit_entry.py``.
 """
 
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,8 +35,17 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.connection import KustomerClient
 from kustomer_http.responses import error_detail, response_json
-from kustomer_http.timestamps import instant, kustomer_time, moment_of
+from kustomer_http.timestamps import kustomer_time, moment_of
 
+from source_kustomer.audit_entry import (
+    CLOCK_TOLERANCE,
+    ID_SECOND,
+    OBJECT_ID,
+    AuditEntry,
+    object_id_at,
+    parse_entry,
+    second_of_id,
+)
 from source_kustomer.audit_report import AuditReport
 
 AUDIT_PAGE_SIZE = 1000
@@ -50,11 +58,8 @@ SHORT_LIVED = "conversation, customer and message updates, routing events and si
 # delete entry is taken to be kept the short term -- as the simulator's retention table says.
 DELETE_RETENTION = SHORT_RETENTION
 BOUND_MARGIN_MICROS = 1000  # dates are asked one millisecond wider: Kustomer may exclude its bounds
-ID_SECOND = 1_000_000
-CLOCK_TOLERANCE = 1_000_000  # how far an entry's times may disagree with each other before they contradict
 ID_MARGIN_SECONDS = 2  # ids are asked this much wider than the dates: an id's second is whole, clocks differ
 AUDIT_ROLES = "org.permission.audit_logs.read (legacy org.user.audit_logs.read or org.admin.audit_logs.read)"
-_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
 class AuditRefused(Exception):
@@ -72,88 +77,6 @@ class AuditRejected(Exception):
 class TypeFilterIgnored(Exception):
     """A combined page broke the filters asked: an entry of a type not asked for, or one of an included type
     outside the asked dates (``filter[include]`` OR-ed outside the date filter)."""
-
-
-def _id_second(entry_id: str) -> Optional[int]:
-    """The second (microseconds) an ObjectId-shaped entry id encodes."""
-    return int(entry_id[:8], 16) * ID_SECOND if _OBJECT_ID.match(entry_id) else None
-
-
-def object_id_at(micros: int) -> str:
-    """The lowest ObjectId of the second ``micros`` falls in: a cursor for ``after``/``before``."""
-    return f"{max(0, micros // ID_SECOND):08x}" + "0" * 16
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One entry as Kustomer sent it, and when it happened."""
-
-    resource: Mapping[str, Any]
-    id: str
-    attributes: Mapping[str, Any]
-    placed: int  # microseconds: createdAt, else publishedAt, else the id's second
-    created: Optional[int]  # microseconds: createdAt, else None
-    published: Optional[int]  # microseconds: publishedAt, else None
-    id_second: Optional[int]
-    dated_by: str  # createdAt | publishedAt | id
-
-    @property
-    def object_type(self) -> Any:
-        """The entry's objectType."""
-        return self.attributes.get("objectType")
-
-    @property
-    def verb(self) -> Any:
-        """The entry's eventVerb."""
-        return self.attributes.get("eventVerb")
-
-    @property
-    def object_id(self) -> Any:
-        """The entry's objectId."""
-        return self.attributes.get("objectId")
-
-    def publish_lag(self) -> Optional[float]:
-        """Seconds from createdAt to when the entry was published or stored (its id's second), when known."""
-        if self.created is None:
-            return None
-        later = [moment for moment in (self.published, self.id_second) if moment is not None]
-        return (max(later) - self.created) / 1e6 if later else None
-
-    def contradiction(self) -> Optional[str]:
-        """What the entry's own times say against each other, or None when they agree."""
-        if self.created is not None and self.published is not None and self.created > self.published + CLOCK_TOLERANCE:
-            return "createdAt after publishedAt"
-        if self.id_second is not None:
-            latest = self.id_second + ID_SECOND + CLOCK_TOLERANCE
-            for name, moment in (("publishedAt", self.published), ("createdAt", self.created)):
-                if moment is not None and moment >= latest:
-                    return f"{name} after the second its id was minted"
-        return None
-
-    def dated_between(self, start: int, end: int) -> bool:
-        """Whether either of the entry's dates lies in ``[start, end]`` (or it has none to check)."""
-        dates = [moment for moment in (self.created, self.published) if moment is not None]
-        return not dates or any(start <= moment <= end for moment in dates)
-
-
-def parse_entry(resource: Any) -> Optional[AuditEntry]:
-    """An entry of a page, or None when it has no id or no way to be placed in time."""
-    if not isinstance(resource, Mapping) or not isinstance(resource.get("attributes"), Mapping):
-        return None
-    entry_id, attributes = resource.get("id"), resource["attributes"]
-    if not isinstance(entry_id, str) or not entry_id:
-        return None
-    created, published = instant(attributes.get("createdAt")), instant(attributes.get("publishedAt"))
-    id_second = _id_second(entry_id.lower())
-    if created is not None:
-        placed, dated_by = created, "createdAt"
-    elif published is not None:
-        placed, dated_by = published, "publishedAt"
-    elif id_second is not None:
-        placed, dated_by = id_second, "id"
-    else:
-        return None
-    return AuditEntry(resource, entry_id, attributes, placed, created, published, id_second, dated_by)
 
 
 class AuditPageBudget:
@@ -320,7 +243,7 @@ def include_unproven(reader: AuditReader, object_types: Sequence[str]) -> Option
         )
         if entry_id is None:
             continue  # no entry of that type at all: nothing a combined pass could miss
-        if not isinstance(entry_id, str) or not _OBJECT_ID.match(entry_id.lower()):
+        if not isinstance(entry_id, str) or not OBJECT_ID.match(entry_id.lower()):
             return f"the newest {kind} entry's id {entry_id!r} is not an ObjectId to ask around"
         number = int(entry_id, 16)
         params = [("count", 1), ("filter[objectType]", main), ("filter[include]", ",".join(included))]
@@ -389,7 +312,7 @@ def _note_lag(entry: AuditEntry, reader: AuditReader, report: AuditReport) -> No
 def _older_than_window(cursor: Optional[str], low: int) -> bool:
     """Whether every entry below id ``cursor`` is certainly placed at or before ``low``: an entry whose times agree
     with its id was created before that id's second ended (within the clock tolerance), and ids below are older."""
-    second = _id_second(cursor.lower()) if cursor else None
+    second = second_of_id(cursor.lower()) if cursor else None
     return second is not None and second + ID_SECOND + CLOCK_TOLERANCE <= low
 
 

@@ -30,8 +30,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from kustomer_http.connection import KustomerClient
 from kustomer_http.timestamps import instant, kustomer_time, moment_of
 
+from source_kustomer.audit_entry import AuditEntry
 from source_kustomer.audit_log import (
-    AuditEntry,
     AuditPageBudget,
     AuditReader,
     AuditRefused,

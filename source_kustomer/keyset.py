@@ -29,21 +29,28 @@ at most the window's pages, each page re-read at most once; there are two keys. 
 spends at most ``MAX_SPLIT_SEARCHES`` once it splits its window.
 Records come out ascending by updatedAt, so the updatedAt of
 the last record emitted is always a safe checkpoint.
+
+Where the pieces live: this module is the keyset (1, 3) and the range reads; reading a set by offset in passes
+(2) and asking for every page (4's retries) is its base, ``offset_read.py``; what a page must show is
+``page_checks.py``; keys, bounds, ranges and pages are ``search_ranges.py``.
 """
 
-import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Callable, FrozenSet, Generator, Iterator, List, MutableMapping, Optional, Sequence, Set, Tuple
+from typing import Generator, Iterator, Optional, Set
 
-from airbyte_cdk.models import FailureType
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from kustomer_http.timestamps import instant, kustomer_time
+from kustomer_http.timestamps import instant
 
-Record = MutableMapping[str, Any]
-Criteria = List[MutableMapping[str, Any]]
-MAX_GROUP_PASSES = 5
-MALFORMED_RETRIES = 2
+from source_kustomer.offset_read import OffsetReader, SplitSearchesSpent
+from source_kustomer.search_ranges import (
+    Bound,
+    ContractBroken,
+    KeyRange,
+    Query,
+    Record,
+    SearchRejected,
+    split_range,
+)
+
 NO_PROGRESS_LIMIT = 3
 # Searches one range read may spend in a sync once it has split its window: an hour of the default share of
 # searches (search_requests_per_minute, 90). Every range read in full is checkpointed; past it, one clear error and
@@ -51,257 +58,25 @@ NO_PROGRESS_LIMIT = 3
 MAX_SPLIT_SEARCHES = 5_400
 DEFAULT_SEARCHES_PER_MINUTE = 90
 RANGE_DONE: "Record" = {}  # yielded by read_by_ranges after each range read in full (``checkpoint`` then moved)
-MAX_RANGE_PIECES = 64
 
 
 @dataclass(frozen=True)
-class SearchPage:
-    """One page of search results, as the reader needs it."""
+class _KeysetPage:
+    """What the keyset moves on by, once a page's records are out (the page itself is not kept)."""
 
-    records: List[Record]
-    total: Optional[int]  # meta.total when it is a non-negative integer
     has_next: bool
-
-
-# fetch(criteria, sort_field, page) -> SearchPage; criteria are and-ed; raises SearchRejected on HTTP 400.
-Fetch = Callable[[Criteria, str, int], SearchPage]
-
-
-class SearchRejected(Exception):
-    """Kustomer answered 400 to a search; the message quotes Kustomer."""
-
-
-class ContractBroken(Exception):
-    """A page that contradicts what was asked (order or bounds) or itself (fewer records than it says it has)."""
-
-
-class _SplitSearchesSpent(Exception):
-    """A range read has spent ``MAX_SPLIT_SEARCHES`` since it split its window."""
-
-
-@dataclass(frozen=True)
-class SortKey:
-    """A search field and the record attribute holding its value."""
-
-    search_field: str
-    record_key: str
-
-
-@dataclass(frozen=True)
-class Bound:
-    """One side of a range: a timestamp as sent to Kustomer, and whether it is included."""
-
-    value: str
-    inclusive: bool = True
-
-    @property
-    def micros(self) -> int:
-        """The bound as microseconds since the epoch (bounds are always valid timestamps)."""
-        moment = instant(self.value)
-        assert moment is not None, f"not a timestamp: {self.value!r}"
-        return moment
-
-
-@dataclass(frozen=True)
-class KeyRange:
-    """Bounds on one sort key: what a query asks for, and what every record of its answer must satisfy."""
-
-    key: SortKey
-    low: Optional[Bound] = None
-    high: Optional[Bound] = None
-
-    @classmethod
-    def pinned(cls, key: SortKey, value: str) -> "KeyRange":
-        """Exactly one value of ``key``."""
-        return cls(key, Bound(value), Bound(value))
-
-    def criteria(self) -> Criteria:
-        """The search criteria for this range: at most one lower and one upper item, never the same twice."""
-        items: Criteria = []
-        if self.low is not None:
-            items.append({self.key.search_field: {"gte" if self.low.inclusive else "gt": self.low.value}})
-        if self.high is not None:
-            items.append({self.key.search_field: {"lte" if self.high.inclusive else "lt": self.high.value}})
-        return items
-
-    def admits(self, moment: int) -> bool:
-        """Whether a record whose key is ``moment`` (microseconds) belongs to this range."""
-        if self.low is not None and (
-            moment < self.low.micros or (moment == self.low.micros and not self.low.inclusive)
-        ):
-            return False
-        return not (
-            self.high is not None
-            and (moment > self.high.micros or (moment == self.high.micros and not self.high.inclusive))
-        )
-
-    def describe(self) -> str:
-        """The range in words, for error messages."""
-        parts = [self.key.record_key]
-        if self.low is not None:
-            parts.insert(0, f"{self.low.value} {'<=' if self.low.inclusive else '<'}")
-        if self.high is not None:
-            parts.append(f"{'<=' if self.high.inclusive else '<'} {self.high.value}")
-        return " ".join(parts)
-
-
-Query = Tuple[KeyRange, ...]
-
-
-@dataclass(frozen=True)
-class _GroupPage:
-    ids: List[str]
-    total: Optional[int]
-    has_next: bool
-    empty: bool
-    malformed: int  # records at this page's positions that could not be emitted (skipped and reported)
-
-
-@dataclass(frozen=True)
-class _Beyond:
-    """A set too large for one search to page through; ``total`` as Kustomer gave it (None if it did not)."""
-
-    total: Optional[int]
-
-
-def split_range(key_range: KeyRange, total: Optional[int], capacity: int) -> List[KeyRange]:
-    """``key_range`` cut into equal time ranges, enough for ``total`` records to fit half a window each (two
-    when the total is unknown); empty when the range is a single millisecond and cannot be cut."""
-    assert key_range.low is not None and key_range.high is not None
-    low = key_range.low.micros // 1000 + (0 if key_range.low.inclusive else 1)
-    high = key_range.high.micros // 1000 - (0 if key_range.high.inclusive else 1)
-    if high <= low:
-        return []
-    wanted = 2 if total is None else -(-2 * total // capacity)
-    pieces = max(2, min(MAX_RANGE_PIECES, wanted, high - low + 1))
-    cuts = sorted({low + (high - low) * n // pieces for n in range(1, pieces)})
-    parts, lower = [], key_range.low
-    for cut in cuts:
-        value = kustomer_time(datetime.fromtimestamp(cut / 1000, tz=timezone.utc))
-        parts.append(replace(key_range, low=lower, high=Bound(value)))
-        lower = Bound(value, inclusive=False)
-    parts.append(replace(key_range, low=lower))
-    return parts
-
-
-def _same_order(before: List[str], after: List[str]) -> bool:
-    """Whether the ids present in both lists appear in the same relative order (a shrinking group keeps order)."""
-    common = set(before) & set(after)
-    return [rid for rid in before if rid in common] == [rid for rid in after if rid in common]
-
-
-def query_criteria(query: Query) -> Criteria:
-    """The and-ed criteria of every range of a query."""
-    return [item for key_range in query for item in key_range.criteria()]
-
-
-def shortfall(page: SearchPage, page_no: int, page_size: int) -> Optional[str]:
-    """Why ``page`` holds fewer records than it says it has (None when it does not): a page that links to a further
-    one must be full, and the last one must hold what ``meta.total`` leaves for it. One answer contradicting itself
-    is records dropped, whatever Kustomer's order or filters do."""
-    held = len(page.records)
-    if page.has_next and held < page_size:
-        return f"page {page_no} held {held:,} records and linked to a further page, though {page_size:,} were asked for"
-    if page.total is not None and not page.has_next:
-        owed = min(page_size, page.total - (page_no - 1) * page_size)
-        if held < owed:
-            return f"page {page_no} held {held:,} records where its meta.total ({page.total:,}) leaves {owed:,} for it"
-    return None
-
-
-def _limits(key_range: KeyRange) -> Tuple[str, int, int]:
-    """(record key, lowest and highest admitted microseconds) of a range: a cheap form of ``admits``."""
-    low = -(2**63) if key_range.low is None else key_range.low.micros + (0 if key_range.low.inclusive else 1)
-    high = 2**63 if key_range.high is None else key_range.high.micros - (0 if key_range.high.inclusive else 1)
-    return key_range.key.record_key, low, high
-
-
-def verified_records(
-    records: List[Record], query: Query, ordered_by: Optional[SortKey] = None
-) -> Tuple[List[Record], List[Tuple[Record, str]]]:
-    """The well-formed records of a page (each id once) and the malformed ones with why, after checking every
-    well-formed one lies in ``query`` (and comes in ascending ``ordered_by``); raises ContractBroken otherwise.
-    One pass, each key parsed once per record."""
-    limits = [_limits(key_range) for key_range in query]
-    order_key = ordered_by.record_key if ordered_by is not None else None
-    good: List[Record] = []
-    bad: List[Tuple[Record, str]] = []
-    ids: Set[str] = set()
-    previous = -(2**63)
-    for record in records:
-        rid = record.get("id") if record.__class__ is dict else None
-        if rid.__class__ is not str or not rid:
-            bad.append((record, "it has no id"))
-            continue
-        moments = {}
-        for name, low, high in limits:
-            moment = instant(record.get(name))
-            if moment is None:
-                break
-            moments[name] = moment
-            if not low <= moment <= high:
-                key_range = next(r for r in query if r.key.record_key == name)
-                raise ContractBroken(f"asked for {key_range.describe()}, got a record with {record[name]}")
-        else:
-            if rid in ids:
-                continue  # the same record twice on one page: once is enough
-            if order_key is not None:
-                moment = moments.get(order_key)
-                moment = instant(record.get(order_key)) if moment is None else moment
-                if moment is None:
-                    bad.append((record, f"its {order_key} is missing or not a timestamp"))
-                    continue
-                if moment < previous:
-                    raise ContractBroken(
-                        f"asked for ascending {order_key}, got {good[-1][order_key]} before {record[order_key]}"
-                    )
-                previous = moment
-            ids.add(rid)
-            good.append(record)
-            continue
-        bad.append((record, f"its {name} is missing or not a timestamp"))
-    return good, bad
+    empty: bool  # the page held no records at all
+    fresh: bool  # it brought a record not read before
+    last_value: Optional[str] = None  # the key of its last verified record; None when it had none
+    at_last: Set[str] = field(default_factory=set)  # the ids of its records at that key
+    tied: bool = False  # every verified record of it has that key
 
 
 @dataclass
-class KeysetStats:
-    """What the reader did, for the summary, tests and debugging."""
-
-    requests: int = 0
-    tie_groups: int = 0
-    group_rereads: int = 0
-    page_rereads: int = 0
-    second_key_groups: int = 0
-    skipped_seen: int = 0
-    malformed: int = 0
-    range_splits: int = 0
-
-
-@dataclass
-class KeysetReader:
+class KeysetReader(OffsetReader):
     """Reads every record of a window on ``keys[0]``, ascending by it, verifying each page."""
 
-    fetch: Fetch
-    keys: Sequence[SortKey]
-    page_size: int
-    stream: str = "search"
-    window_results: int = 10_000
-    max_pages: int = 100
-    on_malformed: Callable[[Record, str], None] = lambda record, reason: None
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("airbyte"))
-    stats: KeysetStats = field(default_factory=KeysetStats)
     checkpoint: Optional[str] = None  # read_by_ranges: every record at or before it has been emitted
-    _split_searches_end: Optional[int] = field(default=None, init=False, repr=False)  # see MAX_SPLIT_SEARCHES
-
-    @property
-    def pages_in_window(self) -> int:
-        """Pages one query may ask for: page p is served only while p x pageSize stays inside the window."""
-        return max(1, min(self.max_pages, self.window_results // self.page_size))
-
-    @property
-    def capacity(self) -> int:
-        """Records one query can page through."""
-        return self.pages_in_window * self.page_size
 
     def read(self, window: KeyRange) -> Iterator[Record]:
         """Every record whose ``keys[0]`` lies in ``window``, each at least once, ascending by it."""
@@ -342,7 +117,7 @@ class KeysetReader:
                     )
                 self.stats.range_splits += 1
                 pending.extend(reversed(parts))
-        except _SplitSearchesSpent:
+        except SplitSearchesSpent:
             raise self._stop(
                 f"reading {window.describe()} took more than {MAX_SPLIT_SEARCHES:,} searches in this sync once it was "
                 f"split into narrower ranges (about {MAX_SPLIT_SEARCHES / DEFAULT_SEARCHES_PER_MINUTE:.0f} minutes of "
@@ -374,35 +149,27 @@ class KeysetReader:
         at_low: Set[str] = set()  # ids emitted whose key equals moving.low
         stalled = 0
         while True:
-            query = fixed + (moving,)
-            page, records, _ = self._get(query, key, 1, ordered_by=key)
             low = moving.low.micros if moving.low is not None else None
-            fresh = [
-                record
-                for record in records
-                if record["id"] not in skip and not (record["id"] in at_low and instant(record[key.record_key]) == low)
-            ]
-            self.stats.skipped_seen += len(records) - len(fresh)
-            yield from fresh
-            if not page.has_next:
+            step = yield from self._keyset_page(fixed + (moving,), skip, at_low, low)
+            if not step.has_next:
                 return
-            if not records:
-                what = "an empty page" if not page.records else "a page of only malformed records"
+            if step.last_value is None:
+                what = "an empty page" if step.empty else "a page of only malformed records"
                 raise ContractBroken(f"{what} that links to a further page, at {moving.describe()}")
-            last_value = records[-1][key.record_key]
-            last = instant(last_value)
-            at_last = {record["id"] for record in records if instant(record[key.record_key]) == last}
-            if instant(records[0][key.record_key]) != last:
+            last = instant(step.last_value)
+            if not step.tied:
                 advanced = low is None or last != low  # the page spans values, so last > low
-                moving, at_low = replace(moving, low=Bound(last_value)), at_last
+                moving, at_low = replace(moving, low=Bound(step.last_value)), step.at_last
             else:
                 self.stats.tie_groups += 1
                 yield from self._group(
-                    fixed, KeyRange.pinned(key, last_value), skip | at_last | (at_low if low == last else set())
+                    fixed,
+                    KeyRange.pinned(key, step.last_value),
+                    skip | step.at_last | (at_low if low == last else set()),
                 )
                 advanced = moving.low is None or moving.low.inclusive or last != low
-                moving, at_low = replace(moving, low=Bound(last_value, inclusive=False)), set()
-            stalled = 0 if fresh or advanced else stalled + 1
+                moving, at_low = replace(moving, low=Bound(step.last_value, inclusive=False)), set()
+            stalled = 0 if step.fresh or advanced else stalled + 1
             if stalled >= NO_PROGRESS_LIMIT:
                 raise self._stop(
                     f"Kustomer's search returned nothing new {NO_PROGRESS_LIMIT} times in a row at "
@@ -410,87 +177,34 @@ class KeysetReader:
                     "resumes from the last saved state."
                 )
 
+    def _keyset_page(
+        self, query: Query, skip: Set[str], at_low: Set[str], low: Optional[int]
+    ) -> Generator[Record, None, "_KeysetPage"]:
+        """Page 1 of ``query`` (sorted by its last key): yields its records not read before, returns what the keyset
+        moves on by. The page is let go when this ends, before the next one is asked for."""
+        key = query[-1].key
+        page, records, _ = self._get(query, key, 1, ordered_by=key)
+        fresh = 0
+        for record in records:
+            if record["id"] in skip or (record["id"] in at_low and instant(record[key.record_key]) == low):
+                self.stats.skipped_seen += 1
+            else:
+                fresh += 1
+                yield record
+        if not records:
+            return _KeysetPage(page.has_next, not page.records, fresh > 0)
+        last_value = records[-1][key.record_key]
+        last = instant(last_value)
+        at_last = {record["id"] for record in records if instant(record[key.record_key]) == last}
+        tied = instant(records[0][key.record_key]) == last
+        return _KeysetPage(page.has_next, False, fresh > 0, last_value, at_last, tied)
+
     # ---- tie groups ----------------------------------------------------------------------------------------
     def _group(self, fixed: Query, pinned: KeyRange, seen: Set[str]) -> Iterator[Record]:
         """Every record whose key equals ``pinned``'s value, read by offset when the group fits the window."""
         beyond = yield from self._offset_read(fixed + (pinned,), seen)
         if beyond is not None:
             yield from self._beyond_window(fixed, pinned, seen, beyond.total)
-
-    def _offset_read(self, query: Query, seen: Set[str]) -> Generator[Record, None, Optional["_Beyond"]]:
-        """Every record of a set that can only shrink (a past group or range), read by offset in passes until one
-        proves complete. Returns None when done, or _Beyond (nothing emitted) when the set is larger than the window.
-        """
-        previous: Optional[FrozenSet[str]] = None
-        members: Set[str] = set()
-        total: Optional[int] = None
-        for attempt in range(1, MAX_GROUP_PASSES + 1):
-            members = set()
-            outcome, total = yield from self._group_pass(query, seen, members)
-            if outcome == "beyond":
-                return _Beyond(total)
-            if outcome == "complete" or (outcome == "totalless" and previous == members):
-                return None
-            previous = frozenset(members)
-            self.stats.group_rereads += 1
-            self.logger.info(
-                f"The records with {query[-1].describe()} changed while they were read (pass {attempt}); "
-                "reading them again to catch anything that shifted."
-            )
-        raise self._stop(
-            f"The records with {query[-1].describe()} came back differently on each of {MAX_GROUP_PASSES} reads "
-            f"(meta.total {total if total is not None else 'absent'}, {len(members)} distinct ids), so the connector "
-            "cannot prove it read them all. The sync stopped without skipping any; the next sync resumes here."
-        )
-
-    def _group_pass(self, query: Query, seen: Set[str], members: Set[str]) -> Generator[Record, None, Tuple[str, Any]]:
-        """One pass over a pinned group by offset; returns (outcome, the group's total).
-
-        The group only shrinks, and keeps its order: a member leaving moves every later member one place forward,
-        so members near a page boundary can slip back onto the page already read. When the total has dropped
-        between page j and page j+1, page j is read once more: whoever slipped back across the boundary is on
-        it now (as long as fewer than a page left meanwhile, else the pass starts over). By induction, every
-        member still in the group was seen when the last page says there is no more. The re-read page must keep
-        the order of the members it shares with the first read; a pass without departures must have shown
-        exactly ``total`` distinct members (a malformed one, skipped and reported, still counts as shown).
-        Outcomes: complete | beyond (larger than the window) | totalless (confirm with a second pass) | again.
-        """
-        first, records, malformed = self._get(query, self.keys[0], 1, ordered_by=None)
-        if first.total is not None and first.total >= self.capacity:
-            return "beyond", first.total  # nothing emitted: a larger set is read another way
-        current = yield from self._group_page(first, records, malformed, seen, members)
-        quiet, page_no, malformed = True, 1, current.malformed
-        while current.has_next and not current.empty:
-            if page_no >= self.pages_in_window:
-                if current.total is None or current.total >= self.capacity:
-                    return "beyond", current.total
-                break  # the last page inside the window links past it even when nothing is left there
-            following = yield from self._group_page(*self._get(query, self.keys[0], page_no + 1, None), seen, members)
-            if current.total is not None and following.total != current.total:
-                quiet = False
-                if following.total is None or following.total > current.total:
-                    return "again", following.total
-                self.stats.page_rereads += 1
-                again = yield from self._group_page(*self._get(query, self.keys[0], page_no, None), seen, members)
-                slipped = current.total - (again.total if again.total is not None else -self.page_size)
-                if slipped > self.page_size or not _same_order(current.ids, again.ids):
-                    return "again", again.total
-            current, page_no, malformed = following, page_no + 1, malformed + following.malformed
-        if current.total is None:
-            return "totalless", None
-        if current.total > page_no * self.page_size or (quiet and len(members) + malformed != current.total):
-            return "again", current.total
-        return "complete", current.total
-
-    def _group_page(
-        self, page: SearchPage, records: List[Record], malformed: int, seen: Set[str], members: Set[str]
-    ) -> Generator[Record, None, "_GroupPage"]:
-        for record in records:
-            members.add(record["id"])
-            if record["id"] not in seen:
-                seen.add(record["id"])
-                yield record
-        return _GroupPage([r["id"] for r in records], page.total, page.has_next, not page.records, malformed)
 
     def _beyond_window(self, fixed: Query, pinned: KeyRange, seen: Set[str], total: Optional[int]) -> Iterator[Record]:
         """A group too large for one search: a keyset on the next key, only while the server honours it."""
@@ -519,37 +233,3 @@ class KeysetReader:
                 f"support whether {next_key.search_field} can be sorted on, or report this to the connector's "
                 "maintainers."
             ) from None
-
-    # ---- pages ---------------------------------------------------------------------------------------------
-    def _get(
-        self, query: Query, sort: SortKey, page_no: int, ordered_by: Optional[SortKey]
-    ) -> Tuple[SearchPage, List[Record], int]:
-        """A page, its verified records and how many it held that could not be emitted. A page with malformed
-        records, or fewer records than it says it has, is asked for again first (a broken response is often
-        transient), at most ``MALFORMED_RETRIES`` times; then malformed records are skipped and reported, and a page
-        still short of its own count breaks the contract (records dropped: never read past silently)."""
-        for attempt in range(MALFORMED_RETRIES + 1):
-            if self._split_searches_end is not None and self.stats.requests >= self._split_searches_end:
-                raise _SplitSearchesSpent()
-            self.stats.requests += 1
-            page = self.fetch(query_criteria(query), sort.search_field, page_no)
-            if len(page.records) > self.page_size:
-                raise ContractBroken(
-                    f"a page of {len(page.records):,} records, though {self.page_size:,} were asked for"
-                )
-            short = shortfall(page, page_no, self.page_size)
-            good, bad = verified_records(page.records, query, ordered_by)
-            if not (bad or short) or attempt == MALFORMED_RETRIES:
-                break
-            what = "malformed records" if bad else "fewer records than it said it had"
-            self.logger.info(f"A page of {query[-1].describe()} held {what}; asking for it again.")
-        if short:
-            raise ContractBroken(f"{short}: records were dropped")
-        for record, reason in bad:
-            self.stats.malformed += 1
-            self.on_malformed(record, reason)
-        return page, good, len(bad)
-
-    def _stop(self, message: str) -> AirbyteTracedException:
-        text = f"Stream '{self.stream}': {message}"
-        return AirbyteTracedException(message=text, internal_message=text, failure_type=FailureType.system_error)

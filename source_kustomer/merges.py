@@ -37,7 +37,7 @@ from kustomer_http.connection import KustomerClient
 from kustomer_http.responses import error_detail, response_json
 from kustomer_http.timestamps import instant, kustomer_time, moment_of
 
-from source_kustomer.audit_log import AuditEntry
+from source_kustomer.audit_entry import OBJECT_ID, AuditEntry
 
 MAX_MERGE_LOOKUPS = 5_000  # requests per sync for merges (/customers/{id}/merges, /customers/merges/{id}, lookups)
 MAX_MERGE_CANDIDATES = 10  # customers a merge entry may name
@@ -50,7 +50,6 @@ ABSENCE_RECHECK_SECONDS = 10.0
 MAX_REPORTED = 1_000  # contradicting merge records remembered for the report
 MERGE_ROLES = "org.permission.customer_merge.read (legacy org.user.customer.read or org.admin.customer.merge.read)"
 SUCCESS = "success"
-_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 _MERGE = re.compile("merge", re.IGNORECASE)
 _MAX_CHANGE_KEYS = 1_000  # keys of an entry's changes looked at for a merge
 
@@ -104,7 +103,7 @@ def named_ids(entry: AuditEntry) -> List[str]:
     pending: List[Any] = [entry.attributes.get("changes"), entry.object_id]
     while pending and len(named) < MAX_MERGE_CANDIDATES:
         value = pending.pop()
-        if isinstance(value, str) and _OBJECT_ID.match(value) and value not in named:
+        if isinstance(value, str) and OBJECT_ID.match(value) and value not in named:
             named.append(value)
         elif isinstance(value, Mapping):
             pending.extend(reversed(list(value.values())))

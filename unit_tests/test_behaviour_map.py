@@ -248,7 +248,7 @@ def test_every_behaviour_flag_has_its_api_model_row_and_every_flag_the_api_model
         for flag in sorted(switches - flags):
             problems.append(
                 f"docs/kustomer-api-model.md, section {section!r}, names {flag}, which serve does not have: add the "
-                "flag to kustomer_simulator/__main__.py (and its row to the map), or correct the row"
+                "flag as a row of kustomer_simulator/serve_flags.py (and its row to the map), or correct the row"
             )
     assert not problems, "\n".join(problems)
 

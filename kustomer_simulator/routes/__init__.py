@@ -1,4 +1,4 @@
-"""Kustomer's API routes as one declared table; ``kustomer_simulator.server`` dispatches every request through it.
+"""Kustomer's API routes as one declared table; ``kustomer_simulator.http_handler`` dispatches every request through it.
 
 Each row: method, path template, handler, and the resource whose role the token needs (``<resource>.create`` and
 ``.update`` for writes). Adding a route is one row here plus its handler in the module of its resource. The first

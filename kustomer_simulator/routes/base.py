@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -189,16 +189,21 @@ def serve_list(
     return list_page(request, page, size, data, more, filters)
 
 
+Found = TypeVar("Found")
+
+
+def found_or_404(request: Request, found: Optional[Found]) -> Found:
+    """What the request's path names, ``found``; 404 when there is none (``found`` is None)."""
+    if found is None:
+        raise not_found(request.path)
+    return found
+
+
 def record_reply(request: Request, coll: Collection, i: Optional[int]) -> Reply:
     """One record of ``coll`` (404 when ``i`` is None)."""
-    if i is None:
-        raise not_found(request.path)
-    return json_reply({"data": coll.render(i)}, 1)
+    return json_reply({"data": coll.render(found_or_404(request, i))}, 1)
 
 
 def collection_or_404(request: Request, name: Optional[str]) -> Collection:
     """The collection ``name`` (a klass's custom objects), or 404 when the org has none by that name."""
-    coll = request.org.collections.get(name or "")
-    if coll is None:
-        raise not_found(request.path)
-    return coll
+    return found_or_404(request, request.org.collections.get(name or ""))

@@ -1,16 +1,13 @@
 """A bulk job (``GET /v1/bulk/{id}``) and its results (``GET /v1/bulk/{id}/batches``)."""
 
 from kustomer_simulator.bulk_jobs import BulkJob
-from kustomer_simulator.routes.base import Reply, Request, json_reply, not_found, paging
+from kustomer_simulator.routes.base import Reply, Request, found_or_404, json_reply, paging
 from kustomer_simulator.timefmt import now_ms
 
 
 def _job_or_404(request: Request) -> BulkJob:
     """The job the path names (the caller holds the org's lock), or 404."""
-    found = request.org.bulk.get(request.params["id"])
-    if found is None:
-        raise not_found(request.path)
-    return found
+    return found_or_404(request, request.org.bulk.get(request.params["id"]))
 
 
 def job(request: Request) -> Reply:

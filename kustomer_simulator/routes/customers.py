@@ -6,10 +6,10 @@ from kustomer_simulator.routes.base import (
     LIST_PAGE_MAX,
     Reply,
     Request,
+    found_or_404,
     json_reply,
     list_page,
     list_paging,
-    not_found,
     record_reply,
 )
 from kustomer_simulator.routes.lists import children
@@ -50,7 +50,5 @@ def merge(request: Request) -> Reply:
     """GET /v1/customers/merges/{id}."""
     org = request.org
     with org.lock:
-        found = org.merges.get(request.params["id"])
-        if found is None:
-            raise not_found(request.path)
+        found = found_or_404(request, org.merges.get(request.params["id"]))
         return json_reply({"data": found.render(org.org_id, now_ms())}, 1)

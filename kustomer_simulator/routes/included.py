@@ -4,7 +4,7 @@ holidays (``included``, as the OpenAPI's examples show them)."""
 from typing import List
 
 from kustomer_simulator.collection import Collection
-from kustomer_simulator.routes.base import Reply, Request, json_reply, not_found
+from kustomer_simulator.routes.base import Reply, Request, found_or_404, json_reply
 
 SLA_VERSIONS = ("active", "all")  # GetSlaById's versions parameter
 
@@ -16,10 +16,7 @@ def _included(records: List[dict]) -> object:
 
 def _found(request: Request, coll: Collection) -> int:
     """The index of the record the path's ``id`` names (404 when there is none)."""
-    i = coll.index_of(request.params["id"])
-    if i is None:
-        raise not_found(request.path)
-    return i
+    return found_or_404(request, coll.index_of(request.params["id"]))
 
 
 def sla(request: Request) -> Reply:

@@ -2,7 +2,7 @@
 
 from kustomer_simulator.org import MACHINE_USER
 from kustomer_simulator.routes.base import Reply, Request, serve_list
-from kustomer_simulator.search import without_updated_at
+from kustomer_simulator.search_limits import without_updated_at
 
 SESSION_STATUS_TYPES = ("available", "unavailable", "busy")
 TRUE_FALSE = ("true", "false")

@@ -5,7 +5,9 @@ from typing import Any, Optional
 
 from kustomer_simulator.routes.base import ApiError, Reply, Request, page_body, paging
 from kustomer_simulator.routes.klasses import klass_refused, refused_klasses
-from kustomer_simulator.search import CONTEXTS, SearchError, past_window, run_search, uses_keys, without_updated_at
+from kustomer_simulator.search import CONTEXTS, run_search, uses_keys
+from kustomer_simulator.search_criteria import SearchError
+from kustomer_simulator.search_limits import past_window, without_updated_at
 from kustomer_simulator.timefmt import now_ms
 
 # The read role behind each queryContext besides the search role (conversation times: the conversation role).

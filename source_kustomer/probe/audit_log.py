@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from kustomer_http.timestamps import instant, kustomer_time, moment_of
 
-from source_kustomer.audit_log import ID_SECOND, AuditEntry, parse_entry
+from source_kustomer.audit_entry import ID_SECOND, AuditEntry, parse_entry
 from source_kustomer.merges import merge_signal
 from source_kustomer.probe.answers import document, resources, text
 from source_kustomer.probe.budget import REFUSED, Finding, ProbeClient

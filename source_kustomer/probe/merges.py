@@ -4,7 +4,7 @@ customer too; and does a customer merged away still answer ``GET /v1/customers/{
 
 from typing import Any, List, Mapping, Optional
 
-from source_kustomer.audit_log import AuditEntry
+from source_kustomer.audit_entry import AuditEntry
 from source_kustomer.merges import MERGE_ROLES, merge_signal, named_ids
 from source_kustomer.probe.answers import related, resources, segment
 from source_kustomer.probe.audit_log import AuditLogQuestions

@@ -80,7 +80,16 @@ class IncludedStream(StatelessStream):
             listed += 1
 
     def _included(self, client: BudgetedClient, parent: Record) -> Iterator[Record]:
-        parent_id = str(parent.get("id"))
+        """The records one parent's answer includes; the answer goes before the first is handed on."""
+        for record in self._answer(client, str(parent.get("id"))):
+            if not isinstance(record.get("id"), str) or not record["id"]:
+                self.report_malformed(record, "it has no id")
+                continue
+            self.progress.records += 1
+            yield record
+
+    def _answer(self, client: BudgetedClient, parent_id: str) -> List[Record]:
+        """The records included in the answer for one parent, checked against what the parent names."""
         url = self.client.api_url(f"{self.spec.parent.path}/{quote(parent_id, safe='')}")
         response = client.get(url, self.spec.params)
         refusal = self.client.refusal(response)
@@ -88,7 +97,7 @@ class IncludedStream(StatelessStream):
             raise refusal
         if response.status_code == 404:
             self.logger.info(f"Stream '{self.name}': {self.spec.parent.name} {parent_id} is gone (HTTP 404).")
-            return
+            return []
         if response.status_code >= 400:
             raise list_error(
                 f"Kustomer answered HTTP {response.status_code} ({error_detail(response)}) for "
@@ -107,9 +116,4 @@ class IncludedStream(StatelessStream):
                     f"{self.spec.included_type} records it does not include ({', '.join(missing[:5])}), though "
                     f"{self.spec.params} asked for all of them"
                 )
-        for record in records:
-            if not isinstance(record.get("id"), str) or not record["id"]:
-                self.report_malformed(record, "it has no id")
-                continue
-            self.progress.records += 1
-            yield record
+        return records

@@ -16,7 +16,7 @@ stops it too, so a partial list is never taken for a whole one.
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
@@ -87,6 +87,15 @@ def with_filter(link: str, variant: Variant) -> str:
     return f"{parts.path}?{urlencode(query)}" if query else parts.path
 
 
+@dataclass(frozen=True)
+class ListPage:
+    """What is kept of one page of a list: its records not read before, and the next link it gave (None on the
+    last page of its variant)."""
+
+    records: List[Record]
+    next: Any
+
+
 def _page_size_of(url: str) -> Optional[int]:
     value = dict(parse_qsl(urlsplit(url).query)).get("pageSize")
     return int(value) if value and value.isdigit() else None
@@ -96,8 +105,8 @@ class ListPages:
     """The paginator of one list: the next request, given the last response.
 
     ``url`` is the page to ask for next (None once the last variant's last page is read), sent with ``filter``;
-    ``records(response)`` checks the page that came back and returns its new records; ``follow(response)`` then
-    moves on -- to the link Kustomer gave, to the next variant, or to the end. It holds what keeps a list finite
+    ``read(response)`` checks the page that came back and returns its new records and next link; ``follow(link)``
+    then moves on -- to the link Kustomer gave, to the next variant, or to the end. It holds what keeps a list finite
     and whole: the loop guard (no page twice, at most ``MAX_LIST_PAGES``), the size cap (no page longer than asked
     for), the repeat check (at most ``MAX_LIST_IDS`` ids, and never ``NO_NEW_RECORDS_LIMIT`` pages in a row of ids
     already read), and ``state``, the resumable position (``{"next": link}``, then the CDK's completion marker).
@@ -162,9 +171,10 @@ class ListPages:
             self._enter(self.link or self._first_page(self.variant))
         return self._url
 
-    def records(self, response: requests.Response) -> Optional[List[Record]]:
-        """The records of the page just asked for that were not read before; None when Kustomer has no such list
-        here (nothing was read: the list moves on to its next variant, or ends)."""
+    def read(self, response: requests.Response) -> Optional[ListPage]:
+        """The page just asked for, checked: its records not read before and its next link; None when Kustomer has
+        no such list here (nothing was read: the list moves on to its next variant, or ends). The response is not
+        kept: once read, it can go."""
         refusal = self.client.refusal(response)
         if refusal is not None or response.status_code == 404:
             if self._partial:
@@ -187,12 +197,12 @@ class ListPages:
             raise list_error(
                 f"Kustomer's {self.spec.name} list sent a page of {len(page):,} records, {asked:,} asked for"
             )
-        return self._new_records(page)
-
-    def follow(self, response: requests.Response) -> None:
-        """Move on from the page just read: to its next link (checked), else to the next variant or the end."""
         links = response_json(response).get("links")
-        link = links.get("next") if isinstance(links, Mapping) else None
+        return ListPage(self._new_records(page), links.get("next") if isinstance(links, Mapping) else None)
+
+    def follow(self, link: Any) -> None:
+        """Move on from the page just read: to ``link``, the next link it gave (checked), else to the next variant
+        or the end."""
         if link:
             self._enter(link)
             self.link = with_filter(path_of(self._url), self.filter)  # type: ignore[arg-type]
@@ -265,11 +275,15 @@ class KustomerListStream(KustomerStream):
     def read_part(self, part: Mapping[str, Any]) -> Iterable[Any]:
         """Every page of every variant, each followed by the list's position."""
         while (url := self.pages.url) is not None:
-            response = self.client.get(url, params=self.pages.filter)
-            records = self.pages.records(response)
-            if records is None:
-                continue
-            self.progress.records += len(records)
-            yield from records
-            self.pages.follow(response)
-            yield self.checkpoint()
+            yield from self._page(url)
+
+    def _page(self, url: str) -> Iterator[Any]:
+        """One page's records, then the list's position. Its response goes once read, the page when this ends:
+        nothing of it is held while the next page is asked for."""
+        page = self.pages.read(self.client.get(url, params=self.pages.filter))
+        if page is None:
+            return
+        self.progress.records += len(page.records)
+        yield from page.records
+        self.pages.follow(page.next)
+        yield self.checkpoint()

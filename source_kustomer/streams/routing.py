@@ -3,11 +3,11 @@
 Kustomer's search request schema accepts ``queryContext`` ``work_item`` and ``work_session``, but the reference
 names no field of either and says sorting by attributes other than the listed ``customer_*`` ones is unavailable;
 the one public client that searches both against real orgs sends no sort, only ``<object>_..._at`` gte/lte in day
-windows. So each sync first asks (``search_path``, two searches; three when the sort is refused): does page 1 of
-the window, asked in order of ``<object>_updated_at``, lie inside the window, and does a narrower filter (past its
-lowest ``updatedAt``) leave that record out? Each record is checked against its own ``updatedAt``, the attribute
-the field names (Kustomer names search fields after attributes: ``conversation_time_handle_at`` holds
-``handleAt``); no other time stands in for it, as none dates a change. Then:
+windows. So each sync first asks (``search_path`` in ``routing_proof.py``, two searches; three when the sort is
+refused): does page 1 of the window, asked in order of ``<object>_updated_at``, lie inside the window, and does a
+narrower filter (past its lowest ``updatedAt``) leave that record out? Each record is checked against its own
+``updatedAt``, the attribute the field names (Kustomer names search fields after attributes:
+``conversation_time_handle_at`` holds ``handleAt``); no other time stands in for it, as none dates a change. Then:
 
 * the filter and the order proven (page 1 links on and is ascending over ``SORT_PROOF_VALUES`` values): read like
   every search stream, by the verifying keyset reader;
@@ -45,16 +45,8 @@ from kustomer_http.pages import LinkTrail, linked_pages, list_error
 from kustomer_http.responses import error_detail
 from kustomer_http.timestamps import instant, kustomer_time, moment_of
 
-from source_kustomer.keyset import (
-    Bound,
-    ContractBroken,
-    KeyRange,
-    SearchPage,
-    SearchRejected,
-    SortKey,
-    verified_records,
-)
 from source_kustomer.streams.lists import FULL_REFRESH_COMPLETE, KustomerListStream, ListSpec
+from source_kustomer.streams.routing_proof import FALLBACK, SORTED, search_path
 from source_kustomer.streams.search import CURSOR, KustomerSearchStream, SearchSpec, search_state
 
 ITEMS_SPEC = SearchSpec(
@@ -74,62 +66,6 @@ WORK_ITEMS_PAGE_SIZE = 100
 MAX_PAGES_PER_CONVERSATION = 100
 ITEMS_IN_FLIGHT = 8  # conversations whose work items are fetched at once (their requests are independent)
 MISSING_RETRIES = 2  # a 404 for a live conversation's work items is asked again this many times
-# Distinct updatedAt values, ascending on a page that links on, that prove the sort: an unsorted page of n records
-# holding k distinct values comes back ascending by chance with probability at most about 1/n^(k-1).
-SORT_PROOF_VALUES = 5
-SORTED, RANGES, FALLBACK = "sorted", "ranges", "fallback"
-
-
-@dataclass(frozen=True)
-class SearchPath:
-    """How this sync reads a routing stream (SORTED, RANGES or FALLBACK), and why not the cheaper way before it."""
-
-    how: str
-    reason: str = ""
-
-
-def _page(stream: KustomerSearchStream, key_range: KeyRange, ordered: bool) -> SearchPage:
-    return stream.fetch_page(key_range.criteria(), key_range.key.search_field if ordered else None, 1)
-
-
-def search_path(stream: KustomerSearchStream) -> SearchPath:
-    """How this sync can read ``stream``: in order of ``<object>_updated_at``, in time ranges on it, or not by
-    search (see the module's docstring)."""
-    low, high = stream.window(stream.sync_mode, timestamps.utc_now())
-    key = SortKey(stream.spec.time_field, CURSOR)
-    window = KeyRange(key, Bound(kustomer_time(low)), Bound(kustomer_time(high)))
-    name = key.search_field
-    sort_refused: Optional[str] = None
-    try:
-        try:
-            first = _page(stream, window, ordered=True)
-        except SearchRejected as rejected:  # the sort alone may be what is refused
-            sort_refused = str(rejected)
-            first = _page(stream, window, ordered=False)
-        good, _ = verified_records(first.records, (window,))
-        if first.records and not good:
-            return SearchPath(FALLBACK, f"its records carry no {CURSOR} to check a filter on {name} against")
-        if good:
-            lowest = min(good, key=lambda record: instant(record[CURSOR]) or 0)[CURSOR]
-            narrowed = KeyRange(key, Bound(lowest, inclusive=False), window.high)
-            after = _page(stream, narrowed, ordered=False)
-            verified_records(after.records, (narrowed,))
-            if after.total is not None and first.total is not None and after.total >= first.total:
-                return SearchPath(
-                    FALLBACK, f"a filter on {name} did not narrow its results ({after.total} of {first.total})"
-                )
-    except SearchRejected as rejected:
-        return SearchPath(FALLBACK, f"it rejected a search by {name} ({rejected})")
-    except ContractBroken as broken:
-        return SearchPath(FALLBACK, f"it did not filter by {name} ({broken})")
-    if sort_refused is not None:
-        return SearchPath(RANGES, f"it rejected a sort by {name} ({sort_refused})")
-    moments = [instant(record[CURSOR]) for record in good]
-    if moments != sorted(moments):  # type: ignore[type-var]
-        return SearchPath(RANGES, f"page 1 asked in order of {name} came back out of order")
-    if not first.has_next or len(set(moments)) < SORT_PROOF_VALUES:
-        return SearchPath(RANGES, f"too few records to prove an order by {name}")
-    return SearchPath(SORTED)
 
 
 class RoutingSearchStream(KustomerSearchStream):

@@ -16,18 +16,10 @@ from kustomer_http.timestamps import earlier, instant, kustomer_time, parse_time
 from source_kustomer.audit_log import AUDIT_ROLES, DELETE_RETENTION
 from source_kustomer.deletions import AUDIT_OBJECT_TYPES, DeletionsLog, DeletionsUnavailable, soft_deletion
 from source_kustomer.discovery import CustomFieldTypes
-from source_kustomer.keyset import (
-    RANGE_DONE,
-    Bound,
-    Criteria,
-    KeyRange,
-    KeysetReader,
-    KeysetStats,
-    SearchPage,
-    SearchRejected,
-    SortKey,
-)
+from source_kustomer.keyset import RANGE_DONE, KeysetReader
+from source_kustomer.offset_read import KeysetStats
 from source_kustomer.search_plan import ARCHIVE, BOUNDARY_MARGIN, Phase, plan, reaches_past_history
+from source_kustomer.search_ranges import Bound, Criteria, KeyRange, SearchPage, SearchRejected, SortKey
 from source_kustomer.streams.base import KustomerStream
 
 CURSOR = "updatedAt"
