@@ -2,7 +2,6 @@
 
 import orjson
 import pytest
-
 from kustomer_http import responses
 from kustomer_http.responses import ResponseTooComplex, check_complexity
 
