@@ -29,6 +29,7 @@ from kustomer_http.protocol_io import (
 from source_kustomer.config import parse_config
 from source_kustomer.source import SourceKustomer
 
+REDACTION_BATCH_CHARS = 1 << 16  # lines redacted together (a record line is about 1 KiB)
 YOUNG_COLLECTION_THRESHOLD = 50_000  # allocations between young collections (CPython default: 700)
 # How the CDK's closing "some streams failed" error begins (airbyte_cdk.exception_handler).
 FAILED_STREAMS_PREFIX = "During the sync, the following streams did not sync successfully"
@@ -65,11 +66,15 @@ def launch(source: SourceKustomer, argv: List[str]) -> None:
     # records printed within those 0.1 s would pile up there by megabytes (RedactedLines flushes every MiB).
     redact_log_lines()
     with PRINT_BUFFER:
-        output = RedactedLines(sys.stdout)  # the print buffer (outside tests), as the CDK's launch prints
-        for message in entrypoint.run(entrypoint.parse_args(argv)):
-            output.write(f"{message}\n")
-            if message.startswith('{"type":"STATE"'):
-                PRINT_BUFFER.flush()
+        # the print buffer (outside tests), as the CDK's launch prints; records redacted a batch at a time
+        output = RedactedLines(sys.stdout, batch_chars=REDACTION_BATCH_CHARS)
+        try:
+            for message in entrypoint.run(entrypoint.parse_args(argv)):
+                output.write(f"{message}\n")
+                if message.startswith('{"type":"STATE"'):
+                    output.flush()
+        finally:
+            output.flush()
 
 
 def run(args: Optional[List[str]] = None) -> None:

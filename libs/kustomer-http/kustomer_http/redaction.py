@@ -213,6 +213,14 @@ def redact(text: str) -> str:
     return _masked(text, ((start, end, MASK) for start, end in spans))
 
 
+def redact_lines(text: str) -> str:
+    """``redact`` for text of whole lines, searched for the key's forms once for all of them; a line holding one
+    is redacted alone (a JSON line stays valid JSON with the same structure)."""
+    if not holds_key(text):
+        return text
+    return "".join(map(redact, text.splitlines(keepends=True)))
+
+
 def _masked(text: str, replacements: Iterable[Tuple[int, int, str]]) -> str:
     parts, done = [], 0
     for start, end, mask in replacements:
