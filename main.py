@@ -1,6 +1,6 @@
 """Run the connector from a checkout: ``python main.py spec|check|discover|read …``."""
 
-from source_kustomer.run import run
+from source_kustomer.start import main
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -1,10 +1,13 @@
-"""Processes the benchmark runs and measures: the simulator, our connector, the Singer tap."""
+"""Processes the benchmark runs and measures -- the simulator, our connector, the Singer tap -- and the streams and
+configs its parts share."""
 
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
@@ -15,9 +18,61 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import orjson
 
+from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / "work"
 TOKEN = "bench-token-not-a-secret-Xq3vR8mZ2kLw7nPb"
+# Measured processes run as installed ones do: with their modules' bytecode cached (pip writes it at install; with
+# PYTHONDONTWRITEBYTECODE set, a checkout would compile the connector's own modules at every start).
+AS_INSTALLED = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+START = "2000-01-01T00:00:00Z"
+KLASS_STREAMS = {"kobjects_order", "kobjects_subscription"}  # the simulator's default klasses
+SEARCH = {spec.name for spec in SEARCH_STREAMS} | KLASS_STREAMS
+# The streams whose history older than two years Kustomer keeps in its archive search.
+ARCHIVED = {spec.name for spec in SEARCH_STREAMS if spec.archived} | KLASS_STREAMS
+ALL = SEARCH | {spec.name for spec in LIST_STREAMS}
+SHARED = {"customers", "conversations", "messages", "notes", "users", "teams", "tags", "shortcuts"}
+
+
+def log(text: str) -> None:
+    """Print a progress line at once."""
+    print(text, flush=True)
+
+
+def unlimited(url: str) -> Dict[str, Any]:
+    """Our config when the simulator has no limits: budgets out of the way."""
+    return {
+        "api_token": TOKEN,
+        "api_url": url,
+        "start_date": START,
+        "search_lag_seconds": 0,
+        "search_requests_per_minute": 100,
+        "api_utilization_percent": 100,
+        "rate_limit_window_seconds": 0.5,
+    }
+
+
+@contextmanager
+def machine_load(every: float = 10.0) -> Iterator[Dict[str, float]]:
+    """The machine's one-minute load average while the block runs, sampled every ``every`` seconds: the dict it
+    gives gets its min, median and max when the block ends (CPU figures on a shared machine move with it)."""
+    samples = [os.getloadavg()[0]]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(every):
+            samples.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    figures: Dict[str, float] = {}
+    try:
+        yield figures
+    finally:
+        stop.set()
+        sampler.join()
+        figures.update(min=min(samples), median=round(statistics.median(samples), 2), max=max(samples))
 
 
 def free_port() -> int:
@@ -153,7 +208,9 @@ def measure(
     # had when it forked, which Linux carries into the child.
     rss_file = WORK / "maxrss.txt"
     command = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *command]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, cwd=ROOT, env={**os.environ, **(env or {})})
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=err, cwd=ROOT, env={**AS_INSTALLED, **(env or {})}
+    )
     result = Measured(0, 0, 0, None)
     deadline = started + timeout
     error_lines: List[str] = []

@@ -23,8 +23,7 @@ from typing import List
 
 from kustomer_http import redaction
 
-from benchmarks.processes import ROOT, TOKEN, WORK, our_catalog, our_command, simulator
-from benchmarks.run_benchmark import unlimited
+from benchmarks.processes import ROOT, TOKEN, WORK, our_catalog, our_command, simulator, unlimited
 
 
 def read_lines(scale: int) -> List[str]:

@@ -1,99 +1,56 @@
 """How close source-kustomer gets to Kustomer's physical limit, what it costs, and how it compares with the
 Singer tap-kustomer on identical simulated data. Prints tables, writes benchmarks/results.json, RESULTS.md
 and chart.png. Run it with ./benchmarks/run.sh (it prepares the tap's venv and matplotlib).
+
+This module runs the parts asked for (``--parts``) and keeps the others' last results: parts 1 (against the limit),
+2 (own cost; start-up in ``startup.py``) and 4 (profile) are here; part 3 is ``side_by_side.py``, 5 reuses part 1,
+6 is ``full_sync.py``, 7 ``destination_benchmark.py``; the report is ``report.py``.
 """
 
 import argparse
 import json
 import math
 import os
-import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
-from benchmarks import destination_benchmark
 from benchmarks import full_sync as full_sync_module
-from benchmarks.destination_benchmark import ORG_PER_MINUTE, SEARCH_PER_MINUTE, destination_writes
+from benchmarks.destination_benchmark import destination_writes
 from benchmarks.full_sync import extrapolated, full_sync
 from benchmarks.processes import (
+    ALL,
+    ARCHIVED,
+    AS_INSTALLED,
     ROOT,
+    SEARCH,
+    START,
     TOKEN,
     WORK,
-    Measured,
     admin,
+    log,
+    machine_load,
     measure,
     our_catalog,
     our_command,
     simulator,
     truth,
+    unlimited,
 )
-from source_kustomer.keyset import MAX_SPLIT_SEARCHES
-from source_kustomer.streams import LIST_STREAMS, SEARCH_STREAMS
+from benchmarks.report import chart, results_markdown
+from benchmarks.side_by_side import marginal_us_per_record, ratios, side_by_side
+from benchmarks.startup import own_import_share, startup_cost
 
 OUT = ROOT / "benchmarks"
-START = "2000-01-01T00:00:00Z"
-KLASS_STREAMS = {"kobjects_order", "kobjects_subscription"}  # the simulator's default klasses
-SEARCH = {spec.name for spec in SEARCH_STREAMS} | KLASS_STREAMS
-# The streams whose history older than two years Kustomer keeps in its archive search.
-ARCHIVED = {spec.name for spec in SEARCH_STREAMS if spec.archived} | KLASS_STREAMS
 FIVE_YEARS_DAYS = 5 * 365
-ALL = SEARCH | {spec.name for spec in LIST_STREAMS}
-SHARED = {"customers", "conversations", "messages", "notes", "users", "teams", "tags", "shortcuts"}
-TAP = ROOT / ".venv-tap" / "bin" / "tap-kustomer"
-KUSTOMER_HOST = "api.kustomerapp.com"
-TOOLS = ("source-kustomer", "tap-kustomer 1.1.0")
 SEARCH_PAGE = 500
 ALL_PARTS = {1, 2, 3, 4, 5, 6, 7}
-FULL_SYNC_COLUMNS = [
-    "design",
-    "records",
-    "minutes",
-    "search_requests",
-    "other_requests",
-    "bound_minutes",
-    "bound_over_measured",
-    "minutes_while_reading",
-    "bound_over_measured_while_reading",
-    "http_429",
-    "lost",
-    "returncode",
-]
-EXTRAPOLATED_COLUMNS = ["design", "search_requests", "other_requests", "hours_at_measured_pace", "bound_hours"]
-LIMIT_COLUMNS = [
-    "search_requests_per_minute",
-    "records",
-    "simulated_minutes",
-    "fraction_of_bound",
-    "fraction_of_bound_while_reading",
-    "http_429",
-    "search_requests",
-    "minimum_search_requests",
-    "requests_over_minimum",
-]
-
-
-def log(text: str) -> None:
-    print(text, flush=True)
-
-
-def unlimited(url: str) -> Dict[str, Any]:
-    """Our config when the simulator has no limits: budgets out of the way."""
-    return {
-        "api_token": TOKEN,
-        "api_url": url,
-        "start_date": START,
-        "search_lag_seconds": 0,
-        "search_requests_per_minute": 100,
-        "api_utilization_percent": 100,
-        "rate_limit_window_seconds": 0.5,
-    }
+STARTUP_RUNS = 5  # runs of each start-up command; the median is reported
+STARTUP_SCALE = 10_000
 
 
 # ---- 1. against the limit ----------------------------------------------------------------------------------
@@ -173,207 +130,15 @@ def own_cost(scales: List[int]) -> List[Dict[str, Any]]:
     return rows
 
 
-# ---- 3. side by side with the Singer tap ---------------------------------------------------------------------
-@contextmanager
-def kustomer_on_loopback() -> Iterator[Path]:
-    """A throwaway CA and a certificate for api.kustomerapp.com, and that host mapped to 127.0.0.1 meanwhile."""
-    tls = WORK / "tls"
-    shutil.rmtree(tls, ignore_errors=True)
-    tls.mkdir(parents=True)
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=tls, check=True, capture_output=True)
-
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=source-kustomer benchmark CA",
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        f"/CN={KUSTOMER_HOST}",
-    )
-    (tls / "san.cnf").write_text(f"subjectAltName=DNS:{KUSTOMER_HOST}\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.cnf",
-    )
-    hosts = Path("/etc/hosts")
-    marker = "  # source-kustomer benchmark"
-    # A run killed without its finally block (a machine restart) leaves its line behind: never keep it.
-    original = "".join(
-        line for line in hosts.read_text().splitlines(keepends=True) if not line.rstrip().endswith(marker)
-    )
-    hosts.write_text(original.rstrip("\n") + f"\n127.0.0.1 {KUSTOMER_HOST}{marker}\n")
-    try:
-        yield tls
-    finally:
-        hosts.write_text(original)
-
-
-def tap_catalog(config_path: Path, streams: set) -> Path:
-    out = subprocess.run([str(TAP), "--config", str(config_path), "--discover"], capture_output=True, check=True)
-    catalog = json.loads(out.stdout)
-    chosen = []
-    for stream in catalog["streams"]:
-        if stream["tap_stream_id"] not in streams:
-            continue
-        for entry in stream.get("metadata", []):
-            if entry.get("breadcrumb") == []:
-                entry["metadata"]["selected"] = True
-        chosen.append(stream)
-    catalog["streams"] = chosen
-    path = WORK / "tap-catalog.json"
-    path.write_text(json.dumps(catalog))
-    return path
-
-
-def _row(tool: str, run: Measured, expected: Dict[str, set], timeout_s: float) -> Dict[str, Any]:
-    finished = run.returncode == 0 and not run.timed_out
-    if finished:
-        outcome = "completed"
-    elif run.timed_out:
-        outcome = f"did not finish within {timeout_s:.0f}s"
-    else:
-        outcome = f"crashed: {run.error or run.returncode}"
-    measured = not run.timed_out  # a killed process leaves no CPU or RSS figure
-    return {
-        "tool": tool,
-        "outcome": outcome,
-        "records": run.total,
-        "wall_s": round(run.wall_s, 2),
-        "records_per_s": round(run.total / run.wall_s) if run.wall_s else 0,
-        "cpu_s": round(run.cpu_s, 2) if measured else "n/a",
-        "cpu_us_per_record": round(run.cpu_s / max(1, run.total) * 1e6, 1) if measured else "n/a",
-        "peak_rss_mb": round(run.peak_rss_mb, 1) if measured else "n/a",
-        "lost": run.lost(expected),
-        "duplicates": run.duplicates(),
-    }
-
-
-def side_by_side(scale: int, timeout_s: float, large_scale: int) -> List[Dict[str, Any]]:
-    rows: List[Dict[str, Any]] = []
-    variants = [  # (name, simulator options, org size, time allowed)
-        ("no limits, no ties", dict(limits=False), scale, timeout_s),
-        ("tie cluster of 1,200 (more than a page)", dict(limits=False, ties=(1200,)), scale, timeout_s),
-        (
-            "real budgets (1,000/min org, 100/min search, 60-second minute)",
-            dict(limits=True, minute_seconds=60.0),
-            scale,
-            timeout_s,
-        ),
-        (
-            f"no limits, no ties, {large_scale:,}-record org",
-            dict(limits=False),
-            large_scale,
-            timeout_s * large_scale / scale,
-        ),
-    ]
-    with kustomer_on_loopback() as tls:
-        env = {"REQUESTS_CA_BUNDLE": str(tls / "ca.pem")}
-        os.environ.update(env)  # discover runs of both tools too
-        context = ssl.create_default_context(cafile=str(tls / "ca.pem"))
-        base = f"https://{KUSTOMER_HOST}"
-        for name, options, size, allowed in variants:
-            with simulator(size, port=443, tls=(tls / "server.pem", tls / "server.key"), **options):
-                expected = truth(base, SHARED, START, context=context)
-                tap_config = WORK / "tap-config.json"
-                tap_config.write_text(json.dumps({"api_token": TOKEN, "start_date": START, "user_agent": "benchmark"}))
-                catalog_path = tap_catalog(tap_config, SHARED)
-                theirs = measure(
-                    [str(TAP), "--config", str(tap_config), "--catalog", str(catalog_path)],
-                    singer=True,
-                    env=env,
-                    timeout=allowed,
-                    stderr_path=WORK / "tap-stderr.log",
-                )
-                ours_config = {"api_token": TOKEN, "api_url": base, "start_date": START, "search_lag_seconds": 0}
-                if options.get("limits"):
-                    ours_config["rate_limit_window_seconds"] = options["minute_seconds"]
-                else:
-                    ours_config.update({k: v for k, v in unlimited(base).items() if k not in ("api_url",)})
-                ours = measure(
-                    our_command(ours_config, our_catalog(ours_config, SHARED), "side"),
-                    singer=False,
-                    env=env,
-                    timeout=allowed,
-                )
-            for tool, run in zip(TOOLS, (ours, theirs), strict=True):
-                rows.append({"variant": name, **_row(tool, run, expected, allowed)})
-                log(f"  side by side, {name}: {rows[-1]}")
-    os.environ.pop("REQUESTS_CA_BUNDLE", None)
-    return rows
-
-
-def ratios(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Ours over theirs for each unlimited variant both tools finished, and the CPU each tool spends per extra
-    record between the two org sizes (start-up left out: it is the same at both)."""
-    finished = [r for r in rows if r["variant"].startswith("no limits, no ties") and r["cpu_us_per_record"] != "n/a"]
-    by_variant: Dict[str, Dict[str, Dict[str, Any]]] = {}
-    for row in finished:
-        by_variant.setdefault(row["variant"], {})[row["tool"]] = row
-    out: Dict[str, Any] = {}
-    for variant, tools in by_variant.items():
-        if len(tools) < 2:
-            continue
-        ours, theirs = (tools[tool] for tool in TOOLS)
-        out[variant] = {
-            "throughput_ours_over_theirs": round(ours["records_per_s"] / max(1, theirs["records_per_s"]), 2),
-            "cpu_per_record_ours_over_theirs": round(ours["cpu_us_per_record"] / theirs["cpu_us_per_record"], 3),
-            "peak_rss_ours_over_theirs": round(ours["peak_rss_mb"] / theirs["peak_rss_mb"], 2),
-            "lost_ours_vs_theirs": [ours["lost"], theirs["lost"]],
-            "duplicates_ours_vs_theirs": [ours["duplicates"], theirs["duplicates"]],
-        }
-    sizes = [tools for tools in by_variant.values() if len(tools) == 2]
-    if len(sizes) == 2:
-        marginal = {
-            tool: round(
-                (sizes[1][tool]["cpu_s"] - sizes[0][tool]["cpu_s"])
-                / (sizes[1][tool]["records"] - sizes[0][tool]["records"])
-                * 1e6,
-                1,
-            )
-            for tool in TOOLS
-        }
-        ratio = round(marginal[TOOLS[0]] / marginal[TOOLS[1]], 3)
-        out["marginal_cpu_us_per_record"] = {**marginal, "ours_over_theirs": ratio}
-    return out
+def own_cost_marginal(rows: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """Part 2's marginal CPU per record between its two largest orgs."""
+    if len(rows) < 2:
+        return None
+    small, large = sorted(rows, key=lambda row: row["records"])[-2:]
+    return {"between": [small["scale"], large["scale"]], "cpu_us_per_record": marginal_us_per_record(small, large)}
 
 
 # ---- 4. profile ---------------------------------------------------------------------------------------------
-
-
 def profile(scale: int) -> str:
     """Where a 100k-record search sync spends its CPU: py-spy samples of whichever thread holds the GIL (the
     streams run on worker threads; a thread waiting for a socket, a lock or the GIL is not spending CPU), as the
@@ -388,6 +153,7 @@ def profile(scale: int) -> str:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=ROOT,
+            env=AS_INSTALLED,  # bytecode cached, as the measured reads run
             check=True,
         )
     own: Counter = Counter()
@@ -404,113 +170,6 @@ def profile(scale: int) -> str:
     for title, counts in (("self", own), ("inclusive", inclusive)):
         lines += [f"{title}:"] + [f"{100 * n / busy:5.1f}%  {frame}" for frame, n in counts.most_common(40)] + [""]
     return "\n".join(lines)
-
-
-# ---- report -------------------------------------------------------------------------------------------------
-def table(rows: List[Dict[str, Any]], columns: List[str]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append(
-            "| "
-            + " | ".join(f"{row.get(c, ''):,}" if isinstance(row.get(c), int) else str(row.get(c, "")) for c in columns)
-            + " |"
-        )
-    return "\n".join(lines)
-
-
-def chart(results: Dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    limit = results["against_the_limit"]
-    axes[0].bar(
-        [f"{r['search_requests_per_minute']}/min budget" for r in limit],
-        [100 * r["fraction_of_bound"] for r in limit],
-        color="#3465a4",
-    )
-    axes[0].axhline(90, color="red", linestyle="--", label="target 90 %")
-    axes[0].set_ylim(0, 100)
-    axes[0].set_title("Search throughput, % of Kustomer's bound")
-    axes[0].legend()
-    cost = results["own_cost"]
-    axes[1].plot([r["scale"] for r in cost], [r["peak_rss_mb"] for r in cost], marker="o", label="peak RSS (MB)")
-    axes[1].plot(
-        [r["scale"] for r in cost], [r["cpu_s_per_100k"] for r in cost], marker="s", label="CPU s per 100k records"
-    )
-    axes[1].set_xscale("log")
-    axes[1].set_title("Own cost vs. records synced")
-    axes[1].legend()
-    side = [r for r in results["side_by_side"] if r["variant"] == "no limits, no ties"]
-    labels = [r["tool"] for r in side]
-    axes[2].bar(
-        [f"{label}\nrecords/s" for label in labels], [r["records_per_s"] for r in side], color=["#3465a4", "#999999"]
-    )
-    axes[2].set_title("Same data, no limits: records/s")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def _full_sync_section(results: Dict[str, Any]) -> List[str]:
-    if "full_sync" not in results:
-        return []
-    settings = results["full_sync_settings"]
-    rows = results["full_sync_extrapolated"]
-    streams = sorted({stream for row in rows for stream in row["requests_by_stream"]})
-    per_stream = [{"stream": s, **{row["short"]: row["requests_by_stream"].get(s, 0) for row in rows}} for s in streams]
-    return [
-        f"## 6. A full sync of every stream ({settings['scale']:,}-record org, {settings['minute_seconds']:g}-second "
-        "minute, both budgets at once)",
-        "",
-        (full_sync_module.__doc__ or "").split("\n\n", 1)[1].strip(),
-        "",
-        table(results["full_sync"], FULL_SYNC_COLUMNS),
-        "",
-        "Extrapolated to an org of 1,000,000 conversations (requests in proportion; lists and metadata as measured):",
-        "",
-        table(rows, EXTRAPOLATED_COLUMNS),
-        "",
-        "Requests per stream at that size:",
-        "",
-        table(per_stream, ["stream"] + [row["short"] for row in rows]),
-        "",
-        *_ranges_note(rows),
-    ]
-
-
-def _ranges_note(rows: List[Dict[str, Any]]) -> List[str]:
-    """How the time-range design's searches extrapolate, and where they stand against the cap of a range read."""
-    by_filter = next((row for row in rows if row["short"] == "by filter"), None)
-    if by_filter is None:
-        return []
-    items = by_filter["requests_by_stream"].get("work_items", 0)
-    return [
-        "Read in time ranges, a stream's searches grow with its records: a range too large for one search is "
-        "split into ranges of about half the 10,000-result window (one sizing search each), each then read in "
-        "pages of 500; larger orgs fill their ranges better, so the proportional figure is an upper estimate. At "
-        f"1,000,000 conversations, work items read in time ranges take at most about {items:,} searches per full "
-        f"sync, under the {MAX_SPLIT_SEARCHES:,} a range read may spend in a sync once it splits (an hour at 90 "
-        "searches a minute).",
-        "",
-    ]
-
-
-def _destination_section(results: Dict[str, Any]) -> List[str]:
-    if "destination_writes" not in results:
-        return []
-    settings = results["write_settings"]
-    rows = results["destination_writes"]
-    return [
-        f"## 7. Destination writes ({settings['records']:,} customers a case; {settings['minute_seconds']:g}-second "
-        f"minute; org budget {ORG_PER_MINUTE:,}/min, search {SEARCH_PER_MINUTE}/min)",
-        "",
-        (destination_benchmark.__doc__ or "").split("\n\n", 1)[1].strip(),
-        "",
-        table(rows, list(rows[0])),
-        "",
-    ]
 
 
 def _full_sync_rows(results: Dict[str, Any], args: argparse.Namespace) -> List[Dict[str, Any]]:
@@ -563,14 +222,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         results["limit_settings"] = {"scale": args.limit_scale, "minute_seconds": args.limit_minute}
     if 2 in parts:
         log("2. Own cost (all streams, no limits)")
-        results["own_cost"] = own_cost([int(x) for x in args.cost_scales.split(",")])
+        with machine_load() as load:
+            results["own_cost"] = own_cost([int(x) for x in args.cost_scales.split(",")])
+            results["own_cost_marginal"] = own_cost_marginal(results["own_cost"])
+            log("2. Start-up (median of runs)")
+            results["startup"] = startup_cost(STARTUP_RUNS, STARTUP_SCALE, unlimited)
+            results["startup_imports"] = own_import_share()
+        results["startup_settings"] = {"runs": STARTUP_RUNS, "scale": STARTUP_SCALE, "load": load}
     if 3 in parts:
         log("3. Side by side with tap-kustomer (TLS simulator as api.kustomerapp.com)")
-        results["side_by_side"] = side_by_side(args.side_scale, args.side_timeout, args.side_large_scale)
+        with machine_load() as load:
+            results["side_by_side"] = side_by_side(args.side_scale, args.side_timeout, args.side_large_scale)
         results["side_settings"] = {
             "scale": args.side_scale,
             "large_scale": args.side_large_scale,
             "timeout_s": args.side_timeout,
+            "load": load,
         }
         results["ratios"] = ratios(results["side_by_side"])
     if 5 in parts:
@@ -593,71 +260,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         results["write_settings"] = {"records": args.write_records, "minute_seconds": args.write_minute}
     results["last_run"] = {"parts": sorted(parts), "seconds": round(time.monotonic() - started)}
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    md = [
-        "# Benchmark results",
-        "",
-        f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}. "
-        f"Generated by `./benchmarks/run.sh`; its last run (parts {', '.join(map(str, results['last_run']['parts']))}) "
-        f"took {results['last_run']['seconds']} s.",
-        "",
-        f"## 1. Against the limit ({results['limit_settings']['scale']:,} records, "
-        f"{results['limit_settings']['minute_seconds']:g}-second minute)",
-        "",
-        "Bound = 100 search requests/min x 500 records/page = 50,000 records per minute.",
-        "",
-        table(results["against_the_limit"], LIMIT_COLUMNS),
-        "",
-        "## 2. Own cost (every stream, simulator without limits, pre-rendered)",
-        "",
-        table(
-            results["own_cost"],
-            ["scale", "records", "wall_s", "records_per_s", "cpu_s_per_100k", "peak_rss_mb", "lost", "duplicates"],
-        ),
-        "",
-    ]
-    if "side_by_side" in results:  # absent only when part 3 never ran
-        md += [
-            f"## 3. Side by side with tap-kustomer ({results['side_settings']['scale']:,}-record org, streams: "
-            f"{', '.join(sorted(SHARED))})",
-            "",
-            table(
-                results["side_by_side"],
-                [
-                    "variant",
-                    "tool",
-                    "outcome",
-                    "records",
-                    "records_per_s",
-                    "cpu_us_per_record",
-                    "peak_rss_mb",
-                    "lost",
-                    "duplicates",
-                ],
-            ),
-            "",
-            "Ratios (ours / theirs, no limits, no ties), per org size, and the CPU per record each tool adds between "
-            "the two sizes (start-up, the same at both, left out): " + json.dumps(results["ratios"]),
-            "",
-        ]
-    md += ["## 4. Profile", "", "See `profile.txt` (py-spy, the thread holding the GIL, 100k-record search sync).", ""]
-    if "five_year_backfill" in results:
-        md += [
-            f"## 5. A five-year history ({results['history_settings']['scale']:,}-record org, "
-            f"{results['history_settings']['minute_seconds']:g}-second minute, streams with an archive: "
-            f"{', '.join(sorted(ARCHIVED))})",
-            "",
-            "Records older than two years come from the archive search, the rest from standard search, the two "
-            "weeks around the boundary from both; archive searches count against the same 100/min search budget. "
-            "Same bound as part 1. A fraction above 1 is possible: budgets reset on fixed one-minute windows, so a run "
-            "that touches 10 windows in 9.2 minutes may make 10 x 99 searches.",
-            "",
-            table(results["five_year_backfill"], LIMIT_COLUMNS + ["archive_search_requests"]),
-            "",
-        ]
-    md += _full_sync_section(results) + _destination_section(results)
-    (OUT / "RESULTS.md").write_text("\n".join(md))
+    md = results_markdown(results)
+    (OUT / "RESULTS.md").write_text(md)
     chart(results, OUT / "chart.png")
-    log("\n".join(md))
+    log(md)
     return 0
 
 

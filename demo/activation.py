@@ -20,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from demo.report import counted
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "build" / "venv-destination-kustomer"  # its own venv, under build/ (ignored by git)
 DESTINATION = VENV / "bin" / "destination-kustomer"
@@ -58,12 +60,13 @@ class Activation:
     def lines(self) -> List[str]:
         """The step's lines for the demo's summary."""
         s = self.summary
+        customers = counted(self.pushed, "customer's", "customers'")
         return [
-            f"activation: {self.pushed:,} customers' lifetime value (sum of their orders' totalNum) pushed to "
-            f"lifetimeValueNum through destination-kustomer in {self.write_seconds:.1f}s: {s.get('updated', 0):,} "
-            f"updated, {s.get('created', 0):,} created, {s.get('not_found', 0):,} not found, {s.get('failed', 0):,} "
-            f"failed; {s.get('requests', 0):,} requests ({s.get('bulk_requests', 0):,} bulk), "
-            f"{s.get('http_429', 0)} throttled (429)",
+            f"activation: {customers} lifetime value (sum of their orders' "
+            f"totalNum) pushed to lifetimeValueNum through destination-kustomer in {self.write_seconds:.1f}s: "
+            f"{s.get('updated', 0):,} updated, {s.get('created', 0):,} created, {s.get('not_found', 0):,} not found, "
+            f"{s.get('failed', 0):,} failed; {counted(s.get('requests', 0), 'request')} "
+            f"({s.get('bulk_requests', 0):,} bulk), {s.get('http_429', 0):,} throttled (429)",
             f"activation: read back with the source: {self.read_back:,} of those customers, {self.matching:,} with "
             f"the pushed value{self._mismatch_note()}",
         ]

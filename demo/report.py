@@ -9,8 +9,9 @@ SUMMARY_PREFIX = "SYNC_SUMMARY "
 PROGRESS_PREFIX = "progress "
 DONE_MARK = " — done in "  # how the connector ends a stream's last progress line
 FOOTNOTES = (
-    "waits: pauses before the stream's own requests to stay within Kustomer's rate budgets, which streams read at "
-    "the same time share.",
+    "waited: seconds during which at least one of the stream's requests was pausing before it was sent, to stay "
+    "within Kustomer's rate budgets (which streams read at the same time share); requests pausing side by side "
+    "count once, so a stream never waits longer than it ran.",
     "dups: possible duplicates, records at the previous sync's saved cursor read again because each incremental "
     "sync starts at it; an Append + Deduped destination (and PyAirbyte's cache) keeps one row per id.",
 )
@@ -59,12 +60,13 @@ def summary_table(rows: List[Dict[str, Any]], live: Optional[Mapping[str, int]] 
     """A fixed-width table, one line per stream and a total; ``live`` adds the live rows in DuckDB.
 
     ``start`` is when the stream began, in seconds after the first stream did; ``secs`` how long it ran (``*``:
-    it did not finish). A stream read one of several ways (work items, work sessions) says which.
+    it did not finish); ``waited`` the wall time its requests spent pausing for the rate budgets (``FOOTNOTES``).
+    A stream read one of several ways (work items, work sessions) says which.
     """
     first_start = min((r["started_at"] for r in rows if r.get("started_at") is not None), default=None)
     header = (
         f"{'stream':<26}{'records':>9}{'deletions':>10}{'requests':>9}{'start':>7}{'secs':>7}"
-        f"{'waits':>7}{'429s':>6}{'dups':>7}"
+        f"{'waited':>7}{'429s':>6}{'dups':>7}"
     )
     if live is not None:
         header += f"{'live rows':>10}"
@@ -76,7 +78,7 @@ def summary_table(rows: List[Dict[str, Any]], live: Optional[Mapping[str, int]] 
         unfinished = "*" if started is not None and row.get("finished_at") is None else " "
         line = (
             f"{row['stream']:<26}{row['records']:>9,}{row['deletions']:>10,}{row['requests']:>9,}{start:>7}"
-            f"{row['duration_s']:>6.1f}{unfinished}{row['rate_waits']:>7,}{row['http_429']:>6,}"
+            f"{row['duration_s']:>6.1f}{unfinished}{row['rate_wait_s']:>7.1f}{row['http_429']:>6,}"
             f"{row['possible_duplicates']:>7,}"
         )
         if live is not None:
@@ -88,7 +90,7 @@ def summary_table(rows: List[Dict[str, Any]], live: Optional[Mapping[str, int]] 
         lines.append(line)
     total = (
         f"{'total':<26}{_sum(rows, 'records'):>9,}{_sum(rows, 'deletions'):>10,}{_sum(rows, 'requests'):>9,}"
-        f"{'':>7}{_sum(rows, 'duration_s'):>6.1f} {_sum(rows, 'rate_waits'):>7,}{_sum(rows, 'http_429'):>6,}"
+        f"{'':>7}{_sum(rows, 'duration_s'):>6.1f} {_sum(rows, 'rate_wait_s'):>7.1f}{_sum(rows, 'http_429'):>6,}"
         f"{_sum(rows, 'possible_duplicates'):>7,}"
     )
     if live is not None:
@@ -101,16 +103,22 @@ def _sum(rows: List[Dict[str, Any]], key: str) -> Any:
     return sum(row[key] for row in rows)
 
 
+def counted(n: int, noun: str, plural: Optional[str] = None) -> str:
+    """A count with its noun in the number it takes: ``1 record``, ``2 records``, ``1,000 records``."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def totals_line(rows: List[Dict[str, Any]], pyairbyte_records: int, live: Mapping[str, int]) -> str:
     """PyAirbyte's record total against the connector's records, delete markers and the live rows, in one line."""
     records, deletions = _sum(rows, "records"), _sum(rows, "deletions")
     line = (
-        f"PyAirbyte counted {pyairbyte_records:,} records: the connector's {records:,} records plus its "
-        f"{deletions:,} delete markers (one per deleted record)"
+        f"PyAirbyte counted {counted(pyairbyte_records, 'record')}: the connector's {counted(records, 'record')} "
+        f"plus its {counted(deletions, 'delete marker')} (one per deleted record)"
     )
     if pyairbyte_records != records + deletions:
         line += f", and {pyairbyte_records - records - deletions:,} more the connector's summary does not count"
-    return line + f"; the tables now hold {sum(live.values()):,} live rows (rows that are not delete markers)."
+    live_rows = counted(sum(live.values()), "live row")
+    return line + f"; the tables now hold {live_rows} (rows that are not delete markers)."
 
 
 def timing_line(rows: List[Dict[str, Any]]) -> str:

@@ -12,11 +12,8 @@ import json
 import logging
 import os
 import shlex
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,20 +21,13 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from demo import activation, store
 from demo.report import FOOTNOTES, ConnectorProgress, summary_table, timing_line, totals_line
+from demo.simulated_org import DEMO_TOKEN, PUBLISH_LAG_SECONDS, SimulatorError, change_the_org, simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 # The connector's own venv, where PyAirbyte's venv executor expects it (install_root=ROOT): it can then report
 # the installed version of airbyte-source-kustomer.
 CONNECTOR = ROOT / ".venv-source-kustomer" / "bin" / "source-kustomer"
 CONNECTOR_PYTHON = CONNECTOR.parent / "python"
-PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
-DEMO_TOKEN = "demo-token-not-a-secret-7Kq2Vx9Lm4Pz8Rb3Tn"
-# The simulated audit log publishes an entry up to this long after it happened (the simulator's default), and the
-# connector reads the log only up to its own publish lag before now: a little more, so that no entry is missed.
-SIMULATOR_PUBLISH_LAG_SECONDS = 8
-PUBLISH_LAG_SECONDS = SIMULATOR_PUBLISH_LAG_SECONDS + 2
-# Streams the demo hard-deletes from: objects whose deletes Kustomer's audit log reports (docs/kustomer.md).
-HARD_DELETED = ("customers", "conversations")
 LIVE_ONLY = "WHERE _ab_cdc_deleted_at IS NULL"
 # Deleted conversations stay in the table as delete markers (_ab_cdc_deleted_at set): leave them out.
 EXAMPLE_SQL = f"""
@@ -102,75 +92,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _admin(url: str, path: str, payload: Optional[Dict[str, Any]] = None) -> Any:
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(
-        f"{url}/__admin/{path}",
-        data=data,
-        method="POST" if data else "GET",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-@contextmanager
-def simulator(args: argparse.Namespace) -> Iterator[str]:
-    """A simulated org on a loopback port, for the length of the demo."""
-    if args.simulator_url:
-        yield args.simulator_url.rstrip("/")
-        return
-    port = _free_port()
-    command = [
-        str(PROJECT_PYTHON),
-        "-m",
-        "kustomer_simulator",
-        "serve",
-        "--port",
-        str(port),
-        "--seed",
-        str(args.seed),
-        "--scale",
-        str(args.scale),
-        "--ties",
-        "1200",
-        "--token",
-        DEMO_TOKEN,
-        "--minute-seconds",
-        str(args.minute_seconds),
-        "--audit-publish-lag-seconds",
-        str(SIMULATOR_PUBLISH_LAG_SECONDS),
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"  # ignore-https-check: the simulator serves plain HTTP on loopback
-    try:
-        print(f"Starting the Kustomer simulator ({args.scale:,} records, seed {args.seed}) …", flush=True)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                _admin(url, "streams")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise DemoError(f"the simulator did not start: {process.stderr.read()[-500:]}") from None
-                time.sleep(0.2)
-        print(
-            f"  serving {url}; rate limits: 1,000 requests and 100 searches per {args.minute_seconds:g}-second "
-            "'minute'",
-            flush=True,
-        )
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def load_config(path: Path) -> Dict[str, Any]:
     """A real account's config, or a DemoError saying what is wrong with the file."""
     if not path.exists():
@@ -225,27 +146,6 @@ def _table_counts(cache: Any, streams: List[str]) -> Dict[str, int]:
         rows = [] if live is None else cache.run_sql_query(f'SELECT count(*) AS n FROM "{stream}" {live}')
         counts[stream] = int(rows[0]["n"]) if rows else 0
     return counts
-
-
-def change_the_org(url: str, args: argparse.Namespace) -> None:
-    """Between two runs: updates, soft deletes, hard deletes and merges, as a busy org makes them; then the wait
-    until the audit log has published them (the next sync reads it only up to its publish lag before now)."""
-    streams = _admin(url, "streams")["search"]
-    changed = sum(len(_admin(url, "mutate", {"stream": s, "count": args.mutate})["ids"]) for s in streams)
-    deleted = 0
-    if args.delete:
-        for stream in streams:
-            deleted += len(_admin(url, "delete", {"stream": stream, "count": args.delete, "mode": "soft"})["ids"])
-        for stream in HARD_DELETED:
-            deleted += len(_admin(url, "delete", {"stream": stream, "count": args.delete, "mode": "hard"})["ids"])
-        deleted += len(_admin(url, "merge", {"count": args.delete})["merged"])
-    print(
-        f"\nThe simulated org updates {changed:,} records across {len(streams)} streams and deletes {deleted:,} "
-        f"(soft and hard deletes, and {args.delete} customer merges); {PUBLISH_LAG_SECONDS} s for its audit log to "
-        "publish them …",
-        flush=True,
-    )
-    time.sleep(PUBLISH_LAG_SECONDS)
 
 
 @contextmanager
@@ -387,7 +287,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     activated = activation.run_step(runs[-1]["cache"].run_sql_query, CONNECTOR, config)
                 except RuntimeError as error:
                     raise DemoError(f"the activation step failed: {error}") from None
-    except DemoError as error:
+    except (DemoError, SimulatorError) as error:
         print(f"demo: {error}", file=sys.stderr)
         if not args.verbose:
             print("demo: ./demo.sh -v … shows everything the connector and PyAirbyte said.", file=sys.stderr)

@@ -35,6 +35,7 @@ from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partitio
 from airbyte_cdk.sources.types import Record, StreamSlice
 from airbyte_cdk.sources.utils.slice_logger import DebugSliceLogger
 
+from source_kustomer import page_share
 from source_kustomer.streams.base import KustomerStream
 
 # What may wait for the main thread, across streams: records counted as their JSON size, every item at least
@@ -46,10 +47,13 @@ MIN_ITEM_BYTES = 512  # a small record takes ~500 bytes as Python objects; state
 
 
 def item_bytes(item: Any) -> int:
-    """What ``item`` is charged in the queue: a record its JSON size, anything else (a state, a log line, the
-    framework's markers) the minimum."""
+    """What ``item`` is charged in the queue: a record its share of the page it came from (``page_share``) or else
+    its JSON size, anything else (a state, a log line, the framework's markers) the minimum."""
     if not isinstance(item, Record):
         return MIN_ITEM_BYTES
+    share = page_share.take()
+    if share is not None:
+        return max(share, MIN_ITEM_BYTES)
     try:
         size = len(orjson.dumps(item.data, default=str))
     except TypeError:  # nested deeper than orjson writes: the CDK prints such a record with json, sized so here

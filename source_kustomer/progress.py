@@ -11,6 +11,11 @@ PROGRESS_EVERY_SECONDS = 5.0
 logger = logging.getLogger("airbyte")
 
 
+def counted(n: int, noun: str, plural: Optional[str] = None) -> str:
+    """A count with its noun in the number it takes: ``1 page``, ``2 pages``, ``1,000 records``."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 @dataclass
 class StreamProgress:
     """Counters for one stream; its requests' waits, 429s and retries are counted in ``http_stats`` by its clients."""
@@ -58,8 +63,8 @@ class StreamProgress:
 
     @property
     def rate_wait_seconds(self) -> float:
-        """Seconds spent in those pauses (with streams read at once, more than the stream's own duration is
-        possible: its requests in flight together wait side by side)."""
+        """Wall seconds during which at least one of this stream's requests was pausing: pauses side by side count
+        once, so this never exceeds the stream's duration."""
         return self.http_stats.wait_seconds
 
     @property
@@ -70,24 +75,22 @@ class StreamProgress:
         return (self.finished or time.monotonic()) - self.started
 
     def describe(self) -> str:
-        """One human line: records, pages, waits, 429s, retries."""
+        """One human line: records, pages, rate waits (and the wall time they took), 429s, retries."""
         return (
-            f"{self.stream}: {self.records:,} records, {self.pages:,} pages, "
-            f"{self.rate_waits} rate waits ({self.rate_wait_seconds:.1f}s), "
-            f"{self.http_stats.throttled_429} throttled (429), {self.http_stats.retries} retries"
+            f"{self.stream}: {counted(self.records, 'record')}, {counted(self.pages, 'page')}, "
+            f"{counted(self.rate_waits, 'rate wait')} ({self.rate_wait_seconds:.1f}s), "
+            f"{self.http_stats.throttled_429:,} throttled (429), {counted(self.http_stats.retries, 'retry', 'retries')}"
         )
 
     def summary_line(self) -> str:
         """The stream's closing line."""
         if self.forbidden:
             return f"summary {self.stream}: skipped, access refused ({self.forbidden})"
-        malformed = f", {self.malformed} malformed records skipped" if self.malformed else ""
-        deletions = f", {self.deletions} deletions" if self.deletions else ""
+        malformed = f", {counted(self.malformed, 'malformed record')} skipped" if self.malformed else ""
+        deletions = f", {counted(self.deletions, 'deletion')}" if self.deletions else ""
         path = f", read {self.read_path}" if self.read_path else ""
-        return (
-            f"summary {self.describe()}, {self.possible_duplicates} possible duplicates{deletions}{malformed}{path}, "
-            f"{self.duration:.1f}s"
-        )
+        duplicates = counted(self.possible_duplicates, "possible duplicate")
+        return f"summary {self.describe()}, {duplicates}{deletions}{malformed}{path}, {self.duration:.1f}s"
 
     def as_dict(self) -> Dict[str, Any]:
         """Machine-readable summary (used by the demo and the benchmark)."""

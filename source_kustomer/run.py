@@ -28,8 +28,8 @@ from kustomer_http.protocol_io import (
 
 from source_kustomer.config import parse_config
 from source_kustomer.source import SourceKustomer
-from source_kustomer.state import check_state_file
 
+REDACTION_BATCH_CHARS = 1 << 16  # lines redacted together (a record line is about 1 KiB)
 YOUNG_COLLECTION_THRESHOLD = 50_000  # allocations between young collections (CPython default: 700)
 # How the CDK's closing "some streams failed" error begins (airbyte_cdk.exception_handler).
 FAILED_STREAMS_PREFIX = "During the sync, the following streams did not sync successfully"
@@ -42,6 +42,8 @@ def _check_inputs(parsed: Any) -> None:
         return
     configured_catalog(parsed.catalog)
     if getattr(parsed, "state", None):
+        from source_kustomer.state import check_state_file  # with the streams: only a read loads them
+
         check_state_file(json_file(parsed.state, "--state"), config.origin)
 
 
@@ -64,26 +66,35 @@ def launch(source: SourceKustomer, argv: List[str]) -> None:
     # records printed within those 0.1 s would pile up there by megabytes (RedactedLines flushes every MiB).
     redact_log_lines()
     with PRINT_BUFFER:
-        output = RedactedLines(sys.stdout)  # the print buffer (outside tests), as the CDK's launch prints
-        for message in entrypoint.run(entrypoint.parse_args(argv)):
-            output.write(f"{message}\n")
-            if message.startswith('{"type":"STATE"'):
-                PRINT_BUFFER.flush()
+        # the print buffer (outside tests), as the CDK's launch prints; records redacted a batch at a time
+        output = RedactedLines(sys.stdout, batch_chars=REDACTION_BATCH_CHARS)
+        try:
+            for message in entrypoint.run(entrypoint.parse_args(argv)):
+                output.write(f"{message}\n")
+                if message.startswith('{"type":"STATE"'):
+                    output.flush()
+        finally:
+            output.flush()
 
 
 def run(args: Optional[List[str]] = None) -> None:
     """Run a protocol command (or ``probe``)."""
     argv = sys.argv[1:] if args is None else args
     if argv[:1] == ["probe"]:
+        gc.enable()  # off while start.main imported this module
         from source_kustomer.probe import main as probe
 
         sys.exit(probe(argv[1:]))
     # Everything imported so far lives for the whole run, and a page's records (up to 10,000 of them queued)
     # are never cyclic garbage: the cyclic GC re-scanning them as each page allocates its thousands of dicts
     # made parsing a page take three times as long. Freeze the first, collect young objects 70x less often.
-    gc.collect()
+    # Started by start.main, the imports ran with the collector off and left next to no garbage: no full
+    # collection (60 ms of CPU) before the freeze then.
+    if gc.isenabled():
+        gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
+    gc.enable()
     try:
         code = _preflight(argv)
         if code is not None:

@@ -3,11 +3,14 @@
 ``streams()`` (and discover) build every stream of the org from the declared tables (``streams/__init__.py``),
 whatever was called before; ``read()`` picks the selected ones, sets their sync mode and saved state, and hands
 them to the CDK's concurrent framework (``concurrency.py``).
+
+The streams, their readers and the concurrent read are imported by the commands that use them: ``spec`` and
+``check`` load none of them.
 """
 
 import json
 import logging
-from typing import Any, Iterator, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Iterator, List, Mapping, Optional, Tuple
 
 from airbyte_cdk.models import (
     AirbyteCatalog,
@@ -16,6 +19,8 @@ from airbyte_cdk.models import (
     AirbyteMessage,
     AirbyteStateMessage,
     ConfiguredAirbyteCatalog,
+    ConnectorSpecification,
+    ConnectorSpecificationSerializer,
     Level,
     Status,
     TraceType,
@@ -31,12 +36,11 @@ from kustomer_http.errors import check_failure, config_error
 from kustomer_http.responses import AUTH_MESSAGE, error_detail
 from kustomer_http.timestamps import kustomer_time
 
-from source_kustomer.concurrency import ConcurrentRead
-from source_kustomer.config import parse_config
-from source_kustomer.deletions import ABSENCE_RECHECK_SECONDS, AUDIT_OBJECT_TYPES, DeletionsLog
-from source_kustomer.state import validate_state
-from source_kustomer.streams import KustomerSearchStream, KustomerStream, catalog_streams, prefetch_custom_types
+from source_kustomer.config import parse_config, spec_document
 from source_kustomer.version import USER_AGENT
+
+if TYPE_CHECKING:
+    from source_kustomer.streams import KustomerStream
 
 SEARCH_ROLES = "org.user.search.read, org.admin.search.read or org.permission.search.create"
 CHECK_RETRIES = 2
@@ -53,6 +57,11 @@ class SourceKustomer(AbstractSource):
     Each read builds the concurrent framework's source, sized by the config; a stream that fails stops the
     others (see ``KustomerStream.read_records``), each resuming from its saved state.
     """
+
+    def spec(self, logger: logging.Logger) -> ConnectorSpecification:
+        """spec.yaml, as the CDK's default reads it, but parsed by libyaml (the entrypoint asks twice a check or a
+        read, and the CDK's pure-Python parse takes ~10 ms each time)."""
+        return ConnectorSpecificationSerializer.load(spec_document())
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """The connection status, with the failure message as written (the CDK default quotes it)."""
@@ -97,10 +106,14 @@ class SourceKustomer(AbstractSource):
 
     def streams(self, config: Mapping[str, Any]) -> List[Stream]:
         """Every stream of the org (``catalog_streams``), the same for discover and read."""
+        from source_kustomer.streams import catalog_streams
+
         return list(catalog_streams(connect(config)))
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
         """The catalog, every stream's custom attributes typed (their definitions fetched several at once)."""
+        from source_kustomer.streams import catalog_streams, prefetch_custom_types
+
         streams = catalog_streams(connect(config))
         prefetch_custom_types(streams)
         return AirbyteCatalog(streams=[stream.as_airbyte_stream() for stream in streams])
@@ -114,11 +127,15 @@ class SourceKustomer(AbstractSource):
     ) -> Iterator[AirbyteMessage]:
         """Validate the incoming state before any stream starts, read the selected streams concurrently, then log
         the per-stream summary."""
+        from source_kustomer.concurrency import ConcurrentRead
+        from source_kustomer.state import validate_state
+        from source_kustomer.streams import catalog_streams
+
         parsed = parse_config(config)
         redaction.register(parsed.api_token)
         selected = {s.stream.name for s in catalog.streams}
         validate_state(selected, state or [], parsed.origin, logger)
-        streams: List[KustomerStream] = []
+        streams: List["KustomerStream"] = []
         try:
             connection = connect(config)
             streams = catalog_streams(connection)
@@ -156,19 +173,21 @@ def consequence_as_warning(message: AirbyteMessage) -> AirbyteMessage:
 LONG_FIRST = ("work_items", "messages", "conversations", "customers", "conversation_times", "audit_logs")
 
 
-def read_order(stream: KustomerStream) -> Tuple[int, str]:
+def read_order(stream: "KustomerStream") -> Tuple[int, str]:
     """Where a stream starts among the selected ones."""
     return (LONG_FIRST.index(stream.name) if stream.name in LONG_FIRST else len(LONG_FIRST)), stream.name
 
 
 def selected_streams(
     connection: KustomerConnection,
-    streams: List[KustomerStream],
+    streams: List["KustomerStream"],
     catalog: ConfiguredAirbyteCatalog,
     state: List[AirbyteStateMessage],
-) -> List[KustomerStream]:
+) -> List["KustomerStream"]:
     """The streams ``catalog`` selects, in the order they start, each with its configured sync mode, its saved state
     and its custom attributes typed; those that sync hard deletes share one reading of the audit log."""
+    from source_kustomer.streams import prefetch_custom_types
+
     state_manager = ConnectorStateManager(state=state)
     modes = {s.stream.name: s.sync_mode for s in catalog.streams}
     chosen = sorted((stream for stream in streams if stream.name in modes), key=read_order)
@@ -180,8 +199,11 @@ def selected_streams(
     return chosen
 
 
-def deletions_log(connection: KustomerConnection, streams: List[KustomerStream], logger: logging.Logger) -> None:
+def deletions_log(connection: KustomerConnection, streams: List["KustomerStream"], logger: logging.Logger) -> None:
     """One audit-log pass for every selected stream that syncs hard deletes, shared by them."""
+    from source_kustomer.deletions import ABSENCE_RECHECK_SECONDS, AUDIT_OBJECT_TYPES, DeletionsLog
+    from source_kustomer.streams import KustomerSearchStream
+
     readers = [
         stream
         for stream in streams

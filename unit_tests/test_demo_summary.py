@@ -1,15 +1,22 @@
-"""The demo's summary lines and where it keeps each org (demo/report.py, demo/store.py), without PyAirbyte."""
+"""The demo's summary lines, how it changes the simulated org, and where it keeps each org (demo/report.py,
+demo/simulated_org.py, demo/store.py), without PyAirbyte."""
 
+import argparse
 import io
 import json
 import logging
+import re
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from demo import store
-from demo.report import ConnectorProgress, summary_table, timing_line, totals_line
+from demo import simulated_org, store
+from demo.activation import Activation
+from demo.report import ConnectorProgress, counted, summary_table, timing_line, totals_line
+from kustomer_simulator.server import ServerSettings
+from kustomer_simulator.testing import TEST_TOKEN, running_simulator
+from kustomer_simulator.timefmt import now_ms
 
 
 def _row(stream: str, records: int, deletions: int, start: float, seconds: float, finished: bool = True) -> dict:
@@ -22,6 +29,7 @@ def _row(stream: str, records: int, deletions: int, start: float, seconds: float
         "started_at": start,
         "finished_at": start + seconds if finished else None,
         "rate_waits": 0,
+        "rate_wait_s": 0.0,
         "http_429": 0,
         "possible_duplicates": 0,
         "skipped": None,
@@ -53,10 +61,54 @@ def test_the_table_starts_each_stream_from_the_first_start_and_marks_one_that_di
     assert messages.split()[4:6] == ["10.0", "80.0*"]
 
 
-def test_the_total_adds_up_each_stream_s_own_rate_waits():
-    rows = [{**ROWS[0], "rate_waits": 2}, {**ROWS[1], "rate_waits": 3}]
-    total = summary_table(rows).splitlines()[-1].split()
-    assert total == ["total", "290", "10", "2", "140.0", "5", "0", "0"]
+def test_the_table_shows_the_wall_time_each_stream_waited_and_the_total_adds_them_up():
+    rows = [{**ROWS[0], "rate_waits": 7, "rate_wait_s": 2.25}, {**ROWS[1], "rate_waits": 3, "rate_wait_s": 12.5}]
+    table = summary_table(rows).splitlines()
+    assert table[0].split()[5:9] == ["secs", "waited", "429s", "dups"]
+    customers = next(line for line in table if line.startswith("customers"))
+    assert customers.split()[5:7] == ["60.0", "2.2"]  # seconds waited, not the 7 requests that waited
+    assert table[-1].split() == ["total", "290", "10", "2", "140.0", "14.8", "0", "0"]
+
+
+def test_counts_read_as_counts():
+    assert [counted(n, "record") for n in (0, 1, 2, 12_345)] == ["0 records", "1 record", "2 records", "12,345 records"]
+    line = totals_line([_row("tags", 1, 1, 1000.0, 1.0)], 2, {"tags": 1})
+    assert line.startswith("PyAirbyte counted 2 records: the connector's 1 record plus its 1 delete marker ")
+    assert line.endswith("the tables now hold 1 live row (rows that are not delete markers).")
+    one = Activation(pushed=1, summary={"updated": 1, "requests": 1}).lines()[0]
+    assert one.startswith("activation: 1 customer's lifetime value ") and "; 1 request (0 bulk)" in one
+    many = Activation(pushed=20, summary={"updated": 20, "requests": 3}).lines()[0]
+    assert many.startswith("activation: 20 customers' lifetime value ") and "; 3 requests (0 bulk)" in many
+
+
+def test_the_org_change_counts_the_records_it_updated_not_its_updates(monkeypatch, capsys):
+    """The simulated org picks the records it updates at random, some twice (a small org, 250 picks a stream): the
+    line says how many records changed, as the org's own data shows."""
+    monkeypatch.setattr(simulated_org, "PUBLISH_LAG_SECONDS", 0)
+    updates, admin = [], simulated_org.admin
+
+    def counting_admin(url, path, payload=None):
+        answer = admin(url, path, payload)
+        if path == "mutate":
+            updates.extend(answer["ids"])
+        return answer
+
+    monkeypatch.setattr(simulated_org, "admin", counting_admin)
+    settings = ServerSettings(tokens={TEST_TOKEN: frozenset()}, org_per_minute=0, search_per_minute=0)
+    with running_simulator(server_settings=settings, seed=3, scale=300) as sim:
+        searchable = sim.org.search_streams
+        before = {s: list(sim.org.collections[s].updated_ms) for s in searchable}
+        started = now_ms()
+        simulated_org.change_the_org(sim.url, argparse.Namespace(mutate=250, delete=0))
+        changed = sum(
+            sum(1 for i, was in enumerate(before[s]) if sim.org.collections[s].updated_ms[i] != was) for s in searchable
+        )
+        assert all(t < started for s in searchable for t in before[s])
+    said = re.search(r"updates ([\d,]+) records? across (\d+) streams", capsys.readouterr().out)
+    assert said is not None
+    assert int(said.group(1).replace(",", "")) == changed
+    assert changed < len(updates)  # some records were updated more than once
+    assert int(said.group(2)) == len(searchable)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +147,7 @@ def _log(handler: logging.Handler, message: str, level: int = logging.INFO) -> N
 def test_quiet_progress_prints_a_stream_once_it_is_done_and_every_error():
     out = io.StringIO()
     progress = ConnectorProgress(out=out)
-    _log(progress, "progress customers: 500 records, 1 pages, 0 rate waits (0.0s), 0 throttled (429), 0 retries")
+    _log(progress, "progress customers: 500 records, 1 page, 0 rate waits (0.0s), 0 throttled (429), 0 retries")
     _log(progress, "Stream 'users': reading the deactivated users")
     _log(progress, "progress customers: 900 records, 2 pages, 3 rate waits (1.0s) — done in 4.0s")
     _log(progress, "Kustomer rejected the API token (HTTP 401)", logging.ERROR)

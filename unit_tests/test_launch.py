@@ -70,3 +70,45 @@ def test_an_error_no_one_caught_is_reported_through_the_redaction(capfd, monkeyp
     assert exited.value.code == 1 and len(traces) == 1 and len(fatal) == 1
     assert "Kustomer echoed [****]" in traces[0]["internal_message"] and "Kustomer echoed [****]" in fatal[0]
     assert echoed not in out + err and echoed.lower() not in (out + err).lower()
+
+
+class Written:
+    """A stream that records each write and flush it gets."""
+
+    def __init__(self) -> None:
+        self.writes: list = []
+        self.flushes = 0
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def test_record_lines_are_redacted_a_batch_at_a_time_and_a_line_holding_the_key_stays_valid_json():
+    redaction.register(KEY)
+    stream = Written()
+    output = RedactedLines(stream, batch_chars=300)
+    plain = json.dumps({"type": "RECORD", "record": {"stream": "tags", "data": {"name": "n" * 80}}}) + "\n"
+    leaked = json.dumps({"type": "RECORD", "record": {"stream": "tags", "data": {"name": f"a{KEY}b"}}}) + "\n"
+    output.write(plain)
+    output.write(leaked)
+    assert stream.writes == []  # held: fewer than 300 characters, written within 0.1 s
+    output.write(plain)
+    assert len(stream.writes) == 1 and stream.flushes == 0  # the three lines at once
+    lines = stream.writes[0].splitlines()
+    assert [json.loads(line)["record"]["data"]["name"] for line in lines] == ["n" * 80, "a****b", "n" * 80]
+    assert KEY not in stream.writes[0]
+
+
+def test_lines_held_a_tenth_of_a_second_go_out_with_the_next_write_and_flush_writes_out_what_is_held():
+    stream = Written()
+    output = RedactedLines(stream, batch_chars=1 << 16)
+    output.write("first\n")
+    time.sleep(0.11)
+    output.write("second\n")
+    assert stream.writes == ["first\nsecond\n"]
+    output.write("a STATE\n")
+    output.flush()
+    assert stream.writes == ["first\nsecond\n", "a STATE\n"] and stream.flushes == 1

@@ -78,7 +78,7 @@ def test_one_version_and_one_name_everywhere():
     assert USER_AGENT == f"airbyte-source-kustomer/{project['version']}"
     assert changelog_rows()[0][0] == project["version"]
     scripts = {script.name: script.value for script in entry_points(group="console_scripts")}
-    assert scripts["source-kustomer"] == "source_kustomer.run:run"
+    assert scripts["source-kustomer"] == "source_kustomer.start:main"
 
 
 def test_both_connectors_declare_the_license_as_spdx_with_its_file():

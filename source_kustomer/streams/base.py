@@ -42,6 +42,7 @@ from kustomer_http.errors import with_clear_errors
 from kustomer_http.rate_policy import RateStats
 from kustomer_http.responses import response_json
 
+from source_kustomer import page_share
 from source_kustomer.discovery import CustomFieldTypes
 from source_kustomer.progress import StreamProgress
 from source_kustomer.schemas import stream_schema
@@ -111,7 +112,9 @@ class KustomerStream(Stream, CheckpointMixin, ABC):
         """The flattened records of a page; the page is counted for progress."""
         self.progress.page(time.monotonic())
         data = response_json(response).get("data")
-        return [flatten(resource) for resource in (data if isinstance(data, list) else [])]
+        records = [flatten(resource) for resource in (data if isinstance(data, list) else [])]
+        page_share.note_page(len(response.content), len(records))
+        return records
 
     def parts(self) -> List[Mapping[str, Any]]:
         """What this sync reads, in order (each stream says); one empty part by default."""
@@ -133,6 +136,7 @@ class KustomerStream(Stream, CheckpointMixin, ABC):
         bound of requests reached stops it alone; any other failure stops the other streams of the sync too (they
         would fail alike), each resuming from its saved state."""
         self.progress.start()
+        page_share.clear()  # this thread may have read another stream's page last
         try:
             for part in self.parts():
                 yield from with_clear_errors(self.name, self.read_part(part))

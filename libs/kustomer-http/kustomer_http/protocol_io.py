@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any, Callable, NoReturn, Optional
+from typing import Any, Callable, List, NoReturn, Optional
 
 import orjson
 from airbyte_cdk.exception_handler import assemble_uncaught_exception
@@ -33,6 +33,7 @@ from kustomer_http.errors import config_error
 # What the CDK's print buffer may hold before it is written out (it otherwise waits until 0.1 s have passed since
 # its last write: a main thread printing large records that fast would fill it with megabytes).
 MAX_UNFLUSHED_CHARS = 1 << 20
+BATCH_SECONDS = 0.1  # how long RedactedLines holds lines at most before a write sends them on
 
 
 def emit(message: AirbyteMessage) -> None:
@@ -42,23 +43,51 @@ def emit(message: AirbyteMessage) -> None:
 
 class RedactedLines:
     """A text stream that writes through the token redaction (logging and the CDK write a line in one piece), and
-    flushes once ``MAX_UNFLUSHED_CHARS`` were written since it last did."""
+    flushes once ``MAX_UNFLUSHED_CHARS`` were written since it last did.
 
-    def __init__(self, stream: Any) -> None:
+    With ``batch_chars``, whole lines are held until that many characters or 0.1 s have gathered (the CDK's print
+    buffer holds them just as long) and redacted together: one search per form of the key for many records instead
+    of one per record, a quarter of the cost of a record's redaction. ``flush`` writes out what is held.
+    """
+
+    def __init__(self, stream: Any, batch_chars: int = 0) -> None:
         self.stream = stream
         self.unflushed = 0
+        self.batch_chars = batch_chars
+        self.held: List[str] = []
+        self.held_chars = 0
+        self.held_since = 0.0
 
     def write(self, text: str) -> None:
-        """Write ``text`` with every form of the key masked."""
-        self.stream.write(redaction.redact(text))
-        self.unflushed += len(text)
-        if self.unflushed >= MAX_UNFLUSHED_CHARS:
-            self.flush()
+        """Write ``text`` (whole lines) with every form of the key masked."""
+        if not self.batch_chars:
+            self._write_out(redaction.redact(text), len(text))
+            return
+        if not self.held:
+            self.held_since = time.monotonic()
+        self.held.append(text)
+        self.held_chars += len(text)
+        if self.held_chars >= self.batch_chars or time.monotonic() - self.held_since >= BATCH_SECONDS:
+            self._write_held()
 
     def flush(self) -> None:
-        """Flush the stream written to."""
+        """Write out the lines held, then flush the stream written to."""
+        self._write_held()
         self.unflushed = 0
         self.stream.flush()
+
+    def _write_held(self) -> None:
+        if self.held:
+            text, chars = "".join(self.held), self.held_chars
+            self.held, self.held_chars = [], 0
+            self._write_out(redaction.redact_lines(text), chars)
+
+    def _write_out(self, text: str, chars: int) -> None:
+        self.stream.write(text)
+        self.unflushed += chars
+        if self.unflushed >= MAX_UNFLUSHED_CHARS:
+            self.unflushed = 0
+            self.stream.flush()
 
 
 def redact_log_lines() -> None:

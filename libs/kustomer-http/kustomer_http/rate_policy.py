@@ -10,7 +10,7 @@
 import logging
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
@@ -21,6 +21,7 @@ from airbyte_cdk.sources.streams.call_rate import (
     AbstractAPIBudget,
     AbstractCallRatePolicy,
     APIBudget,
+    CallRateLimitHit,
     HttpRequestRegexMatcher,
     MovingWindowCallRatePolicy,
     Rate,
@@ -69,20 +70,43 @@ def retry_after_seconds(headers: Any, now: Optional[float] = None) -> Optional[f
 
 @dataclass
 class RateStats:
-    """What rate limiting cost one client's requests (a stream's, or a destination's): waits before sending, 429s
-    received and retries."""
+    """What rate limiting cost one client's requests (a stream's, or a destination's): pauses before sending, 429s
+    received and retries.
+
+    ``waits`` counts the requests that paused. ``wait_seconds`` is the wall time during which at least one of them
+    was pausing -- the union of their pauses, not their sum: requests of one client may pause side by side, and
+    that time is counted once, so it never exceeds the time the client was sending."""
 
     waits: int = 0
-    wait_seconds: float = 0.0
     throttled_429: int = 0
     retries: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _paused_seconds: float = field(default=0.0, init=False, repr=False)  # the pauses that have ended, as a union
+    _pausing: int = field(default=0, init=False, repr=False)  # requests pausing now
+    _pausing_since: float = field(default=0.0, init=False, repr=False)  # since when at least one is
 
-    def add_wait(self, seconds: float) -> None:
-        """Record one pause before a request."""
+    @contextmanager
+    def pausing(self) -> Iterator[None]:
+        """While the block runs, one of the client's requests is pausing before it is sent."""
         with self.lock:
             self.waits += 1
-            self.wait_seconds += seconds
+            if self._pausing == 0:
+                self._pausing_since = time.monotonic()
+            self._pausing += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._pausing -= 1
+                if self._pausing == 0:
+                    self._paused_seconds += time.monotonic() - self._pausing_since
+
+    @property
+    def wait_seconds(self) -> float:
+        """Seconds during which at least one request was pausing (a pause under way counted up to now)."""
+        with self.lock:
+            ongoing = time.monotonic() - self._pausing_since if self._pausing else 0.0
+            return self._paused_seconds + ongoing
 
 
 _on_behalf_of = threading.local()  # the stats of the client whose request this thread is sending
@@ -98,6 +122,17 @@ def waits_counted_in(stats: RateStats) -> Iterator[None]:
         yield
     finally:
         _on_behalf_of.stats = outer
+
+
+def _without_room(budgets: List[APIBudget], request: Any) -> List[APIBudget]:
+    """Take the call from each budget in turn while it has room; the budgets left (the first without room and
+    those after it) are the ones the request must wait for."""
+    for taken, budget in enumerate(budgets):
+        try:
+            budget.acquire_call(request, block=False)
+        except CallRateLimitHit:
+            return budgets[taken:]
+    return []
 
 
 def _window_budget(limit: int, window: timedelta, matcher: HttpRequestRegexMatcher) -> APIBudget:
@@ -134,22 +169,22 @@ class KustomerAPIBudget(AbstractAPIBudget):
         return budget.get_matching_policy(request) if budget else None
 
     def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
-        """Wait until every budget the request counts against has room."""
-        started = time.monotonic()
+        """Wait until every budget the request counts against has room; a request that has to wait is counted
+        in the stats of the client sending it (``waits_counted_in``)."""
         searching = SEARCHES(request)
-        pause = max(self._paused_until[k] for k in (("search", "org") if searching else ("org",))) - time.time()
-        if pause > 0:
-            time.sleep(pause)
-        if searching:
-            self._search.acquire_call(request, block=block, timeout=timeout)
-        if self._org is not None:
-            self._org.acquire_call(request, block=block, timeout=timeout)
-        else:
+        budgets = [budget for budget in (self._search if searching else None, self._org) if budget is not None]
+        if self._org is None:
             self._unsized.append(request)
-        waited = time.monotonic() - started
+        pause = max(self._paused_until[k] for k in (("search", "org") if searching else ("org",))) - time.time()
+        full = budgets if pause > 0 else _without_room(budgets, request)
+        if pause <= 0 and not full:
+            return
         own = getattr(_on_behalf_of, "stats", None)
-        if waited > 0.01 and own is not None:
-            own.add_wait(waited)
+        with own.pausing() if own is not None else nullcontext():
+            if pause > 0:
+                time.sleep(pause)
+            for budget in full:
+                budget.acquire_call(request, block=block, timeout=timeout)
 
     def update_from_response(self, request: Any, response: Any) -> None:
         """Learn the org's limit once; when a response says its budget is spent, pause it until the reset."""

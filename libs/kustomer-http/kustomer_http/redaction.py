@@ -14,8 +14,9 @@ pasted into another field is masked in the error about that field too. From then
   4 bits of it), which covers ``Bearer <key>`` and ``user:<key>`` credentials too;
 - in hexadecimal, lower or upper case.
 
-Cost on the record path: one substring search per literal form (about a dozen); only a line holding a ``%`` (about
-one in 100,000 of a typical read) is searched for the escaped forms with a regular expression.
+Cost on the record path: one substring search per literal form (about a dozen) per batch of lines (``redact_lines``);
+only text holding a ``%`` (about one line in 100,000 of a typical read) is searched for the escaped forms with a
+regular expression.
 
 A JSON line stays valid and keeps its structure. The config refuses keys that could overlap it (``"`` or ``\\``,
 fewer than ``MIN_TOKEN_LENGTH`` characters, nothing but characters JSON holds outside strings), so a form can only
@@ -211,6 +212,14 @@ def redact(text: str) -> str:
     if text.startswith("{"):
         return _masked_json(text, spans)
     return _masked(text, ((start, end, MASK) for start, end in spans))
+
+
+def redact_lines(text: str) -> str:
+    """``redact`` for text of whole lines, searched for the key's forms once for all of them; a line holding one
+    is redacted alone (a JSON line stays valid JSON with the same structure)."""
+    if not holds_key(text):
+        return text
+    return "".join(map(redact, text.splitlines(keepends=True)))
 
 
 def _masked(text: str, replacements: Iterable[Tuple[int, int, str]]) -> str:

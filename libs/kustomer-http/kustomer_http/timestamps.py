@@ -17,9 +17,12 @@ def utc_now() -> datetime:
 
 def _parse(text: str) -> Optional[datetime]:
     try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = datetime.fromisoformat(text)  # Kustomer's own form, 2019-12-26T18:35:41.583Z, as it comes
     except ValueError:
-        return None
+        try:
+            parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     try:

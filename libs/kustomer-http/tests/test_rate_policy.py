@@ -162,3 +162,25 @@ def test_a_wait_is_counted_for_the_stream_whose_request_waited():
         thread.join()
     assert (searching.waits, listing.waits) == (1, 0)
     assert searching.wait_seconds >= 0.8
+
+
+def test_requests_of_one_client_waiting_at_once_count_their_wall_time_once():
+    """Four searches of one stream in flight on a budget of two a window: two go at once, two wait side by side
+    for the window to move -- two waits of about one second together, never more than the time it all took."""
+    stats = RateStats()
+    budget = KustomerAPIBudget(search_per_window=2, utilization_percent=100, window=timedelta(seconds=1))
+    budget.update_from_response(_prepared("GET", "/v1/tags"), _response(200, {"x-ratelimit-limit": "1000"}))
+
+    def search() -> None:
+        with waits_counted_in(stats):
+            budget.acquire_call(_prepared("POST", "/v1/customers/search"))
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=search) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    assert stats.waits == 2
+    assert 0.8 <= stats.wait_seconds <= elapsed < 1.8
