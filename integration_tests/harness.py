@@ -10,7 +10,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
+from integration_tests import forked_connector
 from kustomer_simulator.org import METADATA_RESOURCES
 from kustomer_simulator.server import Simulator
 from kustomer_simulator.timefmt import parse_iso_ms
@@ -208,7 +208,8 @@ def run_connector(
             env["PYTHONPATH"] = os.pathsep.join([str(PROCESS_PROBE), str(ROOT), env.get("PYTHONPATH", "")])
             env.update(KUSTOMER_NET_LOG=str(net_log), KUSTOMER_RSS_LOG=str(rss_log))
         started = time.monotonic()
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+        # an observed run loads the probe's sitecustomize as the interpreter starts: a fresh process
+        done = forked_connector.run(args, text=True, timeout=timeout, cwd=ROOT, env=env, fork=not observe)
         seconds = time.monotonic() - started
         network = [tuple(json.loads(line)) for line in net_log.read_text().splitlines()] if net_log.exists() else []
         peak = int(rss_log.read_text()) / 1024 if rss_log.exists() else None

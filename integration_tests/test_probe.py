@@ -4,7 +4,6 @@ what it puts into URLs, and never print the key."""
 
 import json
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -18,6 +17,7 @@ import pytest
 from kustomer_http.connection import KustomerConnection
 from kustomer_http.responses import WITHHELD_DETAIL
 
+from integration_tests import forked_connector
 from integration_tests.harness import ROOT, sim_config, token_forms
 from kustomer_simulator.__main__ import build_parser
 from kustomer_simulator.faults import Fault
@@ -175,7 +175,7 @@ def _probe(config_json: Mapping[str, Any]) -> Dict[str, Any]:
         config, out = Path(tmp) / "config.json", Path(tmp) / "probe.json"
         config.write_text(json.dumps(config_json))
         args = [sys.executable, str(ROOT / "main.py"), "probe", "--config", str(config), "--out", str(out)]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        done = forked_connector.run(args, text=True, timeout=300, cwd=ROOT)
         assert done.returncode == 0, done.stderr[-2000:]
         assert "Traceback" not in done.stderr, done.stderr[-2000:]
         printed = done.stdout + done.stderr + out.read_text()

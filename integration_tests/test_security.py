@@ -20,6 +20,7 @@ from kustomer_http.connection import MAX_RESPONSE_BYTES
 from kustomer_http.redaction import MIN_TOKEN_LENGTH
 from kustomer_http.responses import MAX_RETRIES, WITHHELD_DETAIL
 
+from integration_tests import forked_connector
 from integration_tests.harness import ROOT, assert_no_key, configured_catalog, run_connector, sim_config, truth
 from integration_tests.matrix import record
 from kustomer_simulator.faults import Fault
@@ -197,7 +198,7 @@ def _probe(config: Mapping[str, Any]) -> subprocess.CompletedProcess:
         path, out = Path(tmp) / "config.json", Path(tmp) / "probe.json"
         path.write_text(json.dumps(config))
         args = [sys.executable, str(ROOT / "main.py"), "probe", "--config", str(path), "--out", str(out)]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        done = forked_connector.run(args, text=True, timeout=300, cwd=ROOT)
         report = out.read_text() if out.exists() else ""
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert_no_key(done.stdout + "\n" + done.stderr + "\n" + report, [TEST_TOKEN, ECHO_TOKEN])

@@ -20,6 +20,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from destination_kustomer.destination import DestinationKustomer
 from destination_kustomer.jobs_in_flight import PLATFORM_SECRET_MASK
 
+from integration_tests import forked_connector
 from integration_tests.harness import PROCESS_PROBE, ROOT, Run, assert_no_key
 from kustomer_simulator.collection import Collection
 from kustomer_simulator.server import Simulator
@@ -118,7 +119,8 @@ def run_destination(
             env["KUSTOMER_RSS_LOG"] = str(rss_log)
         started = time.monotonic()
         stdin = raw if raw is not None else "".join(line + "\n" for line in lines).encode()
-        done = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, cwd=ROOT, env=env)
+        # an observed run loads the probe's sitecustomize as the interpreter starts: a fresh process
+        done = forked_connector.run(args, input=stdin, timeout=timeout, cwd=ROOT, env=env, fork=not observe)
         peak = int(rss_log.read_text()) / 1024 if rss_log.exists() else None
     stdout, stderr = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
     assert_no_key(stdout + "\n" + stderr, [config.get("api_token", "")])
