@@ -72,7 +72,9 @@ def machine_load(every: float = 10.0) -> Iterator[Dict[str, float]]:
     finally:
         stop.set()
         sampler.join()
-        figures.update(min=min(samples), median=round(statistics.median(samples), 2), max=max(samples))
+        figures.update(
+            min=round(min(samples), 2), median=round(statistics.median(samples), 2), max=round(max(samples), 2)
+        )
 
 
 def free_port() -> int:

@@ -144,8 +144,8 @@ def _load(settings: Dict[str, Any]) -> str:
     if not load:
         return ""
     return (
-        f"; the machine's one-minute load average meanwhile {load['median']:g} (median; {load['min']:g} to "
-        f"{load['max']:g}) on {os.cpu_count()} cores shared with other work"
+        f"; the machine's one-minute load average meanwhile {load['median']:.2f} (median; {load['min']:.2f} to "
+        f"{load['max']:.2f}) on {os.cpu_count()} cores shared with other work"
     )
 
 
